@@ -10,8 +10,8 @@ use rustc_hash::FxHashMap;
 
 use crate::inventory::{Held, Inventory};
 use crate::model::{
-    uuid_order_key, Config, HostSpec, Phase, Placement, PlacementError, Request, Rule, RuleCounts,
-    Score, StorageKind, StorageSpec, SCORE_KINDS,
+    uuid_order_key, Config, HostSpec, Phase, Placement, PlacementError, Request, Rule, RuleCounts, Score, StorageKind,
+    StorageSpec, SCORE_KINDS,
 };
 use crate::rules::{Pin, PrimarySide, PrimaryStorage, Resolved, SecondaryStorage};
 
@@ -63,10 +63,7 @@ enum SecondarySearch {
 
 impl Engine {
     pub fn new(config: Config) -> Self {
-        Engine {
-            inv: Inventory::new(config),
-            ..Default::default()
-        }
+        Engine { inv: Inventory::new(config), ..Default::default() }
     }
 
     pub fn config(&self) -> &Config {
@@ -84,9 +81,8 @@ impl Engine {
     // ---- inventory updates ----
 
     pub fn upsert_host(&mut self, spec: &HostSpec) -> Result<(), PlacementError> {
-        let key = uuid_order_key(&spec.uuid).ok_or_else(|| {
-            PlacementError::InvalidRequest(format!("host uuid {:?} is not a UUID", spec.uuid))
-        })?;
+        let key = uuid_order_key(&spec.uuid)
+            .ok_or_else(|| PlacementError::InvalidRequest(format!("host uuid {:?} is not a UUID", spec.uuid)))?;
         if let Some(&slot) = self.inv.host_slots.get(spec.uuid.as_str()) {
             self.unindex(slot);
         }
@@ -96,23 +92,19 @@ impl Engine {
     }
 
     pub fn remove_host(&mut self, uuid: &str) -> Result<(), PlacementError> {
-        let &slot =
-            self.inv
-                .host_slots
-                .get(uuid)
-                .ok_or_else(|| PlacementError::UnknownResource {
-                    kind: "Host",
-                    uuid: uuid.into(),
-                })?;
+        let &slot = self
+            .inv
+            .host_slots
+            .get(uuid)
+            .ok_or_else(|| PlacementError::UnknownResource { kind: "Host", uuid: uuid.into() })?;
         self.unindex(slot);
         self.inv.remove_host(uuid);
         Ok(())
     }
 
     pub fn upsert_storage(&mut self, spec: &StorageSpec) -> Result<(), PlacementError> {
-        let key = uuid_order_key(&spec.uuid).ok_or_else(|| {
-            PlacementError::InvalidRequest(format!("storage uuid {:?} is not a UUID", spec.uuid))
-        })?;
+        let key = uuid_order_key(&spec.uuid)
+            .ok_or_else(|| PlacementError::InvalidRequest(format!("storage uuid {:?} is not a UUID", spec.uuid)))?;
         self.inv.upsert_storage(spec, key);
         Ok(())
     }
@@ -121,10 +113,7 @@ impl Engine {
         if self.inv.remove_storage(uuid) {
             Ok(())
         } else {
-            Err(PlacementError::UnknownResource {
-                kind: "PrimaryStorage",
-                uuid: uuid.into(),
-            })
+            Err(PlacementError::UnknownResource { kind: "PrimaryStorage", uuid: uuid.into() })
         }
     }
 
@@ -153,32 +142,18 @@ impl Engine {
             },
             Score::MemoryUsage => match h.memory_total[s] {
                 0 => u64::MAX,
-                total => (((h.memory_used[s] as u128) << 40) / total as u128).min(u64::MAX as u128)
-                    as u64,
+                total => (((h.memory_used[s] as u128) << 40) / total as u128).min(u64::MAX as u128) as u64,
             },
-            Score::FreeMemory => {
-                u64::MAX
-                    - h.free_memory(s, &self.inv.config)
-                        .clamp(0, u64::MAX as i128) as u64
-            }
+            Score::FreeMemory => u64::MAX - h.free_memory(s, &self.inv.config).clamp(0, u64::MAX as i128) as u64,
         }
     }
 
     fn index_key(&self, kind: Score, slot: u32) -> (u64, u128, u32) {
-        (
-            self.score(kind, slot),
-            self.inv.hosts.uuid_key[slot as usize],
-            slot,
-        )
+        (self.score(kind, slot), self.inv.hosts.uuid_key[slot as usize], slot)
     }
 
     fn unindex(&mut self, slot: u32) {
-        for kind in [
-            Score::VmCount,
-            Score::CpuUsage,
-            Score::MemoryUsage,
-            Score::FreeMemory,
-        ] {
+        for kind in [Score::VmCount, Score::CpuUsage, Score::MemoryUsage, Score::FreeMemory] {
             if self.indexes[kind as usize].is_some() {
                 let key = self.index_key(kind, slot);
                 self.indexes[kind as usize].as_mut().unwrap().remove(&key);
@@ -187,12 +162,7 @@ impl Engine {
     }
 
     fn index(&mut self, slot: u32) {
-        for kind in [
-            Score::VmCount,
-            Score::CpuUsage,
-            Score::MemoryUsage,
-            Score::FreeMemory,
-        ] {
+        for kind in [Score::VmCount, Score::CpuUsage, Score::MemoryUsage, Score::FreeMemory] {
             if self.indexes[kind as usize].is_some() {
                 let key = self.index_key(kind, slot);
                 self.indexes[kind as usize].as_mut().unwrap().insert(key);
@@ -203,12 +173,7 @@ impl Engine {
     /// Indexes are built on a strategy's first use and kept in step with every change after that.
     fn ensure_index(&mut self, kind: Score) {
         if self.indexes[kind as usize].is_none() {
-            let index: HostIndex = self
-                .inv
-                .host_slots
-                .values()
-                .map(|&slot| self.index_key(kind, slot))
-                .collect();
+            let index: HostIndex = self.inv.host_slots.values().map(|&slot| self.index_key(kind, slot)).collect();
             self.indexes[kind as usize] = Some(index);
         }
     }
@@ -232,11 +197,7 @@ impl Engine {
     }
 
     /// Chooses a pair and reserves it under `key` in one step.
-    pub fn place_and_reserve(
-        &mut self,
-        key: &str,
-        req: &Request,
-    ) -> Result<Placement, PlacementError> {
+    pub fn place_and_reserve(&mut self, key: &str, req: &Request) -> Result<Placement, PlacementError> {
         if self.reservations.contains_key(key) {
             return Err(PlacementError::ReservationConflict(key.into()));
         }
@@ -246,15 +207,8 @@ impl Engine {
     }
 
     /// Greedy placement of many requests in order, each reserved before the next is placed.
-    pub fn place_many(
-        &mut self,
-        keys: &[String],
-        reqs: &[Request],
-    ) -> Vec<Result<Placement, PlacementError>> {
-        keys.iter()
-            .zip(reqs)
-            .map(|(key, req)| self.place_and_reserve(key, req))
-            .collect()
+    pub fn place_many(&mut self, keys: &[String], reqs: &[Request]) -> Vec<Result<Placement, PlacementError>> {
+        keys.iter().zip(reqs).map(|(key, req)| self.place_and_reserve(key, req)).collect()
     }
 
     fn placement(&self, c: &Choice) -> Placement {
@@ -294,25 +248,15 @@ impl Engine {
                     }
                 },
             };
-            Some(Choice {
-                primary: slot,
-                primary_storage: storage,
-                secondary,
-                secondary_storage,
-            })
+            Some(Choice { primary: slot, primary_storage: storage, secondary, secondary_storage })
         };
         let found = match (r.host, r.cluster) {
             (Pin::Nothing, _) | (Pin::Any, Pin::Nothing) => None,
             (Pin::Is(slot), _) => try_primary(slot),
-            (Pin::Any, Pin::Is(cluster)) => self
-                .ordered_members(kind, cluster)
-                .into_iter()
-                .find_map(&mut try_primary),
-            (Pin::Any, Pin::Any) => self.indexes[kind as usize]
-                .as_ref()
-                .unwrap()
-                .iter()
-                .find_map(|&(_, _, slot)| try_primary(slot)),
+            (Pin::Any, Pin::Is(cluster)) => self.ordered_members(kind, cluster).into_iter().find_map(&mut try_primary),
+            (Pin::Any, Pin::Any) => {
+                self.indexes[kind as usize].as_ref().unwrap().iter().find_map(|&(_, _, slot)| try_primary(slot))
+            }
         };
         if let Some(choice) = found {
             return Ok(choice);
@@ -326,24 +270,14 @@ impl Engine {
                 self.count_rejections(|s| inv.check_secondary(s, &r, &side).map(drop))
             }
         };
-        let phase = if first_primary.is_none() {
-            Phase::Primary
-        } else {
-            Phase::Secondary
-        };
-        Err(PlacementError::NoHostAvailable {
-            phase,
-            removed,
-            considered,
-        })
+        let phase = if first_primary.is_none() { Phase::Primary } else { Phase::Secondary };
+        Err(PlacementError::NoHostAvailable { phase, removed, considered })
     }
 
     /// A cluster's hosts in strategy order (clusters are small; sorting them beats walking the global index).
     fn ordered_members(&self, kind: Score, cluster: u32) -> Vec<u32> {
-        let mut keys: Vec<_> = self.inv.cluster_hosts[cluster as usize]
-            .iter()
-            .map(|&slot| self.index_key(kind, slot))
-            .collect();
+        let mut keys: Vec<_> =
+            self.inv.cluster_hosts[cluster as usize].iter().map(|&slot| self.index_key(kind, slot)).collect();
         keys.sort_unstable();
         keys.into_iter().map(|(_, _, slot)| slot).collect()
     }
@@ -354,11 +288,7 @@ impl Engine {
         let kind = r.req.strategy.score();
         let inv = &self.inv;
         let zone_hosts = inv.zone_hosts[p.zone as usize];
-        let same_domain_hosts = inv
-            .zone_domain_hosts
-            .get(&(p.zone, p.failure_domain))
-            .copied()
-            .unwrap_or(0);
+        let same_domain_hosts = inv.zone_domain_hosts.get(&(p.zone, p.failure_domain)).copied().unwrap_or(0);
         let other_domain_exists = zone_hosts > same_domain_hosts;
         let primary_shared: Vec<u32> = [p.storage.root, p.storage.data]
             .into_iter()
@@ -392,10 +322,7 @@ impl Engine {
         };
         match r.cluster {
             Pin::Is(cluster) => {
-                let _ = self
-                    .ordered_members(kind, cluster)
-                    .into_iter()
-                    .any(&mut visit);
+                let _ = self.ordered_members(kind, cluster).into_iter().any(&mut visit);
             }
             _ => {
                 let index = self.indexes[kind as usize].as_ref().unwrap();
@@ -425,12 +352,7 @@ impl Engine {
 
     /// Reserves a placement chosen earlier (or elsewhere, e.g. by the batch solver) after checking that it
     /// still satisfies every hard rule.
-    pub fn reserve(
-        &mut self,
-        key: &str,
-        req: &Request,
-        placement: &Placement,
-    ) -> Result<(), PlacementError> {
+    pub fn reserve(&mut self, key: &str, req: &Request, placement: &Placement) -> Result<(), PlacementError> {
         Self::validate(req)?;
         if self.reservations.contains_key(key) {
             return Err(PlacementError::ReservationConflict(key.into()));
@@ -443,23 +365,12 @@ impl Engine {
     fn verify(&self, req: &Request, pl: &Placement) -> Result<Choice, PlacementError> {
         let stale = |what: String| PlacementError::StalePlacement(what);
         let inv = &self.inv;
-        let host = |uuid: &str| {
-            inv.host_slots
-                .get(uuid)
-                .copied()
-                .ok_or_else(|| stale(format!("unknown host {uuid}")))
-        };
-        let storage = |uuid: &str| {
-            inv.storage_ids
-                .get(uuid)
-                .copied()
-                .ok_or_else(|| stale(format!("unknown storage {uuid}")))
-        };
+        let host = |uuid: &str| inv.host_slots.get(uuid).copied().ok_or_else(|| stale(format!("unknown host {uuid}")));
+        let storage =
+            |uuid: &str| inv.storage_ids.get(uuid).copied().ok_or_else(|| stale(format!("unknown storage {uuid}")));
         let (primary, secondary) = (host(&pl.primary_host)?, host(&pl.secondary_host)?);
-        let primary_storage = PrimaryStorage {
-            root: storage(&pl.primary_storage)?,
-            data: storage(&pl.primary_data_storage)?,
-        };
+        let primary_storage =
+            PrimaryStorage { root: storage(&pl.primary_storage)?, data: storage(&pl.primary_data_storage)? };
         let secondary_id = storage(&pl.secondary_storage)?;
         let r = inv.resolve(req);
         inv.primary_host_rules(primary, &r)
@@ -476,48 +387,26 @@ impl Engine {
             primary,
             primary_storage,
             secondary,
-            secondary_storage: SecondaryStorage {
-                storage: secondary_id,
-                same,
-            },
+            secondary_storage: SecondaryStorage { storage: secondary_id, same },
         })
     }
 
     fn commit(&mut self, key: &str, req: &Request, c: &Choice) {
         let r = self.inv.resolve(req);
-        let held = Held {
-            cpu: req.vcpus,
-            memory: r.memory_taken,
-            vms: 1,
-        };
+        let held = Held { cpu: req.vcpus, memory: r.memory_taken, vms: 1 };
         let (primary_takes, secondary_take) = if c.primary_storage.root == c.primary_storage.data {
-            (
-                vec![(c.primary_storage.root, r.both_take)],
-                r.secondary_take,
-            )
+            (vec![(c.primary_storage.root, r.both_take)], r.secondary_take)
         } else {
-            (
-                vec![
-                    (c.primary_storage.root, r.root_take),
-                    (c.primary_storage.data, r.data_take),
-                ],
-                r.secondary_take,
-            )
+            (vec![(c.primary_storage.root, r.root_take), (c.primary_storage.data, r.data_take)], r.secondary_take)
         };
         let mut takes = Vec::with_capacity(3);
-        for (slot, storage_takes) in [
-            (c.primary, primary_takes),
-            (
-                c.secondary,
-                vec![(c.secondary_storage.storage, secondary_take)],
-            ),
-        ] {
+        for (slot, storage_takes) in
+            [(c.primary, primary_takes), (c.secondary, vec![(c.secondary_storage.storage, secondary_take)])]
+        {
             self.add_held(slot, held, 1);
             let host_uuid = self.inv.hosts.text[slot as usize].uuid.clone();
             for (id, bytes) in storage_takes {
-                let storage = self.inv.storages[id as usize]
-                    .as_mut()
-                    .expect("verified storage");
+                let storage = self.inv.storages[id as usize].as_mut().expect("verified storage");
                 let local = (storage.kind == StorageKind::Local).then(|| host_uuid.clone());
                 let disk = storage.disk_mut(&host_uuid).expect("verified disk");
                 disk.available -= bytes;
@@ -527,8 +416,7 @@ impl Engine {
         }
         let generation = |slot: u32| (slot, self.inv.hosts.generation[slot as usize]);
         let hosts = [generation(c.primary), generation(c.secondary)];
-        self.reservations
-            .insert(key.into(), Reservation { hosts, held, takes });
+        self.reservations.insert(key.into(), Reservation { hosts, held, takes });
     }
 
     /// Adds (`sign` = 1) or gives back (`sign` = -1) what one VM holds on a host, keeping the indexes in step.
@@ -536,11 +424,8 @@ impl Engine {
         self.unindex(slot);
         let s = slot as usize;
         let h = &mut self.inv.hosts;
-        let apply32 =
-            |v: u32, d: u32| (v as i64 + sign * d as i64).clamp(0, u32::MAX as i64) as u32;
-        let apply64 = |v: u64, d: u64| {
-            (v as i128 + sign as i128 * d as i128).clamp(0, u64::MAX as i128) as u64
-        };
+        let apply32 = |v: u32, d: u32| (v as i64 + sign * d as i64).clamp(0, u32::MAX as i64) as u32;
+        let apply64 = |v: u64, d: u64| (v as i128 + sign as i128 * d as i128).clamp(0, u64::MAX as i128) as u64;
         h.cpu_used[s] = apply32(h.cpu_used[s], held.cpu);
         h.memory_used[s] = apply64(h.memory_used[s], held.memory);
         h.vm_count[s] = apply32(h.vm_count[s], held.vms);
@@ -649,11 +534,8 @@ impl Engine {
             .iter()
             .flatten()
             .map(|st| {
-                let mut host_available: Vec<(String, i64)> = st
-                    .disks
-                    .iter()
-                    .map(|(h, d)| (h.to_string(), d.available))
-                    .collect();
+                let mut host_available: Vec<(String, i64)> =
+                    st.disks.iter().map(|(h, d)| (h.to_string(), d.available)).collect();
                 host_available.sort();
                 StorageSpec {
                     uuid: st.uuid.to_string(),
@@ -674,18 +556,12 @@ impl Engine {
     /// (L3 uuid, L2 uuid) pairs and (cluster uuid, attached L2 uuids).
     pub fn network(&self) -> (Vec<(String, String)>, Vec<(String, Vec<String>)>) {
         let inv = &self.inv;
-        let mut l3s: Vec<(String, String)> = inv
-            .l3_to_l2
-            .iter()
-            .map(|(l3, &l2)| (l3.to_string(), inv.l2s.name(l2).to_string()))
-            .collect();
+        let mut l3s: Vec<(String, String)> =
+            inv.l3_to_l2.iter().map(|(l3, &l2)| (l3.to_string(), inv.l2s.name(l2).to_string())).collect();
         l3s.sort();
         let clusters = (0..inv.clusters.len() as u32)
             .map(|c| {
-                let l2s = inv.cluster_l2[c as usize]
-                    .iter()
-                    .map(|&l2| inv.l2s.name(l2).to_string())
-                    .collect();
+                let l2s = inv.cluster_l2[c as usize].iter().map(|&l2| inv.l2s.name(l2).to_string()).collect();
                 (inv.clusters.name(c).to_string(), l2s)
             })
             .collect();

@@ -111,9 +111,7 @@ impl Hosts {
     /// Free memory in bytes before the over-provisioning ratio (may be negative when over-committed).
     #[inline]
     pub fn free_memory(&self, slot: usize, config: &Config) -> i128 {
-        self.memory_total[slot] as i128
-            - config.reserved_memory as i128
-            - self.memory_used[slot] as i128
+        self.memory_total[slot] as i128 - config.reserved_memory as i128 - self.memory_used[slot] as i128
     }
 }
 
@@ -191,10 +189,7 @@ pub struct Inventory {
 
 impl Inventory {
     pub fn new(config: Config) -> Self {
-        Inventory {
-            config,
-            ..Default::default()
-        }
+        Inventory { config, ..Default::default() }
     }
 
     pub fn live_host_count(&self) -> u64 {
@@ -236,10 +231,7 @@ impl Inventory {
                 slot
             }
             None => {
-                let slot = self
-                    .free_slots
-                    .pop()
-                    .unwrap_or_else(|| self.hosts.push_empty());
+                let slot = self.free_slots.pop().unwrap_or_else(|| self.hosts.push_empty());
                 self.host_slots.insert(spec.uuid.as_str().into(), slot);
                 let s = slot as usize;
                 self.hosts.generation[s] = self.hosts.generation[s].wrapping_add(1);
@@ -284,11 +276,7 @@ impl Inventory {
 
     fn detach_membership(&mut self, slot: u32) {
         let s = slot as usize;
-        let (zone, cluster, fd) = (
-            self.hosts.zone[s],
-            self.hosts.cluster[s],
-            self.hosts.failure_domain[s],
-        );
+        let (zone, cluster, fd) = (self.hosts.zone[s], self.hosts.cluster[s], self.hosts.failure_domain[s]);
         let members = &mut self.cluster_hosts[cluster as usize];
         if let Some(i) = members.iter().position(|&m| m == slot) {
             members.swap_remove(i);
@@ -310,11 +298,7 @@ impl Inventory {
     }
 
     pub fn upsert_storage(&mut self, spec: &StorageSpec, uuid_key: u128) {
-        let clusters: Vec<u32> = spec
-            .cluster_uuids
-            .iter()
-            .map(|c| self.cluster_id(c))
-            .collect();
+        let clusters: Vec<u32> = spec.cluster_uuids.iter().map(|c| self.cluster_id(c)).collect();
         let zone = self.zone_id(&spec.zone_uuid);
         let previous = self.storage_ids.get(spec.uuid.as_str()).copied();
         let id = match previous {
@@ -333,17 +317,8 @@ impl Inventory {
         let held_pool = old.as_ref().map_or(0, |o| o.pool.held);
         let mut disks = FxHashMap::default();
         for (host, available) in &spec.host_available {
-            let held = old
-                .as_ref()
-                .and_then(|o| o.disks.get(host.as_str()))
-                .map_or(0, |d| d.held);
-            disks.insert(
-                host.as_str().into(),
-                Disk {
-                    available: available - held,
-                    held,
-                },
-            );
+            let held = old.as_ref().and_then(|o| o.disks.get(host.as_str())).map_or(0, |d| d.held);
+            disks.insert(host.as_str().into(), Disk { available: available - held, held });
         }
         for &c in &clusters {
             self.cluster_storages[c as usize].push(id);
@@ -363,10 +338,7 @@ impl Inventory {
             usable,
             state: spec.state.as_str().into(),
             status: spec.status.as_str().into(),
-            pool: Disk {
-                available: spec.available - held_pool,
-                held: held_pool,
-            },
+            pool: Disk { available: spec.available - held_pool, held: held_pool },
             disks,
         });
     }
@@ -377,10 +349,7 @@ impl Inventory {
                 self.cluster_storages[c as usize].retain(|&s| s != id);
             }
             if storage.usable {
-                *self
-                    .zone_usable_storages
-                    .get_mut(&storage.zone)
-                    .expect("counted when attached") -= 1;
+                *self.zone_usable_storages.get_mut(&storage.zone).expect("counted when attached") -= 1;
             }
         }
     }
@@ -395,9 +364,7 @@ impl Inventory {
     }
 
     pub fn storage(&self, id: u32) -> &Storage {
-        self.storages[id as usize]
-            .as_ref()
-            .expect("live storage id")
+        self.storages[id as usize].as_ref().expect("live storage id")
     }
 
     pub fn set_l3(&mut self, l3: &str, l2: &str) {

@@ -11,6 +11,6 @@ mod python;
 
 pub use engine::{Engine, Usage};
 pub use model::{
-    uuid_order_key, Config, HostSpec, Phase, Placement, PlacementError, Request, Rule, RuleCounts,
-    StorageKind, StorageSpec, Strategy,
+    uuid_order_key, Config, HostSpec, Phase, Placement, PlacementError, Request, Rule, RuleCounts, StorageKind,
+    StorageSpec, Strategy,
 };

@@ -304,26 +304,15 @@ impl RuleCounts {
     }
     /// The rule that emptied the candidate set: the last one in pipeline order that removed any host.
     pub fn emptied_by(&self) -> Rule {
-        Rule::ALL
-            .into_iter()
-            .rev()
-            .find(|r| self.get(*r) > 0)
-            .unwrap_or(Rule::Location)
+        Rule::ALL.into_iter().rev().find(|r| self.get(*r) > 0).unwrap_or(Rule::Location)
     }
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlacementError {
     InvalidRequest(String),
-    UnknownResource {
-        kind: &'static str,
-        uuid: String,
-    },
-    NoHostAvailable {
-        phase: Phase,
-        removed: RuleCounts,
-        considered: u64,
-    },
+    UnknownResource { kind: &'static str, uuid: String },
+    NoHostAvailable { phase: Phase, removed: RuleCounts, considered: u64 },
     ReservationConflict(String),
     StalePlacement(String),
 }

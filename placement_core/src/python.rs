@@ -8,9 +8,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 
 use crate::engine::Engine as CoreEngine;
-use crate::model::{
-    Config, HostSpec, Placement, PlacementError, Request, Rule, StorageKind, StorageSpec, Strategy,
-};
+use crate::model::{Config, HostSpec, Placement, PlacementError, Request, Rule, StorageKind, StorageSpec, Strategy};
 
 mod errors {
     pyo3::import_exception!(ftvm.placement.errors, InvalidRequest);
@@ -30,26 +28,15 @@ const MODEL: &str = "ftvm.placement.model";
 fn to_py_err(py: Python<'_>, err: PlacementError) -> PyErr {
     match err {
         PlacementError::InvalidRequest(msg) => errors::InvalidRequest::new_err(msg),
-        PlacementError::UnknownResource { kind, uuid } => {
-            errors::UnknownResource::new_err((kind, uuid))
-        }
-        PlacementError::NoHostAvailable {
-            phase,
-            removed,
-            considered,
-        } => {
+        PlacementError::UnknownResource { kind, uuid } => errors::UnknownResource::new_err((kind, uuid)),
+        PlacementError::NoHostAvailable { phase, removed, considered } => {
             let counts = PyDict::new(py);
             for rule in Rule::ALL {
                 if let Err(e) = counts.set_item(rule.name(), removed.get(rule)) {
                     return e;
                 }
             }
-            errors::NoHostAvailable::new_err((
-                phase.name(),
-                removed.emptied_by().name(),
-                counts.unbind(),
-                considered,
-            ))
+            errors::NoHostAvailable::new_err((phase.name(), removed.emptied_by().name(), counts.unbind(), considered))
         }
         PlacementError::ReservationConflict(key) => errors::ReservationConflict::new_err((key,)),
         PlacementError::StalePlacement(msg) => errors::StalePlacement::new_err(msg),
@@ -61,12 +48,7 @@ fn invalid(msg: String) -> PyErr {
 }
 
 fn non_negative_u32(name: &str, v: i64) -> PyResult<u32> {
-    u32::try_from(v).map_err(|_| {
-        invalid(format!(
-            "{name} must be between 0 and {}, got {v}",
-            u32::MAX
-        ))
-    })
+    u32::try_from(v).map_err(|_| invalid(format!("{name} must be between 0 and {}, got {v}", u32::MAX)))
 }
 
 fn non_negative_u64(name: &str, v: i64) -> PyResult<u64> {
@@ -85,23 +67,12 @@ struct PyConfig {
 impl PyConfig {
     fn into_core(self) -> PyResult<Config> {
         for (name, ratio) in [
-            (
-                "cpu_overprovisioning_ratio",
-                self.cpu_overprovisioning_ratio,
-            ),
-            (
-                "memory_overprovisioning_ratio",
-                self.memory_overprovisioning_ratio,
-            ),
-            (
-                "storage_overprovisioning_ratio",
-                self.storage_overprovisioning_ratio,
-            ),
+            ("cpu_overprovisioning_ratio", self.cpu_overprovisioning_ratio),
+            ("memory_overprovisioning_ratio", self.memory_overprovisioning_ratio),
+            ("storage_overprovisioning_ratio", self.storage_overprovisioning_ratio),
         ] {
             if !(ratio.is_finite() && ratio > 0.0) {
-                return Err(invalid(format!(
-                    "{name} must be a positive number, got {ratio}"
-                )));
+                return Err(invalid(format!("{name} must be a positive number, got {ratio}")));
             }
         }
         Ok(Config {
@@ -109,10 +80,7 @@ impl PyConfig {
             memory_overprovisioning_ratio: self.memory_overprovisioning_ratio,
             reserved_memory: non_negative_u64("reserved_memory", self.reserved_memory)?,
             storage_overprovisioning_ratio: self.storage_overprovisioning_ratio,
-            storage_reserved_capacity: non_negative_u64(
-                "storage_reserved_capacity",
-                self.storage_reserved_capacity,
-            )?,
+            storage_reserved_capacity: non_negative_u64("storage_reserved_capacity", self.storage_reserved_capacity)?,
         })
     }
 }
@@ -176,12 +144,8 @@ struct PyStorageSpec {
 
 impl PyStorageSpec {
     fn into_core(self) -> PyResult<StorageSpec> {
-        let kind = StorageKind::parse(&self.kind).ok_or_else(|| {
-            invalid(format!(
-                "storage kind must be 'Shared' or 'Local', got {:?}",
-                self.kind
-            ))
-        })?;
+        let kind = StorageKind::parse(&self.kind)
+            .ok_or_else(|| invalid(format!("storage kind must be 'Shared' or 'Local', got {:?}", self.kind)))?;
         let mut host_available: Vec<(String, i64)> = self.host_available.into_iter().collect();
         host_available.sort();
         Ok(StorageSpec {
@@ -236,10 +200,7 @@ impl PyRequest {
             root_storage_uuid: self.root_storage_uuid,
             data_storage_uuid: self.data_storage_uuid,
             strategy,
-            max_instance_per_host: non_negative_u32(
-                "max_instance_per_host",
-                self.max_instance_per_host,
-            )?,
+            max_instance_per_host: non_negative_u32("max_instance_per_host", self.max_instance_per_host)?,
         })
     }
 }
@@ -282,14 +243,7 @@ pub struct Engine {
 
 impl Engine {
     fn run<T: Send>(&self, py: Python<'_>, work: impl FnOnce(&mut CoreEngine) -> T + Send) -> T {
-        py.detach(|| {
-            work(
-                &mut self
-                    .core
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner()),
-            )
-        })
+        py.detach(|| work(&mut self.core.lock().unwrap_or_else(|poison| poison.into_inner())))
     }
 }
 
@@ -305,15 +259,9 @@ impl Engine {
     fn new(py: Python<'_>, config: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
         let config = match config {
             Some(c) => c.extract::<PyConfig>()?.into_core()?,
-            None => CONFIG
-                .import(py, MODEL, "Config")?
-                .call0()?
-                .extract::<PyConfig>()?
-                .into_core()?,
+            None => CONFIG.import(py, MODEL, "Config")?.call0()?.extract::<PyConfig>()?.into_core()?,
         };
-        Ok(Engine {
-            core: Mutex::new(CoreEngine::new(config)),
-        })
+        Ok(Engine { core: Mutex::new(CoreEngine::new(config)) })
     }
 
     #[getter]
@@ -324,33 +272,25 @@ impl Engine {
 
     fn upsert_host(&self, py: Python<'_>, spec: PyHostSpec) -> PyResult<()> {
         let spec = spec.into_core()?;
-        self.run(py, |e| e.upsert_host(&spec))
-            .map_err(|err| to_py_err(py, err))
+        self.run(py, |e| e.upsert_host(&spec)).map_err(|err| to_py_err(py, err))
     }
 
     fn upsert_hosts(&self, py: Python<'_>, specs: Vec<PyHostSpec>) -> PyResult<()> {
-        let specs = specs
-            .into_iter()
-            .map(PyHostSpec::into_core)
-            .collect::<PyResult<Vec<_>>>()?;
-        self.run(py, |e| specs.iter().try_for_each(|s| e.upsert_host(s)))
-            .map_err(|err| to_py_err(py, err))
+        let specs = specs.into_iter().map(PyHostSpec::into_core).collect::<PyResult<Vec<_>>>()?;
+        self.run(py, |e| specs.iter().try_for_each(|s| e.upsert_host(s))).map_err(|err| to_py_err(py, err))
     }
 
     fn remove_host(&self, py: Python<'_>, uuid: String) -> PyResult<()> {
-        self.run(py, |e| e.remove_host(&uuid))
-            .map_err(|err| to_py_err(py, err))
+        self.run(py, |e| e.remove_host(&uuid)).map_err(|err| to_py_err(py, err))
     }
 
     fn upsert_storage(&self, py: Python<'_>, spec: PyStorageSpec) -> PyResult<()> {
         let spec = spec.into_core()?;
-        self.run(py, |e| e.upsert_storage(&spec))
-            .map_err(|err| to_py_err(py, err))
+        self.run(py, |e| e.upsert_storage(&spec)).map_err(|err| to_py_err(py, err))
     }
 
     fn remove_storage(&self, py: Python<'_>, uuid: String) -> PyResult<()> {
-        self.run(py, |e| e.remove_storage(&uuid))
-            .map_err(|err| to_py_err(py, err))
+        self.run(py, |e| e.remove_storage(&uuid)).map_err(|err| to_py_err(py, err))
     }
 
     fn set_l3(&self, py: Python<'_>, l3_uuid: String, l2_uuid: String) {
@@ -367,19 +307,11 @@ impl Engine {
 
     fn place<'py>(&self, py: Python<'py>, request: PyRequest) -> PyResult<Bound<'py, PyAny>> {
         let req = request.into_core()?;
-        let placement = self
-            .run(py, |e| e.place(&req))
-            .map_err(|err| to_py_err(py, err))?;
+        let placement = self.run(py, |e| e.place(&req)).map_err(|err| to_py_err(py, err))?;
         placement_to_py(py, placement)
     }
 
-    fn reserve(
-        &self,
-        py: Python<'_>,
-        key: String,
-        request: PyRequest,
-        placement: PyPlacement,
-    ) -> PyResult<()> {
+    fn reserve(&self, py: Python<'_>, key: String, request: PyRequest, placement: PyPlacement) -> PyResult<()> {
         let req = request.into_core()?;
         let p = Placement {
             primary_host: placement.primary_host,
@@ -388,20 +320,12 @@ impl Engine {
             secondary_host: placement.secondary_host,
             secondary_storage: placement.secondary_storage,
         };
-        self.run(py, |e| e.reserve(&key, &req, &p))
-            .map_err(|err| to_py_err(py, err))
+        self.run(py, |e| e.reserve(&key, &req, &p)).map_err(|err| to_py_err(py, err))
     }
 
-    fn place_and_reserve<'py>(
-        &self,
-        py: Python<'py>,
-        key: String,
-        request: PyRequest,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn place_and_reserve<'py>(&self, py: Python<'py>, key: String, request: PyRequest) -> PyResult<Bound<'py, PyAny>> {
         let req = request.into_core()?;
-        let placement = self
-            .run(py, |e| e.place_and_reserve(&key, &req))
-            .map_err(|err| to_py_err(py, err))?;
+        let placement = self.run(py, |e| e.place_and_reserve(&key, &req)).map_err(|err| to_py_err(py, err))?;
         placement_to_py(py, placement)
     }
 
@@ -416,16 +340,9 @@ impl Engine {
         requests: Vec<PyRequest>,
     ) -> PyResult<Bound<'py, PyList>> {
         if keys.len() != requests.len() {
-            return Err(invalid(format!(
-                "{} keys for {} requests",
-                keys.len(),
-                requests.len()
-            )));
+            return Err(invalid(format!("{} keys for {} requests", keys.len(), requests.len())));
         }
-        let reqs = requests
-            .into_iter()
-            .map(PyRequest::into_core)
-            .collect::<PyResult<Vec<_>>>()?;
+        let reqs = requests.into_iter().map(PyRequest::into_core).collect::<PyResult<Vec<_>>>()?;
         let results = self.run(py, |e| e.place_many(&keys, &reqs));
         let out = PyList::empty(py);
         for result in results {
@@ -451,12 +368,7 @@ impl Engine {
     }
 
     #[pyo3(signature = (uuid, host_uuid=None))]
-    fn storage_available(
-        &self,
-        py: Python<'_>,
-        uuid: String,
-        host_uuid: Option<String>,
-    ) -> PyResult<i64> {
+    fn storage_available(&self, py: Python<'_>, uuid: String, host_uuid: Option<String>) -> PyResult<i64> {
         self.run(py, |e| e.storage_available(&uuid, host_uuid.as_deref()))
             .ok_or_else(|| errors::UnknownResource::new_err(("PrimaryStorage", uuid.clone())))
     }
@@ -467,14 +379,8 @@ impl Engine {
 
     /// A consistent copy of the inventory with effective usage, as `ftvm.placement.model.Inventory`.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let (config, hosts, storages, (l3s, clusters)) = self.run(py, |e| {
-            (
-                e.config().clone(),
-                e.host_specs(),
-                e.storage_specs(),
-                e.network(),
-            )
-        });
+        let (config, hosts, storages, (l3s, clusters)) =
+            self.run(py, |e| (e.config().clone(), e.host_specs(), e.storage_specs(), e.network()));
         let host_cls = HOST_SPEC.import(py, MODEL, "HostSpec")?;
         let storage_cls = STORAGE_SPEC.import(py, MODEL, "StorageSpec")?;
         let py_hosts = PyList::empty(py);
@@ -536,9 +442,7 @@ impl Engine {
     /// An independent engine with the same inventory and reservations.
     fn copy(&self, py: Python<'_>) -> Engine {
         let core = self.run(py, |e| e.clone());
-        Engine {
-            core: Mutex::new(core),
-        }
+        Engine { core: Mutex::new(core) }
     }
 }
 

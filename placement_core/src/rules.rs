@@ -68,31 +68,22 @@ impl Inventory {
             None => Pin::Any,
             Some(u) => lookup(u).map_or(Pin::Nothing, Pin::Is),
         };
-        let l2s = req
-            .l3_uuids
-            .iter()
-            .map(|l3| self.l3_to_l2.get(l3.as_str()).copied())
-            .collect();
+        let l2s = req.l3_uuids.iter().map(|l3| self.l3_to_l2.get(l3.as_str()).copied()).collect();
         let consume = |bytes: u64| self.consume(bytes);
         Resolved {
             req,
             zone: pin(&req.zone_uuid, &|u| self.zones.get(u)),
             cluster: pin(&req.cluster_uuid, &|u| self.clusters.get(u)),
             host: pin(&req.host_uuid, &|u| self.host_slots.get(u).copied()),
-            root_storage: pin(&req.root_storage_uuid, &|u| {
-                self.storage_ids.get(u).copied()
-            }),
-            data_storage: pin(&req.data_storage_uuid, &|u| {
-                self.storage_ids.get(u).copied()
-            }),
+            root_storage: pin(&req.root_storage_uuid, &|u| self.storage_ids.get(u).copied()),
+            data_storage: pin(&req.data_storage_uuid, &|u| self.storage_ids.get(u).copied()),
             l2s,
             max_instance_per_host: if req.strategy == Strategy::MaxInstancePerHost {
                 req.max_instance_per_host
             } else {
                 0
             },
-            memory_taken: (req.memory as f64 / self.config.memory_overprovisioning_ratio).ceil()
-                as u64,
+            memory_taken: (req.memory as f64 / self.config.memory_overprovisioning_ratio).ceil() as u64,
             root_take: consume(req.root_bytes),
             data_take: consume(req.data_bytes),
             both_take: consume(req.root_bytes + req.data_bytes),
@@ -137,8 +128,7 @@ impl Inventory {
         }
         let vcpus = r.req.vcpus as u64;
         if (h.max_ft_vms[s] != 0 && h.ft_vm_count[s] as u64 + 1 > h.max_ft_vms[s] as u64)
-            || (h.max_ft_vcpus[s] != 0
-                && h.ft_vcpu_count[s] as u64 + vcpus > h.max_ft_vcpus[s] as u64)
+            || (h.max_ft_vcpus[s] != 0 && h.ft_vcpu_count[s] as u64 + vcpus > h.max_ft_vcpus[s] as u64)
         {
             return Err(Rule::FtLimits);
         }
@@ -149,9 +139,7 @@ impl Inventory {
             return Err(Rule::Cpu);
         }
         let free = h.free_memory(s, &self.config);
-        if free < 0
-            || (free as f64) * self.config.memory_overprovisioning_ratio < r.req.memory as f64
-        {
+        if free < 0 || (free as f64) * self.config.memory_overprovisioning_ratio < r.req.memory as f64 {
             return Err(Rule::Memory);
         }
         Ok(())
@@ -169,12 +157,7 @@ impl Inventory {
     }
 
     /// Rules 1-11 for the secondary of `p`.
-    pub fn secondary_host_rules(
-        &self,
-        slot: u32,
-        r: &Resolved,
-        p: &PrimarySide,
-    ) -> Result<(), Rule> {
+    pub fn secondary_host_rules(&self, slot: u32, r: &Resolved, p: &PrimarySide) -> Result<(), Rule> {
         let s = slot as usize;
         self.host_condition(s)?;
         let h = &self.hosts;
@@ -194,8 +177,7 @@ impl Inventory {
             return None;
         }
         let disk = storage.disk(&self.hosts.text[s].uuid)?;
-        (disk.available - take >= self.config.storage_reserved_capacity as i64)
-            .then_some(disk.available)
+        (disk.available - take >= self.config.storage_reserved_capacity as i64).then_some(disk.available)
     }
 
     fn live_storage(&self, id: u32) -> Option<&Storage> {
@@ -204,12 +186,7 @@ impl Inventory {
 
     /// Whether the primary on host `s` can put its root volume on `root` and data volumes on `data`;
     /// answers the root storage's available bytes (the ranking key).
-    pub fn primary_storage_room(
-        &self,
-        s: usize,
-        r: &Resolved,
-        choice: PrimaryStorage,
-    ) -> Option<i64> {
+    pub fn primary_storage_room(&self, s: usize, r: &Resolved, choice: PrimaryStorage) -> Option<i64> {
         let data_ok = match r.data_storage {
             Pin::Any => choice.data == choice.root,
             pin => pin.admits(choice.data),
@@ -242,9 +219,7 @@ impl Inventory {
             let choice = PrimaryStorage { root, data };
             if let Some(avail) = self.primary_storage_room(s, r, choice) {
                 let key = self.storage(root).uuid_key;
-                if best.is_none_or(|(a, k, _)| {
-                    (avail, std::cmp::Reverse(key)) > (a, std::cmp::Reverse(k))
-                }) {
+                if best.is_none_or(|(a, k, _)| (avail, std::cmp::Reverse(key)) > (a, std::cmp::Reverse(k))) {
                     best = Some((avail, key, choice));
                 }
             }
@@ -267,31 +242,15 @@ impl Inventory {
     }
 
     /// Whether the secondary on host `s` fits on storage `id`; answers its available bytes.
-    pub fn secondary_storage_room(
-        &self,
-        s: usize,
-        r: &Resolved,
-        p: &PrimarySide,
-        id: u32,
-    ) -> Option<(i64, bool)> {
+    pub fn secondary_storage_room(&self, s: usize, r: &Resolved, p: &PrimarySide, id: u32) -> Option<(i64, bool)> {
         let storage = self.live_storage(id)?;
         let same = self.shares_storage(storage, id, p);
-        let already = if same {
-            self.primary_take_from(id, r, p)
-        } else {
-            0
-        };
-        self.room(storage, s, already + r.secondary_take)
-            .map(|avail| (avail, same))
+        let already = if same { self.primary_take_from(id, r, p) } else { 0 };
+        self.room(storage, s, already + r.secondary_take).map(|avail| (avail, same))
     }
 
     /// Rule 12 for the secondary: prefer a storage other than the primary's, then most available, then uuid.
-    pub fn choose_secondary_storage(
-        &self,
-        s: usize,
-        r: &Resolved,
-        p: &PrimarySide,
-    ) -> Option<SecondaryStorage> {
+    pub fn choose_secondary_storage(&self, s: usize, r: &Resolved, p: &PrimarySide) -> Option<SecondaryStorage> {
         let mut best: Option<(bool, i64, u128, u32)> = None;
         for &id in &self.cluster_storages[self.hosts.cluster[s] as usize] {
             if let Some((avail, same)) = self.secondary_storage_room(s, r, p, id) {
@@ -310,39 +269,24 @@ impl Inventory {
     /// Whether host `s` failed rule 12 only because the primary's volumes share its storage: then another
     /// primary (on other storage) could still use it, so a failed secondary search proves nothing about the zone.
     pub fn storage_contended(&self, s: usize, r: &Resolved, p: &PrimarySide) -> bool {
-        self.cluster_storages[self.hosts.cluster[s] as usize]
-            .iter()
-            .any(|&id| {
-                let storage = self.storage(id);
-                self.shares_storage(storage, id, p)
-                    && self.room(storage, s, r.secondary_take).is_some()
-            })
+        self.cluster_storages[self.hosts.cluster[s] as usize].iter().any(|&id| {
+            let storage = self.storage(id);
+            self.shares_storage(storage, id, p) && self.room(storage, s, r.secondary_take).is_some()
+        })
     }
 
     pub fn check_primary(&self, slot: u32, r: &Resolved) -> Result<PrimaryStorage, Rule> {
         self.primary_host_rules(slot, r)?;
-        self.choose_primary_storage(slot as usize, r)
-            .ok_or(Rule::PrimaryStorage)
+        self.choose_primary_storage(slot as usize, r).ok_or(Rule::PrimaryStorage)
     }
 
-    pub fn check_secondary(
-        &self,
-        slot: u32,
-        r: &Resolved,
-        p: &PrimarySide,
-    ) -> Result<SecondaryStorage, Rule> {
+    pub fn check_secondary(&self, slot: u32, r: &Resolved, p: &PrimarySide) -> Result<SecondaryStorage, Rule> {
         self.secondary_host_rules(slot, r, p)?;
-        self.choose_secondary_storage(slot as usize, r, p)
-            .ok_or(Rule::PrimaryStorage)
+        self.choose_secondary_storage(slot as usize, r, p).ok_or(Rule::PrimaryStorage)
     }
 
     pub fn primary_side(&self, slot: u32, storage: PrimaryStorage) -> PrimarySide {
         let s = slot as usize;
-        PrimarySide {
-            slot,
-            zone: self.hosts.zone[s],
-            failure_domain: self.hosts.failure_domain[s],
-            storage,
-        }
+        PrimarySide { slot, zone: self.hosts.zone[s], failure_domain: self.hosts.failure_domain[s], storage }
     }
 }

@@ -1,8 +1,7 @@
 //! Every rule and edge of docs/placement-semantics.md, on the pure-Rust API.
 
 use placement_core::{
-    Config, Engine, HostSpec, Phase, Placement, PlacementError, Request, Rule, StorageKind,
-    StorageSpec, Strategy,
+    Config, Engine, HostSpec, Phase, Placement, PlacementError, Request, Rule, StorageKind, StorageSpec, Strategy,
 };
 
 const GIB: u64 = 1 << 30;
@@ -32,13 +31,7 @@ fn engine_with(hosts: &[HostSpec]) -> Engine {
     for h in hosts {
         e.upsert_host(h).unwrap();
     }
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE,
-        ZONE,
-        &[CLUSTER],
-        1024 * GIB as i64,
-    ))
-    .unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE, ZONE, &[CLUSTER], 1024 * GIB as i64)).unwrap();
     e.set_l3(L3, L2);
     e.attach_l2(CLUSTER, L2);
     e
@@ -56,21 +49,10 @@ fn request(vcpus: u32, memory: u64) -> Request {
 
 fn no_host(result: Result<Placement, PlacementError>) -> (Phase, Rule, Vec<(Rule, u64)>) {
     match result {
-        Err(PlacementError::NoHostAvailable {
-            phase,
-            removed,
-            considered,
-        }) => {
-            let counts: Vec<(Rule, u64)> = Rule::ALL
-                .into_iter()
-                .filter(|r| removed.get(*r) > 0)
-                .map(|r| (r, removed.get(r)))
-                .collect();
-            assert_eq!(
-                counts.iter().map(|c| c.1).sum::<u64>(),
-                considered,
-                "every host is counted once"
-            );
+        Err(PlacementError::NoHostAvailable { phase, removed, considered }) => {
+            let counts: Vec<(Rule, u64)> =
+                Rule::ALL.into_iter().filter(|r| removed.get(*r) > 0).map(|r| (r, removed.get(r))).collect();
+            assert_eq!(counts.iter().map(|c| c.1).sum::<u64>(), considered, "every host is counted once");
             (phase, removed.emptied_by(), counts)
         }
         other => panic!("expected NoHostAvailable, got {other:?}"),
@@ -86,16 +68,7 @@ fn pair_lands_on_two_hosts() {
     assert_eq!(p.secondary_storage, STORAGE);
     for h in [&p.primary_host, &p.secondary_host] {
         let u = e.host_usage(h).unwrap();
-        assert_eq!(
-            (
-                u.cpu_used,
-                u.memory_used,
-                u.vm_count,
-                u.ft_vm_count,
-                u.ft_vcpu_count
-            ),
-            (2, GIB, 1, 1, 2)
-        );
+        assert_eq!((u.cpu_used, u.memory_used, u.vm_count, u.ft_vm_count, u.ft_vcpu_count), (2, GIB, 1, 1, 2));
     }
 }
 
@@ -116,20 +89,11 @@ fn cpu_over_provisioning_and_exact_fit() {
     let (_, rule, counts) = no_host(e.place(&request(1, GIB)));
     assert_eq!(rule, Rule::Cpu);
     assert_eq!(counts, vec![(Rule::Cpu, 2)]);
-    let mut e = Engine::new(Config {
-        cpu_overprovisioning_ratio: 1.0,
-        ..Config::default()
-    });
+    let mut e = Engine::new(Config { cpu_overprovisioning_ratio: 1.0, ..Config::default() });
     for h in hosts(2) {
         e.upsert_host(&h).unwrap();
     }
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE,
-        ZONE,
-        &[CLUSTER],
-        1024 * GIB as i64,
-    ))
-    .unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE, ZONE, &[CLUSTER], 1024 * GIB as i64)).unwrap();
     assert!(e.place(&Request::new(8, GIB)).is_ok());
     assert_eq!(no_host(e.place(&Request::new(9, GIB))).1, Rule::Cpu);
 }
@@ -147,23 +111,12 @@ fn memory_exact_fit_after_reserved_memory() {
 
 #[test]
 fn memory_over_provisioning_takes_size_over_ratio() {
-    let mut e = Engine::new(Config {
-        memory_overprovisioning_ratio: 2.0,
-        ..Config::default()
-    });
+    let mut e = Engine::new(Config { memory_overprovisioning_ratio: 2.0, ..Config::default() });
     for h in hosts(2) {
         e.upsert_host(&h).unwrap();
     }
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE,
-        ZONE,
-        &[CLUSTER],
-        1024 * GIB as i64,
-    ))
-    .unwrap();
-    let p = e
-        .place_and_reserve("a", &Request::new(1, 32 * GIB))
-        .unwrap(); // 16 GiB free x 2
+    e.upsert_storage(&StorageSpec::shared(STORAGE, ZONE, &[CLUSTER], 1024 * GIB as i64)).unwrap();
+    let p = e.place_and_reserve("a", &Request::new(1, 32 * GIB)).unwrap(); // 16 GiB free x 2
     assert_eq!(e.host_usage(&p.primary_host).unwrap().memory_used, 16 * GIB);
     assert_eq!(no_host(e.place(&Request::new(1, 1))).1, Rule::Memory);
 }
@@ -223,10 +176,7 @@ fn l2_attachment_is_required_for_every_l3() {
     let mut r = request(1, GIB);
     r.l3_uuids.push("000000000000000000000000000000e3".into()); // unknown L3: attached nowhere
     assert_eq!(no_host(e.place(&r)).1, Rule::L2Attachment);
-    e.set_l3(
-        "000000000000000000000000000000e3",
-        "000000000000000000000000000000e2",
-    );
+    e.set_l3("000000000000000000000000000000e3", "000000000000000000000000000000e2");
     assert_eq!(no_host(e.place(&r)).1, Rule::L2Attachment);
     e.attach_l2(CLUSTER, "000000000000000000000000000000e2");
     assert!(e.place(&r).is_ok());
@@ -244,10 +194,7 @@ fn host_pin_binds_the_primary_only() {
     assert_ne!(p.secondary_host, host_uuid(3));
     r.host_uuid = Some("ffffffffffffffffffffffffffffffff".into());
     let (phase, rule, counts) = no_host(e.place(&r));
-    assert_eq!(
-        (phase, rule, counts),
-        (Phase::Primary, Rule::Location, vec![(Rule::Location, 3)])
-    );
+    assert_eq!((phase, rule, counts), (Phase::Primary, Rule::Location, vec![(Rule::Location, 3)]));
 }
 
 #[test]
@@ -255,13 +202,7 @@ fn cluster_and_zone_pins_bind_both() {
     let mut hs = hosts(2);
     hs.extend([host(11, CLUSTER2), host(12, CLUSTER2)]);
     let mut e = engine_with(&hs);
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE2,
-        ZONE2,
-        &[CLUSTER2],
-        1024 * GIB as i64,
-    ))
-    .unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE2, ZONE2, &[CLUSTER2], 1024 * GIB as i64)).unwrap();
     e.attach_l2(CLUSTER2, L2);
     let mut r = request(1, GIB);
     r.cluster_uuid = Some(CLUSTER2.into());
@@ -281,20 +222,11 @@ fn cluster_and_zone_pins_bind_both() {
 fn secondary_stays_in_the_primarys_zone() {
     // One host per zone: a pair would have to cross zones, which Location forbids.
     let mut e = engine_with(&[host(1, CLUSTER), host(11, CLUSTER2)]);
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE2,
-        ZONE2,
-        &[CLUSTER2],
-        1024 * GIB as i64,
-    ))
-    .unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE2, ZONE2, &[CLUSTER2], 1024 * GIB as i64)).unwrap();
     e.attach_l2(CLUSTER2, L2);
     let (phase, rule, counts) = no_host(e.place(&request(1, GIB)));
     assert_eq!((phase, rule), (Phase::Secondary, Rule::HostAntiAffinity));
-    assert_eq!(
-        counts,
-        vec![(Rule::Location, 1), (Rule::HostAntiAffinity, 1)]
-    );
+    assert_eq!(counts, vec![(Rule::Location, 1), (Rule::HostAntiAffinity, 1)]);
 }
 
 #[test]
@@ -304,19 +236,10 @@ fn first_primary_without_secondary_moves_on_to_the_next_zone() {
     hs[1].vm_count = 5;
     hs[2].vm_count = 5;
     let mut e = engine_with(&hs);
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE2,
-        ZONE2,
-        &[CLUSTER2],
-        1024 * GIB as i64,
-    ))
-    .unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE2, ZONE2, &[CLUSTER2], 1024 * GIB as i64)).unwrap();
     e.attach_l2(CLUSTER2, L2);
     let p = e.place(&request(1, GIB)).unwrap();
-    assert_eq!(
-        [p.primary_host, p.secondary_host],
-        [host_uuid(11), host_uuid(12)]
-    );
+    assert_eq!([p.primary_host, p.secondary_host], [host_uuid(11), host_uuid(12)]);
 }
 
 #[test]
@@ -329,18 +252,12 @@ fn failure_domain_is_soft() {
     hs[2].vm_count = 10;
     let mut e = engine_with(&hs);
     let p = e.place(&request(1, GIB)).unwrap();
-    assert_eq!(
-        (p.primary_host.as_str(), p.secondary_host.as_str()),
-        (host_uuid(1).as_str(), host_uuid(3).as_str())
-    );
+    assert_eq!((p.primary_host.as_str(), p.secondary_host.as_str()), (host_uuid(1).as_str(), host_uuid(3).as_str()));
     // Without room in rack B, the same rack is accepted.
     hs[2].cpu_used = 80;
     let mut e = engine_with(&hs);
     let p = e.place(&request(1, GIB)).unwrap();
-    assert_eq!(
-        (p.primary_host, p.secondary_host),
-        (host_uuid(1), host_uuid(2))
-    );
+    assert_eq!((p.primary_host, p.secondary_host), (host_uuid(1), host_uuid(2)));
 }
 
 #[test]
@@ -354,49 +271,25 @@ fn storage_anti_affinity_is_soft() {
     }
     hs[2].vm_count = 3;
     let mut e = engine_with(&hs);
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE,
-        ZONE,
-        &[CLUSTER, CLUSTER2],
-        1024 * GIB as i64,
-    ))
-    .unwrap();
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE2,
-        ZONE,
-        &[CLUSTER2],
-        100 * GIB as i64,
-    ))
-    .unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE, ZONE, &[CLUSTER, CLUSTER2], 1024 * GIB as i64)).unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE2, ZONE, &[CLUSTER2], 100 * GIB as i64)).unwrap();
     e.attach_l2(CLUSTER2, L2);
     let p = e.place(&request(1, GIB)).unwrap();
     assert_eq!(p.primary_storage, STORAGE);
-    assert_eq!(
-        (p.secondary_host.as_str(), p.secondary_storage.as_str()),
-        (host_uuid(3).as_str(), STORAGE2)
-    );
+    assert_eq!((p.secondary_host.as_str(), p.secondary_storage.as_str()), (host_uuid(3).as_str(), STORAGE2));
     // STORAGE2 disabled: the secondary shares STORAGE, on the least loaded host.
     let mut s2 = StorageSpec::shared(STORAGE2, ZONE, &[CLUSTER2], 100 * GIB as i64);
     s2.state = "Disabled".into();
     e.upsert_storage(&s2).unwrap();
     let p = e.place(&request(1, GIB)).unwrap();
-    assert_eq!(
-        (p.secondary_host, p.secondary_storage),
-        (host_uuid(2), STORAGE.to_string())
-    );
+    assert_eq!((p.secondary_host, p.secondary_storage), (host_uuid(2), STORAGE.to_string()));
 }
 
 #[test]
 fn storage_reserved_capacity_and_secondary_copies() {
     // 11 GiB: the pair needs 2 (primary root) + 6 (secondary root and two caches) + 1 GiB reserve = 9 GiB.
     let mut e = engine_with(&hosts(2));
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE,
-        ZONE,
-        &[CLUSTER],
-        9 * GIB as i64,
-    ))
-    .unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE, ZONE, &[CLUSTER], 9 * GIB as i64)).unwrap();
     let mut r = request(1, GIB);
     r.root_bytes = 2 * GIB;
     e.place_and_reserve("a", &r).unwrap(); // exact fit
@@ -415,22 +308,13 @@ fn storage_reserved_capacity_and_secondary_copies() {
 #[test]
 fn storage_pins_for_root_and_data_volumes() {
     let mut e = engine_with(&hosts(2));
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE2,
-        ZONE,
-        &[CLUSTER],
-        50 * GIB as i64,
-    ))
-    .unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE2, ZONE, &[CLUSTER], 50 * GIB as i64)).unwrap();
     let mut r = request(1, GIB);
     r.root_bytes = 10 * GIB;
     r.data_bytes = 5 * GIB;
     r.root_storage_uuid = Some(STORAGE2.into());
     let p = e.place_and_reserve("a", &r).unwrap();
-    assert_eq!(
-        (p.primary_storage.as_str(), p.primary_data_storage.as_str()),
-        (STORAGE2, STORAGE2)
-    );
+    assert_eq!((p.primary_storage.as_str(), p.primary_data_storage.as_str()), (STORAGE2, STORAGE2));
     assert_eq!(p.secondary_storage, STORAGE); // the other storage, soft rule
     assert_eq!(e.storage_available(STORAGE2, None), Some(35 * GIB as i64));
     let mut r2 = request(1, GIB);
@@ -438,10 +322,7 @@ fn storage_pins_for_root_and_data_volumes() {
     r2.data_bytes = 5 * GIB;
     r2.data_storage_uuid = Some(STORAGE2.into());
     let p = e.place_and_reserve("b", &r2).unwrap();
-    assert_eq!(
-        (p.primary_storage.as_str(), p.primary_data_storage.as_str()),
-        (STORAGE, STORAGE2)
-    );
+    assert_eq!((p.primary_storage.as_str(), p.primary_data_storage.as_str()), (STORAGE, STORAGE2));
     assert_eq!(e.storage_available(STORAGE2, None), Some(30 * GIB as i64));
     r2.root_storage_uuid = Some("ffffffffffffffffffffffffffffffff".into());
     assert_eq!(no_host(e.place(&r2)).1, Rule::PrimaryStorage);
@@ -453,37 +334,22 @@ fn local_storage_is_per_host() {
     e.remove_storage(STORAGE).unwrap();
     let mut local = StorageSpec::shared(STORAGE2, ZONE, &[CLUSTER], 0);
     local.kind = StorageKind::Local;
-    local.host_available = vec![
-        (host_uuid(1), 100 * GIB as i64),
-        (host_uuid(2), 5 * GIB as i64),
-    ];
+    local.host_available = vec![(host_uuid(1), 100 * GIB as i64), (host_uuid(2), 5 * GIB as i64)];
     e.upsert_storage(&local).unwrap();
     let mut r = request(1, GIB);
     r.root_bytes = 10 * GIB;
     let (phase, rule, counts) = no_host(e.place(&r));
     // host 1 holds the primary; hosts 2 (too small) and 3 (no disk) cannot hold a secondary.
     assert_eq!((phase, rule), (Phase::Secondary, Rule::PrimaryStorage));
-    assert_eq!(
-        counts,
-        vec![(Rule::HostAntiAffinity, 1), (Rule::PrimaryStorage, 2)]
-    );
+    assert_eq!(counts, vec![(Rule::HostAntiAffinity, 1), (Rule::PrimaryStorage, 2)]);
     local.host_available.push((host_uuid(3), 100 * GIB as i64));
     e.upsert_storage(&local).unwrap();
     let p = e.place_and_reserve("a", &r).unwrap();
     assert_eq!(p.secondary_storage, STORAGE2); // the same local storage, a different host's disk
-    assert_eq!(
-        e.storage_available(STORAGE2, Some(&p.primary_host)),
-        Some(90 * GIB as i64)
-    );
-    assert_eq!(
-        e.storage_available(STORAGE2, Some(&p.secondary_host)),
-        Some(70 * GIB as i64)
-    );
+    assert_eq!(e.storage_available(STORAGE2, Some(&p.primary_host)), Some(90 * GIB as i64));
+    assert_eq!(e.storage_available(STORAGE2, Some(&p.secondary_host)), Some(70 * GIB as i64));
     assert!(e.release("a"));
-    assert_eq!(
-        e.storage_available(STORAGE2, Some(&host_uuid(1))),
-        Some(100 * GIB as i64)
-    );
+    assert_eq!(e.storage_available(STORAGE2, Some(&host_uuid(1))), Some(100 * GIB as i64));
 }
 
 #[test]
@@ -496,28 +362,13 @@ fn contended_shared_storage_does_not_rule_out_the_zone() {
     hs[1].vm_count = 1;
     hs[2].vm_count = 2;
     let mut e = engine_with(&hs);
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE,
-        ZONE,
-        &[CLUSTER],
-        32 * GIB as i64,
-    ))
-    .unwrap();
-    e.upsert_storage(&StorageSpec::shared(
-        STORAGE2,
-        ZONE,
-        &[CLUSTER2],
-        12 * GIB as i64,
-    ))
-    .unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE, ZONE, &[CLUSTER], 32 * GIB as i64)).unwrap();
+    e.upsert_storage(&StorageSpec::shared(STORAGE2, ZONE, &[CLUSTER2], 12 * GIB as i64)).unwrap();
     e.attach_l2(CLUSTER2, L2);
     let mut r = request(1, GIB);
     r.root_bytes = 10 * GIB;
     let p = e.place(&r).unwrap();
-    assert_eq!(
-        (p.primary_host, p.secondary_host),
-        (host_uuid(2), host_uuid(1))
-    );
+    assert_eq!((p.primary_host, p.secondary_host), (host_uuid(2), host_uuid(1)));
 }
 
 #[test]
@@ -550,15 +401,9 @@ fn strategies_order_hosts() {
     let mut r = request(1, GIB);
     r.strategy = Strategy::LeastVmPreferred;
     let a = e.place_and_reserve("a", &r).unwrap();
-    assert_eq!(
-        (a.primary_host, a.secondary_host),
-        (host_uuid(4), host_uuid(2))
-    );
+    assert_eq!((a.primary_host, a.secondary_host), (host_uuid(4), host_uuid(2)));
     let b = e.place_and_reserve("b", &r).unwrap();
-    assert_eq!(
-        (b.primary_host, b.secondary_host),
-        (host_uuid(4), host_uuid(2))
-    );
+    assert_eq!((b.primary_host, b.secondary_host), (host_uuid(4), host_uuid(2)));
     assert_eq!(primary(&mut e, Strategy::LeastVmPreferred), host_uuid(3));
 }
 
@@ -575,13 +420,7 @@ fn max_instance_per_host() {
     e.place_and_reserve("b", &r).unwrap();
     e.place_and_reserve("c", &r).unwrap();
     let (_, rule, counts) = no_host(e.place(&r));
-    assert_eq!(
-        (rule, counts),
-        (
-            Rule::MaxInstancePerHost,
-            vec![(Rule::MaxInstancePerHost, 3)]
-        )
-    );
+    assert_eq!((rule, counts), (Rule::MaxInstancePerHost, vec![(Rule::MaxInstancePerHost, 3)]));
 }
 
 #[test]
@@ -596,27 +435,20 @@ fn ties_break_by_uuid() {
         .collect();
     let mut e = engine_with(&hs);
     let p = e.place(&request(1, GIB)).unwrap();
-    assert_eq!(
-        (p.primary_host, p.secondary_host),
-        (host_uuid(3), host_uuid(5))
-    );
+    assert_eq!((p.primary_host, p.secondary_host), (host_uuid(3), host_uuid(5)));
 }
 
 #[test]
 fn release_is_idempotent_and_exact() {
     let mut e = engine_with(&hosts(2));
-    let before: Vec<_> = (1..=2)
-        .map(|i| e.host_usage(&host_uuid(i)).unwrap())
-        .collect();
+    let before: Vec<_> = (1..=2).map(|i| e.host_usage(&host_uuid(i)).unwrap()).collect();
     let mut r = request(3, 3 * GIB);
     r.root_bytes = 7 * GIB;
     e.place_and_reserve("a", &r).unwrap();
     assert!(e.release("a"));
     assert!(!e.release("a"));
     assert!(!e.release("never"));
-    let after: Vec<_> = (1..=2)
-        .map(|i| e.host_usage(&host_uuid(i)).unwrap())
-        .collect();
+    let after: Vec<_> = (1..=2).map(|i| e.host_usage(&host_uuid(i)).unwrap()).collect();
     assert_eq!(before, after);
     assert_eq!(e.storage_available(STORAGE, None), Some(1024 * GIB as i64));
     assert_eq!(e.reservation_count(), 0);
@@ -639,10 +471,7 @@ fn reservations_survive_upserts_and_skip_removed_hosts() {
     assert_eq!(e.host_usage(&p.primary_host).unwrap().cpu_used, 10);
     assert_eq!(e.host_usage(&p.secondary_host).unwrap().cpu_used, 0);
     assert!(matches!(e.remove_host(&p.secondary_host), Ok(())));
-    assert!(matches!(
-        e.remove_host(&p.secondary_host),
-        Err(PlacementError::UnknownResource { .. })
-    ));
+    assert!(matches!(e.remove_host(&p.secondary_host), Err(PlacementError::UnknownResource { .. })));
 }
 
 #[test]
@@ -651,27 +480,12 @@ fn reserve_checks_the_placement_and_the_key() {
     let r = request(40, GIB);
     let p = e.place(&r).unwrap();
     e.reserve("a", &r, &p).unwrap();
-    assert!(matches!(
-        e.reserve("a", &r, &p),
-        Err(PlacementError::ReservationConflict(_))
-    ));
-    assert!(matches!(
-        e.place_and_reserve("a", &r),
-        Err(PlacementError::ReservationConflict(_))
-    ));
+    assert!(matches!(e.reserve("a", &r, &p), Err(PlacementError::ReservationConflict(_))));
+    assert!(matches!(e.place_and_reserve("a", &r), Err(PlacementError::ReservationConflict(_))));
     // Both hosts now have 40 of 80 vCPUs; another 41 no longer fits.
-    assert!(matches!(
-        e.reserve("b", &request(41, GIB), &p),
-        Err(PlacementError::StalePlacement(_))
-    ));
-    let same_host = Placement {
-        secondary_host: p.primary_host.clone(),
-        ..p.clone()
-    };
-    assert!(matches!(
-        e.reserve("c", &request(1, GIB), &same_host),
-        Err(PlacementError::StalePlacement(_))
-    ));
+    assert!(matches!(e.reserve("b", &request(41, GIB), &p), Err(PlacementError::StalePlacement(_))));
+    let same_host = Placement { secondary_host: p.primary_host.clone(), ..p.clone() };
+    assert!(matches!(e.reserve("c", &request(1, GIB), &same_host), Err(PlacementError::StalePlacement(_))));
     assert_eq!(e.reservation_count(), 1);
 }
 
@@ -682,29 +496,17 @@ fn place_many_is_greedy_in_order() {
     let reqs = vec![request(40, GIB), request(40, GIB), request(1, GIB)];
     let results = e.place_many(&keys, &reqs);
     assert!(results[0].is_ok() && results[1].is_ok());
-    assert!(matches!(
-        results[2],
-        Err(PlacementError::NoHostAvailable { .. })
-    ));
+    assert!(matches!(results[2], Err(PlacementError::NoHostAvailable { .. })));
     assert_eq!(e.reservation_count(), 2);
 }
 
 #[test]
 fn invalid_requests_and_uuids() {
     let mut e = engine_with(&hosts(2));
-    assert!(matches!(
-        e.place(&request(0, GIB)),
-        Err(PlacementError::InvalidRequest(_))
-    ));
-    assert!(matches!(
-        e.place(&request(1, 0)),
-        Err(PlacementError::InvalidRequest(_))
-    ));
+    assert!(matches!(e.place(&request(0, GIB)), Err(PlacementError::InvalidRequest(_))));
+    assert!(matches!(e.place(&request(1, 0)), Err(PlacementError::InvalidRequest(_))));
     let bad = HostSpec::new("not-a-uuid", ZONE, CLUSTER, 1, GIB);
-    assert!(matches!(
-        e.upsert_host(&bad),
-        Err(PlacementError::InvalidRequest(_))
-    ));
+    assert!(matches!(e.upsert_host(&bad), Err(PlacementError::InvalidRequest(_))));
     assert_eq!(e.host_count(), 2);
 }
 
@@ -712,8 +514,5 @@ fn invalid_requests_and_uuids() {
 fn empty_inventory_reports_location() {
     let mut e = Engine::new(Config::default());
     let (phase, rule, counts) = no_host(e.place(&request(1, GIB)));
-    assert_eq!(
-        (phase, rule, counts),
-        (Phase::Primary, Rule::Location, vec![])
-    );
+    assert_eq!((phase, rule, counts), (Phase::Primary, Rule::Location, vec![]));
 }
