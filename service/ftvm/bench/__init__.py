@@ -1,0 +1,1 @@
+"""Benchmarks of the placement engines (`ftvm bench placement`)."""
