@@ -42,9 +42,13 @@ _SENT = np.iinfo(np.int64).min  # "no storage" in avail comparisons
 _MAXINST = STRATEGIES[4]
 _HOST_FIELDS = ("zone", "cluster", "fd", "cpu_num", "cap", "mem_total", "enabled", "connected", "kvm", "ft_addr",
                 "max_ft_vms", "max_ft_vcpus", "cpu_used", "mem_used", "vm_count", "ft_vms", "ft_vcpus",
-                "r_cpu", "r_mem", "r_vm", "r_ftvms", "r_ftvcpus", "key_hi", "key_lo", "present", "gen")
+                "r_cpu", "r_mem", "r_vm", "r_ftvms", "r_ftvcpus", "key_hi", "key_lo", "present", "gen",
+                # derived, kept in step by _refresh() on every upsert / reserve / release:
+                "base_ok", "cpu_free", "mem_ok_f", "ft_vm_ok", "ft_vcpu_room", "s_cpu", "s_mem", "s_def")
 _HOST_DTYPES = {"enabled": bool, "connected": bool, "kvm": bool, "ft_addr": bool, "present": bool,
-                "key_hi": np.uint64, "key_lo": np.uint64}
+                "key_hi": np.uint64, "key_lo": np.uint64, "base_ok": bool, "mem_ok_f": np.float64,
+                "ft_vm_ok": bool, "s_cpu": np.uint64, "s_mem": np.uint64, "s_def": np.uint64}
+_I64_MAX = np.iinfo(np.int64).max
 
 
 def _shl40_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -104,6 +108,7 @@ class NumpyEngine:
         self._loc_res: dict[tuple[str, str], int] = {}  # (local storage uuid, host uuid) -> bytes held
         self._st_dirty = True
         self._reservations: dict[str, _Res] = {}
+        self._static_cache: dict[tuple, np.ndarray] = {}  # (l3s, zone pin, cluster pin) -> host mask
 
     # ---- host arrays -------------------------------------------------------------------------------------
 
@@ -177,6 +182,7 @@ class NumpyEngine:
             h["kvm"][idx] = [s.hypervisor == "KVM" for s in specs]
             h["ft_addr"][idx] = [bool(s.ft_address) for s in specs]
             h["present"][idx] = True
+            self._refresh(idx)
             if new_mask.any():
                 keys = [s.uuid.replace("-", "") for s in specs]
                 new_idx = idx[new_mask]
@@ -189,6 +195,7 @@ class NumpyEngine:
                 h["gen"][new_idx] = gens
                 self._rank_dirty = True
             self._st_dirty = True  # local entries map host uuids to rows
+            self._static_cache.clear()
 
     def remove_host(self, uuid: str) -> None:
         with self._lock:
@@ -197,10 +204,36 @@ class NumpyEngine:
                 raise UnknownResource("Host", uuid)
             # tombstone: the row stays (never matches), its uuid is free for a new host
             self.h["present"][i] = False
+            self.h["base_ok"][i] = False
+            self._static_cache.clear()
             self._uuids[i] = ""
             self._st_dirty = True
             for (st, hu) in [k for k in self._loc_res if k[1] == uuid]:
                 del self._loc_res[(st, hu)]
+
+    def _refresh(self, idx) -> None:
+        """Recompute the derived per-host arrays (rule inputs and strategy scores) of rows idx."""
+        h = self.h
+        cfg = self.config
+        h["base_ok"][idx] = h["present"][idx] & h["enabled"][idx] & h["connected"][idx] & h["kvm"][idx] \
+            & h["ft_addr"][idx]
+        cap, used = h["cap"][idx], h["cpu_used"][idx]
+        h["cpu_free"][idx] = cap - used
+        free = h["mem_total"][idx] - cfg.reserved_memory - h["mem_used"][idx]
+        # Memory passes when free >= 0 and float(free) * ratio >= float(memory): -inf encodes free < 0
+        h["mem_ok_f"][idx] = np.where(free >= 0, free.astype(np.float64) * cfg.memory_overprovisioning_ratio,
+                                      -np.inf)
+        mfv, mfc = h["max_ft_vms"][idx], h["max_ft_vcpus"][idx]
+        h["ft_vm_ok"][idx] = (mfv == 0) | (h["ft_vms"][idx] + 1 <= mfv)
+        h["ft_vcpu_room"][idx] = np.where(mfc == 0, _I64_MAX, mfc - h["ft_vcpus"][idx])
+        s_cpu = _shl40_div(used, np.maximum(cap, 1))
+        s_cpu[cap == 0] = U64_MAX
+        h["s_cpu"][idx] = s_cpu
+        tot = h["mem_total"][idx]
+        s_mem = _shl40_div(h["mem_used"][idx], np.maximum(tot, 1))
+        s_mem[tot == 0] = U64_MAX
+        h["s_mem"][idx] = s_mem
+        h["s_def"][idx] = U64_MAX - np.maximum(free, 0).astype(np.uint64)
 
     def _ranks(self) -> np.ndarray:
         if self._rank_dirty or len(self._rank) != self._n:
@@ -216,6 +249,7 @@ class NumpyEngine:
     def set_l3(self, l3_uuid: str, l2_uuid: str) -> None:
         with self._lock:
             self._l3_to_l2[l3_uuid] = l2_uuid
+            self._static_cache.clear()
 
     def attach_l2(self, cluster_uuid: str, l2_uuid: str) -> None:
         with self._lock:
@@ -223,11 +257,13 @@ class NumpyEngine:
             self._intern(self._clusters, cluster_uuid)
             self._intern(self._l2_ids, l2_uuid)
             self._attach_dirty = True
+            self._static_cache.clear()
 
     def detach_l2(self, cluster_uuid: str, l2_uuid: str) -> None:
         with self._lock:
             self._cluster_l2.get(cluster_uuid, set()).discard(l2_uuid)
             self._attach_dirty = True
+            self._static_cache.clear()
 
     def _attach_matrix(self) -> np.ndarray:
         if self._attach_dirty:
@@ -305,6 +341,9 @@ class NumpyEngine:
         self._loc_h = np.array(lh, dtype=np.int64)
         self._loc_avail = np.array(la, dtype=np.int64)
         self._loc_pos = {(ls[e], lh[e]): e for e in range(len(ls))}
+        self._loc_by_host: dict[int, list[int]] = {}
+        for e in range(len(ls)):
+            self._loc_by_host.setdefault(lh[e], []).append(e)
         # layer = occurrence number of the host among the entries, so that each layer has unique hosts
         layer = np.zeros(len(ls), dtype=np.int64)
         if len(ls):
@@ -379,6 +418,77 @@ class NumpyEngine:
                 best_same[p[better]] = False
         return best, best_same
 
+    def _storage_ok(self, hosts: np.ndarray, need: np.ndarray, already: np.ndarray | None = None,
+                    same: np.ndarray | None = None, only: int = -1):
+        """Fast path of `_best_storage`: per host of `hosts`, whether some storage fits and whether the best one
+        is "the same storage" (only same storages fit). Decided per cluster, plus each host's local disks."""
+        reserved = self.config.storage_reserved_capacity
+        ns = len(self._st_list)
+        if ns == 0 or len(self._cs) == 0:
+            return np.zeros(len(hosts), dtype=bool), np.zeros(len(hosts), dtype=bool)
+        fit_s = self._st_ok & self._st_shared & (self._st_avail - need - (0 if already is None else already)
+                                                 >= reserved)
+        if only >= 0:
+            keep = np.zeros(ns, dtype=bool)
+            keep[only] = True
+            fit_s &= keep
+        cs = self._cs
+        valid = cs >= 0
+        s = np.where(valid, cs, 0)
+        fit = valid & fit_s[s]
+        if same is None:
+            c_ok = fit.any(axis=1)
+            c_only_same = None
+        else:
+            c_nonsame = (fit & ~same[s]).any(axis=1)
+            c_ok = c_nonsame | (fit & same[s]).any(axis=1)
+            c_only_same = c_ok & ~c_nonsame
+        hc = self.h["cluster"][hosts]
+        ok = c_ok[hc]
+        loc = None
+        if self._loc_layers:
+            e_ok = self._loc_attached & self._st_ok[self._loc_s] & (self._loc_avail - need[self._loc_s] >= reserved)
+            if only >= 0:
+                e_ok &= self._loc_s == only
+            loc_fit = np.zeros(self._n, dtype=bool)
+            loc_fit[self._loc_h[e_ok]] = True
+            loc = loc_fit[hosts]
+            ok |= loc
+        if c_only_same is None:
+            return ok, None
+        same_h = c_only_same[hc]
+        if loc is not None:
+            same_h &= ~loc
+        return ok, same_h
+
+    def _best_one(self, i: int, need: np.ndarray, already: np.ndarray | None = None,
+                  same: np.ndarray | None = None, only: int = -1) -> int:
+        """Exact best storage index for one host (-1 if none): not same first, largest avail, smallest uuid."""
+        reserved = self.config.storage_reserved_capacity
+        best = None
+        c = int(self.h["cluster"][i])
+        if c < len(self._cs):
+            for st in self._cs[c].tolist():
+                if st < 0 or (only >= 0 and st != only) or not self._st_ok[st]:
+                    continue
+                a = int(self._st_avail[st])
+                if a - int(need[st]) - (0 if already is None else int(already[st])) < reserved:
+                    continue
+                k = (bool(same[st]) if same is not None else False, -a, st)
+                if best is None or k < best:
+                    best = k
+        for e in self._loc_by_host.get(i, ()):
+            st = int(self._loc_s[e])
+            if (only >= 0 and st != only) or not self._st_ok[st] or not self._loc_attached[e]:
+                continue
+            a = int(self._loc_avail[e])
+            if a - int(need[st]) < reserved:
+                continue
+            k = (False, -a, st)
+            if best is None or k < best:
+                best = k
+        return -1 if best is None else best[2]
+
     # ---- requests ----------------------------------------------------------------------------------------
 
     def _validate(self, q: Request) -> None:
@@ -391,26 +501,26 @@ class NumpyEngine:
         if q.strategy not in STRATEGIES:
             raise InvalidRequest(f"unknown allocator strategy {q.strategy!r}")
 
-    def _rule_masks(self, q: Request):
-        """Masks of rules 6-11 (same for both roles) as a list of (rule, mask) plus the L2 mask."""
+    def _l2_mask(self, q: Request) -> np.ndarray:
+        """Rule 6: every requested L3's L2 is attached to the host's cluster (unknown L3: attached nowhere)."""
         n = self._n
-        h = self.h
         l2_ids = []
-        l2_ok = True
         for l3 in q.l3_uuids:
             l2 = self._l3_to_l2.get(l3)
             if l2 is None or l2 not in self._l2_ids:
-                l2_ok = False
-                break
+                return np.zeros(n, dtype=bool)
             l2_ids.append(self._l2_ids[l2])
-        attach = self._attach_matrix()
-        if not l2_ok:
-            m_l2 = np.zeros(n, dtype=bool)
-        elif not l2_ids:
-            m_l2 = np.ones(n, dtype=bool)
-        else:
-            ok_c = attach[:, l2_ids].all(axis=1)
-            m_l2 = ok_c[h["cluster"][:n]]
+        if not l2_ids:
+            return np.ones(n, dtype=bool)
+        ok_c = self._attach_matrix()[:, l2_ids].all(axis=1)
+        return ok_c[self.h["cluster"][:n]]
+
+    def _rule_masks(self, q: Request):
+        """Masks of rules 6-11, the same for both roles: L2, FT limits, max instances (None when not asked),
+        CPU, memory. Straight from the formulas (the failure and reserve paths use these)."""
+        n = self._n
+        h = self.h
+        m_l2 = self._l2_mask(q)
         ftv, ftc = h["ft_vms"][:n], h["ft_vcpus"][:n]
         mfv, mfc = h["max_ft_vms"][:n], h["max_ft_vcpus"][:n]
         m_ftl = ((mfv == 0) | (ftv + 1 <= mfv)) & ((mfc == 0) | (ftc + q.vcpus <= mfc))
@@ -435,23 +545,28 @@ class NumpyEngine:
             m &= self.h["cluster"][:n] == (-1 if c is None else c)
         return m
 
+    def _static_mask(self, q: Request) -> np.ndarray:
+        """Rules that only change with the inventory (state, status, hypervisor, FT address, zone / cluster pins,
+        L2 attachment), cached per (L3s, zone pin, cluster pin)."""
+        key = (q.l3_uuids, q.zone_uuid, q.cluster_uuid)
+        m = self._static_cache.get(key)
+        if m is None:
+            m = self.h["base_ok"][: self._n] & self._l2_mask(q) & self._loc_pin_mask(q)
+            if len(self._static_cache) >= 64:
+                self._static_cache.pop(next(iter(self._static_cache)))
+            self._static_cache[key] = m
+        return m
+
     def _score(self, q: Request, idx: np.ndarray) -> np.ndarray:
         h = self.h
         st = q.strategy
         if st in (STRATEGIES[1], STRATEGIES[4]):  # LeastVmPreferred, MaxInstancePerHost
-            return h["vm_count"][idx].astype(np.uint64)
+            return h["vm_count"][idx]
         if st == STRATEGIES[2]:  # MinimumCPUUsage
-            cap = h["cap"][idx]
-            out = _shl40_div(h["cpu_used"][idx], np.maximum(cap, 1))
-            out[cap == 0] = U64_MAX
-            return out
+            return h["s_cpu"][idx]
         if st == STRATEGIES[3]:  # MinimumMemoryUsage
-            tot = h["mem_total"][idx]
-            out = _shl40_div(h["mem_used"][idx], np.maximum(tot, 1))
-            out[tot == 0] = U64_MAX
-            return out
-        free = h["mem_total"][idx] - self.config.reserved_memory - h["mem_used"][idx]  # Default
-        return U64_MAX - np.maximum(free, 0).astype(np.uint64)
+            return h["s_mem"][idx]
+        return h["s_def"][idx]  # Default
 
     def _primary_need(self, q: Request):
         """Per-storage consumption for the primary's root storage and the pin it must honour."""
@@ -510,22 +625,27 @@ class NumpyEngine:
         n = self._n
         h = self.h
         rank = self._ranks()
-        m_l2, m_ftl, m_mi, m_cpu, m_mem = self._rule_masks(q)
-        common = h["present"][:n] & h["enabled"][:n] & h["connected"][:n] & h["kvm"][:n] & self._loc_pin_mask(q) \
-            & m_l2 & h["ft_addr"][:n] & m_ftl & m_cpu & m_mem
-        if m_mi is not None:
-            common &= m_mi
-        prim = common
+        v = q.vcpus
+        # rules 1-11 for both roles (the secondary's zone and anti-affinity come below)
+        common = self._static_mask(q) & h["ft_vm_ok"][:n] & (h["ft_vcpu_room"][:n] >= v) \
+            & (h["cpu_free"][:n] >= v) & (h["mem_ok_f"][:n] >= float(q.memory))
+        if q.strategy == _MAXINST and q.max_instance_per_host > 0:
+            common &= h["vm_count"][:n] < q.max_instance_per_host
         if q.host_uuid is not None:
-            hp = np.zeros(n, dtype=bool)
             i = self._index.get(q.host_uuid)
-            if i is not None:
-                hp[i] = True
-            prim = common & hp
-        cand = np.flatnonzero(prim)
-        root, data = self._primary_storage(q, cand)
-        ok = root >= 0
-        cand, root, data = cand[ok], root[ok], data[ok]
+            cand = np.array([i] if i is not None and common[i] else [], dtype=np.int64)
+        else:
+            cand = np.flatnonzero(common)
+        need, R, D = self._primary_need(q)
+        ns = len(self._st_list)
+        if R == -2 or D == -2:  # pinned to an unknown storage
+            cand = cand[:0]
+        elif len(cand):
+            ok, _ = self._storage_ok(cand, need, only=R)
+            if D >= 0:
+                dneed = np.full(ns, self._consume(q.data_bytes), dtype=np.int64)
+                ok &= self._storage_ok(cand, dneed, only=D)[0]
+            cand = cand[ok]
         if not len(cand):
             raise self._failure(q, "primary", None)
         score = self._score(q, cand)
@@ -537,16 +657,25 @@ class NumpyEngine:
         k = 0
         zone = h["zone"][:n]
         fd = h["fd"][:n]
+        s_need = np.full(ns, self._consume(SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes)),
+                         dtype=np.int64)
         while True:
             j = first if order is None else order[k]
             p = int(cand[j])
-            p_take = self._primary_take(q, int(root[j]), int(data[j]))
+            root = self._best_one(p, need, only=R)
+            data = root if D < 0 else D
+            p_take = self._primary_take(q, root, data)
+            already = np.zeros(ns, dtype=np.int64)
+            same = np.zeros(ns, dtype=bool)
+            for st, b in p_take.items():
+                if self._st_shared[st]:
+                    same[st] = True
+                    already[st] = b
             sm = common & (zone == zone[p])
             sm[p] = False
             sc = np.flatnonzero(sm)
-            s_st, s_same = self._secondary_storage(q, sc, p_take)
-            good = s_st >= 0
-            sc, s_st, s_same = sc[good], s_st[good], s_same[good]
+            ok, s_same = self._storage_ok(sc, s_need, already=already, same=same)
+            sc, s_same = sc[ok], s_same[ok]
             if len(sc):
                 # (same failure domain, same storage, score, uuid): staged minimums
                 keep = np.arange(len(sc))
@@ -557,14 +686,12 @@ class NumpyEngine:
                 keep = keep[ssc == ssc.min()]
                 sel = keep[np.argmin(rank[sc[keep]])]
                 s = int(sc[sel])
-                placement = Placement(self._uuids[p], self._st_list[int(root[j])].uuid,
-                                      self._st_list[int(data[j])].uuid, self._uuids[s],
-                                      self._st_list[int(s_st[sel])].uuid)
-                return placement, (p, s, p_take, int(s_st[sel]))
+                s_st = self._best_one(s, s_need, already=already, same=same)
+                placement = Placement(self._uuids[p], self._st_list[root].uuid, self._st_list[data].uuid,
+                                      self._uuids[s], self._st_list[s_st].uuid)
+                return placement, (p, s, p_take, s_st)
             if order is None:
-                order = np.lexsort((rank[cand], score))
-                k = 0
-                # `first` is order[0]
+                order = np.lexsort((rank[cand], score))  # order[0] is `first`
             k += 1
             if k >= len(order):
                 raise self._failure(q, "secondary", int(cand[first]))
@@ -625,6 +752,7 @@ class NumpyEngine:
                 h[f][i] += v
                 h[rf][i] += v
             res.hosts.append((self._uuids[i], int(h["gen"][i]), q.vcpus, mem))
+        self._refresh(np.array([p, s]))
         takes = [(st, p, b) for st, b in p_take.items()]
         takes.append((s_storage, s, self._consume(SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes))))
         for st, i, b in takes:
@@ -718,6 +846,7 @@ class NumpyEngine:
                                  ("ft_vms", "r_ftvms", 1), ("ft_vcpus", "r_ftvcpus", vcpus)):
                     h[f][i] -= v
                     h[rf][i] -= v
+                self._refresh(np.array([i]))
             for st_uuid, hu, b in res.storage:
                 if st_uuid not in self._storages:
                     continue
