@@ -18,6 +18,7 @@ chunks so that 1M hosts go into an engine through `upsert_hosts` in a few second
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -134,16 +135,25 @@ class SyntheticInventory:
             yield self.host_specs(start, start + chunk)
 
     def load(self, engine, chunk: int = 100_000) -> None:
-        """Networks, storages, then every host through `upsert_hosts` in chunks."""
-        for l3, l2 in self.l3_to_l2.items():
-            engine.set_l3(l3, l2)
-        for cluster, l2s in self.cluster_l2.items():
-            for l2 in l2s:
-                engine.attach_l2(cluster, l2)
-        for spec in self.storages:
-            engine.upsert_storage(spec)
-        for specs in self.iter_host_chunks(chunk):
-            engine.upsert_hosts(specs)
+        """Networks, storages, then every host through `upsert_hosts` in chunks.
+
+        The cyclic GC is paused meanwhile: a million fresh HostSpec objects would otherwise trigger ~60 % more
+        time in collections that find nothing."""
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for l3, l2 in self.l3_to_l2.items():
+                engine.set_l3(l3, l2)
+            for cluster, l2s in self.cluster_l2.items():
+                for l2 in l2s:
+                    engine.attach_l2(cluster, l2)
+            for spec in self.storages:
+                engine.upsert_storage(spec)
+            for specs in self.iter_host_chunks(chunk):
+                engine.upsert_hosts(specs)
+        finally:
+            if was_enabled:
+                gc.enable()
 
     # ---- request stream ----------------------------------------------------------------------------------
 
@@ -324,7 +334,7 @@ def generate(n_hosts: int, seed: int = 0, config: Config | None = None, *,
             k += len(g)
             group_hosts = int(csize[g].sum())
             for _ in range(int(rng.integers(1, 3))):
-                cap_b = int(group_hosts * rng.uniform(4.0, 16.0) * TIB)
+                cap_b = int(group_hosts * rng.uniform(2.0, 8.0) * TIB)
                 avail = int(cap_b * rng.uniform(0.3, 0.7)) // GIB * GIB
                 st_roll = rng.random()
                 spec = StorageSpec(
