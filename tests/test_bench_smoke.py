@@ -63,8 +63,13 @@ def test_tiny_run_json_shape_and_numpy_agrees(capsys):
     assert "batch" in res
     if HAS_BATCH:
         assert res["batch"]["requests"] == 8 and res["batch"]["hosts"] == 200
-        cpsat = res["batch"]["solvers"]["cpsat"]
-        assert "error" not in cpsat, cpsat
+        for solver, r in res["batch"]["solvers"].items():
+            if "skipped" in r:
+                continue
+            assert "error" not in r, (solver, r)
+            assert {"placed", "objective", "greedy_objective", "gap", "seconds"} <= set(r), (solver, r)
+            assert 0 <= r["placed"] <= 8 and r["objective"] >= r["greedy_objective"]
+        assert "error" not in res["batch"]["solvers"]["cpsat"]
     else:
         assert "skipped" in res["batch"]
 

@@ -356,14 +356,16 @@ def _batch_fields(res) -> dict:
         d = dict(res)
     else:
         d = {k: getattr(res, k) for k in dir(res) if not k.startswith("_") and not callable(getattr(res, k))}
-    out = {}
+    out: dict[str, Any] = {}
     for k, v in d.items():
+        if k in ("keys", "requests", "placements", "errors"):
+            continue
         if isinstance(v, (bool, int, float, str)) or v is None:
             out[k] = v
-        elif isinstance(v, (list, tuple)) and k in ("placed",):
-            out[k] = len(v)
-        elif isinstance(v, (list, tuple, dict)):
-            out[k + "_count"] = len(v)
+        elif isinstance(v, (list, tuple)) and k == "placed":
+            out[k] = sum(1 for x in v if x is not None)
+        elif isinstance(v, dict):
+            out[k] = {kk: vv for kk, vv in v.items() if isinstance(vv, (bool, int, float, str)) or vv is None}
     return out
 
 
@@ -407,18 +409,22 @@ def format_table(result: dict) -> str:
         else:
             lines.append(f"batch: {b['requests']} requests x {b['hosts']:,} hosts at {b['utilization'][0]:.0%}-"
                          f"{b['utilization'][1]:.0%} memory utilization, time limit {b['time_limit_s']:g} s")
+            bh = (f"  {'solver':<7}{'placed':>7} {'greedy':>7} {'objective':>16} {'greedy obj.':>16} {'gap':>9} "
+                  f"{'soft':>5} {'greedy':>7} {'seconds':>8}  status")
+            lines.append(bh)
             for solver, r in b["solvers"].items():
                 if "skipped" in r or "error" in r:
-                    lines.append(f"  {solver:<6} {r.get('skipped') or r.get('error')}")
-                else:
-                    lines.append("  " + f"{solver:<6} " + ", ".join(f"{k}={_short(v)}" for k, v in r.items()))
+                    lines.append(f"  {solver:<7}{r.get('skipped') or r.get('error')}")
+                    continue
+                g = lambda k: r.get(k, "-")  # noqa: E731
+                gap = r.get("gap")
+                gap = None if gap is None or gap != gap else gap
+                lines.append(
+                    f"  {solver:<7}{g('placed'):>7} {g('greedy_placed'):>7} {g('objective'):>16} "
+                    f"{g('greedy_objective'):>16} {('-' if gap is None else f'{gap:.2e}'):>9} "
+                    f"{g('soft_violations'):>5} {g('greedy_soft_violations'):>7} {_fmt(r.get('seconds'), '.2f'):>8}  "
+                    f"{g('status')}, answer from {g('source')}")
     return "\n".join(lines)
-
-
-def _short(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
 
 
 def run(opts) -> dict:
@@ -436,6 +442,19 @@ def run(opts) -> dict:
     return result
 
 
+def _json_safe(x):
+    """NaN / infinity -> None, so that the JSON line is strict JSON."""
+    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, np.generic):
+        return _json_safe(x.item())
+    return x
+
+
 def run_cli(opts) -> int:
     result = run(opts)
     print(format_table(result), flush=True)
@@ -445,7 +464,7 @@ def run_cli(opts) -> int:
             print(f"nova peer skipped: {nova['skipped']}", flush=True)
             break
     if opts.json:
-        print(json.dumps(result, default=float), flush=True)
+        print(json.dumps(_json_safe(result), allow_nan=False), flush=True)
     return 0
 
 
