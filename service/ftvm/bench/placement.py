@@ -22,6 +22,7 @@ and HiGHS when highspy imports) on N requests x M hosts at high utilization.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -327,12 +328,31 @@ def run_batch(opts) -> dict:
         try:
             engine = _batch_engine(inv)
             t = time.perf_counter()
-            res = batch_mod.solve_batch(engine, keys, reqs, opts.batch_time_limit, solver=solver)
+            with _native_stdout_to_stderr():  # solver banners / logs must not mix with the table and JSON
+                res = batch_mod.solve_batch(engine, keys, reqs, opts.batch_time_limit, solver=solver)
             wall = time.perf_counter() - t
             out["solvers"][solver] = {**_batch_fields(res), "wall_s": wall}
         except Exception as e:
             out["solvers"][solver] = {"error": f"{type(e).__name__}: {e}"}
     return out
+
+
+@contextlib.contextmanager
+def _native_stdout_to_stderr():
+    """Point file descriptor 1 at stderr meanwhile (native libraries print there directly)."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout (e.g. captured): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _batch_engine(inv):
