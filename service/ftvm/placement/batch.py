@@ -947,12 +947,28 @@ def _solve_cpsat(M: _Model, hint: dict[int, int], time_limit_s: float, workers: 
     return name, values, int(round(s.objective_value)), float(s.best_objective_bound)
 
 
+def _quiet_highs(highspy):
+    """A Highs object without its banner on stdout (printed by the constructor, before any option applies)."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _solve_highs(M: _Model, hint: dict[int, int], time_limit_s: float, workers: int):
     try:
         import highspy
     except ImportError as e:
         raise RuntimeError("solver='highs' needs the highspy package (pip install highspy)") from e
-    h = highspy.Highs()
+    h = _quiet_highs(highspy)
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("threads", max(1, int(workers)))
@@ -986,7 +1002,14 @@ def _solve_highs(M: _Model, hint: dict[int, int], time_limit_s: float, workers: 
         h.setSolution(sol)
     except Exception:  # pragma: no cover - older highspy
         pass
-    h.run()
+    # HiGHS does not always honour time_limit (presolve, symmetry): run it in its thread and cancel at the deadline.
+    deadline = time.perf_counter() + float(time_limit_s)
+    h.HandleUserInterrupt = True
+    h.startSolve()
+    finished, _ = h.wait(max(0.01, deadline - time.perf_counter()))
+    if not finished:
+        h.cancelSolve()
+        h.wait()
     ms = h.getModelStatus()
     name = h.modelStatusToString(ms)
     info = h.getInfo()
