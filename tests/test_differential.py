@@ -189,3 +189,24 @@ def _norm(inv):
         for s in inv.storages
     )
     return hosts, storages
+
+
+def test_secondary_prefers_a_host_whose_storage_is_not_the_primarys():
+    """Shrunk from the property above. Primary d takes the shared storage S (1 byte > the local disks' 0 bytes).
+    Secondary a, b can only use S (same storage); c can use its local disk (not the same): the doc's order
+    (same_fd, same_storage, score, uuid) picks c although a and b come first by score and uuid. The local storage's
+    zone_uuid is another zone: the doc's ``fits`` looks at state, status, cluster attachment and room only."""
+    cfg = Config(cpu_overprovisioning_ratio=1.0, reserved_memory=0, storage_reserved_capacity=0)
+    zone, cluster, l2, l3 = _uuid(2), _uuid(5), _uuid(4), _uuid(8)
+    hosts = [HostSpec(_uuid(n), zone, cluster, 1, (5 if n == 13 else 4) * GIB) for n in (10, 11, 12, 13)]
+    storages = [StorageSpec(_uuid(20), zone, (cluster,), available=1),
+                StorageSpec(_uuid(21), _uuid(1), (cluster,), kind="Local", host_available={_uuid(12): 0, _uuid(13): 0})]
+    q = Request(vcpus=1, memory=GIB, l3_uuids=(l3,), root_bytes=0, strategy="DefaultHostAllocatorStrategy")
+    answers = []
+    for kind in ("rust", "ortools"):
+        e = create_engine(cfg, kind=kind)
+        _load(e, hosts, storages, {l3: l2}, {cluster: [l2]})
+        answers.append(e.place(q))
+        expected = brute_force_place(e.snapshot(), q)
+    assert expected == Placement(_uuid(13), _uuid(20), _uuid(20), _uuid(12), _uuid(21))
+    assert answers == [expected, expected], f"rust={answers[0]} ortools={answers[1]}"
