@@ -263,6 +263,19 @@ class _Role:
     mask: np.ndarray  # candidate hosts
     options: list  # [(opt, host mask)]; opt = tuple of (storage index, consumption) -- P: root first
     nst: int  # storages one option uses at most
+    zopts: dict | None = None  # zone id -> options some candidate of that zone has (lazy, see _zone_options)
+
+
+def _zone_options(snap: "_Snap", rd: "_Role") -> dict:
+    if rd.zopts is None:
+        zopts: dict = {}
+        nz = len(snap.zone_ids)
+        for o, m in rd.options:
+            present = np.bincount(snap.zone[m], minlength=nz) if m.any() else np.zeros(nz, dtype=np.int64)
+            for z in np.flatnonzero(present).tolist():
+                zopts.setdefault(z, []).append(o)
+        rd.zopts = zopts
+    return rd.zopts
 
 
 def _role_data(snap: _Snap, q: Request, role: str, base: np.ndarray) -> _Role:
@@ -385,7 +398,7 @@ def _prune(snap: _Snap, q: Request, rd: _Role, g: _Globals, limit: int | None = 
             continue
         # A partner storage only matters if some option in the zone avoids it (else the VM violates the storage
         # soft rule wherever it goes, and moving it cannot make that worse).
-        zone_opts = [{t for t, _ in o} for o, m in rd.options if m[hz].any()]
+        zone_opts = [{t for t, _ in o} for o in _zone_options(snap, rd).get(int(z), [])]
         avoidable = {t for t in bt if any(t not in o for o in zone_opts)}
         opts_cache: dict[int, list] = {}
 
@@ -624,8 +637,8 @@ def solve_batch(
                 continue
             fds = np.unique(np.concatenate([snap.fd[hp], snap.fd[hs]]))
             forced = int(len(fds) == 1)
-            p_sets = [{t for t, _ in o if not snap.st_local[t]} for o, m in rp.options if m[hp].any()]
-            s_sts = {o[0][0] for o, m in rs.options if m[hs].any()}
+            p_sets = [{t for t, _ in o if not snap.st_local[t]} for o in _zone_options(snap, rp).get(int(z), [])]
+            s_sts = {o[0][0] for o in _zone_options(snap, rs).get(int(z), [])}
             inter = set.intersection(*p_sets) if p_sets else set()
             forced += int(bool(s_sts) and s_sts <= inter)
             v = W_SOFT * forced + int(lv[hp].min() + lv[hs].min())
