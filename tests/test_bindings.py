@@ -193,3 +193,16 @@ def test_threads_progress_while_a_placement_runs():
     inside = [start] + [t for t in ticks if start < t < end] + [end]
     longest_gap = max(b - a for a, b in zip(inside, inside[1:]))
     assert longest_gap < duration / 3
+
+
+def test_place_many_answers_a_malformed_request_in_its_slot():
+    engine = create_engine()
+    _, l3 = small_inventory(engine, hosts=2)
+    requests = [
+        Request(vcpus=1, memory=GIB, l3_uuids=(l3,)),
+        Request(vcpus=0, memory=GIB, l3_uuids=(l3,)),
+        Request(vcpus=1, memory=GIB, l3_uuids=(l3,)),
+    ]
+    results = engine.place_many(["a", "b", "c"], requests)
+    assert [type(r).__name__ for r in results] == ["Placement", "InvalidRequest", "Placement"]
+    assert engine.reservation_count() == 2

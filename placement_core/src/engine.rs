@@ -290,18 +290,19 @@ impl Engine {
         let zone_hosts = inv.zone_hosts[p.zone as usize];
         let same_domain_hosts = inv.zone_domain_hosts.get(&(p.zone, p.failure_domain)).copied().unwrap_or(0);
         let other_domain_exists = zone_hosts > same_domain_hosts;
-        let primary_shared: Vec<u32> = [p.storage.root, p.storage.data]
-            .into_iter()
+        // Usable shared storages of the primary: counted among the zone's reachable ones (its host is in the zone).
+        let primary_shared = [p.storage.root, p.storage.data]
+            .iter()
             .enumerate()
-            .filter(|&(i, id)| i == 0 || id != p.storage.root)
-            .map(|(_, id)| id)
-            .filter(|&id| {
-                let st = inv.storage(id);
-                st.kind == StorageKind::Shared && st.usable && st.zone == p.zone
+            .filter(|&(i, &id)| {
+                (i == 0 || id != p.storage.root) && {
+                    let st = inv.storage(id);
+                    st.kind == StorageKind::Shared && st.usable
+                }
             })
-            .collect();
-        let zone_storages = inv.zone_usable_storages.get(&p.zone).copied().unwrap_or(0) as usize;
-        let other_storage_exists = zone_storages > primary_shared.len();
+            .count();
+        let reachable = inv.zone_reachable_storages.get(&p.zone).copied().unwrap_or(0) as usize;
+        let other_storage_exists = reachable > primary_shared;
         let best_possible = (!other_domain_exists as usize) * 2 + !other_storage_exists as usize;
         let mut best: [Option<(u32, SecondaryStorage)>; 4] = [None; 4];
         let mut contended = false;

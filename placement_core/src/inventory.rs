@@ -127,7 +127,6 @@ pub struct Storage {
     pub uuid: Box<str>,
     pub uuid_key: u128,
     pub zone_uuid: Box<str>,
-    pub zone: u32,
     pub cluster_uuids: Vec<String>,
     pub clusters: Vec<u32>,
     pub kind: StorageKind,
@@ -180,8 +179,13 @@ pub struct Inventory {
     /// Per zone id: live hosts, and live hosts per failure domain (to know whether another domain exists).
     pub zone_hosts: Vec<u64>,
     pub zone_domain_hosts: FxHashMap<(u32, u32), u64>,
-    /// Per zone id: usable (Enabled and Connected) storages, to know whether another storage exists.
-    pub zone_usable_storages: FxHashMap<u32, u32>,
+    /// Live hosts per (cluster, zone), and per cluster the zones it has hosts in.
+    cluster_zone_hosts: FxHashMap<(u32, u32), u64>,
+    cluster_zones: Vec<Vec<u32>>,
+    /// Per (zone, storage): attached clusters with hosts in the zone; per zone: usable storages some host of the
+    /// zone can reach. Tells the secondary search whether a storage other than the primary's exists at all.
+    zone_storage_refs: FxHashMap<(u32, u32), u32>,
+    pub zone_reachable_storages: FxHashMap<u32, u32>,
     pub l3_to_l2: FxHashMap<Box<str>, u32>,
     pub storages: Vec<Option<Storage>>,
     pub storage_ids: FxHashMap<Box<str>, u32>,
@@ -203,6 +207,7 @@ impl Inventory {
             self.cluster_l2.resize(n, Vec::new());
             self.cluster_storages.resize(n, Vec::new());
             self.cluster_hosts.resize(n, Vec::new());
+            self.cluster_zones.resize(n, Vec::new());
         }
         id
     }
@@ -271,7 +276,40 @@ impl Inventory {
         self.cluster_hosts[cluster as usize].push(slot);
         self.zone_hosts[zone as usize] += 1;
         *self.zone_domain_hosts.entry((zone, fd)).or_insert(0) += 1;
+        let in_cluster_zone = self.cluster_zone_hosts.entry((cluster, zone)).or_insert(0);
+        *in_cluster_zone += 1;
+        if *in_cluster_zone == 1 {
+            self.cluster_zones[cluster as usize].push(zone);
+            for id in self.cluster_storages[cluster as usize].clone() {
+                self.storage_reach(zone, id, 1);
+            }
+        }
         slot
+    }
+
+    /// Counts (`delta` = 1) or uncounts (-1) one attached cluster with hosts in `zone` for a usable storage.
+    fn storage_reach(&mut self, zone: u32, id: u32, delta: i32) {
+        if !self.storage(id).usable {
+            return;
+        }
+        let refs = self.zone_storage_refs.entry((zone, id)).or_insert(0);
+        let before = *refs;
+        *refs = (*refs as i32 + delta) as u32;
+        let reachable = self.zone_reachable_storages.entry(zone).or_insert(0);
+        match (before, delta) {
+            (0, 1) => *reachable += 1,
+            (1, -1) => *reachable -= 1,
+            _ => {}
+        }
+    }
+
+    /// Counts or uncounts a storage for every zone its clusters have hosts in.
+    fn storage_reach_all(&mut self, id: u32, delta: i32) {
+        for c in self.storage(id).clusters.clone() {
+            for zone in self.cluster_zones[c as usize].clone() {
+                self.storage_reach(zone, id, delta);
+            }
+        }
     }
 
     fn detach_membership(&mut self, slot: u32) {
@@ -284,6 +322,14 @@ impl Inventory {
         self.zone_hosts[zone as usize] -= 1;
         if let Some(n) = self.zone_domain_hosts.get_mut(&(zone, fd)) {
             *n -= 1;
+        }
+        let in_cluster_zone = self.cluster_zone_hosts.get_mut(&(cluster, zone)).expect("counted when added");
+        *in_cluster_zone -= 1;
+        if *in_cluster_zone == 0 {
+            self.cluster_zones[cluster as usize].retain(|&z| z != zone);
+            for id in self.cluster_storages[cluster as usize].clone() {
+                self.storage_reach(zone, id, -1);
+            }
         }
     }
 
@@ -299,7 +345,6 @@ impl Inventory {
 
     pub fn upsert_storage(&mut self, spec: &StorageSpec, uuid_key: u128) {
         let clusters: Vec<u32> = spec.cluster_uuids.iter().map(|c| self.cluster_id(c)).collect();
-        let zone = self.zone_id(&spec.zone_uuid);
         let previous = self.storage_ids.get(spec.uuid.as_str()).copied();
         let id = match previous {
             Some(id) => {
@@ -323,34 +368,29 @@ impl Inventory {
         for &c in &clusters {
             self.cluster_storages[c as usize].push(id);
         }
-        let usable = spec.state == "Enabled" && spec.status == "Connected";
-        if usable {
-            *self.zone_usable_storages.entry(zone).or_insert(0) += 1;
-        }
         self.storages[id as usize] = Some(Storage {
             uuid: spec.uuid.as_str().into(),
             uuid_key,
             zone_uuid: spec.zone_uuid.as_str().into(),
-            zone,
             cluster_uuids: spec.cluster_uuids.clone(),
             clusters,
             kind: spec.kind,
-            usable,
+            usable: spec.state == "Enabled" && spec.status == "Connected",
             state: spec.state.as_str().into(),
             status: spec.status.as_str().into(),
             pool: Disk { available: spec.available - held_pool, held: held_pool },
             disks,
         });
+        self.storage_reach_all(id, 1);
     }
 
     fn detach_storage(&mut self, id: u32) {
-        if let Some(storage) = &self.storages[id as usize] {
-            for &c in &storage.clusters {
-                self.cluster_storages[c as usize].retain(|&s| s != id);
-            }
-            if storage.usable {
-                *self.zone_usable_storages.get_mut(&storage.zone).expect("counted when attached") -= 1;
-            }
+        if self.storages[id as usize].is_none() {
+            return;
+        }
+        self.storage_reach_all(id, -1);
+        for c in self.storage(id).clusters.clone() {
+            self.cluster_storages[c as usize].retain(|&s| s != id);
         }
     }
 

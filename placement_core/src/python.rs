@@ -342,13 +342,23 @@ impl Engine {
         if keys.len() != requests.len() {
             return Err(invalid(format!("{} keys for {} requests", keys.len(), requests.len())));
         }
-        let reqs = requests.into_iter().map(PyRequest::into_core).collect::<PyResult<Vec<_>>>()?;
-        let results = self.run(py, |e| e.place_many(&keys, &reqs));
+        // A malformed request gets its error in the list, like a request no host can take.
+        let reqs: Vec<PyResult<Request>> = requests.into_iter().map(PyRequest::into_core).collect();
+        let (mut valid_keys, mut valid_reqs) = (Vec::new(), Vec::new());
+        for (key, req) in keys.into_iter().zip(&reqs) {
+            if let Ok(req) = req {
+                valid_keys.push(key);
+                valid_reqs.push(req.clone());
+            }
+        }
+        let placed = self.run(py, |e| e.place_many(&valid_keys, &valid_reqs));
+        let mut placed = placed.into_iter();
         let out = PyList::empty(py);
-        for result in results {
-            match result {
-                Ok(p) => out.append(placement_to_py(py, p)?)?,
-                Err(err) => out.append(to_py_err(py, err).into_value(py))?,
+        for req in reqs {
+            match req.map(|_| placed.next().expect("one result per valid request")) {
+                Ok(Ok(p)) => out.append(placement_to_py(py, p)?)?,
+                Ok(Err(err)) => out.append(to_py_err(py, err).into_value(py))?,
+                Err(err) => out.append(err.into_value(py))?,
             }
         }
         Ok(out)

@@ -516,3 +516,29 @@ fn empty_inventory_reports_location() {
     let (phase, rule, counts) = no_host(e.place(&request(1, GIB)));
     assert_eq!((phase, rule, counts), (Phase::Primary, Rule::Location, vec![]));
 }
+
+#[test]
+fn storage_reach_follows_cluster_attachment_not_the_declared_zone() {
+    // A local storage whose zone label is another zone still serves hosts of clusters it is attached to: the
+    // secondary must prefer it over sharing the primary's storage, even though the label says ZONE2.
+    let mut hs = hosts(2);
+    hs.push(host(3, CLUSTER2));
+    hs[2].zone_uuid = ZONE.into();
+    for h in &mut hs {
+        h.failure_domain = String::new();
+    }
+    hs[2].vm_count = 5;
+    let mut e = engine_with(&hs);
+    e.upsert_storage(&StorageSpec::shared(STORAGE, ZONE, &[CLUSTER, CLUSTER2], 1024 * GIB as i64)).unwrap();
+    e.attach_l2(CLUSTER2, L2);
+    let mut local = StorageSpec::shared(STORAGE2, ZONE2, &[CLUSTER2], 0);
+    local.kind = StorageKind::Local;
+    local.host_available = vec![(host_uuid(3), 10 * GIB as i64)];
+    e.upsert_storage(&local).unwrap();
+    let p = e.place(&request(1, GIB)).unwrap();
+    assert_eq!((p.secondary_host.as_str(), p.secondary_storage.as_str()), (host_uuid(3).as_str(), STORAGE2));
+    // Once host 3 leaves, nothing reaches the local storage: the search falls back to sharing STORAGE.
+    e.remove_host(&host_uuid(3)).unwrap();
+    let p = e.place(&request(1, GIB)).unwrap();
+    assert_eq!((p.secondary_host, p.secondary_storage), (host_uuid(2), STORAGE.to_string()));
+}
