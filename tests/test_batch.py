@@ -183,7 +183,6 @@ def test_pruning_is_exact(seed):
 
 
 def test_highs_side_by_side():
-    pytest.importorskip("highspy")
     hosts, requests = _stuck_greedy()
     e = _engine(hosts, config=Config(cpu_overprovisioning_ratio=1.0))
     cp = solve_batch(e, ["a", "b"], requests, solver="cpsat")
