@@ -4,19 +4,15 @@
 //! costs what it skips, not the size of the inventory. Only a failure scans every host, to count what each
 //! rule removed.
 
-use std::collections::BTreeSet;
-
 use rustc_hash::FxHashMap;
 
 use crate::inventory::{Held, Inventory};
 use crate::model::{
-    uuid_order_key, Config, HostSpec, Phase, Placement, PlacementError, Request, Rule, RuleCounts, Score, StorageKind,
-    StorageSpec, SCORE_KINDS,
+    uuid_order_key, Config, HostSpec, Phase, Placement, PlacementError, Request, Score, StorageKind, StorageSpec,
+    SCORE_KINDS,
 };
-use crate::rules::{Pin, PrimarySide, PrimaryStorage, Resolved, SecondaryStorage};
-
-/// (score, uuid order key, slot): iteration order is the strategy's preference order.
-type HostIndex = BTreeSet<(u64, u128, u32)>;
+use crate::rules::{Pin, PrimaryStorage, SecondaryStorage};
+use crate::search::{HostIndex, PairSearch};
 
 /// A chosen pair, by slot and storage id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,16 +45,10 @@ pub struct Usage {
 #[derive(Clone, Default)]
 pub struct Engine {
     inv: Inventory,
-    indexes: [Option<HostIndex>; SCORE_KINDS],
+    /// Per strategy score (built on first use): one ordered index per zone id.
+    indexes: [Option<Vec<HostIndex>>; SCORE_KINDS],
+    l2_zones: FxHashMap<u32, (u64, Vec<u32>)>,
     reservations: FxHashMap<String, Reservation>,
-}
-
-enum SecondarySearch {
-    Found(u32, SecondaryStorage),
-    /// `contended`: some host failed only because it shares the primary's storage.
-    NotFound {
-        contended: bool,
-    },
 }
 
 impl Engine {
@@ -131,50 +121,69 @@ impl Engine {
 
     // ---- strategy indexes ----
 
-    fn score(&self, kind: Score, slot: u32) -> u64 {
-        let s = slot as usize;
-        let h = &self.inv.hosts;
-        match kind {
-            Score::VmCount => h.vm_count[s] as u64,
-            Score::CpuUsage => match h.cpu_capacity[s] {
-                0 => u64::MAX,
-                cap => ((h.cpu_used[s] as u64) << 40) / cap as u64,
-            },
-            Score::MemoryUsage => match h.memory_total[s] {
-                0 => u64::MAX,
-                total => (((h.memory_used[s] as u128) << 40) / total as u128).min(u64::MAX as u128) as u64,
-            },
-            Score::FreeMemory => u64::MAX - h.free_memory(s, &self.inv.config).clamp(0, u64::MAX as i128) as u64,
-        }
-    }
-
-    fn index_key(&self, kind: Score, slot: u32) -> (u64, u128, u32) {
-        (self.score(kind, slot), self.inv.hosts.uuid_key[slot as usize], slot)
-    }
-
     fn unindex(&mut self, slot: u32) {
-        for kind in [Score::VmCount, Score::CpuUsage, Score::MemoryUsage, Score::FreeMemory] {
-            if self.indexes[kind as usize].is_some() {
-                let key = self.index_key(kind, slot);
-                self.indexes[kind as usize].as_mut().unwrap().remove(&key);
+        let zone = self.inv.hosts.zone[slot as usize] as usize;
+        for kind in Score::ALL {
+            if let Some(zones) = &mut self.indexes[kind as usize] {
+                zones[zone].remove(&self.inv.index_key(kind, slot));
             }
         }
     }
 
     fn index(&mut self, slot: u32) {
-        for kind in [Score::VmCount, Score::CpuUsage, Score::MemoryUsage, Score::FreeMemory] {
-            if self.indexes[kind as usize].is_some() {
-                let key = self.index_key(kind, slot);
-                self.indexes[kind as usize].as_mut().unwrap().insert(key);
+        let zone = self.inv.hosts.zone[slot as usize] as usize;
+        for kind in Score::ALL {
+            if let Some(zones) = &mut self.indexes[kind as usize] {
+                if zones.len() <= zone {
+                    zones.resize_with(zone + 1, HostIndex::new);
+                }
+                zones[zone].insert(self.inv.index_key(kind, slot));
             }
         }
     }
 
-    /// Indexes are built on a strategy's first use and kept in step with every change after that.
+    /// Indexes (one per zone) are built on a strategy's first use and kept in step with every change after that.
     fn ensure_index(&mut self, kind: Score) {
         if self.indexes[kind as usize].is_none() {
-            let index: HostIndex = self.inv.host_slots.values().map(|&slot| self.index_key(kind, slot)).collect();
-            self.indexes[kind as usize] = Some(index);
+            let mut zones = vec![HostIndex::new(); self.inv.zones.len()];
+            for &slot in self.inv.host_slots.values() {
+                zones[self.inv.hosts.zone[slot as usize] as usize].insert(self.inv.index_key(kind, slot));
+            }
+            self.indexes[kind as usize] = Some(zones);
+        }
+    }
+
+    /// Zones that have a cluster carrying `l2` (cached until the topology changes).
+    fn l2_zones(&mut self, l2: u32) -> &[u32] {
+        let generation = self.inv.topology_generation;
+        let inv = &self.inv;
+        let entry = self.l2_zones.entry(l2).or_insert((u64::MAX, Vec::new()));
+        if entry.0 != generation {
+            let mut zones: Vec<u32> = (0..inv.clusters.len())
+                .filter(|&c| inv.cluster_l2[c].contains(&l2))
+                .flat_map(|c| inv.cluster_zones(c as u32).iter().copied())
+                .collect();
+            zones.sort_unstable();
+            zones.dedup();
+            *entry = (generation, zones);
+        }
+        &entry.1
+    }
+
+    /// Zones the primary can be in: the pinned one, else those carrying every requested L2.
+    fn candidate_zones(&mut self, zone: Pin, l2s: Option<&[u32]>) -> Vec<u32> {
+        match (zone, l2s) {
+            (Pin::Nothing, _) | (_, None) => Vec::new(),
+            (Pin::Is(z), _) => vec![z],
+            (Pin::Any, Some([])) => (0..self.inv.zones.len() as u32).collect(),
+            (Pin::Any, Some([first, rest @ ..])) => {
+                let mut zones = self.l2_zones(*first).to_vec();
+                for &l2 in rest {
+                    let other = self.l2_zones(l2).to_vec();
+                    zones.retain(|z| other.contains(z));
+                }
+                zones
+            }
         }
     }
 
@@ -228,125 +237,31 @@ impl Engine {
         let kind = req.strategy.score();
         self.ensure_index(kind);
         let r = self.inv.resolve(req);
-        // Zones where a secondary search failed for reasons no other primary changes: the only host that could
-        // still serve as secondary there is the primary it failed for.
-        let mut sole_secondary: FxHashMap<u32, u32> = FxHashMap::default();
-        let mut first_primary: Option<(u32, PrimaryStorage)> = None;
-        let mut try_primary = |slot: u32| -> Option<Choice> {
-            let storage = self.inv.check_primary(slot, &r).ok()?;
-            first_primary.get_or_insert((slot, storage));
-            let side = self.inv.primary_side(slot, storage);
-            let (secondary, secondary_storage) = match sole_secondary.get(&side.zone) {
-                Some(&only) => (only, self.inv.check_secondary(only, &r, &side).ok()?),
-                None => match self.find_secondary(&r, &side) {
-                    SecondarySearch::Found(s, st) => (s, st),
-                    SecondarySearch::NotFound { contended } => {
-                        if !contended {
-                            sole_secondary.insert(side.zone, slot);
-                        }
-                        return None;
-                    }
-                },
-            };
-            Some(Choice { primary: slot, primary_storage: storage, secondary, secondary_storage })
+        let zones = match (r.host, r.cluster) {
+            (Pin::Any, Pin::Any) => self.candidate_zones(r.zone, r.l2s.as_deref()),
+            _ => Vec::new(),
         };
+        let index = self.indexes[kind as usize].as_deref().expect("ensured above");
+        let mut search = PairSearch::new(&self.inv, index, kind, &r);
         let found = match (r.host, r.cluster) {
             (Pin::Nothing, _) | (Pin::Any, Pin::Nothing) => None,
-            (Pin::Is(slot), _) => try_primary(slot),
-            (Pin::Any, Pin::Is(cluster)) => self.ordered_members(kind, cluster).into_iter().find_map(&mut try_primary),
-            (Pin::Any, Pin::Any) => {
-                self.indexes[kind as usize].as_ref().unwrap().iter().find_map(|&(_, _, slot)| try_primary(slot))
-            }
+            (Pin::Is(slot), _) => search.try_primary(self.inv.index_key(kind, slot)),
+            (Pin::Any, Pin::Is(cluster)) => search.in_order(self.inv.ordered_members(kind, cluster)),
+            (Pin::Any, Pin::Any) => search.across_zones(&zones),
         };
         if let Some(choice) = found {
             return Ok(choice);
         }
         let considered = self.inv.live_host_count();
         let inv = &self.inv;
-        let removed = match first_primary {
-            None => self.count_rejections(|slot| inv.check_primary(slot, &r).map(drop)),
+        let (phase, removed) = match search.first_primary {
+            None => (Phase::Primary, inv.count_rejections(|slot| inv.check_primary(slot, &r).map(drop))),
             Some((slot, storage)) => {
                 let side = inv.primary_side(slot, storage);
-                self.count_rejections(|s| inv.check_secondary(s, &r, &side).map(drop))
+                (Phase::Secondary, inv.count_rejections(|s| inv.check_secondary(s, &r, &side).map(drop)))
             }
         };
-        let phase = if first_primary.is_none() { Phase::Primary } else { Phase::Secondary };
         Err(PlacementError::NoHostAvailable { phase, removed, considered })
-    }
-
-    /// A cluster's hosts in strategy order (clusters are small; sorting them beats walking the global index).
-    fn ordered_members(&self, kind: Score, cluster: u32) -> Vec<u32> {
-        let mut keys: Vec<_> =
-            self.inv.cluster_hosts[cluster as usize].iter().map(|&slot| self.index_key(kind, slot)).collect();
-        keys.sort_unstable();
-        keys.into_iter().map(|(_, _, slot)| slot).collect()
-    }
-
-    /// The best secondary for `p`: walk in strategy order, keeping the first host of each soft-rule tier
-    /// (other failure domain and other storage first); stop as soon as no better tier can exist.
-    fn find_secondary(&self, r: &Resolved, p: &PrimarySide) -> SecondarySearch {
-        let kind = r.req.strategy.score();
-        let inv = &self.inv;
-        let zone_hosts = inv.zone_hosts[p.zone as usize];
-        let same_domain_hosts = inv.zone_domain_hosts.get(&(p.zone, p.failure_domain)).copied().unwrap_or(0);
-        let other_domain_exists = zone_hosts > same_domain_hosts;
-        // Usable shared storages of the primary: counted among the zone's reachable ones (its host is in the zone).
-        let primary_shared = [p.storage.root, p.storage.data]
-            .iter()
-            .enumerate()
-            .filter(|&(i, &id)| {
-                (i == 0 || id != p.storage.root) && {
-                    let st = inv.storage(id);
-                    st.kind == StorageKind::Shared && st.usable
-                }
-            })
-            .count();
-        let reachable = inv.zone_reachable_storages.get(&p.zone).copied().unwrap_or(0) as usize;
-        let other_storage_exists = reachable > primary_shared;
-        let best_possible = (!other_domain_exists as usize) * 2 + !other_storage_exists as usize;
-        let mut best: [Option<(u32, SecondaryStorage)>; 4] = [None; 4];
-        let mut contended = false;
-        let mut visit = |slot: u32| -> bool {
-            match inv.check_secondary(slot, r, p) {
-                Ok(st) => {
-                    let same_domain = inv.hosts.failure_domain[slot as usize] == p.failure_domain;
-                    let tier = (same_domain as usize) * 2 + st.same as usize;
-                    best[tier].get_or_insert((slot, st));
-                    tier <= best_possible
-                }
-                Err(Rule::PrimaryStorage) => {
-                    contended |= inv.storage_contended(slot as usize, r, p);
-                    false
-                }
-                Err(_) => false,
-            }
-        };
-        match r.cluster {
-            Pin::Is(cluster) => {
-                let _ = self.ordered_members(kind, cluster).into_iter().any(&mut visit);
-            }
-            _ => {
-                let index = self.indexes[kind as usize].as_ref().unwrap();
-                let _ = index.iter().any(|&(_, _, slot)| visit(slot));
-            }
-        }
-        match best.into_iter().flatten().next() {
-            Some((slot, st)) => SecondarySearch::Found(slot, st),
-            None => SecondarySearch::NotFound { contended },
-        }
-    }
-
-    /// Counts, over every live host in slot order, the rule that rejects it.
-    fn count_rejections(&self, check: impl Fn(u32) -> Result<(), Rule>) -> RuleCounts {
-        let mut counts = RuleCounts::default();
-        for (slot, &live) in self.inv.hosts.live.iter().enumerate() {
-            if live {
-                if let Err(rule) = check(slot as u32) {
-                    counts.add(rule);
-                }
-            }
-        }
-        counts
     }
 
     // ---- reservations ----

@@ -3,7 +3,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{Config, HostSpec, StorageKind, StorageSpec};
+use crate::model::{Config, HostSpec, Rule, RuleCounts, Score, StorageKind, StorageSpec};
 
 /// Maps names (zone, cluster, failure domain, L2 uuids) to dense ids.
 #[derive(Clone, Default)]
@@ -186,6 +186,8 @@ pub struct Inventory {
     /// zone can reach. Tells the secondary search whether a storage other than the primary's exists at all.
     zone_storage_refs: FxHashMap<(u32, u32), u32>,
     pub zone_reachable_storages: FxHashMap<u32, u32>,
+    /// Bumped whenever which zones carry which L2s may change (L2 attachments, a cluster's zones).
+    pub topology_generation: u64,
     pub l3_to_l2: FxHashMap<Box<str>, u32>,
     pub storages: Vec<Option<Storage>>,
     pub storage_ids: FxHashMap<Box<str>, u32>,
@@ -280,6 +282,7 @@ impl Inventory {
         *in_cluster_zone += 1;
         if *in_cluster_zone == 1 {
             self.cluster_zones[cluster as usize].push(zone);
+            self.topology_generation += 1;
             for id in self.cluster_storages[cluster as usize].clone() {
                 self.storage_reach(zone, id, 1);
             }
@@ -327,6 +330,7 @@ impl Inventory {
         *in_cluster_zone -= 1;
         if *in_cluster_zone == 0 {
             self.cluster_zones[cluster as usize].retain(|&z| z != zone);
+            self.topology_generation += 1;
             for id in self.cluster_storages[cluster as usize].clone() {
                 self.storage_reach(zone, id, -1);
             }
@@ -417,12 +421,61 @@ impl Inventory {
         let l2 = self.l2s.intern(l2);
         if !self.cluster_l2[c].contains(&l2) {
             self.cluster_l2[c].push(l2);
+            self.topology_generation += 1;
         }
     }
 
     pub fn detach_l2(&mut self, cluster: &str, l2: &str) {
         if let (Some(c), Some(l2)) = (self.clusters.get(cluster), self.l2s.get(l2)) {
             self.cluster_l2[c as usize].retain(|&x| x != l2);
+            self.topology_generation += 1;
         }
+    }
+
+    pub fn cluster_zones(&self, cluster: u32) -> &[u32] {
+        &self.cluster_zones[cluster as usize]
+    }
+
+    /// A host's strategy score (lower is better): see docs/placement-semantics.md.
+    pub fn score(&self, kind: Score, slot: u32) -> u64 {
+        let s = slot as usize;
+        let h = &self.hosts;
+        match kind {
+            Score::VmCount => h.vm_count[s] as u64,
+            Score::CpuUsage => match h.cpu_capacity[s] {
+                0 => u64::MAX,
+                cap => ((h.cpu_used[s] as u64) << 40) / cap as u64,
+            },
+            Score::MemoryUsage => match h.memory_total[s] {
+                0 => u64::MAX,
+                total => (((h.memory_used[s] as u128) << 40) / total as u128).min(u64::MAX as u128) as u64,
+            },
+            Score::FreeMemory => u64::MAX - h.free_memory(s, &self.config).clamp(0, u64::MAX as i128) as u64,
+        }
+    }
+
+    /// (score, uuid order key, slot): the order hosts are preferred in.
+    pub fn index_key(&self, kind: Score, slot: u32) -> (u64, u128, u32) {
+        (self.score(kind, slot), self.hosts.uuid_key[slot as usize], slot)
+    }
+
+    /// A cluster's hosts in strategy order, as index keys (clusters are small: sorting beats walking an index).
+    pub fn ordered_members(&self, kind: Score, cluster: u32) -> Vec<(u64, u128, u32)> {
+        let mut keys: Vec<_> = self.cluster_hosts[cluster as usize].iter().map(|&s| self.index_key(kind, s)).collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Counts, over every live host in slot order (a sequential pass over the arrays), the rule that rejects it.
+    pub fn count_rejections(&self, check: impl Fn(u32) -> Result<(), Rule>) -> RuleCounts {
+        let mut counts = RuleCounts::default();
+        for (slot, &live) in self.hosts.live.iter().enumerate() {
+            if live {
+                if let Err(rule) = check(slot as u32) {
+                    counts.add(rule);
+                }
+            }
+        }
+        counts
     }
 }

@@ -5,6 +5,7 @@ pub mod engine;
 pub mod inventory;
 pub mod model;
 pub mod rules;
+pub mod search;
 
 #[cfg(feature = "python")]
 mod python;

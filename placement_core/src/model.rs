@@ -172,6 +172,10 @@ pub enum Score {
     FreeMemory = 3,
 }
 
+impl Score {
+    pub const ALL: [Score; 4] = [Score::VmCount, Score::CpuUsage, Score::MemoryUsage, Score::FreeMemory];
+}
+
 pub const SCORE_KINDS: usize = 4;
 
 /// The filter pipeline, in the order hosts are tested.
