@@ -159,10 +159,8 @@ impl Engine {
         let inv = &self.inv;
         let entry = self.l2_zones.entry(l2).or_insert((u64::MAX, Vec::new()));
         if entry.0 != generation {
-            let mut zones: Vec<u32> = (0..inv.clusters.len())
-                .filter(|&c| inv.cluster_l2[c].contains(&l2))
-                .flat_map(|c| inv.cluster_zones(c as u32).iter().copied())
-                .collect();
+            let mut zones: Vec<u32> =
+                inv.l2_clusters(l2).iter().flat_map(|&c| inv.cluster_zones(c).iter().copied()).collect();
             zones.sort_unstable();
             zones.dedup();
             *entry = (generation, zones);
@@ -243,11 +241,15 @@ impl Engine {
         };
         let index = self.indexes[kind as usize].as_deref().expect("ensured above");
         let mut search = PairSearch::new(&self.inv, index, kind, &r);
-        let found = match (r.host, r.cluster) {
-            (Pin::Nothing, _) | (Pin::Any, Pin::Nothing) => None,
-            (Pin::Is(slot), _) => search.try_primary(self.inv.index_key(kind, slot)),
-            (Pin::Any, Pin::Is(cluster)) => search.in_order(self.inv.ordered_members(kind, cluster)),
-            (Pin::Any, Pin::Any) => search.across_zones(&zones),
+        let found = match (r.host, r.cluster, r.root_storage) {
+            (Pin::Nothing, _, _) | (Pin::Any, Pin::Nothing, _) => None,
+            (Pin::Is(slot), _, _) => search.try_primary(self.inv.index_key(kind, slot)),
+            (Pin::Any, Pin::Is(cluster), _) => search.in_order(self.inv.ordered_members(kind, &[cluster])),
+            // A root-storage pin narrows the primary to the clusters it is attached to.
+            (Pin::Any, Pin::Any, Pin::Is(id)) => {
+                search.in_order(self.inv.ordered_members(kind, &self.inv.storage(id).clusters))
+            }
+            (Pin::Any, Pin::Any, _) => search.across_zones(&zones),
         };
         if let Some(choice) = found {
             return Ok(choice);

@@ -188,6 +188,8 @@ pub struct Inventory {
     pub zone_reachable_storages: FxHashMap<u32, u32>,
     /// Bumped whenever which zones carry which L2s may change (L2 attachments, a cluster's zones).
     pub topology_generation: u64,
+    /// Per L2 id: the clusters it is attached to.
+    l2_clusters: Vec<Vec<u32>>,
     pub l3_to_l2: FxHashMap<Box<str>, u32>,
     pub storages: Vec<Option<Storage>>,
     pub storage_ids: FxHashMap<Box<str>, u32>,
@@ -421,6 +423,10 @@ impl Inventory {
         let l2 = self.l2s.intern(l2);
         if !self.cluster_l2[c].contains(&l2) {
             self.cluster_l2[c].push(l2);
+            if self.l2_clusters.len() <= l2 as usize {
+                self.l2_clusters.resize(l2 as usize + 1, Vec::new());
+            }
+            self.l2_clusters[l2 as usize].push(c as u32);
             self.topology_generation += 1;
         }
     }
@@ -428,12 +434,19 @@ impl Inventory {
     pub fn detach_l2(&mut self, cluster: &str, l2: &str) {
         if let (Some(c), Some(l2)) = (self.clusters.get(cluster), self.l2s.get(l2)) {
             self.cluster_l2[c as usize].retain(|&x| x != l2);
+            if let Some(clusters) = self.l2_clusters.get_mut(l2 as usize) {
+                clusters.retain(|&x| x != c);
+            }
             self.topology_generation += 1;
         }
     }
 
     pub fn cluster_zones(&self, cluster: u32) -> &[u32] {
         &self.cluster_zones[cluster as usize]
+    }
+
+    pub fn l2_clusters(&self, l2: u32) -> &[u32] {
+        self.l2_clusters.get(l2 as usize).map_or(&[], Vec::as_slice)
     }
 
     /// A host's strategy score (lower is better): see docs/placement-semantics.md.
@@ -459,9 +472,11 @@ impl Inventory {
         (self.score(kind, slot), self.hosts.uuid_key[slot as usize], slot)
     }
 
-    /// A cluster's hosts in strategy order, as index keys (clusters are small: sorting beats walking an index).
-    pub fn ordered_members(&self, kind: Score, cluster: u32) -> Vec<(u64, u128, u32)> {
-        let mut keys: Vec<_> = self.cluster_hosts[cluster as usize].iter().map(|&s| self.index_key(kind, s)).collect();
+    /// The hosts of some clusters in strategy order, as index keys (clusters are small: sorting beats walking an
+    /// index).
+    pub fn ordered_members(&self, kind: Score, clusters: &[u32]) -> Vec<(u64, u128, u32)> {
+        let members = clusters.iter().flat_map(|&c| &self.cluster_hosts[c as usize]);
+        let mut keys: Vec<_> = members.map(|&s| self.index_key(kind, s)).collect();
         keys.sort_unstable();
         keys
     }

@@ -18,6 +18,11 @@ pub type HostIndex = BTreeSet<Key>;
 /// request few hosts can take (or none) costs at most one sequential pass.
 const WALK_BUDGET: usize = 512;
 
+/// Hosts the secondary walk visits on zone-wide counts before it checks which soft-rule tiers the request's own
+/// clusters can reach (done only when they are at most `PRECISE_TIERS_MAX_CLUSTERS`).
+const PRECISE_TIERS_AFTER: usize = 64;
+const PRECISE_TIERS_MAX_CLUSTERS: usize = 256;
+
 pub struct PairSearch<'a, 'q> {
     inv: &'a Inventory,
     /// One index per zone id, for the request's strategy.
@@ -129,11 +134,23 @@ impl<'a, 'q> PairSearch<'a, 'q> {
             .count();
         let reachable = inv.zone_reachable_storages.get(&p.zone).copied().unwrap_or(0) as usize;
         let other_storage_exists = reachable > primary_shared;
-        let best_possible = (!other_domain_exists as usize) * 2 + !other_storage_exists as usize;
         let mut best: [Option<(u32, SecondaryStorage)>; 4] = [None; 4];
         let mut contended = false;
+        let mut best_possible = (!other_domain_exists as usize) * 2 + !other_storage_exists as usize;
+        let mut visited = 0usize;
         let mut visit = |key: &Key| -> bool {
             let slot = key.2;
+            visited += 1;
+            if visited == PRECISE_TIERS_AFTER && best_possible < 3 {
+                // The zone-wide counts said a better tier may exist, yet none came: ask the clusters that can
+                // really hold this secondary (those carrying the request's L2s), when they are few.
+                if let Some(precise) = self.best_possible_tier(p) {
+                    best_possible = best_possible.max(precise);
+                    if best.iter().take(best_possible + 1).any(Option::is_some) {
+                        return true;
+                    }
+                }
+            }
             match inv.check_secondary(slot, r, p) {
                 Ok(st) => {
                     let same_domain = inv.hosts.failure_domain[slot as usize] == p.failure_domain;
@@ -151,7 +168,7 @@ impl<'a, 'q> PairSearch<'a, 'q> {
         let tried = self.tried.iter().filter(|k| inv.hosts.zone[k.2 as usize] == p.zone);
         match (r.cluster, self.skip_prefix) {
             (Pin::Is(cluster), skip) => {
-                let members = inv.ordered_members(self.kind, cluster);
+                let members = inv.ordered_members(self.kind, &[cluster]);
                 let start = if skip { members.partition_point(|k| *k <= p_key) } else { 0 };
                 let prefix = if skip { self.tried.as_slice() } else { &[] };
                 let _ = prefix.iter().chain(&members[start..]).any(&mut visit);
@@ -164,6 +181,34 @@ impl<'a, 'q> PairSearch<'a, 'q> {
             }
         }
         best.into_iter().flatten().next().ok_or(contended)
+    }
+
+    /// The best soft-rule tier a secondary of `p` can reach, from the hosts and storages of the clusters that
+    /// carry every requested L2 in `p`'s zone; None when that set is not small enough to be worth computing.
+    fn best_possible_tier(&self, p: &PrimarySide) -> Option<usize> {
+        let (inv, r) = (self.inv, self.r);
+        let l2s = r.l2s.as_deref().filter(|l2s| !l2s.is_empty())?;
+        let rarest = l2s.iter().copied().min_by_key(|&l2| inv.l2_clusters(l2).len())?;
+        let clusters = inv.l2_clusters(rarest);
+        if clusters.len() > PRECISE_TIERS_MAX_CLUSTERS {
+            return None;
+        }
+        let eligible = clusters.iter().copied().filter(|&c| {
+            r.cluster.admits(c)
+                && inv.cluster_zones(c).contains(&p.zone)
+                && l2s.iter().all(|l2| inv.cluster_l2[c as usize].contains(l2))
+        });
+        let (mut other_domain, mut other_storage) = (false, false);
+        for c in eligible {
+            other_domain |= inv.cluster_hosts[c as usize].iter().any(|&h| {
+                inv.hosts.zone[h as usize] == p.zone && inv.hosts.failure_domain[h as usize] != p.failure_domain
+            });
+            other_storage |= inv.cluster_storages[c as usize].iter().any(|&id| {
+                let st = inv.storage(id);
+                st.usable && (st.kind == StorageKind::Local || (id != p.storage.root && id != p.storage.data))
+            });
+        }
+        Some((!other_domain as usize) * 2 + !other_storage as usize)
     }
 }
 
