@@ -16,7 +16,7 @@ from ftvm.placement import (
     create_engine,
 )
 from ftvm.placement.batch import BatchResult, solve_batch
-from placement_builders import CLUSTER, GIB, L2, L3, ZONE, O, U, host, load, req, shared
+from placement_builders import CLUSTER, GIB, L2, ZONE, O, U, host, load, req, shared
 
 
 def _engine(hosts, storages=None, config=None, kind="rust"):

@@ -20,7 +20,7 @@ from ftvm.placement import (
     UnknownResource,
 )
 from ftvm.placement.ortools_engine import OrToolsEngine
-from placement_builders import CLUSTER, GIB, L2, L3, ZONE, O, U, host, load, local, req, shared
+from placement_builders import CLUSTER, GIB, L2, L3, O, U, host, load, local, req, shared
 from placement_oracle import brute_force_feasible, brute_force_place, check_placement
 
 

@@ -86,7 +86,7 @@ from .model import (
     Request,
     uuid_order_key,
 )
-from .ortools_engine import consume, cpu_capacity, mem_consume, strategy_score, validate_request
+from .ortools_engine import consume, cpu_capacity, mem_consume, validate_request
 
 _MAXINST = "MaxInstancePerHostHostAllocatorStrategy"
 _INF = float("inf")
@@ -771,7 +771,6 @@ def solve_batch(
                     hint[sst_col[i]] = int(sopt[0][0] in pst)
 
         # capacities
-        cfg = snap.cfg
         for h, terms in host_terms.items():
             cs = [c for c, _ in terms]
             vc = [requests[i].vcpus for _, i in terms]

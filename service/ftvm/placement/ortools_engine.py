@@ -503,7 +503,6 @@ class OrToolsEngine:
         v = _View(self)
         cfg = self.config
         considered = len(self._hosts)
-        l2_cache: dict[str, bool] = {}
 
         primaries = []  # (score, key, host, (root, data))
         base = []  # (score, key, host, A) secondary base candidates
