@@ -1,9 +1,9 @@
 //! A stream of FT place-and-reserve calls on a synthetic inventory, timed per call, without Python.
-//! For profiling the core (perf, callgrind): `cargo run --release --example stream -- 1000000 20000`.
+//! For profiling the core (perf, callgrind): `cargo run --release --example stream -- 1000000 20000 [1]`.
 
 use std::time::Instant;
 
-use placement_core::{Config, Engine, HostSpec, Request, StorageSpec};
+use placement_core::{Config, Engine, HostSpec, Request, StorageSpec, Strategy};
 
 const GIB: u64 = 1 << 30;
 
@@ -30,6 +30,8 @@ fn main() {
     let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse().expect("numbers")).collect();
     let hosts = args.first().copied().unwrap_or(100_000);
     let requests = args.get(1).copied().unwrap_or(20_000);
+    // A third argument of 1 cycles through every allocator strategy (every index then stays in step).
+    let all_strategies = args.get(2) == Some(&1);
     let mut rng = Rng(0x9e3779b97f4a7c15);
     let mut e = Engine::new(Config::default());
     let zones = 4;
@@ -65,6 +67,10 @@ fn main() {
         let mut r = Request::new([1, 2, 4, 8][rng.below(4) as usize], [2, 4, 8, 16][rng.below(4) as usize] * GIB);
         r.l3_uuids = vec![l3.clone()];
         r.root_bytes = 20 * GIB;
+        if all_strategies {
+            r.strategy = Strategy::ALL[i as usize % 5];
+            r.max_instance_per_host = 1000;
+        }
         let t = Instant::now();
         if e.place_and_reserve(&i.to_string(), &r).is_err() {
             failed += 1;
