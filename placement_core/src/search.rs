@@ -1,6 +1,7 @@
 //! The pair search of one request: primaries in strategy order, each with its best secondary.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::ops::Bound::{Excluded, Unbounded};
 
 use rustc_hash::FxHashMap;
@@ -16,7 +17,7 @@ pub type HostIndex = BTreeSet<Key>;
 
 /// Hosts the primary walk may visit before it stops walking the index and scans every host once instead, so a
 /// request few hosts can take (or none) costs at most one sequential pass.
-const WALK_BUDGET: usize = 512;
+const WALK_BUDGET: usize = 4096;
 
 /// Hosts the secondary walk visits on zone-wide counts before it checks which soft-rule tiers the request's own
 /// clusters can reach (done only when they are at most `PRECISE_TIERS_MAX_CLUSTERS`).
@@ -75,14 +76,15 @@ impl<'a, 'q> PairSearch<'a, 'q> {
             }
         }
         let (inv, r) = (self.inv, self.r);
-        let mut rest: Vec<Key> = (0..inv.hosts.len() as u32)
+        let rest: Vec<Reverse<Key>> = (0..inv.hosts.len() as u32)
             .filter(|&slot| inv.hosts.live[slot as usize] && zones.contains(&inv.hosts.zone[slot as usize]))
-            .filter(|&slot| inv.check_primary(slot, r).is_ok())
-            .map(|slot| inv.index_key(self.kind, slot))
-            .filter(|key| Some(*key) > last)
+            .filter(|&slot| inv.primary_host_rules(slot, r).is_ok())
+            .map(|slot| Reverse(inv.index_key(self.kind, slot)))
+            .filter(|Reverse(key)| Some(*key) > last)
             .collect();
-        rest.sort_unstable();
-        self.in_order(rest)
+        // Usually the first survivor pairs: a heap (built in linear time) orders only as many as are tried.
+        let mut rest = BinaryHeap::from(rest);
+        std::iter::from_fn(|| rest.pop()).find_map(|Reverse(key)| self.try_primary(key))
     }
 
     pub fn try_primary(&mut self, key: Key) -> Option<Choice> {

@@ -545,22 +545,22 @@ fn storage_reach_follows_cluster_attachment_not_the_declared_zone() {
 
 #[test]
 fn long_walks_fall_back_to_one_scan() {
-    // The 600 least-loaded hosts are full: the walk gives up after its budget, scans once, and still finds the
-    // best pair among the rest; with no room anywhere the counts cover every host.
-    let mut hs = hosts(700);
-    for h in &mut hs[..600] {
+    // The 4,200 least-loaded hosts are full: the walk gives up after its budget (4,096), scans once, and still
+    // finds the best pair among the rest; with no room anywhere the counts cover every host.
+    let mut hs = hosts(4300);
+    for h in &mut hs[..4200] {
         h.memory_used = 16 * GIB;
     }
-    for h in &mut hs[600..] {
+    for h in &mut hs[4200..] {
         h.vm_count = 1;
     }
     let mut e = engine_with(&hs);
     let p = e.place(&request(1, GIB)).unwrap();
-    assert_eq!((p.primary_host, p.secondary_host), (host_uuid(601), host_uuid(602)));
-    for h in &mut hs[600..] {
+    assert_eq!((p.primary_host, p.secondary_host), (host_uuid(4201), host_uuid(4202)));
+    for h in &mut hs[4200..] {
         h.memory_used = 16 * GIB;
         e.upsert_host(h).unwrap();
     }
     let (phase, rule, counts) = no_host(e.place(&request(1, GIB)));
-    assert_eq!((phase, rule, counts), (Phase::Primary, Rule::Memory, vec![(Rule::Memory, 700)]));
+    assert_eq!((phase, rule, counts), (Phase::Primary, Rule::Memory, vec![(Rule::Memory, 4300)]));
 }
