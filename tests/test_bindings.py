@@ -117,6 +117,8 @@ def test_bad_specs_and_unknown_resources():
         engine.upsert_host(HostSpec(new_uuid(), "z", "c", -4, GIB))
     with pytest.raises(InvalidRequest):
         engine.upsert_storage(StorageSpec(new_uuid(), "z", ("c",), kind="Tape"))
+    with pytest.raises(InvalidRequest):
+        engine.upsert_storage(StorageSpec(new_uuid(), "z", ("c",), kind="Local", host_available={"host-1": 1}))
     with pytest.raises(UnknownResource) as caught:
         engine.remove_host(new_uuid())
     assert caught.value.kind == "Host"

@@ -28,8 +28,8 @@ pub struct Choice {
 struct Reservation {
     hosts: [(u32, u32); 2],
     held: Held,
-    /// (storage id, local disk's host uuid or None for the shared pool, bytes)
-    takes: Vec<(u32, Option<Box<str>>, i64)>,
+    /// (storage id, local disk's host uuid key or None for the shared pool, bytes)
+    takes: Vec<(u32, Option<u128>, i64)>,
 }
 
 /// Effective usage of one host, as `host_usage` reports it.
@@ -95,7 +95,15 @@ impl Engine {
     pub fn upsert_storage(&mut self, spec: &StorageSpec) -> Result<(), PlacementError> {
         let key = uuid_order_key(&spec.uuid)
             .ok_or_else(|| PlacementError::InvalidRequest(format!("storage uuid {:?} is not a UUID", spec.uuid)))?;
-        self.inv.upsert_storage(spec, key);
+        let host_keys = spec
+            .host_available
+            .iter()
+            .map(|(host, _)| uuid_order_key(host))
+            .collect::<Option<Vec<u128>>>()
+            .ok_or_else(|| {
+                PlacementError::InvalidRequest(format!("a local disk of {:?} names no host UUID", spec.uuid))
+            })?;
+        self.inv.upsert_storage(spec, key, &host_keys);
         Ok(())
     }
 
@@ -322,11 +330,11 @@ impl Engine {
             [(c.primary, primary_takes), (c.secondary, vec![(c.secondary_storage.storage, secondary_take)])]
         {
             self.add_held(slot, held, 1);
-            let host_uuid = self.inv.hosts.text[slot as usize].uuid.clone();
+            let host_key = self.inv.hosts.uuid_key[slot as usize];
             for (id, bytes) in storage_takes {
                 let storage = self.inv.storages[id as usize].as_mut().expect("verified storage");
-                let local = (storage.kind == StorageKind::Local).then(|| host_uuid.clone());
-                let disk = storage.disk_mut(&host_uuid).expect("verified disk");
+                let local = (storage.kind == StorageKind::Local).then_some(host_key);
+                let disk = storage.disk_mut(host_key).expect("verified disk");
                 disk.available -= bytes;
                 disk.held += bytes;
                 takes.push((id, local, bytes));
@@ -372,7 +380,7 @@ impl Engine {
                 continue;
             };
             let disk = match &local_host {
-                Some(host) => storage.disks.get_mut(host.as_ref()),
+                Some(host) => storage.disks.get_mut(&host).map(|(_, disk)| disk),
                 None => Some(&mut storage.pool),
             };
             if let Some(disk) = disk {
@@ -405,7 +413,7 @@ impl Engine {
     pub fn storage_available(&self, uuid: &str, host_uuid: Option<&str>) -> Option<i64> {
         let storage = self.inv.storage(*self.inv.storage_ids.get(uuid)?);
         match host_uuid {
-            Some(h) => storage.disk(h).map(|d| d.available),
+            Some(h) => storage.disk(uuid_order_key(h)?).map(|d| d.available),
             None => Some(storage.pool.available),
         }
     }
@@ -453,7 +461,7 @@ impl Engine {
             .flatten()
             .map(|st| {
                 let mut host_available: Vec<(String, i64)> =
-                    st.disks.iter().map(|(h, d)| (h.to_string(), d.available)).collect();
+                    st.disks.values().map(|(h, d)| (h.to_string(), d.available)).collect();
                 host_available.sort();
                 StorageSpec {
                     uuid: st.uuid.to_string(),

@@ -135,23 +135,23 @@ pub struct Storage {
     pub status: Box<str>,
     /// Shared storage: the pool. Local storage: unused.
     pub pool: Disk,
-    /// Local storage: each host's own disk, by host uuid.
-    pub disks: FxHashMap<Box<str>, Disk>,
+    /// Local storage: each host's own disk, by the host uuid's order key (and the uuid itself, for snapshots).
+    pub disks: FxHashMap<u128, (Box<str>, Disk)>,
 }
 
 impl Storage {
     #[inline]
-    pub fn disk(&self, host_uuid: &str) -> Option<&Disk> {
+    pub fn disk(&self, host_key: u128) -> Option<&Disk> {
         match self.kind {
             StorageKind::Shared => Some(&self.pool),
-            StorageKind::Local => self.disks.get(host_uuid),
+            StorageKind::Local => self.disks.get(&host_key).map(|(_, disk)| disk),
         }
     }
 
-    pub fn disk_mut(&mut self, host_uuid: &str) -> Option<&mut Disk> {
+    pub fn disk_mut(&mut self, host_key: u128) -> Option<&mut Disk> {
         match self.kind {
             StorageKind::Shared => Some(&mut self.pool),
-            StorageKind::Local => self.disks.get_mut(host_uuid),
+            StorageKind::Local => self.disks.get_mut(&host_key).map(|(_, disk)| disk),
         }
     }
 
@@ -349,7 +349,7 @@ impl Inventory {
         Some(slot)
     }
 
-    pub fn upsert_storage(&mut self, spec: &StorageSpec, uuid_key: u128) {
+    pub fn upsert_storage(&mut self, spec: &StorageSpec, uuid_key: u128, host_keys: &[u128]) {
         let clusters: Vec<u32> = spec.cluster_uuids.iter().map(|c| self.cluster_id(c)).collect();
         let previous = self.storage_ids.get(spec.uuid.as_str()).copied();
         let id = match previous {
@@ -367,9 +367,9 @@ impl Inventory {
         let old = previous.and_then(|id| self.storages[id as usize].take());
         let held_pool = old.as_ref().map_or(0, |o| o.pool.held);
         let mut disks = FxHashMap::default();
-        for (host, available) in &spec.host_available {
-            let held = old.as_ref().and_then(|o| o.disks.get(host.as_str())).map_or(0, |d| d.held);
-            disks.insert(host.as_str().into(), Disk { available: available - held, held });
+        for ((host, available), &key) in spec.host_available.iter().zip(host_keys) {
+            let held = old.as_ref().and_then(|o| o.disks.get(&key)).map_or(0, |(_, d)| d.held);
+            disks.insert(key, (host.as_str().into(), Disk { available: available - held, held }));
         }
         for &c in &clusters {
             self.cluster_storages[c as usize].push(id);

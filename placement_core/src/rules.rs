@@ -176,7 +176,7 @@ impl Inventory {
         if !storage.usable || !storage.attached_to(self.hosts.cluster[s]) {
             return None;
         }
-        let disk = storage.disk(&self.hosts.text[s].uuid)?;
+        let disk = storage.disk(self.hosts.uuid_key[s])?;
         (disk.available - take >= self.config.storage_reserved_capacity as i64).then_some(disk.available)
     }
 
