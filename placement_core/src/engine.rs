@@ -60,10 +60,6 @@ impl Engine {
         &self.inv.config
     }
 
-    pub fn inventory(&self) -> &Inventory {
-        &self.inv
-    }
-
     pub fn host_count(&self) -> u64 {
         self.inv.live_host_count()
     }
@@ -380,7 +376,7 @@ impl Engine {
                 continue;
             };
             let disk = match &local_host {
-                Some(host) => storage.disks.get_mut(&host).map(|(_, disk)| disk),
+                Some(host) => storage.disks.get_mut(host).map(|(_, disk)| disk),
                 None => Some(&mut storage.pool),
             };
             if let Some(disk) = disk {

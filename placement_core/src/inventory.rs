@@ -253,10 +253,10 @@ impl Inventory {
         let h = &mut self.hosts;
         let held = h.held[s];
         h.live[s] = true;
-        h.flags[s] = (spec.state == "Enabled") as u8 * ENABLED
-            | (spec.status == "Connected") as u8 * CONNECTED
-            | (spec.hypervisor == "KVM") as u8 * KVM
-            | spec.ft_address as u8 * FT_ADDRESS;
+        h.flags[s] = ((spec.state == "Enabled") as u8 * ENABLED)
+            | ((spec.status == "Connected") as u8 * CONNECTED)
+            | ((spec.hypervisor == "KVM") as u8 * KVM)
+            | (spec.ft_address as u8 * FT_ADDRESS);
         h.zone[s] = zone;
         h.cluster[s] = cluster;
         h.failure_domain[s] = fd;
