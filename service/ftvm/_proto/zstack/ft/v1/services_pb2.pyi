@@ -652,6 +652,36 @@ class CreateL3NetworkResponse(_message.Message):
     inventory: _types_pb2.L3NetworkInventory
     def __init__(self, inventory: _Optional[_Union[_types_pb2.L3NetworkInventory, _Mapping]] = ...) -> None: ...
 
+class AddIpRangeRequest(_message.Message):
+    __slots__ = ("l3_network_uuid", "name", "description", "start_ip", "end_ip", "netmask", "gateway", "resource_uuid", "system_tags", "user_tags")
+    L3_NETWORK_UUID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    START_IP_FIELD_NUMBER: _ClassVar[int]
+    END_IP_FIELD_NUMBER: _ClassVar[int]
+    NETMASK_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_UUID_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_TAGS_FIELD_NUMBER: _ClassVar[int]
+    USER_TAGS_FIELD_NUMBER: _ClassVar[int]
+    l3_network_uuid: str
+    name: str
+    description: str
+    start_ip: str
+    end_ip: str
+    netmask: str
+    gateway: str
+    resource_uuid: str
+    system_tags: _containers.RepeatedScalarFieldContainer[str]
+    user_tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, l3_network_uuid: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., start_ip: _Optional[str] = ..., end_ip: _Optional[str] = ..., netmask: _Optional[str] = ..., gateway: _Optional[str] = ..., resource_uuid: _Optional[str] = ..., system_tags: _Optional[_Iterable[str]] = ..., user_tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AddIpRangeResponse(_message.Message):
+    __slots__ = ("inventory",)
+    INVENTORY_FIELD_NUMBER: _ClassVar[int]
+    inventory: _types_pb2.IpRangeInventory
+    def __init__(self, inventory: _Optional[_Union[_types_pb2.IpRangeInventory, _Mapping]] = ...) -> None: ...
+
 class AddImageRequest(_message.Message):
     __slots__ = ("name", "description", "url", "media_type", "guest_os_type", "platform", "architecture", "format", "size", "system", "resource_uuid", "system_tags", "user_tags")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -552,6 +552,11 @@ class InventoryServiceStub:
                 request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.CreateL3NetworkRequest.SerializeToString,
                 response_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.CreateL3NetworkResponse.FromString,
                 _registered_method=True)
+        self.AddIpRange = channel.unary_unary(
+                '/zstack.ft.v1.InventoryService/AddIpRange',
+                request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.AddIpRangeRequest.SerializeToString,
+                response_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.AddIpRangeResponse.FromString,
+                _registered_method=True)
         self.AddImage = channel.unary_unary(
                 '/zstack.ft.v1.InventoryService/AddImage',
                 request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.AddImageRequest.SerializeToString,
@@ -743,6 +748,12 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddIpRange(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddImage(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -924,6 +935,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.CreateL3Network,
                     request_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.CreateL3NetworkRequest.FromString,
                     response_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.CreateL3NetworkResponse.SerializeToString,
+            ),
+            'AddIpRange': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddIpRange,
+                    request_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.AddIpRangeRequest.FromString,
+                    response_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.AddIpRangeResponse.SerializeToString,
             ),
             'AddImage': grpc.unary_unary_rpc_method_handler(
                     servicer.AddImage,
@@ -1511,6 +1527,33 @@ class InventoryService:
             '/zstack.ft.v1.InventoryService/CreateL3Network',
             zstack_dot_ft_dot_v1_dot_services__pb2.CreateL3NetworkRequest.SerializeToString,
             zstack_dot_ft_dot_v1_dot_services__pb2.CreateL3NetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddIpRange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zstack.ft.v1.InventoryService/AddIpRange',
+            zstack_dot_ft_dot_v1_dot_services__pb2.AddIpRangeRequest.SerializeToString,
+            zstack_dot_ft_dot_v1_dot_services__pb2.AddIpRangeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,47 @@
+"""Rows (dicts keyed by proto field name) to proto messages, and ZStack query arguments to store conditions.
+
+A per-class plan decides, once, how each column becomes a field: dates (epoch ms) become Timestamps, booleans
+stored as 0/1 become bools, None leaves the field unset, columns the message lacks are skipped.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Callable, Mapping
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+_Plan = dict[str, Callable[[Any], Any] | None]
+
+
+def _timestamp(ms: int) -> Timestamp:
+    return Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
+
+
+@lru_cache(maxsize=None)
+def _plan(cls: type[Message]) -> _Plan:
+    plan: _Plan = {}
+    for f in cls.DESCRIPTOR.fields:
+        if f.message_type is not None and f.message_type.full_name == "google.protobuf.Timestamp":
+            plan[f.name] = _timestamp
+        elif f.label == FieldDescriptor.LABEL_REPEATED or f.message_type is not None:
+            continue  # nested lists and messages are filled by the caller
+        elif f.type == FieldDescriptor.TYPE_BOOL:
+            plan[f.name] = bool
+        else:
+            plan[f.name] = None
+    return plan
+
+
+def to_message(cls: type[Message], row: Mapping[str, Any], **nested: Any) -> Message:
+    plan = _plan(cls)
+    kwargs = {}
+    for name, value in row.items():
+        if value is None or name not in plan:
+            continue
+        convert = plan[name]
+        kwargs[name] = value if convert is None else convert(value)
+    kwargs.update(nested)
+    return cls(**kwargs)

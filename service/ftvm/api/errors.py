@@ -1,0 +1,60 @@
+"""FtError -> gRPC status with the full ZStack ErrorCode in the rich status details (google.rpc.Status)."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import struct_pb2
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from ftvm._proto.zstack.ft.v1 import types_pb2
+from ftvm.domain.errors import FtError
+
+_STATUS_BY_CODE = {
+    "SYS.1000": grpc.StatusCode.INTERNAL,
+    "SYS.1003": grpc.StatusCode.NOT_FOUND,
+    "SYS.1006": grpc.StatusCode.FAILED_PRECONDITION,
+    "SYS.1007": grpc.StatusCode.INVALID_ARGUMENT,
+    "HOST_ALLOCATION.1000": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "L3.1000": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "ID.1000": grpc.StatusCode.UNAUTHENTICATED,
+    "ID.1001": grpc.StatusCode.UNAUTHENTICATED,
+    "ID.1002": grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+def grpc_code(error: FtError) -> grpc.StatusCode:
+    """By family: the innermost cause decides (a SYS.1006 caused by no capacity is RESOURCE_EXHAUSTED)."""
+    if error.already_exists:
+        return grpc.StatusCode.ALREADY_EXISTS
+    return _STATUS_BY_CODE[error.root.code]
+
+
+def error_code_message(error: FtError) -> types_pb2.ErrorCode:
+    opaque = None
+    if error.opaque:
+        opaque = struct_pb2.Struct()
+        opaque.update(error.opaque)
+    return types_pb2.ErrorCode(
+        code=error.code, description=error.description, details=error.details, opaque=opaque,
+        cause=error_code_message(error.cause) if error.cause else None)
+
+
+def to_status(error: FtError) -> grpc.Status:
+    detail = status_pb2.Status()
+    code = grpc_code(error)
+    detail.code = code.value[0]
+    detail.message = f"{error.code}: {error.details}"
+    detail.details.add().Pack(error_code_message(error))
+    return rpc_status.to_status(detail)
+
+
+def error_from_status_details(details: bytes) -> types_pb2.ErrorCode | None:
+    """The ErrorCode a client finds in `grpc-status-details-bin` trailing metadata (None if absent)."""
+    status = status_pb2.Status.FromString(details)
+    for any_detail in status.details:
+        if any_detail.Is(types_pb2.ErrorCode.DESCRIPTOR):
+            out = types_pb2.ErrorCode()
+            any_detail.Unpack(out)
+            return out
+    return None

@@ -1,0 +1,148 @@
+"""Accounts and sessions (ZStack's IAM, the part this service needs).
+
+Clients send the SHA-512 hex of the password (as ZStack's clients do); the store keeps a salted scrypt of that.
+Sessions expire after `SESSION_IDLE_MS` without use and at `SESSION_MAX_MS` after login, whichever is first.
+Validated sessions are cached in memory; a cached session is re-read from the store at most once per
+`TOUCH_INTERVAL_MS`, when its idle timer is pushed forward.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass
+
+from .common import Domain, new_uuid
+from .errors import FtError
+
+ADMIN_NAME = "admin"
+SESSION_IDLE_MS = 7200 * 1000
+SESSION_MAX_MS = 24 * 3600 * 1000
+TOUCH_INTERVAL_MS = 60 * 1000
+_SHA512_HEX = re.compile(r"^[0-9a-f]{128}$")
+_SCRYPT = dict(n=1 << 14, r=8, p=1, dklen=32)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    uuid: str
+    name: str
+    type: str  # SystemAdmin | Normal
+
+    @property
+    def is_admin(self) -> bool:
+        return self.type == "SystemAdmin"
+
+
+@dataclass(slots=True)
+class Session:
+    uuid: str
+    account: Account
+    create_date: int
+    expired_date: int
+    checked_at: int
+
+
+def sha512_hex(password: str) -> str:
+    return hashlib.sha512(password.encode()).hexdigest()
+
+
+def hash_password(sha512: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(sha512.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def password_matches(sha512: str, stored: str) -> bool:
+    _, salt, digest = stored.split("$")
+    candidate = hashlib.scrypt(sha512.encode(), salt=bytes.fromhex(salt), **_SCRYPT)
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def session_invalid(uuid: str) -> FtError:
+    return FtError("ID.1001", f"the session[uuid:{uuid}] is invalid or has expired")
+
+
+class Accounts:
+    def __init__(self, domain: Domain) -> None:
+        self._domain = domain
+        self._sessions: dict[str, Session] = {}
+
+    async def ensure_admin(self, password: str | None) -> str | None:
+        """Creates the admin account on first start. Returns the plain password when it was generated here (to be
+        printed once), else None."""
+        existing = await self._domain.read(lambda tx: tx.select("accounts", {"name": ADMIN_NAME}))
+        if existing:
+            return None
+        generated = None
+        if not password:
+            password = generated = secrets.token_urlsafe(12)
+        await self.create_account(ADMIN_NAME, sha512_hex(password), "SystemAdmin")
+        return generated
+
+    async def create_account(self, name: str, password_sha512: str, account_type: str = "Normal") -> Account:
+        now = self._domain.clock()
+        account = Account(new_uuid(), name, account_type)
+        row = dict(uuid=account.uuid, name=name, type=account_type, password_hash=hash_password(password_sha512),
+                   create_date=now, last_op_date=now)
+        await self._domain.write(lambda tx: tx.insert("accounts", [row]))
+        return account
+
+    async def log_in(self, account_name: str, password_sha512: str) -> Session:
+        wrong = FtError("ID.1000", "wrong account name or password")
+        if not _SHA512_HEX.match(password_sha512.lower()):
+            raise wrong
+        rows = await self._domain.read(lambda tx: tx.select("accounts", {"name": account_name}))
+        if not rows or not password_matches(password_sha512.lower(), rows[0]["password_hash"]):
+            raise wrong
+        r = rows[0]
+        now = self._domain.clock()
+        session = Session(new_uuid(), Account(r["uuid"], r["name"], r["type"]), now,
+                          self._expiry(now, now), now)
+        await self._domain.write(lambda tx: tx.insert("sessions", [dict(
+            uuid=session.uuid, account_uuid=r["uuid"], user_uuid=None, create_date=now, last_active=now,
+            expired_date=session.expired_date)]))
+        self._sessions[session.uuid] = session
+        return session
+
+    async def log_out(self, session_uuid: str) -> None:
+        """Idempotent: an unknown or expired session is already logged out."""
+        self._sessions.pop(session_uuid, None)
+        await self._domain.write(lambda tx: tx.delete("sessions", {"uuid": session_uuid}))
+
+    @staticmethod
+    def _expiry(created: int, now: int) -> int:
+        return min(now + SESSION_IDLE_MS, created + SESSION_MAX_MS)
+
+    async def authenticate(self, session_uuid: str) -> Account:
+        now = self._domain.clock()
+        session = self._sessions.get(session_uuid)
+        if session is not None and now < session.expired_date and now - session.checked_at < TOUCH_INTERVAL_MS:
+            return session.account
+        session = await self._refresh(session_uuid, now)
+        return session.account
+
+    async def _refresh(self, session_uuid: str, now: int) -> Session:
+        """Re-reads the session (it may have been logged out by another replica) and pushes its idle expiry."""
+        def op(tx):
+            rows = tx.select("sessions", {"uuid": session_uuid})
+            if not rows or now >= rows[0]["expired_date"]:
+                if rows:
+                    tx.delete("sessions", {"uuid": session_uuid})
+                return None
+            row = rows[0]
+            expired = self._expiry(row["create_date"], now)
+            tx.update("sessions", {"uuid": session_uuid}, {"last_active": now, "expired_date": expired})
+            account = tx.select("accounts", {"uuid": row["account_uuid"]})[0]
+            return Session(session_uuid, Account(account["uuid"], account["name"], account["type"]),
+                           row["create_date"], expired, now)
+
+        session = await self._domain.write(op)
+        if session is None:
+            self._sessions.pop(session_uuid, None)
+            raise session_invalid(session_uuid)
+        self._sessions[session_uuid] = session
+        return session

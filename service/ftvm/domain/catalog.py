@@ -1,0 +1,226 @@
+"""The inventory placement draws on, held in memory and kept in step with the store and the placement engine.
+
+Rows are the store's rows (dicts keyed by column). Validation reads them here instead of querying per request.
+Every inventory write goes store first, then `Catalog` (`put_*`), then the engine (`sync_*`), so the engine never
+knows a resource the database does not.
+
+Host and storage usage: the engine holds its own reservations (FT groups created since start); everything else
+is *base* usage summed from the rows at start (`load`). Destroying a group created before the start gives its
+usage back from the base (`give_back`); one created since is released from the engine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ftvm.placement import Config, HostSpec, PlacementEngine, StorageSpec, create_engine
+from ftvm.store import Row, Store, Tx
+
+GIB = 1 << 30
+
+# (category, name) -> (default value, description). Values are strings, as ZStack keeps them.
+GLOBAL_CONFIG_DEFAULTS: dict[tuple[str, str], tuple[str, str]] = {
+    ("ft", "enable"): ("false", "Whether fault-tolerant VMs may be created"),
+    ("ft", "fault.tolerance.network.cidr"): ("", "CIDR of the FT network; a host needs an address inside it"),
+    ("host", "cpu.overProvisioning.ratio"): ("10", "vCPUs a host offers per physical CPU"),
+    ("mevoco", "overProvisioning.memory"): ("1.0", "Memory over-provisioning ratio"),
+    ("kvm", "reservedMemory"): ("1G", "Memory each host keeps for itself"),
+    ("mevoco", "overProvisioning.primaryStorage"): ("1.0", "Primary storage over-provisioning ratio"),
+    ("primaryStorage", "reservedCapacity"): ("1G", "Capacity each primary storage keeps free"),
+}
+
+_SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """ZStack size strings: `1G`, `512M`, `1073741824`."""
+    text = text.strip().upper()
+    unit = text[-1] if text and text[-1] in _SIZE_UNITS else ""
+    number = text[: len(text) - len(unit)] if unit else text
+    value = int(number) * _SIZE_UNITS[unit]
+    if value < 0:
+        raise ValueError("negative size")
+    return value
+
+
+def parse_ratio(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("a ratio must be a positive number")
+    return value
+
+
+def validate_global_config(category: str, name: str, value: str) -> None:
+    """Raises ValueError when `value` is not valid for the key (unknown keys are KeyError)."""
+    if (category, name) not in GLOBAL_CONFIG_DEFAULTS:
+        raise KeyError((category, name))
+    if name == "enable":
+        if value not in ("true", "false"):
+            raise ValueError("must be true or false")
+    elif name == "fault.tolerance.network.cidr":
+        if value:
+            ipaddress.IPv4Network(value, strict=False)
+    elif name in ("reservedMemory", "reservedCapacity"):
+        parse_size(value)
+    else:
+        parse_ratio(value)
+
+
+@dataclass(slots=True)
+class Usage:
+    cpu: int = 0
+    memory: int = 0
+    vms: int = 0
+
+
+@dataclass
+class Catalog:
+    zones: dict[str, Row] = field(default_factory=dict)
+    clusters: dict[str, Row] = field(default_factory=dict)
+    hosts: dict[str, Row] = field(default_factory=dict)
+    storages: dict[str, Row] = field(default_factory=dict)
+    storage_clusters: dict[str, set[str]] = field(default_factory=dict)  # storage -> attached clusters
+    l2_networks: dict[str, Row] = field(default_factory=dict)
+    l2_clusters: dict[str, set[str]] = field(default_factory=dict)  # l2 -> attached clusters
+    l3_networks: dict[str, Row] = field(default_factory=dict)
+    ip_ranges: dict[str, list[Row]] = field(default_factory=dict)  # l3 -> ranges
+    images: dict[str, Row] = field(default_factory=dict)
+    instance_offerings: dict[str, Row] = field(default_factory=dict)
+    disk_offerings: dict[str, Row] = field(default_factory=dict)
+    global_configs: dict[tuple[str, str], str] = field(default_factory=dict)
+    # Base usage (not held by engine reservations); see the module docstring.
+    host_base: dict[str, Usage] = field(default_factory=dict)
+    storage_base: dict[str, int] = field(default_factory=dict)  # shared storage -> bytes used
+    local_base: dict[tuple[str, str], int] = field(default_factory=dict)  # (storage, host) -> bytes used
+
+    # -- global config -----------------------------------------------------------------------------------------
+    def config(self, category: str, name: str) -> str:
+        value = self.global_configs.get((category, name))
+        return GLOBAL_CONFIG_DEFAULTS[(category, name)][0] if value is None else value
+
+    @property
+    def ft_enabled(self) -> bool:
+        return self.config("ft", "enable") == "true"
+
+    @property
+    def ft_network(self) -> ipaddress.IPv4Network | None:
+        cidr = self.config("ft", "fault.tolerance.network.cidr")
+        return ipaddress.IPv4Network(cidr, strict=False) if cidr else None
+
+    def placement_config(self) -> Config:
+        return Config(
+            cpu_overprovisioning_ratio=parse_ratio(self.config("host", "cpu.overProvisioning.ratio")),
+            memory_overprovisioning_ratio=parse_ratio(self.config("mevoco", "overProvisioning.memory")),
+            reserved_memory=parse_size(self.config("kvm", "reservedMemory")),
+            storage_overprovisioning_ratio=parse_ratio(self.config("mevoco", "overProvisioning.primaryStorage")),
+            storage_reserved_capacity=parse_size(self.config("primaryStorage", "reservedCapacity")),
+        )
+
+    # -- engine specs ------------------------------------------------------------------------------------------
+    def has_ft_address(self, host: Row) -> bool:
+        network, address = self.ft_network, host.get("ft_network_address")
+        if network is None or not address:
+            return False
+        try:
+            return ipaddress.IPv4Address(address) in network
+        except ValueError:
+            return False
+
+    def host_spec(self, uuid: str) -> HostSpec:
+        h = self.hosts[uuid]
+        base = self.host_base.get(uuid) or Usage()
+        return HostSpec(
+            uuid=uuid, zone_uuid=h["zone_uuid"], cluster_uuid=h["cluster_uuid"], cpu_num=h["cpu_num"],
+            memory_total=h["total_memory_capacity"], state=h["state"], status=h["status"],
+            hypervisor=h["hypervisor_type"], cpu_used=base.cpu, memory_used=base.memory, vm_count=base.vms,
+            ft_vm_count=base.vms, ft_vcpu_count=base.cpu, max_ft_vms=h["max_ft_vms"], max_ft_vcpus=h["max_ft_vcpus"],
+            failure_domain=h["failure_domain"] or "", ft_address=self.has_ft_address(h))
+
+    def is_local(self, storage_uuid: str) -> bool:
+        return self.storages[storage_uuid]["type"] == "LocalStorage"
+
+    def local_hosts(self, storage_uuid: str) -> list[str]:
+        """Hosts whose own disk a local storage spans: the hosts of its attached clusters."""
+        clusters = self.storage_clusters.get(storage_uuid, set())
+        return [u for u, h in self.hosts.items() if h["cluster_uuid"] in clusters]
+
+    def storage_spec(self, uuid: str) -> StorageSpec:
+        s = self.storages[uuid]
+        clusters = tuple(sorted(self.storage_clusters.get(uuid, ())))
+        common = dict(uuid=uuid, zone_uuid=s["zone_uuid"], cluster_uuids=clusters, state=s["state"],
+                      status=s["status"])
+        if s["type"] == "LocalStorage":
+            available = {h: self.hosts[h]["local_storage_capacity"] - self.local_base.get((uuid, h), 0)
+                         for h in self.local_hosts(uuid)}
+            return StorageSpec(kind="Local", host_available=available, **common)
+        return StorageSpec(kind="Shared", available=s["total_capacity"] - self.storage_base.get(uuid, 0), **common)
+
+    def l3_range(self, l3_uuid: str, ip: ipaddress.IPv4Address) -> Row | None:
+        for r in self.ip_ranges.get(l3_uuid, ()):
+            if ipaddress.IPv4Address(r["start_ip"]) <= ip <= ipaddress.IPv4Address(r["end_ip"]):
+                return r
+        return None
+
+
+_TABLES = ("zones", "clusters", "hosts", "primary_storages", "ps_cluster_refs", "l2_networks", "l2_cluster_refs",
+           "l3_networks", "ip_ranges", "images", "instance_offerings", "disk_offerings", "global_configs")
+
+
+def _load_rows(tx: Tx) -> tuple[dict[str, list[Row]], dict[str, Usage], list[Row]]:
+    rows = {t: tx.select(t) for t in _TABLES}
+    host_usage = {u: Usage(x.cpu_used, x.memory_used, x.vm_count)
+                  for u, x in tx.host_usage([h["uuid"] for h in rows["hosts"]]).items()} if rows["hosts"] else {}
+    volumes = tx.select("volumes")
+    return rows, host_usage, volumes
+
+
+def load_catalog(store: Store) -> Catalog:
+    rows, host_usage, volumes = store.read(_load_rows)
+    c = Catalog()
+    c.zones = {r["uuid"]: r for r in rows["zones"]}
+    c.clusters = {r["uuid"]: r for r in rows["clusters"]}
+    c.hosts = {r["uuid"]: r for r in rows["hosts"]}
+    c.storages = {r["uuid"]: r for r in rows["primary_storages"]}
+    for r in rows["ps_cluster_refs"]:
+        c.storage_clusters.setdefault(r["primary_storage_uuid"], set()).add(r["cluster_uuid"])
+    c.l2_networks = {r["uuid"]: r for r in rows["l2_networks"]}
+    for r in rows["l2_cluster_refs"]:
+        c.l2_clusters.setdefault(r["l2_network_uuid"], set()).add(r["cluster_uuid"])
+    c.l3_networks = {r["uuid"]: r for r in rows["l3_networks"]}
+    for r in rows["ip_ranges"]:
+        c.ip_ranges.setdefault(r["l3_network_uuid"], []).append(r)
+    c.images = {r["uuid"]: r for r in rows["images"]}
+    c.instance_offerings = {r["uuid"]: r for r in rows["instance_offerings"]}
+    c.disk_offerings = {r["uuid"]: r for r in rows["disk_offerings"]}
+    c.global_configs = {(r["category"], r["name"]): r["value"] for r in rows["global_configs"]}
+    c.host_base = host_usage
+    for v in volumes:
+        ps = v["primary_storage_uuid"]
+        if ps is None or not v["allocated_size"]:
+            continue
+        if v["host_uuid"] is not None and c.storages.get(ps, {}).get("type") == "LocalStorage":
+            c.local_base[(ps, v["host_uuid"])] = c.local_base.get((ps, v["host_uuid"]), 0) + v["allocated_size"]
+        else:
+            c.storage_base[ps] = c.storage_base.get(ps, 0) + v["allocated_size"]
+    return c
+
+
+def build_engine(catalog: Catalog, kind: str | None = None) -> PlacementEngine:
+    """A fresh engine holding the catalog's hosts, storages and networks with base usage (no reservations)."""
+    engine = create_engine(catalog.placement_config(), kind)
+    engine.upsert_hosts([catalog.host_spec(u) for u in catalog.hosts])
+    for uuid in catalog.storages:
+        engine.upsert_storage(catalog.storage_spec(uuid))
+    for l3 in catalog.l3_networks.values():
+        engine.set_l3(l3["uuid"], l3["l2_network_uuid"])
+    for l2, clusters in catalog.l2_clusters.items():
+        for cluster in clusters:
+            engine.attach_l2(cluster, l2)
+    return engine
+
+
+def sync_hosts(catalog: Catalog, engine: PlacementEngine, uuids: Iterable[str]) -> None:
+    engine.upsert_hosts([catalog.host_spec(u) for u in uuids])

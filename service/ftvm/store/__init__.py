@@ -1,0 +1,70 @@
+"""The store: every row the service keeps, behind an interface narrow enough for a second SQL backend.
+
+The domain never writes SQL. It reads and writes through `Tx` (table-level insert/update/delete/select by equality,
+plus the two usage sums the create flow re-checks) and `Store.query` (the ZStack query API over an inventory view).
+Writes are group-committed: `Store.write(op)` queues `op`, one writer thread runs many queued ops in one
+transaction, each inside its own savepoint, and commits once; a failing op rolls back to its savepoint only.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+
+class Conflict(Exception):
+    """A UNIQUE or PRIMARY KEY constraint refused a write (the last line of defence against double allocation)."""
+
+    def __init__(self, table: str, detail: str) -> None:
+        super().__init__(f"{table}: {detail}")
+        self.table = table
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One ZStack query condition on a view column: op is one of = != > < >= <= in not-in like not-like is-null
+    not-null; value is a string (a list for in/not-in) compared as the column's type."""
+
+    column: str
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostUsage:
+    cpu_used: int
+    memory_used: int
+    vm_count: int
+
+
+class Tx(Protocol):
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def update(self, table: str, where: Mapping[str, Any], values: Mapping[str, Any]) -> int: ...
+    def delete(self, table: str, where: Mapping[str, Any]) -> int: ...
+    def select(self, table: str, where: Mapping[str, Any] | None = None) -> list[Row]: ...
+    def select_in(self, table: str, column: str, values: Sequence[Any]) -> list[Row]: ...
+    def host_usage(self, host_uuids: Sequence[str]) -> dict[str, HostUsage]: ...
+    def storage_used(self, storage_uuid: str, host_uuid: str | None = None) -> int: ...
+
+
+class Store(Protocol):
+    def write(self, op: Callable[[Tx], T]) -> "Future[T]": ...
+    def read(self, op: Callable[[Tx], T]) -> T: ...
+    def query(self, view: str, conditions: Sequence[Condition], sort: tuple[str, bool] | None, limit: int | None,
+              start: int, count: bool) -> tuple[list[Row], int | None]: ...
+    def columns(self, view: str) -> frozenset[str]: ...
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    """`sqlite:///path/to/file.db` (the embedded default)."""
+    if url.startswith("sqlite:///"):
+        from .sqlite import SqliteStore
+
+        return SqliteStore(url.removeprefix("sqlite:///"))
+    raise ValueError(f"unsupported database url {url!r} (expected sqlite:///PATH)")

@@ -1,0 +1,159 @@
+"""Versioned schema. Column names equal the proto field names (snake_case), so a row maps onto its inventory.
+
+Migrations are applied in order, each in its own transaction, and `schema_version` records the last one. Never
+edit a released migration: append a new one. The SQL is plain SQL-92 plus `INSERT ... ON CONFLICT`, which SQLite
+and PostgreSQL both speak. Dates are INTEGER milliseconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+_V1 = """
+CREATE TABLE accounts (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, type TEXT NOT NULL, password_hash TEXT NOT NULL,
+  create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE TABLE sessions (
+  uuid TEXT PRIMARY KEY, account_uuid TEXT NOT NULL REFERENCES accounts(uuid), user_uuid TEXT,
+  create_date BIGINT NOT NULL, last_active BIGINT NOT NULL, expired_date BIGINT NOT NULL);
+CREATE TABLE zones (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, state TEXT NOT NULL, type TEXT,
+  create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE TABLE clusters (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, zone_uuid TEXT NOT NULL REFERENCES zones(uuid),
+  state TEXT NOT NULL, hypervisor_type TEXT NOT NULL, type TEXT, create_date BIGINT NOT NULL,
+  last_op_date BIGINT NOT NULL);
+CREATE TABLE hosts (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, zone_uuid TEXT NOT NULL REFERENCES zones(uuid),
+  cluster_uuid TEXT NOT NULL REFERENCES clusters(uuid), management_ip TEXT NOT NULL UNIQUE,
+  hypervisor_type TEXT NOT NULL, state TEXT NOT NULL, status TEXT NOT NULL, cpu_num INTEGER NOT NULL,
+  total_memory_capacity BIGINT NOT NULL, ft_network_address TEXT, failure_domain TEXT,
+  max_ft_vms INTEGER NOT NULL DEFAULT 0, max_ft_vcpus INTEGER NOT NULL DEFAULT 0,
+  local_storage_capacity BIGINT NOT NULL DEFAULT 0, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE INDEX hosts_cluster ON hosts(cluster_uuid);
+CREATE TABLE primary_storages (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, zone_uuid TEXT NOT NULL REFERENCES zones(uuid),
+  url TEXT NOT NULL, type TEXT NOT NULL, state TEXT NOT NULL, status TEXT NOT NULL,
+  total_capacity BIGINT NOT NULL DEFAULT 0, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE TABLE ps_cluster_refs (
+  primary_storage_uuid TEXT NOT NULL REFERENCES primary_storages(uuid),
+  cluster_uuid TEXT NOT NULL REFERENCES clusters(uuid), PRIMARY KEY (primary_storage_uuid, cluster_uuid));
+CREATE TABLE l2_networks (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, zone_uuid TEXT NOT NULL REFERENCES zones(uuid),
+  physical_interface TEXT NOT NULL, type TEXT NOT NULL, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE TABLE l2_cluster_refs (
+  l2_network_uuid TEXT NOT NULL REFERENCES l2_networks(uuid), cluster_uuid TEXT NOT NULL REFERENCES clusters(uuid),
+  PRIMARY KEY (l2_network_uuid, cluster_uuid));
+CREATE TABLE l3_networks (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, zone_uuid TEXT NOT NULL REFERENCES zones(uuid),
+  l2_network_uuid TEXT NOT NULL REFERENCES l2_networks(uuid), type TEXT NOT NULL, state TEXT NOT NULL,
+  system BOOLEAN NOT NULL DEFAULT FALSE, category TEXT NOT NULL, ip_allocation_strategy TEXT NOT NULL,
+  create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE TABLE ip_ranges (
+  uuid TEXT PRIMARY KEY, l3_network_uuid TEXT NOT NULL REFERENCES l3_networks(uuid), name TEXT NOT NULL,
+  description TEXT, start_ip TEXT NOT NULL, end_ip TEXT NOT NULL, netmask TEXT NOT NULL, gateway TEXT NOT NULL,
+  ip_version INTEGER NOT NULL, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE INDEX ip_ranges_l3 ON ip_ranges(l3_network_uuid);
+CREATE TABLE images (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, state TEXT NOT NULL, status TEXT NOT NULL,
+  size BIGINT NOT NULL, actual_size BIGINT NOT NULL, url TEXT NOT NULL, media_type TEXT NOT NULL,
+  guest_os_type TEXT, platform TEXT NOT NULL, architecture TEXT NOT NULL, format TEXT NOT NULL,
+  system BOOLEAN NOT NULL DEFAULT FALSE, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE TABLE instance_offerings (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, cpu_num INTEGER NOT NULL, cpu_speed BIGINT NOT NULL,
+  memory_size BIGINT NOT NULL, type TEXT NOT NULL, allocator_strategy TEXT NOT NULL, state TEXT NOT NULL,
+  sort_key INTEGER NOT NULL DEFAULT 0, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE TABLE disk_offerings (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, disk_size BIGINT NOT NULL, type TEXT NOT NULL,
+  state TEXT NOT NULL, allocator_strategy TEXT, sort_key INTEGER NOT NULL DEFAULT 0,
+  create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE TABLE global_configs (
+  category TEXT NOT NULL, name TEXT NOT NULL, description TEXT, default_value TEXT, value TEXT,
+  PRIMARY KEY (category, name));
+CREATE TABLE ft_groups (
+  uuid TEXT PRIMARY KEY, account_uuid TEXT NOT NULL REFERENCES accounts(uuid), name TEXT NOT NULL,
+  description TEXT, primary_vm_instance_uuid TEXT NOT NULL UNIQUE, secondary_vm_instance_uuid TEXT NOT NULL UNIQUE,
+  status TEXT NOT NULL, strategy TEXT NOT NULL, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL);
+CREATE INDEX ft_groups_account ON ft_groups(account_uuid);
+-- allocated_memory is memory_size divided by the memory over-provisioning ratio at allocation time (rounded up):
+-- what the VM takes from its host. Host usage is summed from these rows.
+CREATE TABLE vm_instances (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, zone_uuid TEXT, cluster_uuid TEXT,
+  image_uuid TEXT NOT NULL, host_uuid TEXT REFERENCES hosts(uuid), last_host_uuid TEXT, instance_offering_uuid TEXT,
+  root_volume_uuid TEXT, platform TEXT, architecture TEXT, default_l3_network_uuid TEXT, type TEXT NOT NULL,
+  hypervisor_type TEXT, memory_size BIGINT NOT NULL, cpu_num INTEGER NOT NULL, cpu_speed BIGINT,
+  allocator_strategy TEXT, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL, state TEXT NOT NULL,
+  guest_os_type TEXT,
+  role TEXT NOT NULL, group_uuid TEXT NOT NULL, account_uuid TEXT NOT NULL REFERENCES accounts(uuid),
+  internal_id INTEGER NOT NULL UNIQUE, reserved_memory_size BIGINT NOT NULL DEFAULT 0,
+  allocated_memory BIGINT NOT NULL DEFAULT 0);
+CREATE INDEX vm_instances_host ON vm_instances(host_uuid);
+CREATE INDEX vm_instances_group ON vm_instances(group_uuid);
+CREATE INDEX vm_instances_account ON vm_instances(account_uuid);
+CREATE TABLE vm_nics (
+  uuid TEXT PRIMARY KEY, vm_instance_uuid TEXT NOT NULL REFERENCES vm_instances(uuid), l3_network_uuid TEXT NOT NULL,
+  ip TEXT, mac TEXT NOT NULL, hypervisor_type TEXT, netmask TEXT, gateway TEXT, meta_data TEXT, ip_version INTEGER,
+  driver_type TEXT, internal_name TEXT, device_id INTEGER NOT NULL, type TEXT, state TEXT,
+  create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL, group_uuid TEXT NOT NULL,
+  UNIQUE (vm_instance_uuid, device_id));
+CREATE INDEX vm_nics_vm ON vm_nics(vm_instance_uuid);
+CREATE INDEX vm_nics_group ON vm_nics(group_uuid);
+-- The secondary reuses the primary's address and MAC (COLO compares their packets): one used_ips row and one
+-- mac_allocations row per pair NIC. These two tables hold the uniqueness, not vm_nics.
+CREATE TABLE used_ips (
+  uuid TEXT PRIMARY KEY, ip_range_uuid TEXT NOT NULL REFERENCES ip_ranges(uuid), l3_network_uuid TEXT NOT NULL,
+  ip_version INTEGER NOT NULL, ip TEXT NOT NULL, netmask TEXT, gateway TEXT, used_for TEXT,
+  ip_in_long BIGINT NOT NULL, vm_nic_uuid TEXT NOT NULL, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL,
+  group_uuid TEXT NOT NULL, UNIQUE (l3_network_uuid, ip_in_long));
+CREATE INDEX used_ips_group ON used_ips(group_uuid);
+CREATE TABLE mac_allocations (mac TEXT PRIMARY KEY, group_uuid TEXT NOT NULL);
+CREATE INDEX mac_allocations_group ON mac_allocations(group_uuid);
+-- allocated_size is what the volume takes from its storage (size / storage over-provisioning ratio, rounded up);
+-- host_uuid is set for volumes on local storage (the host whose disk holds it).
+CREATE TABLE volumes (
+  uuid TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, primary_storage_uuid TEXT,
+  vm_instance_uuid TEXT REFERENCES vm_instances(uuid), disk_offering_uuid TEXT, root_image_uuid TEXT,
+  install_path TEXT, type TEXT NOT NULL, format TEXT, size BIGINT NOT NULL, actual_size BIGINT, device_id INTEGER,
+  state TEXT, status TEXT, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL, is_shareable BOOLEAN,
+  volume_qos TEXT, last_detach_date BIGINT, last_vm_instance_uuid TEXT,
+  group_uuid TEXT NOT NULL, host_uuid TEXT, allocated_size BIGINT NOT NULL DEFAULT 0);
+CREATE INDEX volumes_vm ON volumes(vm_instance_uuid);
+CREATE INDEX volumes_storage ON volumes(primary_storage_uuid);
+CREATE INDEX volumes_group ON volumes(group_uuid);
+CREATE TABLE vm_cdroms (
+  uuid TEXT PRIMARY KEY, vm_instance_uuid TEXT NOT NULL REFERENCES vm_instances(uuid), device_id INTEGER NOT NULL,
+  iso_uuid TEXT, iso_install_path TEXT, name TEXT, description TEXT, create_date BIGINT NOT NULL,
+  last_op_date BIGINT NOT NULL, group_uuid TEXT NOT NULL);
+CREATE INDEX vm_cdroms_group ON vm_cdroms(group_uuid);
+CREATE TABLE colo_ports (
+  host_uuid TEXT NOT NULL, port INTEGER NOT NULL, group_uuid TEXT NOT NULL, purpose TEXT NOT NULL,
+  PRIMARY KEY (host_uuid, port));
+CREATE INDEX colo_ports_group ON colo_ports(group_uuid);
+CREATE TABLE tags (
+  uuid TEXT PRIMARY KEY, resource_uuid TEXT NOT NULL, resource_type TEXT NOT NULL, tag TEXT NOT NULL,
+  type TEXT NOT NULL, group_uuid TEXT, create_date BIGINT NOT NULL);
+CREATE INDEX tags_resource ON tags(resource_uuid);
+CREATE INDEX tags_group ON tags(group_uuid);
+"""
+
+# Views the queries read: inventories with their derived fields (usage, attachments) computed from rows.
+_V1_VIEWS = """
+CREATE VIEW host_inventory AS
+SELECT h.*, COALESCE(u.cpu_used, 0) AS cpu_used, COALESCE(u.memory_used, 0) AS memory_used,
+       COALESCE(u.vm_count, 0) AS vm_count
+FROM hosts h LEFT JOIN (
+  SELECT host_uuid, SUM(cpu_num) AS cpu_used, SUM(allocated_memory) AS memory_used, COUNT(*) AS vm_count
+  FROM vm_instances WHERE host_uuid IS NOT NULL GROUP BY host_uuid) u ON u.host_uuid = h.uuid;
+CREATE VIEW primary_storage_inventory AS
+SELECT p.*, COALESCE(u.used, 0) AS used_capacity
+FROM primary_storages p LEFT JOIN (
+  SELECT primary_storage_uuid, SUM(allocated_size) AS used FROM volumes GROUP BY primary_storage_uuid) u
+  ON u.primary_storage_uuid = p.uuid;
+CREATE VIEW ft_group_inventory AS
+SELECT g.uuid, g.name, g.description, v.zone_uuid, v.cluster_uuid, v.image_uuid, v.host_uuid, v.last_host_uuid,
+       v.instance_offering_uuid, v.root_volume_uuid, v.platform, v.architecture, v.default_l3_network_uuid,
+       'FaultToleranceVmGroup' AS type, v.hypervisor_type, v.memory_size, v.cpu_num, v.cpu_speed,
+       v.allocator_strategy, g.create_date, g.last_op_date, v.state, v.guest_os_type,
+       g.primary_vm_instance_uuid, g.secondary_vm_instance_uuid, g.status, g.account_uuid, g.strategy
+FROM ft_groups g JOIN vm_instances v ON v.uuid = g.primary_vm_instance_uuid;
+"""
+
+MIGRATIONS: list[str] = [_V1 + _V1_VIEWS]
