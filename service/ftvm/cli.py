@@ -3,6 +3,9 @@
     ftvm bench placement [--hosts 1000,10000,100000,1000000] [--requests N] [--engines rust,numpy,cpsat,nova]
                          [--batch/--no-batch] [--json] [--seed S]
 
+    ftvm bench service [--concurrency 1,8,32,64] [--requests N] [--json]
+    ftvm call [--target HOST:PORT] [--session UUID | --login ACCOUNT:PASSWORD] (--list | METHOD [JSON])
+
 New commands (serve, call, ...) add an `_add_<name>(subparsers)` function and register it in `COMMANDS`.
 Each sets `func` (called with the parsed namespace, returns the exit code); heavy imports happen inside `func`.
 """
@@ -10,6 +13,7 @@ Each sets `func` (called with the parsed namespace, returns the exit code); heav
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -23,6 +27,12 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                         description=placement.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     placement.add_arguments(p)
     p.set_defaults(func=_run_bench_placement)
+    from ftvm.bench import service
+
+    p = bsub.add_parser("service", help="CreateFaultToleranceVmInstance over gRPC against a real `ftvm serve`",
+                        description=service.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    service.add_arguments(p)
+    p.set_defaults(func=_run_bench_service)
 
 
 def _run_bench_placement(args: argparse.Namespace) -> int:
@@ -31,7 +41,28 @@ def _run_bench_placement(args: argparse.Namespace) -> int:
     return placement.run_cli(args)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench]
+def _run_bench_service(args: argparse.Namespace) -> int:
+    from ftvm.bench import service
+
+    return service.run_cli(args)
+
+
+def _add_call(sub: argparse._SubParsersAction) -> None:
+    from ftvm import client
+
+    p = sub.add_parser("call", help="call any RPC by name with a JSON request (try the API)",
+                       description=client.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    client.add_arguments(p)
+    p.set_defaults(func=_run_call)
+
+
+def _run_call(args: argparse.Namespace) -> int:
+    from ftvm import client
+
+    return client.run_cli(args)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_call]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,552 @@
+"""CreateFaultToleranceVmInstance: validate -> place -> take addresses -> start -> one commit.
+
+Steps (each a failpoint name; a failure at any of them leaves nothing behind):
+  validate            spec §2 rules in the contract's order (SYS.1007, then SYS.1003, then SYS.1006 state rules)
+  place               the Rust core places and reserves both VMs in one step (`place_and_reserve`)
+  allocate_network    IPs, MACs, COLO ports, internal ids (in memory; the rows' UNIQUE constraints back them)
+  start_primary       the host agent starts the primary (InstantStart only)
+  start_secondary     ... and the secondary
+  commit              one transaction (group-committed) writes every row and re-checks both hosts' and every
+                      touched storage's usage against capacity; the failpoint fires after the inserts
+The agent starts the VMs *before* the commit so the database only ever holds finished creates: a create that
+fails, or a process that dies mid-way, leaves no row to clean up. Undo runs in reverse order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ftvm.agent import HostAgent, HostAgentError
+from ftvm.placement import (
+    DEFAULT_STRATEGY,
+    STRATEGIES,
+    NoHostAvailable,
+    Placement,
+    PlacementError,
+    ReservationConflict,
+    Request,
+)
+from ftvm.store import Tx
+
+from .accounts import Account
+from .common import Domain, check_description, check_name, check_resource_uuid, new_uuid
+from .errors import FtError, already_exists, invalid, mandatory, not_found, operation_failed
+from .network import NIC_PORT_PURPOSES, PAIR_PORT_PURPOSES, NetworkAllocator, int_to_ip
+from .records import build_vm_view
+
+MSG = "CreateFaultToleranceVmInstanceMsg"
+STRATEGY_VALUES = ("InstantStart", "CreateStopped", "JustCreate")
+GROUP_TYPE = "FaultToleranceVmGroup"
+_TAG_PREFIXES = ("staticIp::", "customMac::", "hostname::", "createWithoutCdRom::", "primaryStorageUuidForDataVolume::",
+                 "maxInstancePerHost::")
+
+Failpoint = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class CreateFtVm:
+    """The request, as the API layer hands it over (None = absent)."""
+
+    name: str | None
+    image_uuid: str | None
+    l3_network_uuids: list[str]
+    description: str | None = None
+    instance_offering_uuid: str | None = None
+    cpu_num: int | None = None
+    memory_size: int | None = None
+    reserved_memory_size: int | None = None
+    default_l3_network_uuid: str | None = None
+    data_disk_offering_uuids: list[str] = field(default_factory=list)
+    zone_uuid: str | None = None
+    cluster_uuid: str | None = None
+    host_uuid: str | None = None
+    primary_storage_uuid_for_root_volume: str | None = None
+    root_volume_system_tags: list[str] = field(default_factory=list)
+    data_volume_system_tags: list[str] = field(default_factory=list)
+    resource_uuid: str | None = None
+    tag_uuids: list[str] = field(default_factory=list)
+    system_tags: list[str] = field(default_factory=list)
+    user_tags: list[str] = field(default_factory=list)
+    strategy: str | None = None
+    type: str | None = None
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A validated request, resolved against the catalog."""
+
+    name: str
+    description: str | None
+    strategy: str
+    cpu_num: int
+    memory_size: int
+    reserved_memory_size: int
+    cpu_speed: int
+    allocator_strategy: str
+    max_instance_per_host: int
+    offering_uuid: str | None
+    image: dict
+    l3_uuids: list[str]
+    default_l3: str
+    data_offerings: list[dict]
+    zone_uuid: str | None
+    cluster_uuid: str | None
+    host_uuid: str | None
+    root_storage_uuid: str | None
+    data_storage_uuid: str | None
+    static_ips: dict[str, str]
+    custom_macs: dict[str, str]
+    with_cdrom: bool
+    group_uuid: str
+    system_tags: list[str]
+    user_tags: list[str]
+    root_volume_tags: list[str]
+    data_volume_tags: list[str]
+
+
+@dataclass(slots=True)
+class CreateResult:
+    primary: dict
+    secondary: dict
+    group: dict
+
+
+def _tag_value(tags: list[str], prefix: str) -> list[str]:
+    return [t[len(prefix):] for t in tags if t.startswith(prefix)]
+
+
+class CreateFlow:
+    def __init__(self, domain: Domain, network: NetworkAllocator, agent: HostAgent,
+                 failpoint: Failpoint | None = None) -> None:
+        self._domain = domain
+        self._network = network
+        self._agent = agent
+        self._failpoint = failpoint or (lambda step: None)
+
+    # -- validation ----------------------------------------------------------------------------------------------
+    def _validate(self, req: CreateFtVm) -> _Plan:
+        cat = self._domain.catalog
+        # 1. Field rules (SYS.1007), in the table order of spec §2.
+        name = check_name(req.name, "name", MSG)
+        description = check_description(req.description, MSG)
+        if req.cpu_num is not None and req.cpu_num <= 0:
+            raise invalid(f"field[cpuNum] of message[{MSG}] must be greater than 0, but got {req.cpu_num}")
+        if req.memory_size is not None and req.memory_size <= 0:
+            raise invalid(f"field[memorySize] of message[{MSG}] must be greater than 0, but got {req.memory_size}")
+        if req.reserved_memory_size is not None and req.reserved_memory_size < 0:
+            raise invalid(f"field[reservedMemorySize] of message[{MSG}] must not be negative")
+        if not req.image_uuid:
+            raise mandatory("imageUuid")
+        if not req.l3_network_uuids:
+            raise invalid(f"field[l3NetworkUuids] of message[{MSG}] must be a nonempty list")
+        if len(set(req.l3_network_uuids)) != len(req.l3_network_uuids):
+            raise invalid(f"field[l3NetworkUuids] of message[{MSG}] has duplicate uuids {req.l3_network_uuids}")
+        default_l3 = req.default_l3_network_uuid
+        if default_l3 is None:
+            if len(req.l3_network_uuids) > 1:
+                raise invalid("defaultL3NetworkUuid is required when more than one l3NetworkUuids is given")
+            default_l3 = req.l3_network_uuids[0]
+        elif default_l3 not in req.l3_network_uuids:
+            raise invalid(f"defaultL3NetworkUuid[{default_l3}] is not in l3NetworkUuids {req.l3_network_uuids}")
+        group_uuid = check_resource_uuid(req.resource_uuid) or new_uuid()
+        for tag in req.system_tags:
+            if not tag.startswith(_TAG_PREFIXES) or tag.count("::") < 1 or not tag.split("::", 1)[1]:
+                raise invalid(f"no system tag matches[{tag}] for resourceType[VmInstanceVO]")
+        strategy = req.strategy or "InstantStart"
+        if strategy not in STRATEGY_VALUES:
+            raise invalid(f"valid value for field[strategy] of message[{MSG}] are {list(STRATEGY_VALUES)}, "
+                          f"but {strategy} is given")
+        vm_type = req.type or GROUP_TYPE
+        if vm_type != GROUP_TYPE:
+            raise invalid(f"valid value for field[type] of message[{MSG}] are [{GROUP_TYPE}], but {vm_type} is given")
+        # 2. FT prerequisites (global config).
+        if not cat.ft_enabled:
+            raise operation_failed("Failed to create ft vm, please enable ft in GlobalConfig")
+        if cat.ft_network is None:
+            raise operation_failed("Ft network is not set")
+        # 3. Referenced resources exist (SYS.1003), then their state (SYS.1006) and kind (SYS.1007).
+        offering = None
+        if req.instance_offering_uuid is not None:
+            offering = cat.instance_offerings.get(req.instance_offering_uuid)
+            if offering is None:
+                raise not_found("instanceOfferingUuid", req.instance_offering_uuid, "InstanceOfferingVO")
+        image = cat.images.get(req.image_uuid)
+        if image is None:
+            raise not_found("imageUuid", req.image_uuid, "ImageVO")
+        for l3 in req.l3_network_uuids:
+            if l3 not in cat.l3_networks:
+                raise not_found("l3NetworkUuids", l3, "L3NetworkVO")
+        data_offerings = []
+        for uuid in req.data_disk_offering_uuids:
+            if uuid not in cat.disk_offerings:
+                raise not_found("dataDiskOfferingUuids", uuid, "DiskOfferingVO")
+            data_offerings.append(cat.disk_offerings[uuid])
+        pins = (("zoneUuid", req.zone_uuid, cat.zones, "ZoneVO"), ("clusterUuid", req.cluster_uuid, cat.clusters,
+                "ClusterVO"), ("hostUuid", req.host_uuid, cat.hosts, "HostVO"),
+                ("primaryStorageUuidForRootVolume", req.primary_storage_uuid_for_root_volume, cat.storages,
+                 "PrimaryStorageVO"))
+        for field_name, uuid, table, kind in pins:
+            if uuid is not None and uuid not in table:
+                raise not_found(field_name, uuid, kind)
+        data_storage = None
+        for uuid in _tag_value(req.system_tags, "primaryStorageUuidForDataVolume::"):
+            if uuid not in cat.storages:
+                raise not_found("systemTags", uuid, "PrimaryStorageVO")
+            data_storage = uuid
+
+        if offering is not None:
+            if offering["state"] != "Enabled":
+                raise operation_failed(f"instance offering[uuid:{offering['uuid']}] is not Enabled")
+            if offering["type"] != "UserVm":
+                raise operation_failed(f"instance offering[uuid:{offering['uuid']}] is not of type UserVm")
+            cpu_num, memory_size = offering["cpu_num"], offering["memory_size"]
+            cpu_speed, allocator = offering["cpu_speed"], offering["allocator_strategy"] or DEFAULT_STRATEGY
+        else:
+            if req.cpu_num is None:
+                raise mandatory("cpuNum")
+            if req.memory_size is None:
+                raise mandatory("memorySize")
+            cpu_num, memory_size, cpu_speed, allocator = req.cpu_num, req.memory_size, 0, DEFAULT_STRATEGY
+        reserved_memory = req.reserved_memory_size or 0
+        if reserved_memory > memory_size:
+            raise invalid(f"reservedMemorySize[{reserved_memory}] must not exceed memorySize[{memory_size}]")
+        if allocator not in STRATEGIES:
+            raise operation_failed(f"allocator strategy[{allocator}] is not supported")
+        max_per_host = 0
+        if allocator == "MaxInstancePerHostHostAllocatorStrategy":
+            values = _tag_value(req.system_tags, "maxInstancePerHost::")
+            max_per_host = int(values[0]) if values and values[0].isdigit() else 0
+
+        if image["media_type"] == "ISO":
+            raise invalid(f"image[uuid:{image['uuid']}] is an ISO; an FT VM needs a RootVolumeTemplate image")
+        if image["system"]:
+            raise invalid(f"image[uuid:{image['uuid']}] is a system image and cannot create a user VM")
+        if image["state"] != "Enabled":
+            raise operation_failed(f"image[uuid:{image['uuid']}] is not Enabled")
+        if image["status"] != "Ready":
+            raise operation_failed(f"image[uuid:{image['uuid']}] is not Ready")
+        if image["media_type"] != "RootVolumeTemplate":
+            raise invalid(f"image[uuid:{image['uuid']}] has mediaType {image['media_type']}, not RootVolumeTemplate")
+        if image["format"] != "qcow2":
+            raise operation_failed(f"image[uuid:{image['uuid']}] has format {image['format']}; FT needs qcow2")
+        for l3 in req.l3_network_uuids:
+            row = cat.l3_networks[l3]
+            if row["system"]:
+                raise invalid(f"l3Network[uuid:{l3}] is a system network and cannot be used for a user VM")
+            if row["state"] != "Enabled":
+                raise operation_failed(f"l3Network[uuid:{l3}] is not Enabled")
+        for offering_row in data_offerings:
+            if offering_row["state"] != "Enabled":
+                raise operation_failed(f"disk offering[uuid:{offering_row['uuid']}] is not Enabled")
+        for kind, table, uuid in (("zone", cat.zones, req.zone_uuid), ("cluster", cat.clusters, req.cluster_uuid),
+                                  ("host", cat.hosts, req.host_uuid)):
+            if uuid is not None and table[uuid]["state"] != "Enabled":
+                raise operation_failed(f"{kind}[uuid:{uuid}] is not Enabled")
+        static_ips, custom_macs = {}, {}
+        for value in _tag_value(req.system_tags, "staticIp::"):
+            l3, _, ip = value.partition("::")
+            if l3 not in req.l3_network_uuids:
+                raise invalid(f"system tag staticIp names l3Network[uuid:{l3}] that is not in l3NetworkUuids")
+            static_ips[l3] = ip
+        for value in _tag_value(req.system_tags, "customMac::"):
+            l3, _, mac = value.partition("::")
+            if l3 not in req.l3_network_uuids:
+                raise invalid(f"system tag customMac names l3Network[uuid:{l3}] that is not in l3NetworkUuids")
+            custom_macs[l3] = mac
+        # The smaller location pin wins (host > cluster > zone); the engine applies every pin it is given.
+        zone, cluster, host = req.zone_uuid, req.cluster_uuid, req.host_uuid
+        if host is not None:
+            zone = cluster = None
+        elif cluster is not None:
+            zone = None
+        return _Plan(
+            name=name, description=description, strategy=strategy, cpu_num=cpu_num, memory_size=memory_size,
+            reserved_memory_size=reserved_memory, cpu_speed=cpu_speed, allocator_strategy=allocator,
+            max_instance_per_host=max_per_host, offering_uuid=req.instance_offering_uuid, image=image,
+            l3_uuids=list(req.l3_network_uuids), default_l3=default_l3, data_offerings=data_offerings,
+            zone_uuid=zone, cluster_uuid=cluster, host_uuid=host,
+            root_storage_uuid=req.primary_storage_uuid_for_root_volume, data_storage_uuid=data_storage,
+            static_ips=static_ips, custom_macs=custom_macs,
+            with_cdrom="createWithoutCdRom::true" not in req.system_tags, group_uuid=group_uuid,
+            system_tags=list(req.system_tags), user_tags=list(req.user_tags),
+            root_volume_tags=list(req.root_volume_system_tags), data_volume_tags=list(req.data_volume_system_tags))
+
+    # -- the flow ------------------------------------------------------------------------------------------------
+    async def create(self, account: Account, req: CreateFtVm) -> CreateResult:
+        self._failpoint("validate")
+        plan = self._validate(req)
+        if req.resource_uuid is not None:
+            taken = await self._domain.read(lambda tx: tx.select("ft_groups", {"uuid": plan.group_uuid}))
+            if taken:
+                raise already_exists(GROUP_TYPE, plan.group_uuid)
+        domain = self._domain
+        await domain.gate.acquire_shared()
+        undo: list[Callable[[], Any]] = []
+        try:
+            placement = None
+            if plan.strategy != "JustCreate":
+                self._failpoint("place")
+                placement = self._place(plan)
+                engine = domain.engine
+                undo.append(lambda: engine.release(plan.group_uuid))
+            self._failpoint("allocate_network")
+            records = self._build_records(account, plan, placement, undo)
+            if plan.strategy == "InstantStart":
+                for step, vm in (("start_primary", records.primary_vm), ("start_secondary", records.secondary_vm)):
+                    self._failpoint(step)
+                    await self._start(vm, undo)
+            self._failpoint("commit")
+            checks = self._capacity_checks(placement) if placement else None
+            await domain.write(lambda tx: self._commit(tx, records, checks))
+        except BaseException:
+            for action in reversed(undo):
+                result = action()
+                if hasattr(result, "__await__"):
+                    await result
+            raise
+        finally:
+            await domain.gate.release_shared()
+        return records.result()
+
+    def _place(self, plan: _Plan) -> Placement:
+        image_bytes = plan.image["size"]
+        data_bytes = sum(o["disk_size"] for o in plan.data_offerings)
+        request = Request(
+            vcpus=plan.cpu_num, memory=plan.memory_size, l3_uuids=tuple(plan.l3_uuids), root_bytes=image_bytes,
+            data_bytes=data_bytes, zone_uuid=plan.zone_uuid, cluster_uuid=plan.cluster_uuid,
+            host_uuid=plan.host_uuid, root_storage_uuid=plan.root_storage_uuid,
+            data_storage_uuid=plan.data_storage_uuid if data_bytes else None, strategy=plan.allocator_strategy,
+            max_instance_per_host=plan.max_instance_per_host)
+        try:
+            return self._domain.engine.place_and_reserve(plan.group_uuid, request)
+        except NoHostAvailable as e:
+            cause = FtError("HOST_ALLOCATION.1000", str(e), opaque={
+                "phase": e.phase, "rule": e.rule, "hostsConsidered": e.considered,
+                "hostsRemovedByRule": {k: v for k, v in e.removed.items() if v}})
+            raise operation_failed("failed to place the fault-tolerant VM pair", cause=cause) from e
+        except ReservationConflict as e:
+            raise already_exists(GROUP_TYPE, plan.group_uuid) from e
+        except PlacementError as e:
+            raise operation_failed(f"placement refused the request: {e}") from e
+
+    async def _start(self, vm: dict, undo: list) -> None:
+        try:
+            await self._agent.start_vm(vm["host_uuid"], vm)
+        except HostAgentError as e:
+            raise operation_failed(f"host[uuid:{vm['host_uuid']}] failed to start vm[uuid:{vm['uuid']}]: {e}") from e
+        agent = self._agent
+        undo.append(lambda: agent.destroy_vm(vm["host_uuid"], vm["uuid"]))
+
+    # -- records ---------------------------------------------------------------------------------------------------
+    def _build_records(self, account: Account, plan: _Plan, placement: Placement | None, undo: list) -> "_Records":
+        cat = self._domain.catalog
+        net = self._network
+        now = self._domain.clock()
+        config = cat.placement_config()
+        storage_ratio = config.storage_overprovisioning_ratio
+        running = plan.strategy == "InstantStart"
+        state = {"InstantStart": "Running", "CreateStopped": "Stopped", "JustCreate": "Created"}[plan.strategy]
+        status = "Protected" if running else "Unprotected"
+        r = _Records(group_uuid=plan.group_uuid)
+        image = plan.image
+
+        def allocated(size: int) -> int:
+            return math.ceil(size / storage_ratio) if placement else 0
+
+        def vm_row(role: str, name: str, host_uuid: str | None) -> dict:
+            host = cat.hosts[host_uuid] if host_uuid else None
+            return dict(
+                uuid=new_uuid(), name=name, description=plan.description,
+                zone_uuid=host["zone_uuid"] if host else None, cluster_uuid=host["cluster_uuid"] if host else None,
+                image_uuid=image["uuid"], host_uuid=host_uuid, last_host_uuid=host_uuid,
+                instance_offering_uuid=plan.offering_uuid, root_volume_uuid=None, platform=image["platform"],
+                architecture=image["architecture"], default_l3_network_uuid=plan.default_l3, type="UserVm",
+                hypervisor_type=host["hypervisor_type"] if host else "KVM", memory_size=plan.memory_size,
+                cpu_num=plan.cpu_num, cpu_speed=plan.cpu_speed, allocator_strategy=plan.allocator_strategy,
+                create_date=now, last_op_date=now, state=state, guest_os_type=image["guest_os_type"], role=role,
+                group_uuid=plan.group_uuid, account_uuid=account.uuid, internal_id=net.take_internal_id(),
+                reserved_memory_size=plan.reserved_memory_size,
+                allocated_memory=math.ceil(plan.memory_size / config.memory_overprovisioning_ratio) if host else 0)
+
+        primary_host = placement.primary_host if placement else None
+        secondary_host = placement.secondary_host if placement else None
+        r.primary_vm = vm_row("Primary", plan.name, primary_host)
+        r.secondary_vm = vm_row("Secondary", plan.name + "-svm", secondary_host)
+
+        def volume(vm: dict, kind: str, name: str, size: int, device_id: int | None, storage: str | None,
+                   offering: str | None = None) -> dict:
+            uuid = new_uuid()
+            folder = {"Root": "rootVolumes", "Data": "dataVolumes", "Cache": "cacheVolumes"}[kind]
+            path = None
+            if storage is not None:
+                path = f"{cat.storages[storage]['url'].rstrip('/')}/{folder}/acct-{account.uuid}/vol-{uuid}/{uuid}.qcow2"
+            local_host = vm["host_uuid"] if storage is not None and cat.is_local(storage) else None
+            return dict(
+                uuid=uuid, name=name, description=None, primary_storage_uuid=storage, vm_instance_uuid=vm["uuid"],
+                disk_offering_uuid=offering, root_image_uuid=image["uuid"] if kind == "Root" else None,
+                install_path=path, type=kind, format="qcow2", size=size, actual_size=size if kind == "Root" else 0,
+                device_id=device_id, state="Enabled", status="Ready" if storage else "NotInstantiated",
+                create_date=now, last_op_date=now, is_shareable=False, volume_qos=None, last_detach_date=None,
+                last_vm_instance_uuid=None, group_uuid=plan.group_uuid, host_uuid=local_host,
+                allocated_size=allocated(size))
+
+        def volumes_of(vm: dict, root_storage: str | None, data_storage: str | None, caches: bool) -> list[dict]:
+            vms = [volume(vm, "Root", f"ROOT-for-{vm['name']}", image["size"], 0, root_storage)]
+            for i, offering in enumerate(plan.data_offerings, start=1):
+                vms.append(volume(vm, "Data", f"DATA-for-{vm['name']}", offering["disk_size"], i, data_storage,
+                                  offering["uuid"]))
+            if caches:  # COLO: an active and a hidden cache volume per secondary disk, same size
+                for disk in list(vms):
+                    for which in ("active", "hidden"):
+                        vms.append(volume(vm, "Cache", f"CACHE-{which}-for-{disk['name']}", disk["size"], None,
+                                          root_storage))
+            return vms
+
+        r.primary_volumes = volumes_of(r.primary_vm, placement.primary_storage if placement else None,
+                                       placement.primary_data_storage if placement else None, caches=False)
+        r.secondary_volumes = volumes_of(r.secondary_vm, placement.secondary_storage if placement else None,
+                                         placement.secondary_storage if placement else None, caches=True)
+        r.primary_vm["root_volume_uuid"] = r.primary_volumes[0]["uuid"]
+        r.secondary_vm["root_volume_uuid"] = r.secondary_volumes[0]["uuid"]
+
+        # NICs: one per L3 in request order. The secondary reuses the primary's IP and MAC (COLO).
+        for device_id, l3 in enumerate(plan.l3_uuids):
+            mac = net.take_mac(device_id, plan.custom_macs.get(l3))
+            undo.append(lambda mac=mac: net.give_back_mac(mac))
+            r.macs.append(dict(mac=mac, group_uuid=plan.group_uuid))
+            ip_range, address = None, None
+            if placement:
+                ip_range, address = net.take_ip(l3, plan.static_ips.get(l3))
+                undo.append(lambda l3=l3, address=address: net.give_back_ip(l3, address))
+            for vm, nics in ((r.primary_vm, r.primary_nics), (r.secondary_vm, r.secondary_nics)):
+                nics.append(dict(
+                    uuid=new_uuid(), vm_instance_uuid=vm["uuid"], l3_network_uuid=l3,
+                    ip=int_to_ip(address) if ip_range else None, mac=mac, hypervisor_type="KVM",
+                    netmask=ip_range["netmask"] if ip_range else None,
+                    gateway=ip_range["gateway"] if ip_range else None, meta_data=None,
+                    ip_version=4, driver_type="virtio", internal_name=f"vnic{vm['internal_id']}.{device_id}",
+                    device_id=device_id, type="VNIC", state="enable", create_date=now, last_op_date=now,
+                    group_uuid=plan.group_uuid))
+            if ip_range:
+                r.used_ips.append(dict(
+                    uuid=new_uuid(), ip_range_uuid=ip_range["uuid"], l3_network_uuid=l3, ip_version=4,
+                    ip=int_to_ip(address), netmask=ip_range["netmask"], gateway=ip_range["gateway"], used_for="Vm",
+                    ip_in_long=address, vm_nic_uuid=r.primary_nics[-1]["uuid"], create_date=now, last_op_date=now,
+                    group_uuid=plan.group_uuid))
+        if placement:
+            ports_per_host = len(PAIR_PORT_PURPOSES) + len(NIC_PORT_PURPOSES) * len(plan.l3_uuids)
+            purposes = list(PAIR_PORT_PURPOSES) + [f"{p}-{i}" for i in range(len(plan.l3_uuids))
+                                                   for p in NIC_PORT_PURPOSES]
+            for host in (placement.primary_host, placement.secondary_host):
+                ports = net.take_ports(host, ports_per_host)
+                undo.append(lambda host=host, ports=ports: net.give_back_ports(host, ports))
+                r.ports += [dict(host_uuid=host, port=p, group_uuid=plan.group_uuid, purpose=why)
+                            for p, why in zip(ports, purposes)]
+        if plan.with_cdrom:
+            for vm, cdroms in ((r.primary_vm, r.primary_cdroms), (r.secondary_vm, r.secondary_cdroms)):
+                cdroms.append(dict(uuid=new_uuid(), vm_instance_uuid=vm["uuid"], device_id=0, iso_uuid=None,
+                                   iso_install_path=None, name=f"vm-{vm['uuid']}-cdRom", description=None,
+                                   create_date=now, last_op_date=now, group_uuid=plan.group_uuid))
+        r.group = dict(uuid=plan.group_uuid, account_uuid=account.uuid, name=plan.name, description=plan.description,
+                       primary_vm_instance_uuid=r.primary_vm["uuid"],
+                       secondary_vm_instance_uuid=r.secondary_vm["uuid"], status=status, strategy=plan.strategy,
+                       create_date=now, last_op_date=now)
+        tags = [("System", t, plan.group_uuid, GROUP_TYPE + "VO") for t in plan.system_tags]
+        tags += [("User", t, plan.group_uuid, GROUP_TYPE + "VO") for t in plan.user_tags]
+        for volumes in (r.primary_volumes, r.secondary_volumes):
+            tags += [("System", t, v["uuid"], "VolumeVO") for v in volumes if v["type"] == "Root"
+                     for t in plan.root_volume_tags]
+            tags += [("System", t, v["uuid"], "VolumeVO") for v in volumes if v["type"] == "Data"
+                     for t in plan.data_volume_tags]
+        r.tags = [dict(uuid=new_uuid(), resource_uuid=res, resource_type=kind, tag=t, type=tag_type,
+                       group_uuid=plan.group_uuid, create_date=now) for tag_type, t, res, kind in tags]
+        return r
+
+    def _capacity_checks(self, placement: Placement) -> "_CapacityChecks":
+        cat = self._domain.catalog
+        config = cat.placement_config()
+        hosts = {}
+        for uuid in {placement.primary_host, placement.secondary_host}:
+            h = cat.hosts[uuid]
+            hosts[uuid] = (h["cpu_num"] * config.cpu_overprovisioning_ratio,
+                           h["total_memory_capacity"] - config.reserved_memory, h["max_ft_vms"], h["max_ft_vcpus"])
+        storages = {}
+        for storage, host in ((placement.primary_storage, placement.primary_host),
+                              (placement.primary_data_storage, placement.primary_host),
+                              (placement.secondary_storage, placement.secondary_host)):
+            if cat.is_local(storage):
+                storages[(storage, host)] = cat.hosts[host]["local_storage_capacity"]
+            else:
+                storages[(storage, None)] = cat.storages[storage]["total_capacity"]
+        return _CapacityChecks(hosts, storages, config.storage_reserved_capacity)
+
+    def _commit(self, tx: Tx, r: "_Records", checks: "_CapacityChecks | None") -> None:
+        tx.insert("vm_instances", [r.primary_vm, r.secondary_vm])
+        tx.insert("ft_groups", [r.group])
+        tx.insert("volumes", r.primary_volumes + r.secondary_volumes)
+        tx.insert("vm_nics", r.primary_nics + r.secondary_nics)
+        tx.insert("used_ips", r.used_ips)
+        tx.insert("mac_allocations", r.macs)
+        tx.insert("vm_cdroms", r.primary_cdroms + r.secondary_cdroms)
+        tx.insert("colo_ports", r.ports)
+        tx.insert("tags", r.tags)
+        self._failpoint("commit_rows_written")
+        if checks is not None:
+            checks.verify(tx)
+
+
+@dataclass(slots=True)
+class _CapacityChecks:
+    """Capacity limits of the touched hosts and storages, computed on the loop thread, verified against the rows
+    inside the commit (the engine is the fast path; the rows have the last word)."""
+
+    hosts: dict[str, tuple[float, int, int, int]]  # cpu capacity, usable memory, max FT VMs, max FT vCPUs
+    storages: dict[tuple[str, str | None], int]  # (storage, host for local) -> capacity
+    reserved_capacity: int
+
+    def verify(self, tx: Tx) -> None:
+        for host, usage in tx.host_usage(list(self.hosts)).items():
+            cpu_cap, memory_cap, max_vms, max_vcpus = self.hosts[host]
+            if (usage.cpu_used > cpu_cap or usage.memory_used > memory_cap or (max_vms and usage.vm_count > max_vms)
+                    or (max_vcpus and usage.cpu_used > max_vcpus)):
+                raise _over(f"host[uuid:{host}]")
+        for (storage, host), capacity in self.storages.items():
+            if capacity - tx.storage_used(storage, host) < self.reserved_capacity:
+                raise _over(f"primary storage[uuid:{storage}]" + (f" on host[uuid:{host}]" if host else ""))
+
+
+def _over(what: str) -> FtError:
+    cause = FtError("HOST_ALLOCATION.1000", f"{what} has no capacity left for this pair (re-checked at commit)")
+    return operation_failed("failed to place the fault-tolerant VM pair", cause=cause)
+
+
+@dataclass(slots=True)
+class _Records:
+    group_uuid: str
+    primary_vm: dict = field(default_factory=dict)
+    secondary_vm: dict = field(default_factory=dict)
+    group: dict = field(default_factory=dict)
+    primary_volumes: list[dict] = field(default_factory=list)
+    secondary_volumes: list[dict] = field(default_factory=list)
+    primary_nics: list[dict] = field(default_factory=list)
+    secondary_nics: list[dict] = field(default_factory=list)
+    used_ips: list[dict] = field(default_factory=list)
+    macs: list[dict] = field(default_factory=list)
+    primary_cdroms: list[dict] = field(default_factory=list)
+    secondary_cdroms: list[dict] = field(default_factory=list)
+    ports: list[dict] = field(default_factory=list)
+    tags: list[dict] = field(default_factory=list)
+
+    def result(self) -> CreateResult:
+        primary = build_vm_view(self.primary_vm, self.primary_nics, self.used_ips, self.primary_volumes,
+                                self.primary_cdroms)
+        secondary = build_vm_view(self.secondary_vm, self.secondary_nics, self.used_ips, self.secondary_volumes,
+                                  self.secondary_cdroms)
+        pair = dict(primary_vm_instance_uuid=self.primary_vm["uuid"],
+                    secondary_vm_instance_uuid=self.secondary_vm["uuid"], status=self.group["status"])
+        secondary.update(pair)
+        group = dict(primary, **pair, uuid=self.group["uuid"], name=self.group["name"], type=GROUP_TYPE,
+                     create_date=self.group["create_date"], last_op_date=self.group["last_op_date"])
+        return CreateResult(primary=primary, secondary=secondary, group=group)

@@ -1,0 +1,231 @@
+"""The server: wires store -> catalog/engine -> domain -> gRPC servicers, and runs them.
+
+`serve(config)` runs until SIGTERM/SIGINT: health turns NOT_SERVING, in-flight calls finish (grace period), queued
+writes commit, the database closes. `ServerThread` runs the same server on a background thread (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ftvm._proto.zstack.ft.v1 import services_pb2, services_pb2_grpc
+from ftvm.agent import HostAgent, SimulatedHypervisor
+from ftvm.api.inventory_servicer import InventoryServicer
+from ftvm.api.vm_servicer import AccountServicer, VmServicer
+from ftvm.domain.accounts import Accounts
+from ftvm.domain.catalog import build_engine, load_catalog
+from ftvm.domain.common import Domain
+from ftvm.domain.create import CreateFlow
+from ftvm.domain.network import NetworkAllocator
+from ftvm.domain.vms import Vms
+from ftvm.placement import STRATEGIES, PlacementError, Request
+from ftvm.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+SERVICE_NAMES = tuple(services_pb2.DESCRIPTOR.services_by_name[n].full_name
+                      for n in ("AccountService", "VmService", "InventoryService"))
+
+
+@dataclass
+class ServerConfig:
+    data_dir: str = "ftvm-data"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0  # 0 = pick a free port
+    database_url: str | None = None  # default: sqlite:///<data_dir>/ftvm.db
+    inventory_file: str | None = None  # loaded on first start (empty database) instead of the demo inventory
+    with_demo: bool = True  # load the demo inventory on first start when no inventory file is given
+    admin_password: str | None = None  # default: $FTVM_ADMIN_PASSWORD, else generated and printed once
+    engine: str | None = None  # placement engine: rust (default) or ortools
+    grace_seconds: float = 10.0
+    failpoint: Callable[[str], None] | None = None  # tests only: raise at a named create step
+    agent: HostAgent = field(default_factory=SimulatedHypervisor)
+
+    @property
+    def url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir) / 'ftvm.db'}"
+
+
+def _load_first_inventory(store: Store, config: ServerConfig) -> dict[str, int] | None:
+    from ftvm.domain import inventory_file
+
+    if store.read(lambda tx: tx.select("zones")):
+        return None
+    if config.inventory_file:
+        spec = inventory_file.read_inventory_file(config.inventory_file)
+    elif config.with_demo:
+        spec = inventory_file.demo_inventory()
+    else:
+        return None
+    return inventory_file.load_into(store, spec)
+
+
+def _warm_engine(engine) -> None:
+    """The first use of each strategy builds its index (~0.2 s per strategy at 1M hosts): pay it at start."""
+    for strategy in STRATEGIES:
+        try:
+            engine.place(Request(vcpus=1, memory=1, l3_uuids=(), strategy=strategy))
+        except PlacementError:
+            pass
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    store: Store
+    domain: Domain
+    grpc_port: int
+    grpc_host: str
+    admin_password_generated: str | None
+    loaded: dict[str, int] | None
+    grace_seconds: float
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.health.enter_graceful_shutdown()  # every service NOT_SERVING: balancers stop sending
+        await self.server.stop(self.grace_seconds if grace is None else grace)
+        self.store.close()
+
+
+async def start(config: ServerConfig) -> RunningServer:
+    store = open_store(config.url)
+    try:
+        loaded = _load_first_inventory(store, config)
+        catalog = load_catalog(store)
+        engine = build_engine(catalog, config.engine)
+        _warm_engine(engine)
+        domain = Domain(store=store, catalog=catalog, engine=engine)
+        accounts = Accounts(domain)
+        generated = await accounts.ensure_admin(config.admin_password or os.environ.get("FTVM_ADMIN_PASSWORD"))
+        network = NetworkAllocator.load(catalog, store)
+        flow = CreateFlow(domain, network, config.agent, config.failpoint)
+        vms = Vms(domain, network, config.agent)
+
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                                          ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                                          ("grpc.so_reuseport", 0)])
+        services_pb2_grpc.add_AccountServiceServicer_to_server(AccountServicer(accounts), server)
+        services_pb2_grpc.add_VmServiceServicer_to_server(VmServicer(accounts, flow, vms), server)
+        services_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(domain, accounts), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        port = server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
+        await server.start()
+        for name in SERVICE_NAMES + ("",):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    except BaseException:
+        store.close()
+        raise
+    return RunningServer(server, health_servicer, store, domain, port, config.grpc_host, generated, loaded,
+                         config.grace_seconds)
+
+
+def _banner(running: RunningServer, config: ServerConfig) -> str:
+    target = f"{running.grpc_host}:{running.grpc_port}"
+    cat = running.domain.catalog
+    lines = [f"ftvm: database {config.url}"]
+    if running.loaded:
+        source = config.inventory_file or "the demo inventory"
+        lines.append(f"ftvm: loaded {source}: " + ", ".join(f"{n} {t}" for t, n in running.loaded.items() if n))
+    password = "$FTVM_ADMIN_PASSWORD"
+    if running.admin_password_generated:
+        password = running.admin_password_generated
+        lines.append(f"ftvm: created account 'admin' with password {password} (printed once; keep it)")
+    lines.append(f"ftvm: gRPC listening on {target}")
+    image = next((i for i in cat.images.values() if i["media_type"] == "RootVolumeTemplate"), None)
+    l3 = next(iter(cat.l3_networks.values()), None)
+    offering = next(iter(cat.instance_offerings.values()), None)
+    if image and l3 and offering:
+        lines.append("ftvm: try it:")
+        lines.append(f"  ftvm call --target {target} --login 'admin:{password}' CreateFaultToleranceVmInstance "
+                     f"'{{\"name\": \"web-1\", \"instanceOfferingUuid\": \"{offering['uuid']}\", "
+                     f"\"imageUuid\": \"{image['uuid']}\", \"l3NetworkUuids\": [\"{l3['uuid']}\"]}}'")
+    return "\n".join(lines)
+
+
+def serve(config: ServerConfig) -> int:
+    """Runs until SIGTERM or SIGINT."""
+
+    async def main() -> None:
+        running = await start(config)
+        print(_banner(running, config), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("ftvm: shutting down (health NOT_SERVING, finishing in-flight calls)", flush=True)
+        await running.stop()
+        print("ftvm: stopped", flush=True)
+
+    asyncio.run(main())
+    return 0
+
+
+class ServerThread:
+    """The real server on a background thread: `with ServerThread(config) as s: ... s.port ...`."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.running: RunningServer | None = None
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ftvm-server", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self.running = self._loop.run_until_complete(start(self.config))
+        except BaseException as e:  # noqa: BLE001 -- handed to the starting thread
+            self._error = e
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    def __enter__(self) -> "ServerThread":
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.running.grpc_port
+
+    @property
+    def target(self) -> str:
+        return f"{self.running.grpc_host}:{self.running.grpc_port}"
+
+    @property
+    def admin_password(self) -> str:
+        return self.config.admin_password or self.running.admin_password_generated or ""
+
+    def call(self, coro_factory):
+        """Runs a coroutine on the server's loop (e.g. to inspect the domain) and returns its result."""
+        return asyncio.run_coroutine_threadsafe(coro_factory(), self._loop).result()
+
+    def stop(self, grace: float = 1.0) -> None:
+        if self.running is not None:
+            asyncio.run_coroutine_threadsafe(self.running.stop(grace), self._loop).result()
+            self.running = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
