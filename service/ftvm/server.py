@@ -87,6 +87,7 @@ class RunningServer:
     health: health.aio.HealthServicer
     store: Store
     domain: Domain
+    network: NetworkAllocator
     grpc_port: int
     grpc_host: str
     admin_password_generated: str | None
@@ -129,7 +130,7 @@ async def start(config: ServerConfig) -> RunningServer:
     except BaseException:
         store.close()
         raise
-    return RunningServer(server, health_servicer, store, domain, port, config.grpc_host, generated, loaded,
+    return RunningServer(server, health_servicer, store, domain, network, port, config.grpc_host, generated, loaded,
                          config.grace_seconds)
 
 

@@ -26,7 +26,7 @@ def _plan(cls: type[Message]) -> _Plan:
     for f in cls.DESCRIPTOR.fields:
         if f.message_type is not None and f.message_type.full_name == "google.protobuf.Timestamp":
             plan[f.name] = _timestamp
-        elif f.label == FieldDescriptor.LABEL_REPEATED or f.message_type is not None:
+        elif f.is_repeated or f.message_type is not None:
             continue  # nested lists and messages are filled by the caller
         elif f.type == FieldDescriptor.TYPE_BOOL:
             plan[f.name] = bool

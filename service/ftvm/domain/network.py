@@ -156,6 +156,11 @@ class NetworkAllocator:
         for port in ports:
             pool.give_back(port)
 
+    def in_use(self) -> dict[str, int]:
+        """How many addresses are taken (for health reports and tests)."""
+        return {"ips": sum(len(u) for u in self._used_ips.values()), "macs": len(self._macs),
+                "ports": sum(p.high - COLO_PORT_BASE - len(p.free) for p in self._ports.values())}
+
     # -- internal ids ----------------------------------------------------------------------------------------------
     def take_internal_id(self) -> int:
         self._next_internal_id += 1

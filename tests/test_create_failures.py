@@ -1,0 +1,134 @@
+"""A failed create leaves nothing behind (failure injected at every step), and concurrent creates racing for the
+last capacity never over-allocate, over real gRPC; a restarted server reads the same state back."""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+import grpc
+import pytest
+
+from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
+from ftvm.agent import SimulatedHypervisor
+from service_support import inventory, log_in, rpc_error, start_server
+from test_create_service import Names, basic
+from test_create_validation import ROW_TABLES
+
+STEPS = ("validate", "place", "allocate_network", "start_primary", "start_secondary", "commit",
+         "commit_rows_written")
+
+
+class FailAt:
+    """A failpoint: raises at the named step of the create flow."""
+
+    def __init__(self) -> None:
+        self.step: str | None = None
+        self.seen: list[str] = []
+
+    def __call__(self, step: str) -> None:
+        self.seen.append(step)
+        if step == self.step:
+            raise RuntimeError(f"injected failure at {step}")
+
+
+def _state(server, agent: SimulatedHypervisor) -> dict:
+    running = server.running
+    rows = running.store.read(lambda tx: {t: len(tx.select(t)) for t in ROW_TABLES})
+    hosts = {u: running.domain.engine.host_usage(u) for u in running.domain.catalog.hosts}
+    storages = {u: running.domain.engine.storage_available(u) for u in running.domain.catalog.storages}
+    return dict(rows=rows, hosts=hosts, storages=storages, network=running.network.in_use(),
+                reservations=running.domain.engine.reservation_count(), agent=agent.vm_count())
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_failure_at_each_step_leaves_nothing_behind(tmp_path, step):
+    failpoint, agent = FailAt(), SimulatedHypervisor()
+    spec = inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129)
+    with start_server(tmp_path, spec, failpoint=failpoint, agent=agent) as server:
+        client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
+        client.create(**basic(names, name="existing", data_disk_offering_uuids=[names.disk["data-20g"]]))
+        before = _state(server, agent)
+        failpoint.step = step
+        code, error = rpc_error(lambda: client.create(**basic(names, data_disk_offering_uuids=[names.disk["data-20g"]])))
+        assert step in failpoint.seen  # the step was reached, so the injected failure is what refused the create
+        assert code == grpc.StatusCode.INTERNAL and error.code == "SYS.1000"
+        assert _state(server, agent) == before
+        failpoint.step = None
+        reply = client.create(**basic(names, name="after"))  # and the service carries on
+        assert reply.success
+
+
+def test_exhaustion_race_never_over_allocates_and_survives_restart(tmp_path):
+    # 4 hosts x 33 GiB (32 usable) = 8 small (4 GiB) VMs per host: room for exactly K = 16 pairs.
+    spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=33, ip_count=200)
+    k, threads = 16, 32
+    with start_server(tmp_path, spec) as server:
+        target, names = server.target, Names(server)
+        channel = grpc.insecure_channel(target)
+        client = log_in(channel)
+        outcomes: list = []
+        lock = threading.Lock()
+
+        def worker(n: int) -> None:
+            for i in range(n):
+                try:
+                    reply = client.create(**basic(names, name=f"race-{threading.get_ident()}-{i}"))
+                    result = ("ok", reply)
+                except grpc.RpcError as e:
+                    result = ("error", e)
+                with lock:
+                    outcomes.append(result)
+
+        pool = [threading.Thread(target=worker, args=(10 * k // threads,)) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        assert len(outcomes) == 10 * k
+        replies = [r for kind, r in outcomes if kind == "ok"]
+        errors = [e for kind, e in outcomes if kind == "error"]
+        codes = collections.Counter(e.code() for e in errors)
+        assert len(replies) == k, codes
+        assert codes == {grpc.StatusCode.RESOURCE_EXHAUSTED: 9 * k}
+        for e in errors[:5]:
+            _, error = rpc_error(lambda e=e: (_ for _ in ()).throw(e))
+            assert error.cause.code == "HOST_ALLOCATION.1000"
+
+        per_host = collections.Counter()
+        ips, macs = [], []
+        for reply in replies:
+            p, s = reply.primary_vm_inventory, reply.secondary_vm_inventory
+            assert p.host_uuid != s.host_uuid
+            per_host.update([p.host_uuid, s.host_uuid])
+            ips.append(p.vm_nics[0].ip)
+            macs.append(p.vm_nics[0].mac)
+        assert max(per_host.values()) <= 8 and sum(per_host.values()) == 2 * k
+        assert len(set(ips)) == k and len(set(macs)) == k
+
+        def db_facts(tx):
+            usage = tx.host_usage(list(names.hosts))
+            used_ips = tx.select("used_ips")
+            return ({h: (u.vm_count, u.memory_used) for h, u in usage.items()},
+                    sorted(u["ip"] for u in used_ips), len(tx.select("ft_groups")))
+
+        usage, db_ips, groups = server.running.store.read(db_facts)
+        assert groups == k and db_ips == sorted(ips)
+        assert all(count <= 8 and memory <= 32 << 30 for count, memory in usage.values())
+        engine_usage = {h: server.running.domain.engine.host_usage(h) for h in names.hosts}
+        vms = {v.uuid: (v.host_uuid, v.vm_nics[0].ip) for v in client.query("QueryVmInstance")}
+        channel.close()
+
+    with start_server(tmp_path, spec) as restarted:
+        client = log_in(grpc.insecure_channel(restarted.target))
+        assert {v.uuid: (v.host_uuid, v.vm_nics[0].ip) for v in client.query("QueryVmInstance")} == vms
+        assert {h: restarted.running.domain.engine.host_usage(h) for h in names.hosts} == engine_usage
+        code, error = rpc_error(lambda: client.create(**basic(names, name="still-full")))
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # destroying one pair made before the restart frees exactly one pair's room
+        victim = replies[0].fault_tolerance_vm_group_inventory.uuid
+        client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=victim), metadata=client.metadata)
+        again = client.create(**basic(names, name="after-restart"))
+        assert again.primary_vm_inventory.vm_nics[0].ip not in set(ips) - {replies[0].primary_vm_inventory.vm_nics[0].ip}
+        code, _ = rpc_error(lambda: client.create(**basic(names, name="full-again")))
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
