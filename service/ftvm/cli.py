@@ -62,7 +62,34 @@ def _run_call(args: argparse.Namespace) -> int:
     return client.run_cli(args)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_bench, _add_call]
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the gRPC service (SQLite under --data-dir; demo inventory on first start)",
+                       description="Runs the FT VM service until SIGTERM/SIGINT. On first start (empty database) it "
+                                   "loads --inventory FILE, else the demo inventory, and creates the admin account.")
+    p.add_argument("--data-dir", default=os.environ.get("FTVM_DATA_DIR", "ftvm-data"),
+                   help="where the SQLite database lives (default: ./ftvm-data or $FTVM_DATA_DIR)")
+    p.add_argument("--grpc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--grpc-port", type=int, default=50051, help="gRPC port; 0 picks a free one (default 50051)")
+    p.add_argument("--inventory", metavar="FILE",
+                   help="YAML/JSON inventory loaded on first start (docs/inventory-file.md)")
+    p.add_argument("--no-demo", action="store_true", help="start with an empty inventory instead of the demo")
+    p.add_argument("--database-url", help="database URL (default sqlite:///<data-dir>/ftvm.db)")
+    p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    p.set_defaults(func=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from ftvm.server import ServerConfig, serve
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return serve(ServerConfig(data_dir=args.data_dir, grpc_host=args.grpc_host, grpc_port=args.grpc_port,
+                              inventory_file=args.inventory, with_demo=not args.no_demo,
+                              database_url=args.database_url))
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_serve, _add_call, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
