@@ -1,5 +1,6 @@
 """`ftvm` command line: argparse with one small function per subcommand.
 
+    ftvm serve [--data-dir DIR] [--grpc-port N] [--inventory FILE]
     ftvm bench placement [--hosts 1000,10000,100000,1000000] [--requests N] [--engines rust,numpy,cpsat,nova]
                          [--batch/--no-batch] [--json] [--seed S]
 
