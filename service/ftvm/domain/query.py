@@ -1,0 +1,119 @@
+"""ZStack query arguments (`q`, `sort`, `limit`, `start`, `replyWithCount`) -> store conditions, and the query run.
+
+A condition is `field<op>value`: `=`, `!=`, `>`, `<`, `>=`, `<=`, `?=` (in: comma-separated values), `!?=` (not in),
+`~=` (like, `%` and `_` wildcards), `!~=` (not like); `field=null` / `field!=null` test for a missing value. Field
+names are camelCase (as on REST) or snake_case and must be columns of the queried view (SYS.1007 otherwise).
+
+Values stay strings, except:
+- a canonical integer literal (`4`, `-2`, not `007`) becomes an int, so `cpuNum>4` compares numbers even on a
+  view's computed column (which has no type affinity in SQLite); a text column still matches it as text;
+- `true` / `false` on a boolean column (`BOOLEAN_COLUMNS`) become 1 / 0, as booleans are stored.
+
+Paging: `limit` defaults to `DEFAULT_LIMIT` (ZStack's default of 1000) and may not exceed `MAX_LIMIT`; `limit=0`
+returns no rows (with `replyWithCount` it is a count-only query). `start` defaults to 0. Without `sort` the order is
+the store's (insertion order for SQLite tables); page with a sort to get stable pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any, Protocol, Sequence
+
+from ftvm.store import Condition, Row
+
+from .common import Domain
+from .errors import invalid
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 1000
+BOOLEAN_COLUMNS = frozenset({"system", "is_shareable"})
+
+# Longest operators first, so `!?=` is not read as `!` + `?=`.
+_CONDITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(!\?=|!~=|\?=|~=|!=|>=|<=|=|>|<)(.*)$", re.DOTALL)
+_OPS = {"=": "=", "!=": "!=", ">": ">", "<": "<", ">=": ">=", "<=": "<=", "?=": "in", "!?=": "not-in",
+        "~=": "like", "!~=": "not-like"}
+_CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
+_INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
+
+
+class QueryRequest(Protocol):
+    """The fields every Query*Request message has."""
+
+    q: Sequence[str]
+    limit: int
+    start: int
+    sort: str
+    reply_with_count: bool
+
+    def HasField(self, name: str) -> bool: ...  # noqa: N802 -- protobuf's name
+
+
+def column_name(field: str, columns: frozenset[str]) -> str:
+    """`zoneUuid` or `zone_uuid` -> `zone_uuid`, which must be a column of the view."""
+    name = _CAMEL_BOUNDARY.sub("_", field).lower()
+    if name not in columns:
+        raise invalid(f"invalid query field[{field}]: no such field to query on")
+    return name
+
+
+def _value(column: str, text: str) -> Any:
+    if column in BOOLEAN_COLUMNS and text in ("true", "false"):
+        return int(text == "true")
+    if _INTEGER.match(text):
+        return int(text)
+    return text
+
+
+def parse_conditions(q: Sequence[str], columns: frozenset[str]) -> list[Condition]:
+    conditions = []
+    for text in q:
+        match = _CONDITION.match(text)
+        if match is None:
+            raise invalid(f"invalid query condition[{text}]: expected field<op>value with op one of "
+                          f"{', '.join(_OPS)}")
+        field, op, value = match.groups()
+        column = column_name(field, columns)
+        if value == "null" and op in ("=", "!="):
+            conditions.append(Condition(column, "is-null" if op == "=" else "not-null"))
+        elif op in ("?=", "!?="):
+            conditions.append(Condition(column, _OPS[op], [_value(column, v) for v in value.split(",")]))
+        elif op in ("~=", "!~="):
+            conditions.append(Condition(column, _OPS[op], value))
+        else:
+            conditions.append(Condition(column, _OPS[op], _value(column, value)))
+    return conditions
+
+
+def parse_sort(sort: str | None, columns: frozenset[str]) -> tuple[str, bool] | None:
+    """`+createDate` / `createDate` ascending, `-createDate` descending. A URL-decoded `+` arrives as a space,
+    hence the strip."""
+    if sort is None or not sort.strip():
+        return None
+    text = sort.strip()
+    ascending = not text.startswith("-")
+    return column_name(text.lstrip("+-"), columns), ascending
+
+
+def check_page(limit: int | None, start: int | None) -> tuple[int, int]:
+    """(limit, start) with the defaults applied."""
+    limit = DEFAULT_LIMIT if limit is None else limit
+    start = 0 if start is None else start
+    if not 0 <= limit <= MAX_LIMIT:
+        raise invalid(f"invalid limit[{limit}]: must be between 0 and {MAX_LIMIT}")
+    if start < 0:
+        raise invalid(f"invalid start[{start}]: must not be negative")
+    return limit, start
+
+
+async def run_query(domain: Domain, view: str, request: QueryRequest,
+                    extra: Sequence[Condition] = ()) -> tuple[list[Row], int | None]:
+    """Rows of `view` matching the request (and `extra`, e.g. an account filter), and the total matching count
+    when the request asks for it. The read runs off the event loop."""
+    columns = domain.store.columns(view)
+    conditions = parse_conditions(request.q, columns) + list(extra)
+    sort = parse_sort(request.sort if request.HasField("sort") else None, columns)
+    limit, start = check_page(request.limit if request.HasField("limit") else None,
+                              request.start if request.HasField("start") else None)
+    return await asyncio.to_thread(domain.store.query, view, conditions, sort, limit, start,
+                                   request.reply_with_count)
