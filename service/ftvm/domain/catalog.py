@@ -32,6 +32,11 @@ GLOBAL_CONFIG_DEFAULTS: dict[tuple[str, str], tuple[str, str]] = {
     ("primaryStorage", "reservedCapacity"): ("1G", "Capacity each primary storage keeps free"),
 }
 
+# The global config keys placement depends on, in Config's order.
+_PLACEMENT_KEYS = (("host", "cpu.overProvisioning.ratio"), ("mevoco", "overProvisioning.memory"),
+                   ("kvm", "reservedMemory"), ("mevoco", "overProvisioning.primaryStorage"),
+                   ("primaryStorage", "reservedCapacity"))
+
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -95,6 +100,7 @@ class Catalog:
     host_base: dict[str, Usage] = field(default_factory=dict)
     storage_base: dict[str, int] = field(default_factory=dict)  # shared storage -> bytes used
     local_base: dict[tuple[str, str], int] = field(default_factory=dict)  # (storage, host) -> bytes used
+    _config_cache: tuple[tuple[str, ...], Config] | None = field(default=None, repr=False, compare=False)
 
     # -- global config -----------------------------------------------------------------------------------------
     def config(self, category: str, name: str) -> str:
@@ -111,13 +117,15 @@ class Catalog:
         return ipaddress.IPv4Network(cidr, strict=False) if cidr else None
 
     def placement_config(self) -> Config:
-        return Config(
-            cpu_overprovisioning_ratio=parse_ratio(self.config("host", "cpu.overProvisioning.ratio")),
-            memory_overprovisioning_ratio=parse_ratio(self.config("mevoco", "overProvisioning.memory")),
-            reserved_memory=parse_size(self.config("kvm", "reservedMemory")),
-            storage_overprovisioning_ratio=parse_ratio(self.config("mevoco", "overProvisioning.primaryStorage")),
-            storage_reserved_capacity=parse_size(self.config("primaryStorage", "reservedCapacity")),
-        )
+        raw = tuple(self.config(category, name) for category, name in _PLACEMENT_KEYS)
+        cached = self._config_cache
+        if cached is None or cached[0] != raw:
+            cpu, memory, reserved_memory, storage, reserved_capacity = raw
+            cached = self._config_cache = (raw, Config(
+                cpu_overprovisioning_ratio=parse_ratio(cpu), memory_overprovisioning_ratio=parse_ratio(memory),
+                reserved_memory=parse_size(reserved_memory), storage_overprovisioning_ratio=parse_ratio(storage),
+                storage_reserved_capacity=parse_size(reserved_capacity)))
+        return cached[1]
 
     # -- engine specs ------------------------------------------------------------------------------------------
     def has_ft_address(self, host: Row) -> bool:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
-import uuid as uuid_module
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
@@ -23,7 +23,12 @@ _RESOURCE_UUID = re.compile(r"^[0-9a-f]{12}[1-5][0-9a-f]{3}[89ab][0-9a-f]{15}$")
 
 
 def new_uuid() -> str:
-    return uuid_module.uuid4().hex
+    """A random (version 4) UUID as 32 hex digits, ZStack's form. Built from os.urandom directly: uuid.uuid4().hex
+    costs 4-5 us and a create takes a dozen."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    return raw.hex()
 
 
 def now_ms() -> int:

@@ -27,7 +27,7 @@ def ip_to_int(ip: str) -> int:
 
 
 def int_to_ip(value: int) -> str:
-    return str(ipaddress.IPv4Address(value))
+    return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
 
 
 def l3_exhausted(l3_uuid: str) -> FtError:
@@ -55,6 +55,7 @@ class NetworkAllocator:
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._used_ips: dict[str, set[int]] = {}
+        self._ranges: dict[str, tuple[tuple[str, ...], list, set[int]]] = {}
         self._macs: set[str] = set()
         self._ports: dict[str, _PortPool] = {}
         self._next_internal_id = 1
@@ -83,16 +84,21 @@ class NetworkAllocator:
         return allocator
 
     # -- IPs -----------------------------------------------------------------------------------------------------
-    def _candidates(self, l3_uuid: str) -> list[tuple[int, int, dict]]:
-        """(first, last, range row) of each range of the L3."""
-        return [(ip_to_int(r["start_ip"]), ip_to_int(r["end_ip"]), r) for r in self._catalog.ip_ranges.get(l3_uuid, ())]
+    def _candidates(self, l3_uuid: str) -> tuple[list[tuple[int, int, dict]], set[int]]:
+        """(first, last, range row) of each range of the L3, and the gateways; parsed once per set of ranges."""
+        rows = self._catalog.ip_ranges.get(l3_uuid, [])
+        key = tuple(r["uuid"] for r in rows)
+        cached = self._ranges.get(l3_uuid)
+        if cached is None or cached[0] != key:
+            ranges = [(ip_to_int(r["start_ip"]), ip_to_int(r["end_ip"]), r) for r in rows]
+            cached = self._ranges[l3_uuid] = (key, ranges, {ip_to_int(r["gateway"]) for r in rows})
+        return cached[1], cached[2]
 
     def take_ip(self, l3_uuid: str, static_ip: str | None = None) -> tuple[dict, int]:
         """(range row, address) of a free address: `static_ip` if given, else per the L3's strategy (Random, ZStack's
         default, or FirstAvailable)."""
         used = self._used_ips.setdefault(l3_uuid, set())
-        ranges = self._candidates(l3_uuid)
-        gateways = {ip_to_int(r["gateway"]) for _, _, r in ranges}
+        ranges, gateways = self._candidates(l3_uuid)
         if static_ip is not None:
             try:
                 address = ip_to_int(static_ip)

@@ -156,4 +156,50 @@ SELECT g.uuid, g.name, g.description, v.zone_uuid, v.cluster_uuid, v.image_uuid,
 FROM ft_groups g JOIN vm_instances v ON v.uuid = g.primary_vm_instance_uuid;
 """
 
-MIGRATIONS: list[str] = [_V1 + _V1_VIEWS]
+# Storage usage kept as counters by triggers on volumes: the create's commit-time re-check reads one row instead
+# of summing every volume on a storage (which grows with the deployment).
+_V2 = """
+CREATE TABLE storage_usage (
+  primary_storage_uuid TEXT NOT NULL, host_uuid TEXT NOT NULL DEFAULT '', used BIGINT NOT NULL,
+  PRIMARY KEY (primary_storage_uuid, host_uuid));
+INSERT INTO storage_usage (primary_storage_uuid, host_uuid, used)
+  SELECT primary_storage_uuid, COALESCE(host_uuid, ''), SUM(allocated_size) FROM volumes
+  WHERE primary_storage_uuid IS NOT NULL GROUP BY primary_storage_uuid, COALESCE(host_uuid, '');
+CREATE TRIGGER volumes_usage_insert AFTER INSERT ON volumes
+  WHEN NEW.primary_storage_uuid IS NOT NULL AND NEW.allocated_size > 0
+BEGIN
+  INSERT INTO storage_usage (primary_storage_uuid, host_uuid, used)
+    VALUES (NEW.primary_storage_uuid, COALESCE(NEW.host_uuid, ''), NEW.allocated_size)
+    ON CONFLICT (primary_storage_uuid, host_uuid) DO UPDATE SET used = used + excluded.used;
+END;
+CREATE TRIGGER volumes_usage_delete AFTER DELETE ON volumes
+  WHEN OLD.primary_storage_uuid IS NOT NULL AND OLD.allocated_size > 0
+BEGIN
+  UPDATE storage_usage SET used = used - OLD.allocated_size
+    WHERE primary_storage_uuid = OLD.primary_storage_uuid AND host_uuid = COALESCE(OLD.host_uuid, '');
+END;
+DROP INDEX volumes_storage;
+DROP VIEW primary_storage_inventory;
+CREATE VIEW primary_storage_inventory AS
+SELECT p.*, COALESCE(u.used, 0) AS used_capacity
+FROM primary_storages p LEFT JOIN (
+  SELECT primary_storage_uuid, SUM(used) AS used FROM storage_usage GROUP BY primary_storage_uuid) u
+  ON u.primary_storage_uuid = p.uuid;
+"""
+
+
+def statements(script: str) -> list[str]:
+    """Splits a migration into statements; a trigger's body (BEGIN ... END;) stays one statement."""
+    out, current, in_trigger = [], [], False
+    for line in script.strip().splitlines():
+        if line.startswith("--"):
+            continue
+        current.append(line)
+        in_trigger = in_trigger or line.startswith("CREATE TRIGGER")
+        if line.rstrip().endswith(";") and (not in_trigger or line.strip() == "END;"):
+            out.append("\n".join(current))
+            current, in_trigger = [], False
+    return out
+
+
+MIGRATIONS: list[list[str]] = [statements(_V1 + _V1_VIEWS), statements(_V2)]

@@ -33,6 +33,7 @@ class _SqliteTx:
     def __init__(self, conn: sqlite3.Connection, columns: dict[str, frozenset[str]]) -> None:
         self._conn = conn
         self._columns = columns
+        self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def _check(self, table: str, names: Sequence[str]) -> None:
         known = self._columns.get(table)
@@ -51,11 +52,14 @@ class _SqliteTx:
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        names = list(rows[0])
-        self._check(table, names)
-        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        names = tuple(rows[0])
+        sql = self._insert_sql.get((table, names))
+        if sql is None:
+            self._check(table, names)
+            sql = self._insert_sql[(table, names)] = \
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
         try:
-            self._conn.executemany(sql, [tuple(r[n] for n in names) for r in rows])
+            self._conn.executemany(sql, rows)  # rows are mappings: sqlite binds :name from them in C
         except sqlite3.IntegrityError as e:
             raise Conflict(table, str(e)) from e
 
@@ -93,14 +97,9 @@ class _SqliteTx:
         return usage
 
     def storage_used(self, storage_uuid: str, host_uuid: str | None = None) -> int:
-        if host_uuid is None:
-            sql, params = "SELECT COALESCE(SUM(allocated_size), 0) AS s FROM volumes WHERE primary_storage_uuid = ?", \
-                [storage_uuid]
-        else:
-            sql = ("SELECT COALESCE(SUM(allocated_size), 0) AS s FROM volumes"
-                   " WHERE primary_storage_uuid = ? AND host_uuid = ?")
-            params = [storage_uuid, host_uuid]
-        return self._conn.execute(sql, params).fetchone()["s"]
+        row = self._conn.execute("SELECT used FROM storage_usage WHERE primary_storage_uuid = ? AND host_uuid = ?",
+                                 [storage_uuid, host_uuid or ""]).fetchone()
+        return row["used"] if row else 0
 
 
 class SqliteStore:
@@ -124,6 +123,7 @@ class SqliteStore:
         conn.execute("PRAGMA synchronous=FULL")  # durable: a commit is on disk before its reply
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache per connection
         return conn
 
     @staticmethod
@@ -136,9 +136,8 @@ class SqliteStore:
         for version in range(current + 1, len(MIGRATIONS) + 1):
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in MIGRATIONS[version - 1].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in MIGRATIONS[version - 1]:
+                    conn.execute(statement)
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
                 conn.execute("COMMIT")
             except BaseException:
