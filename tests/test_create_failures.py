@@ -132,3 +132,15 @@ def test_exhaustion_race_never_over_allocates_and_survives_restart(tmp_path):
         assert again.primary_vm_inventory.vm_nics[0].ip not in set(ips) - {replies[0].primary_vm_inventory.vm_nics[0].ip}
         code, _ = rpc_error(lambda: client.create(**basic(names, name="full-again")))
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_destroy_gives_back_exactly_what_create_took(tmp_path):
+    agent = SimulatedHypervisor()
+    with start_server(tmp_path, inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129), agent=agent) as server:
+        client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
+        before = _state(server, agent)
+        reply = client.create(**basic(names, data_disk_offering_uuids=[names.disk["data-20g"]]))
+        assert agent.vm_count() == 2 and _state(server, agent) != before
+        client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
+                                    metadata=client.metadata)
+        assert _state(server, agent) == before

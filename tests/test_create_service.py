@@ -274,3 +274,22 @@ def test_ip_exhaustion_is_l3_1000(tmp_path):
         code, error = rpc_error(lambda: client.create(**basic(names, name="no-ip")))
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.code == "L3.1000"
         assert server.running.domain.engine.reservation_count() == 3  # the failed create released its hosts
+
+
+def test_disabled_cluster_is_out_of_unpinned_placement(roomy):
+    server, client, names = roomy
+    cluster = names.cluster["z0-c0"]
+
+    def cluster_state(event: str) -> None:
+        client.inventory.ChangeClusterState(pb.ChangeClusterStateRequest(
+            uuid=cluster, change_cluster_state=pb.ChangeClusterStateParams(state_event=event)), metadata=client.metadata)
+
+    cluster_state("disable")
+    try:
+        for i in range(4):
+            reply = client.create(**basic(names, name=f"not-in-c0-{i}"))
+            assert cluster not in (reply.primary_vm_inventory.cluster_uuid, reply.secondary_vm_inventory.cluster_uuid)
+    finally:
+        cluster_state("enable")
+    reply = client.create(**basic(names, cluster_uuid=cluster))
+    assert reply.primary_vm_inventory.cluster_uuid == cluster

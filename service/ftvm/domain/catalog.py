@@ -140,9 +140,13 @@ class Catalog:
     def host_spec(self, uuid: str) -> HostSpec:
         h = self.hosts[uuid]
         base = self.host_base.get(uuid) or Usage()
+        # A host in a disabled zone or cluster is out of placement like a disabled host.
+        state = h["state"]
+        if self.zones[h["zone_uuid"]]["state"] != "Enabled" or self.clusters[h["cluster_uuid"]]["state"] != "Enabled":
+            state = "Disabled"
         return HostSpec(
             uuid=uuid, zone_uuid=h["zone_uuid"], cluster_uuid=h["cluster_uuid"], cpu_num=h["cpu_num"],
-            memory_total=h["total_memory_capacity"], state=h["state"], status=h["status"],
+            memory_total=h["total_memory_capacity"], state=state, status=h["status"],
             hypervisor=h["hypervisor_type"], cpu_used=base.cpu, memory_used=base.memory, vm_count=base.vms,
             ft_vm_count=base.vms, ft_vcpu_count=base.cpu, max_ft_vms=h["max_ft_vms"], max_ft_vcpus=h["max_ft_vcpus"],
             failure_domain=h["failure_domain"] or "", ft_address=self.has_ft_address(h))

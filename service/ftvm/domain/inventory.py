@@ -518,14 +518,25 @@ class InventoryAdmin:
         return row
 
     async def change_zone_state(self, *, uuid: str | None, state_event: str | None) -> Row:
+        """A disabled zone takes its hosts out of placement (the engine sees them as Disabled)."""
         async with self._shared_gate():
-            return await self._change_state("zones", self._catalog.zones, "ZoneVO", "APIChangeZoneStateMsg", uuid,
-                                            state_event, STATE_EVENTS)
+            row = await self._change_state("zones", self._catalog.zones, "ZoneVO", "APIChangeZoneStateMsg", uuid,
+                                           state_event, STATE_EVENTS)
+            self._resync_hosts("zone_uuid", row["uuid"])
+        return row
 
     async def change_cluster_state(self, *, uuid: str | None, state_event: str | None) -> Row:
+        """A disabled cluster takes its hosts out of placement (the engine sees them as Disabled)."""
         async with self._shared_gate():
-            return await self._change_state("clusters", self._catalog.clusters, "ClusterVO",
-                                            "APIChangeClusterStateMsg", uuid, state_event, STATE_EVENTS)
+            row = await self._change_state("clusters", self._catalog.clusters, "ClusterVO",
+                                           "APIChangeClusterStateMsg", uuid, state_event, STATE_EVENTS)
+            self._resync_hosts("cluster_uuid", row["uuid"])
+        return row
+
+    def _resync_hosts(self, column: str, uuid: str) -> None:
+        hosts = [h for h, r in self._catalog.hosts.items() if r[column] == uuid]
+        if hosts:
+            self._domain.engine.upsert_hosts([self._catalog.host_spec(h) for h in hosts])
 
     async def change_l3_network_state(self, *, uuid: str | None, state_event: str | None) -> Row:
         async with self._shared_gate():

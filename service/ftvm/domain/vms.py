@@ -135,13 +135,22 @@ class Vms:
             tx.delete("vm_instances", where)
             return group["uuid"], taken
 
-        outcome = await domain.write(op)
-        if outcome is None:
-            return
-        group_uuid, taken = outcome
-        for vm in taken["vms"]:
-            if vm["host_uuid"] is not None:
-                await self._agent.destroy_vm(vm["host_uuid"], vm["uuid"])
+        # Held shared until the usage is given back, so an engine rebuild (which re-reads usage from the rows)
+        # cannot land between the delete and the give-back and count it twice.
+        await domain.gate.acquire_shared()
+        try:
+            outcome = await domain.write(op)
+            if outcome is not None:
+                self._give_back(*outcome)
+        finally:
+            await domain.gate.release_shared()
+        if outcome is not None:
+            for vm in outcome[1]["vms"]:
+                if vm["host_uuid"] is not None:
+                    await self._agent.destroy_vm(vm["host_uuid"], vm["uuid"])
+
+    def _give_back(self, group_uuid: str, taken: dict) -> None:
+        domain = self._domain
         for u in taken["used_ips"]:
             self._network.give_back_ip(u["l3_network_uuid"], u["ip_in_long"])
         for m in taken["macs"]:
