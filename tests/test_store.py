@@ -1,0 +1,93 @@
+"""The SQLite store on its own: migrations, group commit isolation, typed conflicts, durable reopen."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from ftvm.store import Conflict, open_store
+from ftvm.store.schema import MIGRATIONS
+from ftvm.store.sqlite import SqliteStore
+
+
+def _zone(uuid: str) -> dict:
+    return dict(uuid=uuid, name=f"zone-{uuid[:4]}", description=None, state="Enabled", type=None, create_date=1,
+                last_op_date=1)
+
+
+def test_fresh_database_is_at_the_latest_schema_version(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/a.db")
+    store.close()
+    conn = sqlite3.connect(tmp_path / "a.db")
+    assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_migration_2_backfills_storage_usage_from_existing_volumes(tmp_path):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    for i, (storage, host, size) in enumerate([("ps1", None, 10), ("ps1", None, 5), ("ps2", "h1", 7), ("ps2", "h2", 1)]):
+        conn.execute("INSERT INTO volumes (uuid, name, primary_storage_uuid, type, size, create_date, last_op_date,"
+                     " group_uuid, host_uuid, allocated_size) VALUES (?, 'v', ?, 'Root', ?, 1, 1, 'g', ?, ?)",
+                     (f"v{i}", storage, size, host, size))
+    conn.close()
+    store = open_store(f"sqlite:///{path}")
+    used = store.read(lambda tx: (tx.storage_used("ps1"), tx.storage_used("ps2", "h1"), tx.storage_used("ps2", "h2")))
+    assert used == (15, 7, 1)
+    # the triggers keep the counters in step from now on
+    store.write(lambda tx: tx.delete("volumes", {"uuid": "v0"})).result()
+    assert store.read(lambda tx: tx.storage_used("ps1")) == 5
+    store.close()
+
+
+def test_a_database_newer_than_the_build_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    open_store(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS) + 1,))
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer than this build"):
+        SqliteStore(str(path))
+
+
+def test_a_failing_op_rolls_back_alone_in_its_group_commit(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/g.db")
+    gate = threading.Event()
+    # Hold the writer so the next three ops queue up and land in one batch.
+    blocker = store.write(lambda tx: gate.wait(5))
+
+    def half_then_fail(tx):
+        tx.insert("zones", [_zone("b" * 32)])
+        raise ValueError("refused")
+
+    ok1 = store.write(lambda tx: tx.insert("zones", [_zone("a" * 32)]))
+    bad = store.write(half_then_fail)
+    ok2 = store.write(lambda tx: tx.insert("zones", [_zone("c" * 32)]))
+    gate.set()
+    blocker.result()
+    ok1.result(), ok2.result()
+    with pytest.raises(ValueError, match="refused"):
+        bad.result()
+    assert sorted(r["uuid"][0] for r in store.read(lambda tx: tx.select("zones"))) == ["a", "c"]
+    store.close()
+
+
+def test_unique_violation_is_a_typed_conflict_and_data_survives_reopen(tmp_path):
+    url = f"sqlite:///{tmp_path}/c.db"
+    store = open_store(url)
+    store.write(lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:00", group_uuid="g1")])).result()
+    with pytest.raises(Conflict) as caught:
+        store.write(lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:00", group_uuid="g2")])).result()
+    assert caught.value.table == "mac_allocations"
+    store.close()
+    reopened = open_store(url)
+    assert reopened.read(lambda tx: tx.select("mac_allocations")) == [dict(mac="fa:00:00:00:00:00", group_uuid="g1")]
+    with pytest.raises(ValueError, match="unknown columns"):
+        reopened.write(lambda tx: tx.insert("zones", [dict(uuid="x", bogus=1)])).result()
+    reopened.close()
