@@ -47,7 +47,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid as uuid_mod
 from typing import Any, Callable, Sequence
 
 ADMIN = "admin"
@@ -97,11 +96,6 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 # ---- the inventory -------------------------------------------------------------------------------------------
 
-def _uuid(kind: str, i: int = 0) -> str:
-    """Deterministic uuid (version 5) per resource, so runs are comparable."""
-    return uuid_mod.uuid5(uuid_mod.NAMESPACE_URL, f"ftvm-bench-service/{kind}/{i}").hex
-
-
 def make_inventory(n_hosts: int) -> dict:
     """An inventory file (docs/inventory-file.md) that no benchmark run exhausts.
 
@@ -109,54 +103,38 @@ def make_inventory(n_hosts: int) -> dict:
     (failure domains), each with an FT-network address; one shared (NFS) storage of 1 PiB attached to every
     cluster; one L2 attached to every cluster with one L3 whose range is a /16 (65,533 addresses); a 1 GiB qcow2
     image; a 1 vCPU / 1 GiB offering; FT enabled with its network CIDR. A group takes 2 vCPUs, 2 GiB, one IP and
-    4 GiB of storage (root + secondary copy + two COLO caches), so 200 hosts hold ~64k groups: more than the IPs.
+    4 GiB of storage (root + secondary copy + two COLO caches), so 200 hosts hold ~64k groups: about the IPs.
+    Uuids are seeded (`uuidSeed`), so runs are comparable.
     """
     if n_hosts < 2:
         raise ValueError("the benchmark needs at least 2 hosts (an FT pair)")
-    zone = _uuid("zone")
-    n_clusters = max(1, (n_hosts + 49) // 50)
     clusters = []
-    for c in range(n_clusters):
-        hosts = []
-        for h in range(c * 50, min(n_hosts, (c + 1) * 50)):
-            hosts.append({
-                "uuid": _uuid("host", h), "name": f"bench-host-{h}",
-                "managementIp": f"10.100.{h // 250}.{h % 250 + 1}",
-                "cpuNum": 64, "totalMemoryCapacity": TIB,
-                "ftNetworkAddress": f"10.200.{h // 250}.{h % 250 + 1}",
-                "failureDomain": f"rack-{h // 20}",
-            })
-        clusters.append({"uuid": _uuid("cluster", c), "name": f"bench-cluster-{c}", "hypervisorType": "KVM",
+    for c in range((n_hosts + 49) // 50):
+        hosts = [{"name": f"bench-host-{h}", "managementIp": f"10.100.{h // 250}.{h % 250 + 1}",
+                  "ftNetworkAddress": f"10.200.{h // 250}.{h % 250 + 1}", "failureDomain": f"rack-{h // 20}"}
+                 for h in range(c * 50, min(n_hosts, (c + 1) * 50))]
+        clusters.append({"name": f"bench-cluster-{c}", "hostDefaults": {"cpuNum": 64, "memorySize": "1T"},
                          "hosts": hosts})
-    cluster_uuids = [c["uuid"] for c in clusters]
+    names = [c["name"] for c in clusters]
     return {
-        "globalConfigs": [
-            {"category": "ft", "name": "enable", "value": "true"},
-            {"category": "ft", "name": "fault.tolerance.network.cidr", "value": "10.200.0.0/16"},
-        ],
+        "uuidSeed": "ftvm-bench-service",
+        "globalConfigs": {"ft.enable": True, "ft.fault.tolerance.network.cidr": "10.200.0.0/16"},
         "zones": [{
-            "uuid": zone, "name": "bench-zone", "clusters": clusters,
-            "primaryStorages": [{
-                "uuid": _uuid("ps"), "name": "bench-nfs", "type": "NFS", "url": "10.100.255.1:/bench",
-                "totalCapacity": 1 << 50, "attachedClusterUuids": cluster_uuids,
-            }],
+            "name": "bench-zone",
+            "clusters": clusters,
+            "primaryStorages": [{"name": "bench-nfs", "type": "NFS", "url": "10.100.255.1:/bench",
+                                 "totalCapacity": "1024T", "clusters": names}],
             "l2Networks": [{
-                "uuid": _uuid("l2"), "name": "bench-l2", "physicalInterface": "eth0",
-                "attachedClusterUuids": cluster_uuids,
-                "l3Networks": [{
-                    "uuid": _uuid("l3"), "name": "bench-l3", "category": "Private",
-                    "ipRanges": [{"uuid": _uuid("range"), "name": "bench-range", "startIp": "172.16.0.2",
-                                  "endIp": "172.16.255.254", "netmask": "255.255.0.0",
-                                  "gateway": "172.16.0.1"}],
-                }],
+                "name": "bench-l2", "physicalInterface": "eth0", "clusters": names,
+                "l3Networks": [{"name": "bench-l3", "ipRanges": [
+                    {"startIp": "172.16.0.2", "endIp": "172.16.255.254", "netmask": "255.255.0.0",
+                     "gateway": "172.16.0.1"}]}],
             }],
         }],
-        "images": [{"uuid": _uuid("image"), "name": "bench-image", "url": "http://bench.invalid/bench.qcow2",
+        "images": [{"name": "bench-image", "url": "http://bench.invalid/bench.qcow2", "size": "1G",
                     "format": "qcow2", "mediaType": "RootVolumeTemplate", "platform": "Linux",
-                    "architecture": "x86_64", "guestOsType": "Linux", "size": GIB}],
-        "instanceOfferings": [{"uuid": _uuid("offering"), "name": "bench-1c1g", "cpuNum": 1, "memorySize": GIB,
-                               "cpuSpeed": 0}],
-        "diskOfferings": [],
+                    "architecture": "x86_64", "guestOsType": "Linux"}],
+        "instanceOfferings": [{"name": "bench-1c1g", "cpuNum": 1, "memorySize": "1G"}],
     }
 
 
@@ -316,8 +294,7 @@ async def _drive(call: Callable, payloads: Sequence[bytes], concurrency: int, me
 
 
 def _cpu_self() -> float:
-    t = os.times()
-    return t.user + t.system
+    return time.process_time()  # user + system CPU of this process, every thread
 
 
 def _create_payloads(ctx: dict, level: int, part: int, n: int, tag: str) -> list[bytes]:

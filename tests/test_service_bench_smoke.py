@@ -1,0 +1,199 @@
+"""Smoke tests of `ftvm bench service` and `ftvm call` against a real `ftvm serve` subprocess.
+
+No mocks: every test talks gRPC to the server the benchmark itself starts (`ServerProcess`), loaded with the
+benchmark's generated inventory file. Speeds are printed by the benchmark, never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from ftvm import client
+from ftvm.bench import service as bench
+from ftvm.cli import build_parser
+from ftvm.domain import inventory_file
+
+
+def _run_json(capsys, args) -> dict:
+    assert bench.main(args) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    return json.loads(out[-1])
+
+
+# ---- the benchmark end to end ------------------------------------------------------------------------------
+
+def test_tiny_benchmark_run_json(capsys):
+    res = _run_json(capsys, ["--concurrency", "1,4", "--requests", "20", "--warmup", "4", "--hosts", "20",
+                             "--json", "--no-progress"])
+    assert res["config"]["requests"] == 20 and res["config"]["concurrency"] == [1, 4]
+    assert res["server"]["hosts"] == 20 and res["server"]["exit_code"] == 0
+    assert [lv["concurrency"] for lv in res["levels"]] == [1, 4]
+    for lv in res["levels"]:
+        for phase in ("create", "noop"):
+            ph = lv[phase]
+            assert ph["n"] == 20 and ph["ok"] == 20, (lv["concurrency"], phase, ph)
+            assert ph["errors"] == {} and ph["error_count"] == 0, ph.get("error_details")
+            assert ph["per_s"] > 0 and ph["wall_s"] > 0
+            assert 0 < ph["p50_ms"] <= ph["p90_ms"] <= ph["p99_ms"] <= ph["max_ms"]
+            assert ph["client_cpu_s"] >= 0
+        assert lv["warmup"] == {"n": 4, "ok": 4, "errors": {}}
+        assert lv["ratio"] == pytest.approx(lv["create"]["per_s"] / lv["noop"]["per_s"])
+        assert lv["groups"] == 24  # warm-up + timed creates, each a group with its own uuid
+        assert lv["destroy"]["n"] == 24 and lv["destroy"]["ok"] == 24 and lv["destroy"]["errors"] == {}
+    g = res["goals"]
+    assert g["concurrency"] == 4 and g["errors"] == {"value": 0, "goal": "0", "met": True}
+    assert {"creates_per_s", "ratio", "p99_ms"} <= set(g)
+    table = "\n".join(bench.format_table(res).splitlines())
+    assert "goals at 4 concurrent calls" in table
+
+
+def test_benchmark_with_two_client_processes_and_no_destroy(capsys):
+    res = _run_json(capsys, ["--concurrency", "4", "--requests", "12", "--warmup", "2", "--hosts", "8",
+                             "--client-procs", "2", "--no-destroy", "--no-noop", "--strategy", "CreateStopped",
+                             "--json", "--no-progress"])
+    (lv,) = res["levels"]
+    assert lv["client_procs"] == 2 and lv["create"]["ok"] == 12 and lv["create"]["error_count"] == 0
+    assert lv["create"]["p50_ms"] <= lv["create"]["p99_ms"]
+    assert lv["groups"] == 14 and "destroy" not in lv and "noop" not in lv and lv.get("ratio") is None
+
+
+def test_inventory_is_big_enough_and_deterministic():
+    inv = bench.make_inventory(200)
+    assert inv == bench.make_inventory(200)
+    (zone,) = inv["zones"]
+    # the server's own reader accepts it: every host with an FT address, storage and L2 on every cluster
+    rows = inventory_file.inventory_rows(inv, 0)
+    assert len(rows["hosts"]) == 200 and len({h["uuid"] for h in rows["hosts"]}) == 200
+    assert all(h["ft_network_address"] and h["cpu_num"] == 64 for h in rows["hosts"])
+    assert len(rows["ps_cluster_refs"]) == len(rows["l2_cluster_refs"]) == len(rows["clusters"]) == 4
+    (rng,) = rows["ip_ranges"]
+    assert rng["netmask"] == "255.255.0.0"
+    configs = {(g["category"], g["name"]): g["value"] for g in rows["global_configs"]}
+    assert configs[("ft", "enable")] == "true" and configs[("ft", "fault.tolerance.network.cidr")]
+    assert inventory_file.parse_inventory_text(yaml.safe_dump(inv)) == inv  # the file the server reads
+    with pytest.raises(ValueError):
+        bench.make_inventory(1)
+
+
+def test_cli_parses_bench_service_and_call():
+    a = build_parser().parse_args(["bench", "service", "--concurrency", "1,8", "--requests", "50", "--json"])
+    assert a.concurrency == [1, 8] and a.requests == 50 and a.json and a.destroy and callable(a.func)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "service", "--concurrency", "0,x"])
+    a = build_parser().parse_args(["call", "--target", "h:1", "--login", "admin:pw", "QueryHost", '{"limit": 1}'])
+    assert (a.target, a.login, a.method, a.json) == ("h:1", "admin:pw", "QueryHost", '{"limit": 1}')
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["call", "--session", "s", "--login", "admin:pw", "QueryHost"])
+
+
+def test_method_lookup_from_descriptors():
+    m = client.find_method("CreateFaultToleranceVmInstance")
+    assert m.full_name == "zstack.ft.v1.VmService/CreateFaultToleranceVmInstance"
+    assert (m.http_method, m.http_path, m.http_body) == ("POST", "/zstack/v1/vm-instances/fault-tolerance", "*")
+    assert client.find_method("zstack.ft.v1.VmService/QueryVmInstance").name == "QueryVmInstance"
+    assert client.find_method("/zstack.ft.v1.VmService/QueryVmInstance").name == "QueryVmInstance"
+    assert client.find_method("VmService/QueryVmInstance").path == "/zstack.ft.v1.VmService/QueryVmInstance"
+    assert client.find_method("Check").full_name == "grpc.health.v1.Health/Check"
+    with pytest.raises(client.UnknownMethod, match="QueryHost"):
+        client.find_method("QueryHosts")
+    names = {m.full_name for m in client.methods()}
+    assert "zstack.ft.v1.AccountService/LogInByAccount" in names and "grpc.health.v1.Health/Watch" not in names
+
+
+# ---- `ftvm call` against a running server ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ftvm-call")
+    inventory = d / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(bench.make_inventory(6), sort_keys=False))
+    with bench.ServerProcess(str(d / "data"), inventory=str(inventory)) as srv:
+        yield srv
+
+
+def _call(server, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("FTVM_SESSION", None)
+    env.pop("FTVM_TARGET", None)
+    return subprocess.run([sys.executable, "-m", "ftvm.cli", "call", "--target", server.target, *args],
+                          capture_output=True, text=True, timeout=120, env=env, input=stdin)
+
+
+def test_call_list_needs_no_server():
+    r = subprocess.run([sys.executable, "-m", "ftvm.cli", "call", "--list", "--target", "127.0.0.1:1"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any(line.split() == ["zstack.ft.v1.VmService/CreateFaultToleranceVmInstance", "POST",
+                                "/zstack/v1/vm-instances/fault-tolerance"] for line in lines)
+    assert any(line.split()[:2] == ["zstack.ft.v1.InventoryService/QueryHost", "GET"] for line in lines)
+    assert len(lines) == len(client.methods())
+
+
+def test_call_query_with_login(server):
+    r = _call(server, "--login", f"admin:{server.password}", "QueryHost", '{"limit": 2, "replyWithCount": true}')
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["total"] == "6"  # int64 in proto JSON is a string
+    assert len(out["inventories"]) == 2 and all(h["name"].startswith("bench-host-") for h in out["inventories"])
+    assert "clusterUuid" in out["inventories"][0]  # proto JSON names (camelCase)
+
+
+def test_call_create_with_session_then_query_and_destroy(server):
+    r = _call(server, "--login", f"admin:{server.password}", "LogInByAccount",
+              json.dumps({"logInByAccount": {"accountName": "admin", "password": client.password_hash(
+                  server.password)}}))
+    assert r.returncode == 0, r.stderr
+    session = json.loads(r.stdout)["inventory"]["uuid"]
+    ids = {}
+    for method, name in (("QueryImage", "bench-image"), ("QueryInstanceOffering", "bench-1c1g"),
+                         ("QueryL3Network", "bench-l3")):
+        r = _call(server, "--session", session, method, json.dumps({"q": [f"name={name}"]}))
+        assert r.returncode == 0, r.stderr
+        ids[method] = json.loads(r.stdout)["inventories"][0]["uuid"]
+    body = {"name": "call-vm", "instanceOfferingUuid": ids["QueryInstanceOffering"],
+            "imageUuid": ids["QueryImage"], "l3NetworkUuids": [ids["QueryL3Network"]]}
+    r = _call(server, "--session", session, "zstack.ft.v1.VmService/CreateFaultToleranceVmInstance", "-",
+              stdin=json.dumps(body))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    group = out["faultToleranceVmGroupInventory"]
+    assert out["success"] is True and group["name"] == "call-vm"
+    assert out["primaryVmInventory"]["hostUuid"] != out["secondaryVmInventory"]["hostUuid"]
+    r = _call(server, "--session", session, "QueryFaultToleranceVm", json.dumps({"q": [f"uuid={group['uuid']}"]}))
+    assert r.returncode == 0, r.stderr
+    assert [g["uuid"] for g in json.loads(r.stdout)["inventories"]] == [group["uuid"]]
+    r = _call(server, "--session", session, "DestroyVmInstance", json.dumps({"uuid": group["uuid"]}))
+    assert r.returncode == 0, r.stderr
+
+
+def test_call_errors_exit_nonzero_with_the_code(server):
+    # a business error: the image does not exist -> NOT_FOUND with SYS.1003 in the rich details
+    r = _call(server, "--login", f"admin:{server.password}", "CreateFaultToleranceVmInstance",
+              json.dumps({"name": "x", "cpuNum": 1, "memorySize": str(1 << 30), "imageUuid": "0" * 32,
+                          "l3NetworkUuids": ["1" * 32]}))
+    assert r.returncode == 1
+    assert "NOT_FOUND" in r.stderr
+    out = json.loads(r.stdout)
+    assert out["status"] == "NOT_FOUND" and out["error"]["code"] == "SYS.1003"
+    # no session -> UNAUTHENTICATED / ID.1001
+    r = _call(server, "QueryVmInstance")
+    assert r.returncode == 1 and json.loads(r.stdout)["error"]["code"] == "ID.1001"
+    # wrong password -> the login fails with ID.1000
+    r = _call(server, "--login", "admin:wrong", "QueryVmInstance")
+    assert r.returncode == 1 and json.loads(r.stdout)["status"] == "UNAUTHENTICATED"
+    assert json.loads(r.stdout)["error"]["code"] == "ID.1000"
+    # usage errors: unknown method, malformed JSON
+    r = _call(server, "--session", "s", "NoSuchMethod")
+    assert r.returncode == 2 and "unknown method" in r.stderr
+    r = _call(server, "--session", "s", "QueryHost", '{"limit": "many"}')
+    assert r.returncode == 2 and "bad request JSON" in r.stderr
+    # a no-op without a session works (health checking)
+    r = _call(server, "grpc.health.v1.Health/Check")
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "SERVING"
