@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up the package (building the Rust extension) with its benchmark peers (Nova, HiGHS) and runs the placement
-# benchmark on 1k and 10k hosts.
+# Sets up the package (building the Rust extension) and runs the service on the embedded default: SQLite under
+# ./ftvm-data, the demo inventory on first start, gRPC on 127.0.0.1:50051 (FTVM_GRPC_PORT to change; 0 = any free
+# port). It prints where it listens, the admin password (first start only) and a ready-to-paste sample call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --disable-pip-version-check -q -e ".[bench-peers]"
-exec ftvm bench placement --hosts 1000,10000 "$@"
+python3 -m pip install --disable-pip-version-check -q -e .
+exec ftvm serve --data-dir "${FTVM_DATA_DIR:-ftvm-data}" --grpc-port "${FTVM_GRPC_PORT:-50051}" "$@"
