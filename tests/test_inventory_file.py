@@ -283,7 +283,7 @@ def test_load_into_keeps_global_configs_the_file_does_not_set(store):
             {"category": "ft", "name": "enable", "description": "old", "default_value": "false", "value": "false"},
             {"category": "kvm", "name": "reservedMemory", "description": "old", "default_value": "1G",
              "value": "2G"}])
-    store.write(seed).result()
+    store.write(seed)
     load_into(store, small_spec())
     configs = {(r["category"], r["name"]): r for r in store.read(lambda tx: tx.select("global_configs"))}
     assert len(configs) == len(GLOBAL_CONFIG_DEFAULTS)
@@ -298,7 +298,7 @@ def test_load_into_refuses_a_uuid_already_in_the_database(store):
     spec = small_spec()
     spec["images"][0]["uuid"] = "0123456789ab4def8123456789abcdef"
     store.write(lambda tx: tx.insert("images", [
-        {**inventory_rows(spec, NOW)["images"][0], "name": "already-there"}])).result()
+        {**inventory_rows(spec, NOW)["images"][0], "name": "already-there"}]))
     with pytest.raises(InventoryFileError, match="images"):
         load_into(store, spec)
     assert store.read(lambda tx: tx.select("zones")) == []

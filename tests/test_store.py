@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 
 import pytest
 
@@ -41,7 +40,7 @@ def test_migration_2_backfills_storage_usage_from_existing_volumes(tmp_path):
     used = store.read(lambda tx: (tx.storage_used("ps1"), tx.storage_used("ps2", "h1"), tx.storage_used("ps2", "h2")))
     assert used == (15, 7, 1)
     # the triggers keep the counters in step from now on
-    store.write(lambda tx: tx.delete("volumes", {"uuid": "v0"})).result()
+    store.write(lambda tx: tx.delete("volumes", {"uuid": "v0"}))
     assert store.read(lambda tx: tx.storage_used("ps1")) == 5
     store.close()
 
@@ -58,36 +57,51 @@ def test_a_database_newer_than_the_build_is_refused(tmp_path):
 
 def test_a_failing_op_rolls_back_alone_in_its_group_commit(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/g.db")
-    gate = threading.Event()
-    # Hold the writer so the next three ops queue up and land in one batch.
-    blocker = store.write(lambda tx: gate.wait(5))
 
     def half_then_fail(tx):
         tx.insert("zones", [_zone("b" * 32)])
         raise ValueError("refused")
 
-    ok1 = store.write(lambda tx: tx.insert("zones", [_zone("a" * 32)]))
-    bad = store.write(half_then_fail)
-    ok2 = store.write(lambda tx: tx.insert("zones", [_zone("c" * 32)]))
-    gate.set()
-    blocker.result()
-    ok1.result(), ok2.result()
-    with pytest.raises(ValueError, match="refused"):
-        bad.result()
+    batch = store.begin_batch([lambda tx: tx.insert("zones", [_zone("a" * 32)]), half_then_fail,
+                               lambda tx: tx.insert("zones", [_zone("c" * 32)])])
+    batch.commit()
+    outcomes = batch.outcomes
+    assert [error is None for _, error in outcomes] == [True, False, True]
+    assert str(outcomes[1][1]) == "refused"
     assert sorted(r["uuid"][0] for r in store.read(lambda tx: tx.select("zones"))) == ["a", "c"]
+    store.close()
+
+
+def test_merged_batch_reads_its_own_writes_and_checks_after_all_writes(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/m.db")
+    seen = []
+
+    def op(uuid):
+        def run(tx):
+            tx.insert("zones", [_zone(uuid)])
+            tx.after_writes(lambda tx: seen.append(len(tx.select("zones"))))
+            return len(tx.select("zones", {"uuid": uuid}))
+        return run
+
+    batch = store.begin_batch([op("a" * 32), op("b" * 32), op("c" * 32)])
+    assert store.read(lambda tx: tx.select("zones")) == []  # not visible to readers before the commit
+    batch.commit()
+    assert batch.outcomes == [(1, None), (1, None), (1, None)]
+    assert len(store.read(lambda tx: tx.select("zones"))) == 3
+    assert seen == [3, 3, 3]  # merged fast path: every check sees the whole batch's rows
     store.close()
 
 
 def test_unique_violation_is_a_typed_conflict_and_data_survives_reopen(tmp_path):
     url = f"sqlite:///{tmp_path}/c.db"
     store = open_store(url)
-    store.write(lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:00", group_uuid="g1")])).result()
+    store.write(lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:00", group_uuid="g1")]))
     with pytest.raises(Conflict) as caught:
-        store.write(lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:00", group_uuid="g2")])).result()
+        store.write(lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:00", group_uuid="g2")]))
     assert caught.value.table == "mac_allocations"
     store.close()
     reopened = open_store(url)
     assert reopened.read(lambda tx: tx.select("mac_allocations")) == [dict(mac="fa:00:00:00:00:00", group_uuid="g1")]
     with pytest.raises(ValueError, match="unknown columns"):
-        reopened.write(lambda tx: tx.insert("zones", [dict(uuid="x", bogus=1)])).result()
+        reopened.write(lambda tx: tx.insert("zones", [dict(uuid="x", bogus=1)]))
     reopened.close()

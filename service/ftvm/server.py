@@ -97,6 +97,7 @@ class RunningServer:
     async def stop(self, grace: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()  # every service NOT_SERVING: balancers stop sending
         await self.server.stop(self.grace_seconds if grace is None else grace)
+        self.domain.close()
         self.store.close()
 
 

@@ -494,7 +494,7 @@ class CreateFlow:
         tx.insert("tags", r.tags)
         self._failpoint("commit_rows_written")
         if checks is not None:
-            checks.verify(tx)
+            tx.after_writes(checks.verify)
 
 
 @dataclass(slots=True)

@@ -767,4 +767,4 @@ def load_into(store: Store, spec: Mapping[str, Any], *, now: int | None = None) 
                 tx.insert("global_configs", [row])
         return {table: len(rows[table]) for table in TABLES}
 
-    return store.write(op).result()
+    return store.write(op)

@@ -2,13 +2,14 @@
 
 The domain never writes SQL. It reads and writes through `Tx` (table-level insert/update/delete/select by equality,
 plus the two usage sums the create flow re-checks) and `Store.query` (the ZStack query API over an inventory view).
-Writes are group-committed: `Store.write(op)` queues `op`, one writer thread runs many queued ops in one
-transaction, each inside its own savepoint, and commits once; a failing op rolls back to its savepoint only.
+Writes are group-committed: `Store.begin_batch(ops)` runs many ops in one transaction on the caller's thread, and
+its `commit()` (the fsync) may run on another thread while the caller goes on; no write starts before it ends.
+The fast path merges the ops' inserts into multi-row statements; if any op fails, the batch is rolled back and
+replayed with one savepoint per op, so only the failing op fails. `Store.write(op)` is a batch of one.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
@@ -44,6 +45,9 @@ class HostUsage:
 
 class Tx(Protocol):
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def after_writes(self, check: Callable[["Tx"], None]) -> None:
+        """Runs `check` once this op's writes (and, in a group commit, the other ops' too) are in the
+        transaction; an exception fails the op."""
     def update(self, table: str, where: Mapping[str, Any], values: Mapping[str, Any]) -> int: ...
     def delete(self, table: str, where: Mapping[str, Any]) -> int: ...
     def select(self, table: str, where: Mapping[str, Any] | None = None) -> list[Row]: ...
@@ -52,8 +56,15 @@ class Tx(Protocol):
     def storage_used(self, storage_uuid: str, host_uuid: str | None = None) -> int: ...
 
 
+class PendingBatch(Protocol):
+    outcomes: list[tuple[Any, BaseException | None]]
+
+    def commit(self) -> None: ...
+
+
 class Store(Protocol):
-    def write(self, op: Callable[[Tx], T]) -> "Future[T]": ...
+    def write(self, op: Callable[[Tx], T]) -> T: ...
+    def begin_batch(self, ops: Sequence[Callable[[Tx], Any]]) -> "PendingBatch": ...
     def read(self, op: Callable[[Tx], T]) -> T: ...
     def query(self, view: str, conditions: Sequence[Condition], sort: tuple[str, bool] | None, limit: int | None,
               start: int, count: bool) -> tuple[list[Row], int | None]: ...
