@@ -16,7 +16,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 _Plan = dict[str, Callable[[Any], Any] | None]
 
 
+@lru_cache(maxsize=4096)
 def _timestamp(ms: int) -> Timestamp:
+    """Shared safely: a message given to a constructor is copied into it. Rows of one create share their dates."""
     return Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
 
 

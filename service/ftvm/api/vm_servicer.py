@@ -25,7 +25,11 @@ def create_request(request: pb.CreateFaultToleranceVmInstanceRequest) -> CreateF
     return CreateFtVm(name=request.name or None, image_uuid=request.image_uuid or None, **values)
 
 
-def vm_message(cls, view: dict):
+def vm_message(cls, view: dict, like=None):
+    """`like`: an already converted message with the same NICs, volumes and CD-ROMs (the group shows the
+    primary's), whose nested messages are reused instead of converted again."""
+    if like is not None:
+        return to_message(cls, view, vm_nics=like.vm_nics, all_volumes=like.all_volumes, vm_cd_roms=like.vm_cd_roms)
     nics = [to_message(types.VmNicInventory, n, used_ips=[to_message(types.UsedIpInventory, u)
                                                           for u in n["used_ips"]]) for n in view["vm_nics"]]
     volumes = [to_message(types.VolumeInventory, v) for v in view["all_volumes"]]
@@ -60,11 +64,12 @@ class VmServicer(services_pb2_grpc.VmServiceServicer):
     @rpc()
     async def CreateFaultToleranceVmInstance(self, request, context, account):
         result = await self._create.create(account, create_request(request))
+        primary = vm_message(types.VmInstanceInventory, result.primary)
         return pb.CreateFaultToleranceVmInstanceResponse(
-            success=True,
-            primary_vm_inventory=vm_message(types.VmInstanceInventory, result.primary),
+            success=True, primary_vm_inventory=primary,
             secondary_vm_inventory=vm_message(types.ShadowVmInstanceInventory, result.secondary),
-            fault_tolerance_vm_group_inventory=vm_message(types.FaultToleranceVmGroupInventory, result.group))
+            fault_tolerance_vm_group_inventory=vm_message(types.FaultToleranceVmGroupInventory, result.group,
+                                                          like=primary))
 
     @rpc()
     async def GetFaultToleranceVms(self, request, context, account):

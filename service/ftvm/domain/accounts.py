@@ -1,6 +1,7 @@
 """Accounts and sessions (ZStack's IAM, the part this service needs).
 
 Clients send the SHA-512 hex of the password (as ZStack's clients do); the store keeps a salted scrypt of that.
+A session uuid is the bearer credential, so it comes from `secrets` (unguessable), not from `new_uuid`.
 Sessions expire after `SESSION_IDLE_MS` without use and at `SESSION_MAX_MS` after login, whichever is first.
 Validated sessions are cached in memory; a cached session is re-read from the store at most once per
 `TOUCH_INTERVAL_MS`, when its idle timer is pushed forward.
@@ -100,7 +101,7 @@ class Accounts:
             raise wrong
         r = rows[0]
         now = self._domain.clock()
-        session = Session(new_uuid(), Account(r["uuid"], r["name"], r["type"]), now,
+        session = Session(secrets.token_hex(16), Account(r["uuid"], r["name"], r["type"]), now,
                           self._expiry(now, now), now)
         await self._domain.write(lambda tx: tx.insert("sessions", [dict(
             uuid=session.uuid, account_uuid=r["uuid"], user_uuid=None, create_date=now, last_active=now,
