@@ -24,7 +24,7 @@ def test_fresh_database_is_at_the_latest_schema_version(tmp_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_migration_2_backfills_storage_usage_from_existing_volumes(tmp_path):
+def test_migration_2_backfills_usage_counters_from_existing_rows(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
@@ -35,10 +35,19 @@ def test_migration_2_backfills_storage_usage_from_existing_volumes(tmp_path):
         conn.execute("INSERT INTO volumes (uuid, name, primary_storage_uuid, type, size, create_date, last_op_date,"
                      " group_uuid, host_uuid, allocated_size) VALUES (?, 'v', ?, 'Root', ?, 1, 1, 'g', ?, ?)",
                      (f"v{i}", storage, size, host, size))
+    for i, (host, cpu, memory) in enumerate([("h1", 2, 100), ("h1", 4, 50), ("h2", 1, 10), (None, 8, 80)]):
+        conn.execute("INSERT INTO vm_instances (uuid, name, image_uuid, host_uuid, type, memory_size, cpu_num,"
+                     " create_date, last_op_date, state, role, group_uuid, account_uuid, internal_id,"
+                     " allocated_memory) VALUES (?, 'vm', 'img', ?, 'UserVm', ?, ?, 1, 1, 'Running', 'Primary',"
+                     " 'g', 'a', ?, ?)", (f"vm{i}", host, memory, cpu, i, memory))
     conn.close()
     store = open_store(f"sqlite:///{path}")
     used = store.read(lambda tx: (tx.storage_used("ps1"), tx.storage_used("ps2", "h1"), tx.storage_used("ps2", "h2")))
     assert used == (15, 7, 1)
+    usage = store.read(lambda tx: tx.host_usage(["h1", "h2", "h3"]))
+    assert [(u.cpu_used, u.memory_used, u.vm_count) for u in usage.values()] == [(6, 150, 2), (1, 10, 1), (0, 0, 0)]
+    store.write(lambda tx: tx.delete("vm_instances", {"uuid": "vm0"}))
+    assert store.read(lambda tx: tx.host_usage(["h1"]))["h1"].vm_count == 1
     # the triggers keep the counters in step from now on
     store.write(lambda tx: tx.delete("volumes", {"uuid": "v0"}))
     assert store.read(lambda tx: tx.storage_used("ps1")) == 5

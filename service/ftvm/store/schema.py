@@ -94,7 +94,6 @@ CREATE TABLE vm_nics (
   driver_type TEXT, internal_name TEXT, device_id INTEGER NOT NULL, type TEXT, state TEXT,
   create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL, group_uuid TEXT NOT NULL,
   UNIQUE (vm_instance_uuid, device_id));
-CREATE INDEX vm_nics_vm ON vm_nics(vm_instance_uuid);
 CREATE INDEX vm_nics_group ON vm_nics(group_uuid);
 -- The secondary reuses the primary's address and MAC (COLO compares their packets): one used_ips row and one
 -- mac_allocations row per pair NIC. These two tables hold the uniqueness, not vm_nics.
@@ -156,12 +155,30 @@ SELECT g.uuid, g.name, g.description, v.zone_uuid, v.cluster_uuid, v.image_uuid,
 FROM ft_groups g JOIN vm_instances v ON v.uuid = g.primary_vm_instance_uuid;
 """
 
-# Storage usage kept as counters by triggers on volumes: the create's commit-time re-check reads one row instead
-# of summing every volume on a storage (which grows with the deployment).
+# Host and storage usage kept as counters by triggers on vm_instances and volumes: the create's commit-time
+# re-check reads one row per host and storage instead of summing rows (which grow with the deployment).
 _V2 = """
+CREATE TABLE host_usage (
+  host_uuid TEXT PRIMARY KEY, cpu_used BIGINT NOT NULL, memory_used BIGINT NOT NULL, vm_count INTEGER NOT NULL)
+  WITHOUT ROWID;
+INSERT INTO host_usage (host_uuid, cpu_used, memory_used, vm_count)
+  SELECT host_uuid, SUM(cpu_num), SUM(allocated_memory), COUNT(*) FROM vm_instances
+  WHERE host_uuid IS NOT NULL GROUP BY host_uuid;
+CREATE TRIGGER vm_instances_usage_insert AFTER INSERT ON vm_instances WHEN NEW.host_uuid IS NOT NULL
+BEGIN
+  INSERT INTO host_usage (host_uuid, cpu_used, memory_used, vm_count)
+    VALUES (NEW.host_uuid, NEW.cpu_num, NEW.allocated_memory, 1)
+    ON CONFLICT (host_uuid) DO UPDATE SET cpu_used = cpu_used + excluded.cpu_used,
+      memory_used = memory_used + excluded.memory_used, vm_count = vm_count + 1;
+END;
+CREATE TRIGGER vm_instances_usage_delete AFTER DELETE ON vm_instances WHEN OLD.host_uuid IS NOT NULL
+BEGIN
+  UPDATE host_usage SET cpu_used = cpu_used - OLD.cpu_num, memory_used = memory_used - OLD.allocated_memory,
+    vm_count = vm_count - 1 WHERE host_uuid = OLD.host_uuid;
+END;
 CREATE TABLE storage_usage (
   primary_storage_uuid TEXT NOT NULL, host_uuid TEXT NOT NULL DEFAULT '', used BIGINT NOT NULL,
-  PRIMARY KEY (primary_storage_uuid, host_uuid));
+  PRIMARY KEY (primary_storage_uuid, host_uuid)) WITHOUT ROWID;
 INSERT INTO storage_usage (primary_storage_uuid, host_uuid, used)
   SELECT primary_storage_uuid, COALESCE(host_uuid, ''), SUM(allocated_size) FROM volumes
   WHERE primary_storage_uuid IS NOT NULL GROUP BY primary_storage_uuid, COALESCE(host_uuid, '');
@@ -179,6 +196,11 @@ BEGIN
     WHERE primary_storage_uuid = OLD.primary_storage_uuid AND host_uuid = COALESCE(OLD.host_uuid, '');
 END;
 DROP INDEX volumes_storage;
+DROP VIEW host_inventory;
+CREATE VIEW host_inventory AS
+SELECT h.*, COALESCE(u.cpu_used, 0) AS cpu_used, COALESCE(u.memory_used, 0) AS memory_used,
+       COALESCE(u.vm_count, 0) AS vm_count
+FROM hosts h LEFT JOIN host_usage u ON u.host_uuid = h.uuid;
 DROP VIEW primary_storage_inventory;
 CREATE VIEW primary_storage_inventory AS
 SELECT p.*, COALESCE(u.used, 0) AS used_capacity

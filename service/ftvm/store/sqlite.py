@@ -125,11 +125,9 @@ class _SqliteTx:
     def host_usage(self, host_uuids: Sequence[str]) -> dict[str, HostUsage]:
         self._flush()
         marks = ", ".join("?" * len(host_uuids))
-        rows = self._conn.execute(
-            "SELECT host_uuid, COALESCE(SUM(cpu_num), 0) AS c, COALESCE(SUM(allocated_memory), 0) AS m, COUNT(*) AS n"
-            f" FROM vm_instances WHERE host_uuid IN ({marks}) GROUP BY host_uuid", list(host_uuids)).fetchall()
+        rows = self._conn.execute(f"SELECT * FROM host_usage WHERE host_uuid IN ({marks})", list(host_uuids)).fetchall()
         usage = {u: HostUsage(0, 0, 0) for u in host_uuids}
-        usage.update({r["host_uuid"]: HostUsage(r["c"], r["m"], r["n"]) for r in rows})
+        usage.update({r["host_uuid"]: HostUsage(r["cpu_used"], r["memory_used"], r["vm_count"]) for r in rows})
         return usage
 
     def storage_used(self, storage_uuid: str, host_uuid: str | None = None) -> int:
