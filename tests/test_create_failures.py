@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 
 import grpc
 import pytest
@@ -143,4 +144,30 @@ def test_destroy_gives_back_exactly_what_create_took(tmp_path):
         assert agent.vm_count() == 2 and _state(server, agent) != before
         client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
                                     metadata=client.metadata)
+        assert _state(server, agent) == before
+
+
+def test_a_create_whose_caller_gives_up_mid_commit_still_finishes_consistently(tmp_path):
+    """The client's deadline expires while the create's rows are being written: the create still completes (its
+    work is shielded from the call), so the rows, the engine's reservation and the addresses agree."""
+    agent = SimulatedHypervisor()
+
+    def slow_commit(step: str) -> None:
+        if step == "commit_rows_written":
+            time.sleep(0.3)  # blocks the loop inside the group commit: the deadline expires meanwhile
+
+    with start_server(tmp_path, inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129),
+                      failpoint=slow_commit, agent=agent) as server:
+        client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
+        before = _state(server, agent)
+        code, _ = rpc_error(lambda: client.vm.CreateFaultToleranceVmInstance(
+            pb.CreateFaultToleranceVmInstanceRequest(**basic(names)), metadata=client.metadata, timeout=0.1))
+        assert code == grpc.StatusCode.DEADLINE_EXCEEDED
+        time.sleep(0.5)
+        after = _state(server, agent)
+        assert after["rows"]["ft_groups"] == before["rows"]["ft_groups"] + 1
+        assert after["reservations"] == before["reservations"] + 1 and after["agent"] == before["agent"] + 2
+        assert after["network"]["ips"] == before["network"]["ips"] + 1
+        (group,) = client.query("QueryFaultToleranceVm")
+        client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=group.uuid), metadata=client.metadata)
         assert _state(server, agent) == before

@@ -12,7 +12,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from service_support import G, inventory, log_in, rpc_error, start_server
 
-SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
+CONTRACT = Path(__file__).resolve().parent / "contract"  # copies of ../shared/spec files
 
 
 class Names:
@@ -70,7 +70,7 @@ def _field(message_descriptor, camel: str):
 def test_reply_has_every_seed_field(roomy):
     server, client, names = roomy
     reply = client.create(**basic(names, description=None, data_disk_offering_uuids=[names.disk["data-20g"]]))
-    paths = [f["path"] for f in json.loads((SPEC_DIR / "seed-fields.json").read_text())["response_fields"]]
+    paths = [f["path"] for f in json.loads((CONTRACT / "seed-fields.json").read_text())["response_fields"]]
     assert len(paths) == 183
     missing_from_schema, unset = [], []
     for path in paths:
@@ -293,3 +293,32 @@ def test_disabled_cluster_is_out_of_unpinned_placement(roomy):
         cluster_state("enable")
     reply = client.create(**basic(names, cluster_uuid=cluster))
     assert reply.primary_vm_inventory.cluster_uuid == cluster
+
+
+def test_the_reference_docs_request_with_placeholders_filled_in(roomy):
+    """seed-request.json (the doc's curl body) parses into our request message field for field and creates."""
+    from google.protobuf import json_format
+
+    server, client, names = roomy
+    host = names.host["host-4"]
+    cluster = names.hosts[host]["cluster_uuid"]
+    fill = {
+        "<name>": "seed-vm", "<instanceOfferingUuid>": names.offering["small"], "<imageUuid>": names.image["centos"],
+        "<l3NetworkUuids>": names.l3["l3-0"], "<dataDiskOfferingUuids>": names.disk["data-20g"],
+        "<zoneUuid>": names.hosts[host]["zone_uuid"], "<clusterUuid>": cluster, "<hostUuid>": host,
+        "<primaryStorageUuidForRootVolume>": names.storage["nfs-0"], "<description>": "from the reference doc",
+        "<defaultL3NetworkUuid>": names.l3["l3-0"], "<rootVolumeSystemTags>": "ephemeral::false",
+        "<dataVolumeSystemTags>": "ephemeral::false", "<resourceUuid>": "5f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c",
+        "<tagUuids>": "6f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c", "<systemTags>": "hostname::seed-vm",
+        "<userTags>": "team::web", "<strategy>": "InstantStart", "<type>": "FaultToleranceVmGroup"}
+    text = (CONTRACT / "seed-request.json").read_text()
+    for placeholder, value in fill.items():
+        text = text.replace(placeholder, value)
+    body = json.loads(text)
+    request = json_format.ParseDict(body, pb.CreateFaultToleranceVmInstanceRequest())  # unknown names would fail
+    reply = client.vm.CreateFaultToleranceVmInstance(request, metadata=client.metadata)
+    p, g = reply.primary_vm_inventory, reply.fault_tolerance_vm_group_inventory
+    assert g.uuid == "5f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c" and p.host_uuid == host and p.cluster_uuid == cluster
+    assert (p.cpu_num, p.memory_size) == (2, 4 * G)  # the offering wins over the doc's cpuNum/memorySize of 1
+    assert p.all_volumes[0].primary_storage_uuid == names.storage["nfs-0"] and len(p.all_volumes) == 2
+    assert p.description == "from the reference doc"

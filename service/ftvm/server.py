@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from ftvm._proto.zstack.ft.v1 import services_pb2, services_pb2_grpc
 from ftvm.agent import HostAgent, SimulatedHypervisor
+from ftvm.api.base import drain
 from ftvm.api.inventory_servicer import InventoryServicer
 from ftvm.api.vm_servicer import AccountServicer, VmServicer
 from ftvm.domain.accounts import Accounts
@@ -96,7 +97,9 @@ class RunningServer:
 
     async def stop(self, grace: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()  # every service NOT_SERVING: balancers stop sending
-        await self.server.stop(self.grace_seconds if grace is None else grace)
+        grace = self.grace_seconds if grace is None else grace
+        await self.server.stop(grace)
+        await drain(grace)  # work of calls cancelled by the stop finishes (commits or undoes) first
         self.domain.close()
         self.store.close()
 

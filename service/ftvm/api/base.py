@@ -6,6 +6,7 @@ the caller's `Account` (None for public RPCs) and may raise FtError; anything el
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from typing import Any, Awaitable, Callable
@@ -34,21 +35,44 @@ async def caller_account(accounts: Accounts, context: grpc.aio.ServicerContext) 
     return await accounts.authenticate(session_uuid.strip())
 
 
+# Every RPC's work runs as its own task, shielded from the call: a client that cancels (or a deadline that expires)
+# after a create's rows were queued must not cancel the create half-way, or its undo would run while its commit
+# lands. The call's own await is cancelled; the work finishes (committing or undoing itself) and its reply is
+# dropped. `drain()` waits for such work at shutdown, before the store closes.
+_work: set[asyncio.Task] = set()
+
+
+async def drain(timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    pending = [t for t in _work if t.get_loop() is loop and not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 def rpc(admin: bool = False, public: bool = False) -> Callable:
     def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        @functools.wraps(method)
-        async def handler(self, request, context: grpc.aio.ServicerContext):
+        async def work(self, request, context: grpc.aio.ServicerContext) -> Any:
+            """The reply, or the FtError to answer with."""
             try:
                 account = None if public else await caller_account(self.accounts, context)
                 if admin and not account.is_admin:
                     raise permission_denied(f"{type(request).__name__[:-7]} is an admin-only API")
                 return await method(self, request, context, account)
             except FtError as e:
-                error = e
+                return e
             except Exception:  # noqa: BLE001 -- a bug: answered as SYS.1000, never a bare crash
                 log.exception("unexpected error in %s", method.__qualname__)
-                error = internal(f"unexpected error in {method.__name__}; see the server log")
-            await context.abort_with_status(to_status(error))
+                return internal(f"unexpected error in {method.__name__}; see the server log")
+
+        @functools.wraps(method)
+        async def handler(self, request, context: grpc.aio.ServicerContext):
+            task = asyncio.ensure_future(work(self, request, context))
+            _work.add(task)
+            task.add_done_callback(_work.discard)
+            outcome = await asyncio.shield(task)
+            if isinstance(outcome, FtError):
+                await context.abort_with_status(to_status(outcome))
+            return outcome
 
         return handler
 
