@@ -4,5 +4,5 @@
 # port). It prints where it listens, the admin password (first start only) and a ready-to-paste sample call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --disable-pip-version-check -q -e .
+python3 -m pip install --disable-pip-version-check --root-user-action=ignore -q -e .
 exec ftvm serve --data-dir "${FTVM_DATA_DIR:-ftvm-data}" --grpc-port "${FTVM_GRPC_PORT:-50051}" "$@"

@@ -3,6 +3,6 @@
 # the pure-Rust core with cargo test, then pytest over the Python package and the compiled extension.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --disable-pip-version-check -q -e ".[test,bench-peers]"
+python3 -m pip install --disable-pip-version-check --root-user-action=ignore -q -e ".[test,bench-peers]"
 cargo test --workspace --quiet
 python3 -m pytest -q "$@"

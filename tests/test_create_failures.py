@@ -3,6 +3,7 @@ last capacity never over-allocate, over real gRPC; a restarted server reads the 
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import threading
 import time
@@ -171,3 +172,30 @@ def test_a_create_whose_caller_gives_up_mid_commit_still_finishes_consistently(t
         (group,) = client.query("QueryFaultToleranceVm")
         client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=group.uuid), metadata=client.metadata)
         assert _state(server, agent) == before
+
+
+class SlowHypervisor(SimulatedHypervisor):
+    """The simulated hypervisor, taking its time to start a VM (a real agent takes seconds)."""
+
+    async def start_vm(self, host_uuid, vm):
+        await asyncio.sleep(0.5)
+        await super().start_vm(host_uuid, vm)
+
+
+def test_graceful_stop_finishes_in_flight_creates(tmp_path):
+    spec = inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129)
+    server = start_server(tmp_path, spec, agent=SlowHypervisor())
+    with server:
+        client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
+        future = client.vm.CreateFaultToleranceVmInstance.future(
+            pb.CreateFaultToleranceVmInstanceRequest(**basic(names)), metadata=client.metadata)
+        time.sleep(0.2)  # the create is inside the agent's start now
+        stopper = threading.Thread(target=server.stop, kwargs={"grace": 5.0})
+        stopper.start()
+        reply = future.result(timeout=10)
+        stopper.join()
+    assert reply.success
+    with start_server(tmp_path, spec) as restarted:
+        client = log_in(grpc.insecure_channel(restarted.target))
+        (group,) = client.query("QueryFaultToleranceVm")
+        assert group.uuid == reply.fault_tolerance_vm_group_inventory.uuid
