@@ -145,17 +145,18 @@ def _banner(running: RunningServer, config: ServerConfig) -> str:
     if running.loaded:
         source = config.inventory_file or "the demo inventory"
         lines.append(f"ftvm: loaded {source}: " + ", ".join(f"{n} {t}" for t, n in running.loaded.items() if n))
-    password = "$FTVM_ADMIN_PASSWORD"
+    login = "admin"  # ftvm call reads the password from $FTVM_ADMIN_PASSWORD
     if running.admin_password_generated:
-        password = running.admin_password_generated
-        lines.append(f"ftvm: created account 'admin' with password {password} (printed once; keep it)")
+        login = f"'admin:{running.admin_password_generated}'"
+        lines.append(f"ftvm: created account 'admin' with password {running.admin_password_generated} "
+                     "(printed once; keep it)")
     lines.append(f"ftvm: gRPC listening on {target}")
     image = next((i for i in cat.images.values() if i["media_type"] == "RootVolumeTemplate"), None)
     l3 = next(iter(cat.l3_networks.values()), None)
     offering = next(iter(cat.instance_offerings.values()), None)
     if image and l3 and offering:
         lines.append("ftvm: try it:")
-        lines.append(f"  ftvm call --target {target} --login 'admin:{password}' CreateFaultToleranceVmInstance "
+        lines.append(f"  ftvm call --target {target} --login {login} CreateFaultToleranceVmInstance "
                      f"'{{\"name\": \"web-1\", \"instanceOfferingUuid\": \"{offering['uuid']}\", "
                      f"\"imageUuid\": \"{image['uuid']}\", \"l3NetworkUuids\": [\"{l3['uuid']}\"]}}'")
     return "\n".join(lines)
