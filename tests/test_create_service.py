@@ -7,7 +7,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf.descriptor import FieldDescriptor
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from service_support import G, inventory, log_in, rpc_error, start_server

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import math
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ftvm.placement import Config, HostSpec, PlacementEngine, StorageSpec, create_engine
 from ftvm.store import Row, Store, Tx
@@ -170,11 +169,6 @@ class Catalog:
             return StorageSpec(kind="Local", host_available=available, **common)
         return StorageSpec(kind="Shared", available=s["total_capacity"] - self.storage_base.get(uuid, 0), **common)
 
-    def l3_range(self, l3_uuid: str, ip: ipaddress.IPv4Address) -> Row | None:
-        for r in self.ip_ranges.get(l3_uuid, ()):
-            if ipaddress.IPv4Address(r["start_ip"]) <= ip <= ipaddress.IPv4Address(r["end_ip"]):
-                return r
-        return None
 
 
 _TABLES = ("zones", "clusters", "hosts", "primary_storages", "ps_cluster_refs", "l2_networks", "l2_cluster_refs",
@@ -232,7 +226,3 @@ def build_engine(catalog: Catalog, kind: str | None = None) -> PlacementEngine:
         for cluster in clusters:
             engine.attach_l2(cluster, l2)
     return engine
-
-
-def sync_hosts(catalog: Catalog, engine: PlacementEngine, uuids: Iterable[str]) -> None:
-    engine.upsert_hosts([catalog.host_spec(u) for u in uuids])
