@@ -210,6 +210,12 @@ FROM primary_storages p LEFT JOIN (
 """
 
 
+# Accounts carry a description (CreateAccount).
+_V3 = """
+ALTER TABLE accounts ADD COLUMN description TEXT;
+"""
+
+
 def statements(script: str) -> list[str]:
     """Splits a migration into statements; a trigger's body (BEGIN ... END;) stays one statement."""
     out, current, in_trigger = [], [], False
@@ -224,4 +230,4 @@ def statements(script: str) -> list[str]:
     return out
 
 
-MIGRATIONS: list[list[str]] = [statements(_V1 + _V1_VIEWS), statements(_V2)]
+MIGRATIONS: list[list[str]] = [statements(_V1 + _V1_VIEWS), statements(_V2), statements(_V3)]

@@ -38,6 +38,30 @@ class LogOutResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class CreateAccountRequest(_message.Message):
+    __slots__ = ("name", "password", "type", "description", "resource_uuid", "system_tags", "user_tags")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_UUID_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_TAGS_FIELD_NUMBER: _ClassVar[int]
+    USER_TAGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    password: str
+    type: str
+    description: str
+    resource_uuid: str
+    system_tags: _containers.RepeatedScalarFieldContainer[str]
+    user_tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., password: _Optional[str] = ..., type: _Optional[str] = ..., description: _Optional[str] = ..., resource_uuid: _Optional[str] = ..., system_tags: _Optional[_Iterable[str]] = ..., user_tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateAccountResponse(_message.Message):
+    __slots__ = ("inventory",)
+    INVENTORY_FIELD_NUMBER: _ClassVar[int]
+    inventory: _types_pb2.AccountInventory
+    def __init__(self, inventory: _Optional[_Union[_types_pb2.AccountInventory, _Mapping]] = ...) -> None: ...
+
 class CreateFaultToleranceVmInstanceRequest(_message.Message):
     __slots__ = ("name", "description", "instance_offering_uuid", "cpu_num", "memory_size", "reserved_memory_size", "image_uuid", "l3_network_uuids", "default_l3_network_uuid", "data_disk_offering_uuids", "zone_uuid", "cluster_uuid", "host_uuid", "primary_storage_uuid_for_root_volume", "root_volume_system_tags", "data_volume_system_tags", "resource_uuid", "tag_uuids", "system_tags", "user_tags", "strategy", "type")
     NAME_FIELD_NUMBER: _ClassVar[int]

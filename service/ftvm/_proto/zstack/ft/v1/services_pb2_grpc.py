@@ -48,6 +48,11 @@ class AccountServiceStub:
                 request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.LogOutRequest.SerializeToString,
                 response_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.LogOutResponse.FromString,
                 _registered_method=True)
+        self.CreateAccount = channel.unary_unary(
+                '/zstack.ft.v1.AccountService/CreateAccount',
+                request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.CreateAccountRequest.SerializeToString,
+                response_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.CreateAccountResponse.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -70,6 +75,13 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAccount(self, request, context):
+        """Admin only. The password is the SHA-512 hex of the new account's password, as for LogInByAccount.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -82,6 +94,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.LogOut,
                     request_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.LogOutRequest.FromString,
                     response_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.LogOutResponse.SerializeToString,
+            ),
+            'CreateAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAccount,
+                    request_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.CreateAccountRequest.FromString,
+                    response_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.CreateAccountResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -142,6 +159,33 @@ class AccountService:
             '/zstack.ft.v1.AccountService/LogOut',
             zstack_dot_ft_dot_v1_dot_services__pb2.LogOutRequest.SerializeToString,
             zstack_dot_ft_dot_v1_dot_services__pb2.LogOutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zstack.ft.v1.AccountService/CreateAccount',
+            zstack_dot_ft_dot_v1_dot_services__pb2.CreateAccountRequest.SerializeToString,
+            zstack_dot_ft_dot_v1_dot_services__pb2.CreateAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -342,6 +342,22 @@ class FaultToleranceVmGroupInventory(_message.Message):
     status: str
     def __init__(self, uuid: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., zone_uuid: _Optional[str] = ..., cluster_uuid: _Optional[str] = ..., image_uuid: _Optional[str] = ..., host_uuid: _Optional[str] = ..., last_host_uuid: _Optional[str] = ..., instance_offering_uuid: _Optional[str] = ..., root_volume_uuid: _Optional[str] = ..., platform: _Optional[str] = ..., architecture: _Optional[str] = ..., default_l3_network_uuid: _Optional[str] = ..., type: _Optional[str] = ..., hypervisor_type: _Optional[str] = ..., memory_size: _Optional[int] = ..., cpu_num: _Optional[int] = ..., cpu_speed: _Optional[int] = ..., allocator_strategy: _Optional[str] = ..., create_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_op_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[str] = ..., guest_os_type: _Optional[str] = ..., vm_nics: _Optional[_Iterable[_Union[VmNicInventory, _Mapping]]] = ..., all_volumes: _Optional[_Iterable[_Union[VolumeInventory, _Mapping]]] = ..., vm_cd_roms: _Optional[_Iterable[_Union[VmCdRomInventory, _Mapping]]] = ..., primary_vm_instance_uuid: _Optional[str] = ..., secondary_vm_instance_uuid: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
 
+class AccountInventory(_message.Message):
+    __slots__ = ("uuid", "name", "description", "type", "create_date", "last_op_date")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_DATE_FIELD_NUMBER: _ClassVar[int]
+    LAST_OP_DATE_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    name: str
+    description: str
+    type: str
+    create_date: _timestamp_pb2.Timestamp
+    last_op_date: _timestamp_pb2.Timestamp
+    def __init__(self, uuid: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., type: _Optional[str] = ..., create_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_op_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class SessionInventory(_message.Message):
     __slots__ = ("uuid", "account_uuid", "user_uuid", "expired_date", "create_date")
     UUID_FIELD_NUMBER: _ClassVar[int]
