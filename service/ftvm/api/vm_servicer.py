@@ -54,6 +54,15 @@ class AccountServicer(services_pb2_grpc.AccountServiceServicer):
         await self.accounts.log_out(request.session_uuid)
         return pb.LogOutResponse()
 
+    @rpc(admin=True)
+    async def CreateAccount(self, request, context, account):
+        row = await self.accounts.create_account(
+            request.name, request.password, request.type if request.HasField("type") else None,
+            description=request.description if request.HasField("description") else None,
+            resource_uuid=request.resource_uuid if request.HasField("resource_uuid") else None,
+            system_tags=list(request.system_tags), user_tags=list(request.user_tags))
+        return pb.CreateAccountResponse(inventory=to_message(types.AccountInventory, row))
+
 
 class VmServicer(services_pb2_grpc.VmServiceServicer):
     def __init__(self, accounts: Accounts, create_flow: CreateFlow, vms: Vms) -> None:

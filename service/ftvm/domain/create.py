@@ -1,7 +1,8 @@
 """CreateFaultToleranceVmInstance: validate -> place -> take addresses -> start -> one commit.
 
 Steps (each a failpoint name; a failure at any of them leaves nothing behind):
-  validate            spec §2 rules in the contract's order (SYS.1007, then SYS.1003, then SYS.1006 state rules)
+  validate            the size limits of `limits.py`, then spec §2 rules in the contract's order (SYS.1007,
+                      then SYS.1003, then SYS.1006 state rules)
   place               the Rust core places and reserves both VMs in one step (`place_and_reserve`)
   allocate_network    IPs, MACs, COLO ports, internal ids (in memory; the rows' UNIQUE constraints back them)
   start_primary       the host agent starts the primary (InstantStart only)
@@ -33,6 +34,16 @@ from ftvm.store import Tx
 from .accounts import Account
 from .common import Domain, check_description, check_name, check_resource_uuid, new_uuid
 from .errors import FtError, already_exists, invalid, mandatory, not_found, operation_failed
+from .limits import (
+    MAX_DATA_DISKS,
+    MAX_KEYWORD_LENGTH,
+    MAX_L3_NETWORKS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_UUID_LENGTH,
+    check_length,
+    check_list,
+)
 from .network import NIC_PORT_PURPOSES, PAIR_PORT_PURPOSES, NetworkAllocator, int_to_ip
 from .records import build_vm_view
 
@@ -113,6 +124,30 @@ class CreateResult:
     group: dict
 
 
+_UUID_FIELDS = (("instanceOfferingUuid", "instance_offering_uuid"), ("imageUuid", "image_uuid"),
+                ("defaultL3NetworkUuid", "default_l3_network_uuid"), ("zoneUuid", "zone_uuid"),
+                ("clusterUuid", "cluster_uuid"), ("hostUuid", "host_uuid"),
+                ("primaryStorageUuidForRootVolume", "primary_storage_uuid_for_root_volume"),
+                ("resourceUuid", "resource_uuid"))
+_LISTS = (("l3NetworkUuids", "l3_network_uuids", MAX_L3_NETWORKS, MAX_UUID_LENGTH),
+          ("dataDiskOfferingUuids", "data_disk_offering_uuids", MAX_DATA_DISKS, MAX_UUID_LENGTH),
+          ("rootVolumeSystemTags", "root_volume_system_tags", MAX_TAGS, MAX_TAG_LENGTH),
+          ("dataVolumeSystemTags", "data_volume_system_tags", MAX_TAGS, MAX_TAG_LENGTH),
+          ("tagUuids", "tag_uuids", MAX_TAGS, MAX_UUID_LENGTH),
+          ("systemTags", "system_tags", MAX_TAGS, MAX_TAG_LENGTH),
+          ("userTags", "user_tags", MAX_TAGS, MAX_TAG_LENGTH))
+
+
+def _check_limits(req: CreateFtVm) -> None:
+    """The size limits (`limits.py`), before any rule that echoes a value back."""
+    for field_name, attribute in _UUID_FIELDS:
+        check_length(getattr(req, attribute), field_name, MSG, MAX_UUID_LENGTH)
+    check_length(req.strategy, "strategy", MSG, MAX_KEYWORD_LENGTH)
+    check_length(req.type, "type", MSG, MAX_KEYWORD_LENGTH)
+    for field_name, attribute, max_items, max_length in _LISTS:
+        check_list(getattr(req, attribute), field_name, MSG, max_items, max_length)
+
+
 def _tag_value(tags: list[str], prefix: str) -> list[str]:
     return [t[len(prefix):] for t in tags if t.startswith(prefix)]
 
@@ -128,6 +163,7 @@ class CreateFlow:
     # -- validation ----------------------------------------------------------------------------------------------
     def _validate(self, req: CreateFtVm) -> _Plan:
         cat = self._domain.catalog
+        _check_limits(req)
         # 1. Field rules (SYS.1007), in the table order of spec §2.
         name = check_name(req.name, "name", MSG)
         description = check_description(req.description, MSG)

@@ -12,6 +12,9 @@ are in the engine. The create flow rejects a pin on a disabled zone or cluster (
 
 Tags: user tags are stored (table `tags`); no system tag is defined for inventory resources, so any system tag is
 SYS.1007 (`no system tag matches`), as ZStack answers an unknown one.
+
+Size limits (`limits.py`) are checked before any message echoes a value: names and descriptions (`check_name`,
+`check_description`), referenced uuids, enumerated values, addresses, tags, Ceph monitor urls, config values.
 """
 
 from __future__ import annotations
@@ -28,6 +31,16 @@ from ftvm.store import Row, Tx
 from .catalog import GLOBAL_CONFIG_DEFAULTS, Catalog, build_engine, load_catalog, validate_global_config
 from .common import Domain, check_description, check_name, check_resource_uuid, insert_unique, new_uuid
 from .errors import FtError, invalid, not_found
+from .limits import (
+    MAX_CONFIG_VALUE_LENGTH,
+    MAX_KEYWORD_LENGTH,
+    MAX_MON_URLS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_UUID_LENGTH,
+    check_length,
+    check_list,
+)
 
 HYPERVISOR_TYPES = ("KVM",)
 STORAGE_TYPES = {"local": "LocalStorage", "nfs": "NFS", "ceph": "Ceph"}
@@ -76,6 +89,7 @@ def _one_of(value: str | None, default: str | None, valid: Sequence[str], field:
         if default is None:
             raise _mandatory(field, message)
         return default
+    check_length(value, field, message, MAX_KEYWORD_LENGTH)
     if value not in valid:
         raise invalid(f"valid value for field[{field}] of message[{message}] are {list(valid)}, "
                       f"but {value} found")
@@ -94,6 +108,7 @@ def _in_range(value: int | None, low: int, high: int, field: str, message: str) 
 def _ipv4(value: str | None, field: str, message: str) -> ipaddress.IPv4Address:
     if not value:
         raise _mandatory(field, message)
+    check_length(value, field, message, MAX_KEYWORD_LENGTH)
     try:
         return ipaddress.IPv4Address(value)
     except ValueError:
@@ -118,19 +133,23 @@ def _lookup(rows: dict[str, Row], uuid: str | None, field: str, kind: str, messa
     """The catalog row a request names; an unknown uuid is SYS.1003."""
     if not uuid:
         raise _mandatory(field, message)
+    check_length(uuid, field, message, MAX_UUID_LENGTH)
     row = rows.get(uuid)
     if row is None:
         raise not_found(field, uuid, kind)
     return row
 
 
-def _tag_rows(resource_uuid: str, kind: str, system_tags: Sequence[str], user_tags: Sequence[str],
-              now: int) -> list[Row]:
+def tag_rows(resource_uuid: str, kind: str, system_tags: Sequence[str], user_tags: Sequence[str],
+             now: int, message: str) -> list[Row]:
+    """The user tags' rows; any system tag is refused (none is defined for `kind`)."""
+    check_list(system_tags, "systemTags", message, MAX_TAGS, MAX_TAG_LENGTH)
+    check_list(user_tags, "userTags", message, MAX_TAGS, MAX_TAG_LENGTH)
     if system_tags:
         raise invalid(f"no system tag matches[{system_tags[0]}] for resourceType[{kind}]")
     for tag in user_tags:
-        if not tag.strip() or len(tag) > 2048:
-            raise invalid(f"invalid user tag[{tag}]: a tag is 1..2048 characters")
+        if not tag.strip():
+            raise invalid(f"invalid user tag[{tag}]: a tag is 1..{MAX_TAG_LENGTH} characters")
     return [dict(uuid=new_uuid(), resource_uuid=resource_uuid, resource_type=kind, tag=tag, type="User",
                  group_uuid=None, create_date=now) for tag in user_tags]
 
@@ -159,6 +178,7 @@ class InventoryAdmin:
     def _new_row(self, resource_uuid: str | None, name: str | None, description: str | None, message: str) -> Row:
         """uuid, name, description and both dates: the columns every inventory row starts with."""
         now = self._domain.clock()
+        check_length(resource_uuid, "resourceUuid", message, MAX_UUID_LENGTH)
         return dict(uuid=check_resource_uuid(resource_uuid) or new_uuid(), name=check_name(name, "name", message),
                     description=check_description(description, message), create_date=now, last_op_date=now)
 
@@ -174,9 +194,10 @@ class InventoryAdmin:
     async def create_zone(self, *, name: str | None, description: str | None = None,
                           resource_uuid: str | None = None, system_tags: Sequence[str] = (),
                           user_tags: Sequence[str] = ()) -> Row:
-        row = self._new_row(resource_uuid, name, description, "APICreateZoneMsg")
+        message = "APICreateZoneMsg"
+        row = self._new_row(resource_uuid, name, description, message)
         row.update(state="Enabled", type="zstack")
-        tags = _tag_rows(row["uuid"], "ZoneVO", system_tags, user_tags, row["create_date"])
+        tags = tag_rows(row["uuid"], "ZoneVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("zones", "ZoneVO", row, tags)
             self._catalog.zones[row["uuid"]] = row
@@ -190,7 +211,7 @@ class InventoryAdmin:
         zone = _lookup(self._catalog.zones, zone_uuid, "zoneUuid", "ZoneVO", message)
         row.update(zone_uuid=zone["uuid"], state="Enabled", type="zstack",
                    hypervisor_type=_one_of(hypervisor_type, "KVM", HYPERVISOR_TYPES, "hypervisorType", message))
-        tags = _tag_rows(row["uuid"], "ClusterVO", system_tags, user_tags, row["create_date"])
+        tags = tag_rows(row["uuid"], "ClusterVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("clusters", "ClusterVO", row, tags)
             self._catalog.clusters[row["uuid"]] = row
@@ -226,7 +247,7 @@ class InventoryAdmin:
             max_ft_vcpus=_in_range(max_ft_vcpus or 0, 0, INT32_MAX, "maxFtVcpus", message),
             local_storage_capacity=_in_range(local_storage_capacity or 0, 0, 1 << 62, "localStorageCapacity",
                                              message))
-        tags = _tag_rows(row["uuid"], "HostVO", system_tags, user_tags, row["create_date"])
+        tags = tag_rows(row["uuid"], "HostVO", system_tags, user_tags, row["create_date"], message)
 
         def op(tx: Tx) -> None:
             if tx.select("hosts", {"management_ip": ip}):  # the authoritative check: writes are serial
@@ -250,7 +271,7 @@ class InventoryAdmin:
         zone = _lookup(self._catalog.zones, zone_uuid, "zoneUuid", "ZoneVO", message)
         row.update(zone_uuid=zone["uuid"], url=url, type=kind, state="Enabled", status="Connected",
                    total_capacity=total_capacity)
-        tags = _tag_rows(row["uuid"], "PrimaryStorageVO", system_tags, user_tags, row["create_date"])
+        tags = tag_rows(row["uuid"], "PrimaryStorageVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("primary_storages", "PrimaryStorageVO", row, tags)
             self._catalog.storages[row["uuid"]] = row
@@ -294,6 +315,7 @@ class InventoryAdmin:
         row = self._new_row(resource_uuid, name, description, message)
         if not mon_urls:
             raise invalid(f"field[monUrls] of message[{message}] must be a nonempty list")
+        check_list(mon_urls, "monUrls", message, MAX_MON_URLS, MAX_URL)
         for mon in mon_urls:
             host = mon.rpartition("@")[2].partition(":")[0]
             if not host.strip():
@@ -338,7 +360,7 @@ class InventoryAdmin:
         zone = _lookup(self._catalog.zones, zone_uuid, "zoneUuid", "ZoneVO", message)
         row.update(zone_uuid=zone["uuid"], type="L2NoVlanNetwork",
                    physical_interface=_required_text(physical_interface, "physicalInterface", message))
-        tags = _tag_rows(row["uuid"], "L2NetworkVO", system_tags, user_tags, row["create_date"])
+        tags = tag_rows(row["uuid"], "L2NetworkVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("l2_networks", "L2NetworkVO", row, tags)
             self._catalog.l2_networks[row["uuid"]] = row
@@ -375,7 +397,7 @@ class InventoryAdmin:
             category=_one_of(category, "Private", L3_CATEGORIES, "category", message),
             ip_allocation_strategy=_one_of(ip_allocation_strategy, "Random", IP_ALLOCATION_STRATEGIES,
                                            "ipAllocationStrategy", message))
-        tags = _tag_rows(row["uuid"], "L3NetworkVO", system_tags, user_tags, row["create_date"])
+        tags = tag_rows(row["uuid"], "L3NetworkVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("l3_networks", "L3NetworkVO", row, tags)
             self._catalog.l3_networks[row["uuid"]] = row
@@ -406,7 +428,7 @@ class InventoryAdmin:
             raise invalid(f"gateway[{gateway_ip}] can not be part of range[{first}, {last}]")
         row.update(l3_network_uuid=l3["uuid"], start_ip=str(first), end_ip=str(last), netmask=str(subnet.netmask),
                    gateway=str(gateway_ip), ip_version=4)
-        tags = _tag_rows(row["uuid"], "IpRangeVO", system_tags, user_tags, row["create_date"])
+        tags = tag_rows(row["uuid"], "IpRangeVO", system_tags, user_tags, row["create_date"], message)
 
         def op(tx: Tx) -> None:
             for other in tx.select("ip_ranges", {"l3_network_uuid": l3["uuid"]}):
@@ -444,7 +466,7 @@ class InventoryAdmin:
             architecture=_one_of(architecture, "x86_64", ARCHITECTURES, "architecture", message),
             format=_one_of(image_format, "iso" if media == "ISO" else "qcow2", IMAGE_FORMATS, "format", message),
             system=bool(system))
-        tags = _tag_rows(row["uuid"], "ImageVO", system_tags, user_tags, row["create_date"])
+        tags = tag_rows(row["uuid"], "ImageVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("images", "ImageVO", row, tags)
             self._catalog.images[row["uuid"]] = row
@@ -466,7 +488,7 @@ class InventoryAdmin:
             allocator_strategy=_one_of(allocator_strategy, DEFAULT_STRATEGY, STRATEGIES, "allocatorStrategy",
                                        message),
             state="Enabled", sort_key=sort_key or 0)
-        tags = _tag_rows(row["uuid"], "InstanceOfferingVO", system_tags, user_tags, row["create_date"])
+        tags = tag_rows(row["uuid"], "InstanceOfferingVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("instance_offerings", "InstanceOfferingVO", row, tags)
             self._catalog.instance_offerings[row["uuid"]] = row
@@ -483,7 +505,7 @@ class InventoryAdmin:
             state="Enabled", sort_key=sort_key or 0,
             allocator_strategy=_one_of(allocator_strategy, DISK_ALLOCATOR_STRATEGIES[0], DISK_ALLOCATOR_STRATEGIES,
                                        "allocatorStrategy", message))
-        tags = _tag_rows(row["uuid"], "DiskOfferingVO", system_tags, user_tags, row["create_date"])
+        tags = tag_rows(row["uuid"], "DiskOfferingVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("disk_offerings", "DiskOfferingVO", row, tags)
             self._catalog.disk_offerings[row["uuid"]] = row
@@ -589,6 +611,7 @@ class InventoryAdmin:
         name = _required_text(name, "name", message)
         if value is None:
             raise _mandatory("value", message)
+        check_length(value, "value", message, MAX_CONFIG_VALUE_LENGTH)
         key = (category, name)
         if key not in GLOBAL_CONFIG_DEFAULTS:
             raise FtError("SYS.1003", f"unable to find GlobalConfig[category:{category}, name:{name}]")

@@ -3,6 +3,8 @@
 A condition is `field<op>value`: `=`, `!=`, `>`, `<`, `>=`, `<=`, `?=` (in: comma-separated values), `!?=` (not in),
 `~=` (like, `%` and `_` wildcards), `!~=` (not like); `field=null` / `field!=null` test for a missing value. Field
 names are camelCase (as on REST) or snake_case and must be columns of the queried view (SYS.1007 otherwise).
+At most `MAX_CONDITIONS` conditions of at most `MAX_CONDITION_LENGTH` characters, and `MAX_IN_VALUES` values per
+in-list (`limits.py`).
 
 Values stay strings, except:
 - a canonical integer literal (`4`, `-2`, not `007`) becomes an int, so `cpuNum>4` compares numbers even on a
@@ -24,6 +26,7 @@ from ftvm.store import Condition, Row
 
 from .common import Domain
 from .errors import invalid
+from .limits import MAX_CONDITION_LENGTH, MAX_CONDITIONS, MAX_IN_VALUES, MAX_KEYWORD_LENGTH
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 1000
@@ -66,8 +69,12 @@ def _value(column: str, text: str) -> Any:
 
 
 def parse_conditions(q: Sequence[str], columns: frozenset[str]) -> list[Condition]:
+    if len(q) > MAX_CONDITIONS:
+        raise invalid(f"invalid query: {len(q)} conditions; at most {MAX_CONDITIONS} are allowed")
     conditions = []
-    for text in q:
+    for i, text in enumerate(q):
+        if len(text) > MAX_CONDITION_LENGTH:
+            raise invalid(f"invalid query condition[{i}]: longer than {MAX_CONDITION_LENGTH} characters")
         match = _CONDITION.match(text)
         if match is None:
             raise invalid(f"invalid query condition[{text}]: expected field<op>value with op one of "
@@ -77,7 +84,11 @@ def parse_conditions(q: Sequence[str], columns: frozenset[str]) -> list[Conditio
         if value == "null" and op in ("=", "!="):
             conditions.append(Condition(column, "is-null" if op == "=" else "not-null"))
         elif op in ("?=", "!?="):
-            conditions.append(Condition(column, _OPS[op], [_value(column, v) for v in value.split(",")]))
+            values = value.split(",")
+            if len(values) > MAX_IN_VALUES:
+                raise invalid(f"invalid query condition[{i}]: {len(values)} values; at most {MAX_IN_VALUES} are "
+                              "allowed")
+            conditions.append(Condition(column, _OPS[op], [_value(column, v) for v in values]))
         elif op in ("~=", "!~="):
             conditions.append(Condition(column, _OPS[op], value))
         else:
@@ -90,6 +101,8 @@ def parse_sort(sort: str | None, columns: frozenset[str]) -> tuple[str, bool] | 
     hence the strip."""
     if sort is None or not sort.strip():
         return None
+    if len(sort) > MAX_KEYWORD_LENGTH:
+        raise invalid(f"invalid sort: longer than {MAX_KEYWORD_LENGTH} characters")
     text = sort.strip()
     ascending = not text.startswith("-")
     return column_name(text.lstrip("+-"), columns), ascending

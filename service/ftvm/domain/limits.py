@@ -1,0 +1,52 @@
+"""Request size limits, in one place. Each is answered with SYS.1007 (INVALID_ARGUMENT) before any other rule, and
+the error never echoes the oversized value: an error's trailers must stay well under gRPC's 16 KiB metadata limit,
+or the client gets a bare RESOURCE_EXHAUSTED instead of the ErrorCode.
+
+Names (255) and descriptions (2048) are `common.MAX_NAME` / `common.MAX_DESCRIPTION` (ZStack's own limits). The
+whole request is capped by gRPC at `server.MAX_MESSAGE_BYTES` (4 MiB).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .errors import invalid
+
+# A uuid is 32 hex digits (36 with dashes); a longer value cannot name anything and would only be echoed back.
+MAX_UUID_LENGTH = 64
+# Short enumerated strings (strategy, type, media type ...): the longest valid value is far shorter.
+MAX_KEYWORD_LENGTH = 255
+# One NIC per L3, and each NIC takes 4 COLO ports on both hosts: 16 is more NICs than any FT VM uses.
+MAX_L3_NETWORKS = 16
+# Each data disk is 4 volume rows (primary, secondary copy, 2 COLO caches): 24 disks is already 100 volumes.
+MAX_DATA_DISKS = 24
+# Per tag list (systemTags, userTags, root/data volume tags, tagUuids): tags are labels, not a data store.
+MAX_TAGS = 64
+# ZStack's tag patterns (`staticIp::uuid::ip`, `hostname::...`) are far shorter; user tags are short labels.
+MAX_TAG_LENGTH = 1024
+# Query `q`: conditions are ANDed, so more than a few dozen adds nothing but SQL to plan.
+MAX_CONDITIONS = 32
+# One condition: room for `uuid?=` with ~120 uuids.
+MAX_CONDITION_LENGTH = 4096
+# Values of one `?=` / `!?=` list (a page is at most 1000 rows); 32 x 1000 stays under PostgreSQL's 65,535
+# bind parameters per statement.
+MAX_IN_VALUES = 1000
+# Ceph monitors of one primary storage: a Ceph cluster runs 3-7.
+MAX_MON_URLS = 16
+# A global config value (a ratio, a size, a CIDR, true/false).
+MAX_CONFIG_VALUE_LENGTH = 1024
+
+
+def check_length(value: str | None, field: str, message: str, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise invalid(f"field[{field}] of message[{message}] exceeds max length of string[{limit}]")
+
+
+def check_list(values: Sequence[str], field: str, message: str, max_items: int, max_length: int) -> None:
+    """At most `max_items` entries of at most `max_length` characters each."""
+    if len(values) > max_items:
+        raise invalid(f"field[{field}] of message[{message}] has {len(values)} entries; at most {max_items} are "
+                      "allowed")
+    for i, value in enumerate(values):
+        if len(value) > max_length:
+            raise invalid(f"field[{field}][{i}] of message[{message}] exceeds max length of string[{max_length}]")
