@@ -1,7 +1,9 @@
-"""The server: wires store -> catalog/engine -> domain -> gRPC servicers, and runs them.
+"""The server: wires store -> catalog/engine -> domain -> gRPC servicers, and runs them (with the REST gateway in
+the same loop when `ServerConfig.http_port` is set; it reaches the gRPC port over loopback like any client).
 
-`serve(config)` runs until SIGTERM/SIGINT: health turns NOT_SERVING, in-flight calls finish (grace period), queued
-writes commit, the database closes. `ServerThread` runs the same server on a background thread (tests, benchmarks).
+`serve(config)` runs until SIGTERM/SIGINT: health turns NOT_SERVING, the REST gateway finishes its in-flight requests
+and closes, in-flight gRPC calls finish (grace period), queued writes commit, the database closes. `ServerThread`
+runs the same server on a background thread (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ftvm.domain.common import Domain
 from ftvm.domain.create import CreateFlow
 from ftvm.domain.network import NetworkAllocator
 from ftvm.domain.vms import Vms
+from ftvm.gateway import Gateway
 from ftvm.placement import STRATEGIES, PlacementError, Request
 from ftvm.store import Store, open_store
 
@@ -45,6 +48,8 @@ class ServerConfig:
     data_dir: str = "ftvm-data"
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 0  # 0 = pick a free port
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None  # the REST gateway's port (0 = pick a free one); None = gRPC only
     database_url: str | None = None  # default: sqlite:///<data_dir>/ftvm.db
     inventory_file: str | None = None  # loaded on first start (empty database) instead of the demo inventory
     with_demo: bool = True  # load the demo inventory on first start when no inventory file is given
@@ -82,6 +87,12 @@ def _warm_engine(engine) -> None:
             pass
 
 
+def _loopback_target(host: str, port: int) -> str:
+    """Where a client on this machine reaches a server listening on host:port."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @dataclass
 class RunningServer:
     server: grpc.aio.Server
@@ -94,10 +105,13 @@ class RunningServer:
     admin_password_generated: str | None
     loaded: dict[str, int] | None
     grace_seconds: float
+    gateway: Gateway | None  # the REST gateway (port, url) when ServerConfig.http_port is set
 
     async def stop(self, grace: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()  # every service NOT_SERVING: balancers stop sending
         grace = self.grace_seconds if grace is None else grace
+        if self.gateway is not None:
+            await self.gateway.stop()  # first: its in-flight requests still need the gRPC server
         await self.server.stop(grace)
         await drain(grace)  # work of calls cancelled by the stop finishes (commits or undoes) first
         self.domain.close()
@@ -106,6 +120,7 @@ class RunningServer:
 
 async def start(config: ServerConfig) -> RunningServer:
     store = open_store(config.url)
+    started = None  # the gRPC server once it listens: a failure after that (the REST port taken) stops it
     try:
         loaded = _load_first_inventory(store, config)
         catalog = load_catalog(store)
@@ -129,13 +144,20 @@ async def start(config: ServerConfig) -> RunningServer:
         reflection.enable_server_reflection(SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         port = server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
         await server.start()
+        started = server
         for name in SERVICE_NAMES + ("",):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        gateway = None
+        if config.http_port is not None:
+            gateway = await Gateway.start(_loopback_target(config.grpc_host, port), config.http_host,
+                                          config.http_port, grace_seconds=config.grace_seconds)
     except BaseException:
+        if started is not None:
+            await started.stop(0)
         store.close()
         raise
     return RunningServer(server, health_servicer, store, domain, network, port, config.grpc_host, generated, loaded,
-                         config.grace_seconds)
+                         config.grace_seconds, gateway)
 
 
 def _banner(running: RunningServer, config: ServerConfig) -> str:
@@ -151,6 +173,8 @@ def _banner(running: RunningServer, config: ServerConfig) -> str:
         lines.append(f"ftvm: created account 'admin' with password {running.admin_password_generated} "
                      "(printed once; keep it)")
     lines.append(f"ftvm: gRPC listening on {target}")
+    if running.gateway is not None:
+        lines.append(f"ftvm: REST listening on {running.gateway.url}")
     image = next((i for i in cat.images.values() if i["media_type"] == "RootVolumeTemplate"), None)
     l3 = next(iter(cat.l3_networks.values()), None)
     offering = next(iter(cat.instance_offerings.values()), None)
@@ -217,6 +241,15 @@ class ServerThread:
     @property
     def target(self) -> str:
         return f"{self.running.grpc_host}:{self.running.grpc_port}"
+
+    @property
+    def http_port(self) -> int:
+        """The REST gateway's port (the config must set `http_port`, 0 for a free one)."""
+        return self.running.gateway.port
+
+    @property
+    def http_url(self) -> str:
+        return self.running.gateway.url
 
     @property
     def admin_password(self) -> str:
