@@ -161,7 +161,9 @@ class ServerProcess:
 
     @property
     def argv(self) -> list[str]:
-        argv = [sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", self.data_dir, "--grpc-port", "0"]
+        # gRPC only: the benchmark measures the gRPC path (and must not take the REST default port 8080)
+        argv = [sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", self.data_dir, "--grpc-port", "0",
+                "--no-gateway"]
         if self.inventory:
             argv += ["--inventory", self.inventory]
         return argv + self.extra_args
