@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import urllib.request
 
 import pytest
 import schemathesis
@@ -73,8 +74,6 @@ def requests_sent():
 
 @pytest.fixture(scope="module")
 def admin_headers(live):
-    import urllib.request
-
     body = json.dumps({"logInByAccount": {"accountName": "admin",
                                           "password": hashlib.sha512(ADMIN_PASSWORD.encode()).hexdigest()}})
     request = urllib.request.Request(f"{live.http_url}/zstack/v1/accounts/login", data=body.encode(), method="PUT")
@@ -121,7 +120,5 @@ def test_every_operation_without_a_session(case, live, requests_sent):
 
 
 def test_the_served_document_is_the_one_tested(live):
-    import urllib.request
-
     with urllib.request.urlopen(f"{live.http_url}/openapi.json") as response:
         assert json.loads(response.read()) == DOCUMENT
