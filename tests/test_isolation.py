@@ -1,21 +1,28 @@
-"""Who may call what: every RPC of the contract x every kind of caller, over real gRPC.
+"""Who may call what: every RPC of the contract x every kind of caller, over real gRPC and over the REST gateway.
 
 The RPCs come from the descriptor, so a new RPC without a row in `MATRIX` fails here. Callers: the owner (normal
 account A, which created the FT group the VM RPCs name), another normal account B, the admin, no session, A's
-expired session, and two malformed headers. Each cell checks the gRPC status and the ZStack code, and for VM
-RPCs what the call did: another account's Get/Destroy leaves the group in place, and its queries never list
-A's records."""
+expired session, and two malformed headers. Each cell checks the status (gRPC; HTTP on REST) and the ZStack code,
+and what the call did: another account's Get/Destroy leaves the group in place, its queries never list A's
+records, a logout ends the session. REST requests are built from the same `google.api.http` annotations the
+gateway serves."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import grpc
 import pytest
+from google.api import annotations_pb2
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
@@ -69,7 +76,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     spec = inventory(hosts_per_cluster=4, clusters=2, cpu=64, memory_gib=257)
-    with start_server(tmp_path_factory.mktemp("isolation"), spec) as server:
+    with start_server(tmp_path_factory.mktemp("isolation"), spec, http_port=0) as server:
         channel = grpc.insecure_channel(server.target)
         admin = log_in(channel)
         for name, password in PASSWORDS.items():
@@ -120,11 +127,16 @@ def _enable(rpc: str, site_key: str, params: str) -> Callable[[World], Message]:
     return request
 
 
+def _unique_subnet(w: World) -> str:
+    """`10.a.b`: a /24 no other call of this module uses."""
+    n = next(w.numbers)
+    return f"10.{n // 256}.{n % 256}"
+
+
 def _ip_range(w: World) -> pb.AddIpRangeRequest:
-    n = next(w.numbers) % 200
-    return pb.AddIpRangeRequest(l3_network_uuid=_site(w)["l3"], name=w.unique("range"),
-                                start_ip=f"10.{n}.0.10", end_ip=f"10.{n}.0.20", netmask="255.255.255.0",
-                                gateway=f"10.{n}.0.1")
+    subnet = _unique_subnet(w)
+    return pb.AddIpRangeRequest(l3_network_uuid=_site(w)["l3"], name=w.unique("range"), start_ip=f"{subnet}.10",
+                                end_ip=f"{subnet}.20", netmask="255.255.255.0", gateway=f"{subnet}.1")
 
 
 def _query(rpc: str) -> Callable[[World], Message]:
@@ -170,7 +182,7 @@ MATRIX: dict[str, Row] = {
                                                                    name=w.unique("cluster"))),
     "AddKVMHost": Row(ADMIN, lambda w: pb.AddKVMHostRequest(
         cluster_uuid=_site(w)["cluster"], name=w.unique("host"),
-        management_ip=f"192.168.200.{next(w.numbers) % 250 + 1}", cpu_num=8, memory_size=16 << 30)),
+        management_ip=f"{_unique_subnet(w)}.1", cpu_num=8, memory_size=16 << 30)),
     "AddLocalPrimaryStorage": Row(ADMIN, lambda w: pb.AddLocalPrimaryStorageRequest(
         zone_uuid=_site(w)["zone"], name=w.unique("local"), url=f"/{w.unique('local')}")),
     "AddNfsPrimaryStorage": Row(ADMIN, lambda w: pb.AddNfsPrimaryStorageRequest(
@@ -207,26 +219,32 @@ MATRIX: dict[str, Row] = {
 }
 
 
-def expected(who: str, caller: str) -> tuple[grpc.StatusCode, str | None]:
-    """(gRPC status, ZStack code) of the cell."""
+def expected(who: str, caller: str) -> str | None:
+    """The ZStack code the cell answers with, None for success."""
     if who == PUBLIC:
-        return OK, None
+        return None
     if caller not in LOGGED_IN:
-        return UNAUTHENTICATED, "ID.1001"
+        return "ID.1001"
     if who == ADMIN and caller != "admin" or who == OWNER_OR_ADMIN and caller == "other":
-        return DENIED, "ID.1002"
-    return OK, None
+        return "ID.1002"
+    return None
+
+
+GRPC_STATUS = {None: OK, "ID.1001": UNAUTHENTICATED, "ID.1002": DENIED}
+# REST: a missing or ill-formed header is the gateway's own 400 (spec §5), before any session is looked at.
+HEADER_ERRORS = {"no-session": "missing header 'Authorization'", "bearer-header": "Authorization type must be 'OAuth'",
+                 "oauth-without-token": "Authorization type must be 'OAuth'"}
 
 
 # -- the matrix over gRPC ------------------------------------------------------------------------------------------
 
-def grpc_metadata(w: World, caller: str) -> tuple:
+def authorization(w: World, caller: str) -> str | None:
+    """The `authorization` header (gRPC metadata, or HTTP header) the caller sends."""
     sessions = {"owner": w.owner.session, "other": w.other.session, "admin": w.admin.session}
     if caller in sessions:
-        return (("authorization", f"OAuth {sessions[caller]}"),)
-    return {"no-session": (), "expired-session": (("authorization", f"OAuth {w.expired_session()}"),),
-            "bearer-header": (("authorization", "Bearer x"),),
-            "oauth-without-token": (("authorization", "OAuth"),)}[caller]
+        return f"OAuth {sessions[caller]}"
+    return {"no-session": None, "expired-session": f"OAuth {w.expired_session()}", "bearer-header": "Bearer x",
+            "oauth-without-token": "OAuth"}[caller]
 
 
 def grpc_call(w: World, rpc: str, request: Message, metadata: tuple):
@@ -246,31 +264,90 @@ def test_grpc_cell(world, rpc, caller):
     row = MATRIX.get(rpc)
     assert row is not None, f"{rpc} has no row in MATRIX: say who may call it"
     request = row.request(world)
-    metadata = grpc_metadata(world, caller)
-    want_status, want_code = expected(row.who, caller)
-    if want_status == OK:
-        reply = grpc_call(world, rpc, request, metadata)
+    header = authorization(world, caller)
+    metadata = () if header is None else (("authorization", header),)
+    want = expected(row.who, caller)
+    if want is None:
+        reply = json_format.MessageToDict(grpc_call(world, rpc, request, metadata))
     else:
         status, error = rpc_error(lambda: grpc_call(world, rpc, request, metadata))
-        assert (status, error.code) == (want_status, want_code), (rpc, caller, error)
+        assert (status, error.code) == (GRPC_STATUS[want], want), (rpc, caller, error)
         reply = None
     check_effect(world, rpc, caller, request, reply)
 
 
-def check_effect(w: World, rpc: str, caller: str, request: Message, reply: Message | None) -> None:
-    """What the call did (or did not do) beyond its status."""
+# -- the matrix over REST ----------------------------------------------------------------------------------------
+
+def http_rule(rpc: str) -> tuple[str, str, str]:
+    """(verb, path template, body) of the RPC's google.api.http annotation."""
+    method = next(s.methods_by_name[rpc] for s in SERVICES.values() if rpc in s.methods_by_name)
+    rule = method.GetOptions().Extensions[annotations_pb2.http]
+    verb = rule.WhichOneof("pattern")
+    return verb.upper(), getattr(rule, verb), rule.body
+
+
+def rest_call(w: World, rpc: str, request: Message, header: str | None) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON reply) of the request sent as the annotation says: path variables from the request,
+    the other fields as the JSON body (body routes) or the query string."""
+    verb, template, body = http_rule(rpc)
+    fields = json_format.MessageToDict(request)
+    path = template
+    for name in re.findall(r"\{(\w+)\}", template):
+        path = path.replace(f"{{{name}}}", urllib.parse.quote(getattr(request, name), safe=""))
+        fields.pop(request.DESCRIPTOR.fields_by_name[name].json_name, None)
+    data = None
+    if body:
+        data = json.dumps(fields).encode()
+    elif fields:
+        pairs = [(k, v) for k, values in fields.items() for v in (values if isinstance(values, list) else [values])]
+        path += "?" + urllib.parse.urlencode([(k, str(v).lower() if isinstance(v, bool) else v) for k, v in pairs])
+    http = urllib.request.Request(w.server.http_url + path, data=data, method=verb,
+                                  headers={"Content-Type": "application/json"})
+    if header is not None:
+        http.add_header("Authorization", header)
+    try:
+        with urllib.request.urlopen(http, timeout=30) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("rpc", ALL_RPCS)
+def test_rest_cell(world, rpc, caller):
+    row = MATRIX.get(rpc)
+    assert row is not None, f"{rpc} has no row in MATRIX: say who may call it"
+    request = row.request(world)
+    want = expected(row.who, caller)
+    status, reply = rest_call(world, rpc, request, authorization(world, caller))
+    if want is None:
+        assert status == 200, (rpc, caller, reply)
+    elif caller in HEADER_ERRORS:
+        assert (status, reply["error"]["code"]) == (400, "SYS.1007"), (rpc, caller, reply)
+        assert reply["error"]["details"] == HEADER_ERRORS[caller]
+    else:
+        assert (status, reply["error"]["code"]) == (503, want), (rpc, caller, reply)
+    if status != 200:
+        assert reply["success"] is False
+        reply = None
+    check_effect(world, rpc, caller, request, reply)
+
+
+def check_effect(w: World, rpc: str, caller: str, request: Message, reply: dict[str, Any] | None) -> None:
+    """What the call did (or did not do) beyond its status. `reply`: the reply as camelCase JSON, None if the
+    call was refused."""
     allowed = reply is not None
     if rpc == "DestroyVmInstance":
         assert w.group_exists(request.uuid) != allowed, (caller, "the group must stay unless its destroy was allowed")
     elif rpc == "GetFaultToleranceVms":
         if allowed:
-            assert reply.primary_vm_inventory.uuid == w.group.primary_vm_inventory.uuid
+            assert reply["primaryVmInventory"]["uuid"] == w.group.primary_vm_inventory.uuid
         else:
             assert w.group_exists(request.fault_tolerance_vm_uuid)
     elif rpc == "CreateAccount" and allowed:
-        assert reply.inventory.type == "Normal"
+        assert reply["inventory"]["type"] == "Normal"
     elif rpc in ("QueryVmInstance", "QueryVolume", "QueryFaultToleranceVm") and allowed:
-        found = [i.uuid for i in reply.inventories]
+        found = [i["uuid"] for i in reply.get("inventories", [])]  # gRPC JSON omits an empty list
         wanted = request.q[0].partition("=")[2]
         assert found == ([] if caller == "other" else [wanted]), (rpc, caller, found)
     elif rpc == "LogOut":
@@ -278,7 +355,7 @@ def check_effect(w: World, rpc: str, caller: str, request: Message, reply: Messa
             pb.QueryZoneRequest(), metadata=(("authorization", f"OAuth {request.session_uuid}"),)))
         assert (code, error.code) == (UNAUTHENTICATED, "ID.1001")
     elif rpc == "LogInByAccount":
-        assert len(reply.inventory.uuid) == 32
+        assert len(reply["inventory"]["uuid"]) == 32
 
 
 # -- cross-account reads, beyond one query per cell ----------------------------------------------------------------
