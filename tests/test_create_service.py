@@ -321,3 +321,12 @@ def test_the_reference_docs_request_with_placeholders_filled_in(roomy):
     assert (p.cpu_num, p.memory_size) == (2, 4 * G)  # the offering wins over the doc's cpuNum/memorySize of 1
     assert p.all_volumes[0].primary_storage_uuid == names.storage["nfs-0"] and len(p.all_volumes) == 2
     assert p.description == "from the reference doc"
+
+
+def test_an_error_echoing_a_huge_value_stays_typed(roomy):
+    server, client, names = roomy
+    huge = "f" * 100_000
+    code, error = rpc_error(lambda: client.vm.GetFaultToleranceVms(
+        pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=huge), metadata=client.metadata))
+    assert code == grpc.StatusCode.NOT_FOUND and error.code == "SYS.1003"
+    assert len(error.details) < 3000 and error.details.endswith("...(cut)")

@@ -385,7 +385,8 @@ def test_another_account_reads_nothing_of_the_owners(world):
     probes = [(), (f"uuid={group_uuid}",), (f"groupUuid={group_uuid}",), (f"uuid?={','.join(sorted(mine))}",),
               (f"hostUuid={host}",), ("name~=%alice%",), (f"accountUuid={owner_account_uuid(w)}",),
               (f"vmInstanceUuid={g.primary_vm_inventory.uuid}",), ("uuid!=null",)]
-    views = {"QueryVmInstance": "vm_instances", "QueryVolume": "volumes", "QueryFaultToleranceVm": "ft_group_inventory"}
+    views = {"QueryVmInstance": "vm_instances", "QueryVolume": "volume_inventory",
+             "QueryFaultToleranceVm": "ft_group_inventory"}
     reads = 0
     for rpc, view in views.items():
         columns = w.server.running.store.columns(view)
@@ -404,7 +405,7 @@ def test_another_account_reads_nothing_of_the_owners(world):
             assert reply.total == len(reply.inventories), (rpc, q, "the count must not count the owner's")
             if not q:
                 assert reply.inventories, (rpc, "another account still sees its own records")
-    assert reads == 23
+    assert reads == 24  # probes x views, less those naming a column the view lacks (answered SYS.1007 above)
     for uuid in (group_uuid, g.primary_vm_inventory.uuid, g.secondary_vm_inventory.uuid):
         for call in (lambda: w.other.vm.GetFaultToleranceVms(
                 pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=uuid), metadata=w.other.metadata),

@@ -23,7 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from ftvm._proto.zstack.ft.v1 import services_pb2, services_pb2_grpc
 from ftvm.agent import HostAgent, SimulatedHypervisor
-from ftvm.api.base import drain
+from ftvm.api.base import MAX_MESSAGE_BYTES, drain
 from ftvm.api.inventory_servicer import InventoryServicer
 from ftvm.api.vm_servicer import AccountServicer, VmServicer
 from ftvm.domain.accounts import Accounts
@@ -38,7 +38,6 @@ from ftvm.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 SERVICE_NAMES = tuple(services_pb2.DESCRIPTOR.services_by_name[n].full_name
                       for n in ("AccountService", "VmService", "InventoryService"))
 

@@ -14,11 +14,13 @@ from typing import Any, Awaitable, Callable
 import grpc
 
 from ftvm.domain.accounts import Account, Accounts
-from ftvm.domain.errors import FtError, internal, permission_denied
+from ftvm.domain.errors import FtError, internal, invalid, permission_denied
 
 from .errors import to_status
 
 log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC messages each way (the server's channel options use it too)
 
 
 async def caller_account(accounts: Accounts, context: grpc.aio.ServicerContext) -> Account:
@@ -57,7 +59,11 @@ def rpc(admin: bool = False, public: bool = False) -> Callable:
                 account = None if public else await caller_account(self.accounts, context)
                 if admin and not account.is_admin:
                     raise permission_denied(f"{type(request).__name__[:-7]} is an admin-only API")
-                return await method(self, request, context, account)
+                reply = await method(self, request, context, account)
+                if reply.ByteSize() > MAX_MESSAGE_BYTES:  # gRPC would answer a bare RESOURCE_EXHAUSTED
+                    raise invalid(f"the reply would be {reply.ByteSize()} bytes, over the {MAX_MESSAGE_BYTES}-byte "
+                                  "message limit: ask for a smaller page (limit)")
+                return reply
             except FtError as e:
                 return e
             except Exception:  # noqa: BLE001 -- a bug: answered as SYS.1000, never a bare crash

@@ -30,13 +30,22 @@ def grpc_code(error: FtError) -> grpc.StatusCode:
     return _STATUS_BY_CODE[error.root.code]
 
 
+# The status travels in trailing metadata, which gRPC caps at 16 KiB: a details text that echoes a huge value
+# would turn the typed error into a bare RESOURCE_EXHAUSTED. Every message is cut to this length.
+MAX_DETAILS_CHARS = 2048
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_DETAILS_CHARS else text[:MAX_DETAILS_CHARS] + " ...(cut)"
+
+
 def error_code_message(error: FtError) -> types_pb2.ErrorCode:
     opaque = None
     if error.opaque:
         opaque = struct_pb2.Struct()
         opaque.update(error.opaque)
     return types_pb2.ErrorCode(
-        code=error.code, description=error.description, details=error.details, opaque=opaque,
+        code=error.code, description=error.description, details=_clip(error.details), opaque=opaque,
         cause=error_code_message(error.cause) if error.cause else None)
 
 
@@ -44,7 +53,7 @@ def to_status(error: FtError) -> grpc.Status:
     detail = status_pb2.Status()
     code = grpc_code(error)
     detail.code = code.value[0]
-    detail.message = f"{error.code}: {error.details}"
+    detail.message = _clip(f"{error.code}: {error.details}")
     detail.details.add().Pack(error_code_message(error))
     return rpc_status.to_status(detail)
 

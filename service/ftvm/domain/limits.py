@@ -3,7 +3,7 @@ the error never echoes the oversized value: an error's trailers must stay well u
 or the client gets a bare RESOURCE_EXHAUSTED instead of the ErrorCode.
 
 Names (255) and descriptions (2048) are `common.MAX_NAME` / `common.MAX_DESCRIPTION` (ZStack's own limits). The
-whole request is capped by gRPC at `server.MAX_MESSAGE_BYTES` (4 MiB).
+whole request (and every reply) is capped at `api.base.MAX_MESSAGE_BYTES` (4 MiB).
 """
 
 from __future__ import annotations

@@ -109,11 +109,7 @@ class Vms:
         return (await self._domain.read(op) if rows else []), total
 
     async def query_volumes(self, account: Account, request: Any) -> tuple[list[dict], int | None]:
-        extra = []
-        if not account.is_admin:
-            groups = await self._domain.read(lambda tx: tx.select("ft_groups", {"account_uuid": account.uuid}))
-            extra = [Condition("group_uuid", "in", [g["uuid"] for g in groups] or [""])]
-        return await run_query(self._domain, "volumes", request, extra)
+        return await run_query(self._domain, "volume_inventory", request, self._owned(account))
 
     async def destroy(self, account: Account, uuid: str) -> None:
         """Tears down both VMs of the group `uuid` names (the group or either VM) and gives back everything.

@@ -216,6 +216,13 @@ ALTER TABLE accounts ADD COLUMN description TEXT;
 """
 
 
+# Volumes with their owner, so a normal account's volume query filters in SQL (not with a list of its groups).
+_V4 = """
+CREATE VIEW volume_inventory AS
+SELECT v.*, g.account_uuid FROM volumes v JOIN ft_groups g ON g.uuid = v.group_uuid;
+"""
+
+
 def statements(script: str) -> list[str]:
     """Splits a migration into statements; a trigger's body (BEGIN ... END;) stays one statement."""
     out, current, in_trigger = [], [], False
@@ -230,4 +237,4 @@ def statements(script: str) -> list[str]:
     return out
 
 
-MIGRATIONS: list[list[str]] = [statements(_V1 + _V1_VIEWS), statements(_V2), statements(_V3)]
+MIGRATIONS: list[list[str]] = [statements(_V1 + _V1_VIEWS), statements(_V2), statements(_V3), statements(_V4)]
