@@ -140,11 +140,14 @@ class Domain:
         self._committing = True
         loop = asyncio.get_running_loop()
         loop.run_in_executor(self._commit_thread, pending.commit).add_done_callback(
-            lambda _: self._committed(batch, pending))
+            lambda done: self._committed(batch, pending, done))
 
-    def _committed(self, batch: list, pending) -> None:
+    def _committed(self, batch: list, pending, done: asyncio.Future) -> None:
         self._committing = False
-        for (_, future), (result, error) in zip(batch, pending.outcomes):
+        # commit() turns a failed COMMIT into outcomes; anything else (or a cancelled commit) fails the batch
+        failure = asyncio.CancelledError("commit cancelled") if done.cancelled() else done.exception()
+        outcomes = pending.outcomes if failure is None else [(None, failure)] * len(batch)
+        for (_, future), (result, error) in zip(batch, outcomes):
             if future.done():
                 continue
             if error is None:
