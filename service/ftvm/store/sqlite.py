@@ -19,6 +19,7 @@ from .schema import MIGRATIONS
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+CHECKPOINT_SECONDS = 0.5
 _MAX_VARIABLES = 32766  # SQLite's bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32)
 _OPS = {"=": "=", "!=": "<>", ">": ">", "<": "<", ">=": ">=", "<=": "<=", "like": "LIKE", "not-like": "NOT LIKE"}
 
@@ -160,6 +161,12 @@ class SqliteStore:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._closed = False
+        # Commits never checkpoint (a checkpoint inside a commit stalls every create queued behind it); a thread
+        # copies the WAL back into the database every half second instead, without blocking the writer.
+        self._writer_conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpoints_stop = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="ftvm-wal-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -169,7 +176,6 @@ class SqliteStore:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache per connection
-        conn.execute("PRAGMA wal_autocheckpoint=10000")  # checkpoint every ~40 MiB of WAL: fewer stalls in commits
         return conn
 
     @staticmethod
@@ -325,10 +331,21 @@ class SqliteStore:
             conn.execute("COMMIT")
         return rows, total
 
+    def _checkpoint_loop(self) -> None:
+        conn = self._connect()
+        try:
+            while not self._checkpoints_stop.wait(CHECKPOINT_SECONDS):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
     def close(self) -> None:
         """Waits for a write in progress, then closes the write connection (reader connections close with their
         threads)."""
+        self._checkpoints_stop.set()
+        self._checkpointer.join()
         with self._write_lock:
             if not self._closed:
                 self._closed = True
+                self._writer_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave a small WAL behind
                 self._writer_conn.close()
