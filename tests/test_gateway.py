@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import socket
@@ -224,7 +223,7 @@ def test_both_body_shapes(site):
     flat = site("POST", "/zstack/v1/vm-instances/fault-tolerance", site.create_body(name="flat"))
     assert flat.status == 200 and len(flat.json["primaryVmInventory"]["vmCdRoms"]) == 1
     # the SDK shape: params, with systemTags beside them (and inside them too)
-    body = {"params": site.create_body(name="sdk", systemTags=[f"hostname::sdk"]),
+    body = {"params": site.create_body(name="sdk", systemTags=["hostname::sdk"]),
             "systemTags": ["createWithoutCdRom::true"], "userTags": ["team::sdk"]}
     sdk = site("POST", "/zstack/v1/vm-instances/fault-tolerance", body)
     assert sdk.status == 200, sdk.body
