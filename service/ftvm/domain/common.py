@@ -15,7 +15,8 @@ from ftvm.placement import PlacementEngine
 from ftvm.store import Conflict, Store, Tx
 
 from .catalog import Catalog
-from .errors import FtError, already_exists, invalid
+from .errors import FtError, already_exists, invalid, mandatory
+from .limits import check_length
 
 T = TypeVar("T")
 
@@ -40,19 +41,17 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def check_name(value: str | None, field_name: str, message: str) -> str:
-    """Trimmed, 1..255 chars (ZStack's name rule)."""
+def check_name(value: str | None, field_name: str, message: str, max_length: int = MAX_NAME) -> str:
+    """Mandatory, trimmed, 1..max_length chars (ZStack's name rule; other required texts use it too)."""
     if value is None or not value.strip():
-        raise invalid(f"field[{field_name}] of message[{message}] is mandatory, can not be null")
+        raise mandatory(field_name, message)
     value = value.strip()
-    if len(value) > MAX_NAME:
-        raise invalid(f"field[{field_name}] of message[{message}] exceeds max length of string[{MAX_NAME}]")
+    check_length(value, field_name, message, max_length)
     return value
 
 
 def check_description(value: str | None, message: str) -> str | None:
-    if value is not None and len(value) > MAX_DESCRIPTION:
-        raise invalid(f"field[description] of message[{message}] exceeds max length of string[{MAX_DESCRIPTION}]")
+    check_length(value, "description", message, MAX_DESCRIPTION)
     return value
 
 

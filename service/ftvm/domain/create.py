@@ -174,7 +174,7 @@ class CreateFlow:
         if req.reserved_memory_size is not None and req.reserved_memory_size < 0:
             raise invalid(f"field[reservedMemorySize] of message[{MSG}] must not be negative")
         if not req.image_uuid:
-            raise mandatory("imageUuid")
+            raise mandatory("imageUuid", MSG)
         if not req.l3_network_uuids:
             raise invalid(f"field[l3NetworkUuids] of message[{MSG}] must be a nonempty list")
         if len(set(req.l3_network_uuids)) != len(req.l3_network_uuids):
@@ -241,9 +241,9 @@ class CreateFlow:
             cpu_speed, allocator = offering["cpu_speed"], offering["allocator_strategy"] or DEFAULT_STRATEGY
         else:
             if req.cpu_num is None:
-                raise mandatory("cpuNum")
+                raise mandatory("cpuNum", MSG)
             if req.memory_size is None:
-                raise mandatory("memorySize")
+                raise mandatory("memorySize", MSG)
             cpu_num, memory_size, cpu_speed, allocator = req.cpu_num, req.memory_size, 0, DEFAULT_STRATEGY
         reserved_memory = req.reserved_memory_size or 0
         if reserved_memory > memory_size:

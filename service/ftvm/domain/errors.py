@@ -61,8 +61,8 @@ def invalid(details: str) -> FtError:
     return FtError("SYS.1007", details)
 
 
-def mandatory(field_name: str) -> FtError:
-    return invalid(f"field[{field_name}] of message[CreateFaultToleranceVmInstanceMsg] is mandatory, can not be null")
+def mandatory(field_name: str, message: str) -> FtError:
+    return invalid(f"field[{field_name}] of message[{message}] is mandatory, can not be null")
 
 
 def not_found(field_name: str, uuid: str, kind: str) -> FtError:

@@ -30,7 +30,7 @@ from ftvm.store import Row, Tx
 
 from .catalog import GLOBAL_CONFIG_DEFAULTS, Catalog, build_engine, load_catalog, validate_global_config
 from .common import Domain, check_description, check_name, check_resource_uuid, insert_unique, new_uuid
-from .errors import FtError, invalid, not_found
+from .errors import FtError, invalid, mandatory, not_found
 from .limits import (
     MAX_CONFIG_VALUE_LENGTH,
     MAX_KEYWORD_LENGTH,
@@ -71,23 +71,10 @@ PLACEMENT_CONFIG_KEYS = frozenset({
 
 
 # -- field checks (ZStack's wording) ---------------------------------------------------------------------------------
-def _mandatory(field: str, message: str) -> FtError:
-    return invalid(f"field[{field}] of message[{message}] is mandatory, can not be null")
-
-
-def _required_text(value: str | None, field: str, message: str, max_length: int = 255) -> str:
-    if value is None or not value.strip():
-        raise _mandatory(field, message)
-    value = value.strip()
-    if len(value) > max_length:
-        raise invalid(f"field[{field}] of message[{message}] exceeds max length of string[{max_length}]")
-    return value
-
-
 def _one_of(value: str | None, default: str | None, valid: Sequence[str], field: str, message: str) -> str:
     if value is None:
         if default is None:
-            raise _mandatory(field, message)
+            raise mandatory(field, message)
         return default
     check_length(value, field, message, MAX_KEYWORD_LENGTH)
     if value not in valid:
@@ -98,7 +85,7 @@ def _one_of(value: str | None, default: str | None, valid: Sequence[str], field:
 
 def _in_range(value: int | None, low: int, high: int, field: str, message: str) -> int:
     if value is None:
-        raise _mandatory(field, message)
+        raise mandatory(field, message)
     if not low <= value <= high:
         raise invalid(f"field[{field}] of message[{message}] must be in range of [{low}, {high}], "
                       f"but {value} found")
@@ -107,7 +94,7 @@ def _in_range(value: int | None, low: int, high: int, field: str, message: str) 
 
 def _ipv4(value: str | None, field: str, message: str) -> ipaddress.IPv4Address:
     if not value:
-        raise _mandatory(field, message)
+        raise mandatory(field, message)
     check_length(value, field, message, MAX_KEYWORD_LENGTH)
     try:
         return ipaddress.IPv4Address(value)
@@ -132,7 +119,7 @@ def _event_state(event: str | None, events: dict[str, str], message: str) -> str
 def _lookup(rows: dict[str, Row], uuid: str | None, field: str, kind: str, message: str) -> Row:
     """The catalog row a request names; an unknown uuid is SYS.1003."""
     if not uuid:
-        raise _mandatory(field, message)
+        raise mandatory(field, message)
     check_length(uuid, field, message, MAX_UUID_LENGTH)
     row = rows.get(uuid)
     if row is None:
@@ -229,7 +216,7 @@ class InventoryAdmin:
         message = "APIAddKVMHostMsg"
         row = self._new_row(resource_uuid, name, description, message)
         cluster = _lookup(self._catalog.clusters, cluster_uuid, "clusterUuid", "ClusterVO", message)
-        ip = _required_text(management_ip, "managementIp", message)
+        ip = check_name(management_ip, "managementIp", message)
         duplicate_ip = invalid(f"there has been a host having managementIp[{ip}]")
         if any(h["management_ip"] == ip for h in self._catalog.hosts.values()):
             raise duplicate_ip
@@ -285,7 +272,7 @@ class InventoryAdmin:
         inventory sums the hosts of the attached clusters."""
         message = "APIAddLocalPrimaryStorageMsg"
         row = self._new_row(resource_uuid, name, description, message)
-        path = _required_text(url, "url", message, MAX_URL)
+        path = check_name(url, "url", message, MAX_URL)
         if not path.startswith("/"):
             raise invalid(f"the url[{path}] of local primary storage must be an absolute path")
         return await self._add_storage(message, STORAGE_TYPES["local"], zone_uuid, path, 0, row, system_tags,
@@ -297,7 +284,7 @@ class InventoryAdmin:
                                       user_tags: Sequence[str] = ()) -> Row:
         message = "APIAddNfsPrimaryStorageMsg"
         row = self._new_row(resource_uuid, name, description, message)
-        export = _required_text(url, "url", message, MAX_URL)
+        export = check_name(url, "url", message, MAX_URL)
         server, _, path = export.partition(":")
         if not server or not path.startswith("/"):
             raise invalid(f"the url[{export}] of NFS primary storage must be in format of nfs_server_ip:/path")
@@ -359,7 +346,7 @@ class InventoryAdmin:
         row = self._new_row(resource_uuid, name, description, message)
         zone = _lookup(self._catalog.zones, zone_uuid, "zoneUuid", "ZoneVO", message)
         row.update(zone_uuid=zone["uuid"], type="L2NoVlanNetwork",
-                   physical_interface=_required_text(physical_interface, "physicalInterface", message))
+                   physical_interface=check_name(physical_interface, "physicalInterface", message))
         tags = tag_rows(row["uuid"], "L2NetworkVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("l2_networks", "L2NetworkVO", row, tags)
@@ -461,7 +448,7 @@ class InventoryAdmin:
             raise invalid(f"field[guestOsType] of message[{message}] exceeds max length of string[255]")
         row.update(
             state="Enabled", status="Ready", size=image_size, actual_size=image_size,
-            url=_required_text(url, "url", message, MAX_URL), media_type=media, guest_os_type=guest_os_type,
+            url=check_name(url, "url", message, MAX_URL), media_type=media, guest_os_type=guest_os_type,
             platform=_one_of(platform, "Linux", PLATFORMS, "platform", message),
             architecture=_one_of(architecture, "x86_64", ARCHITECTURES, "architecture", message),
             format=_one_of(image_format, "iso" if media == "ISO" else "qcow2", IMAGE_FORMATS, "format", message),
@@ -607,10 +594,10 @@ class InventoryAdmin:
     async def update_global_config(self, *, category: str | None, name: str | None, value: str | None) -> Row:
         """Stores the value; a key the engine is built with rebuilds the engine (see the module docstring)."""
         message = "APIUpdateGlobalConfigMsg"
-        category = _required_text(category, "category", message)
-        name = _required_text(name, "name", message)
+        category = check_name(category, "category", message)
+        name = check_name(name, "name", message)
         if value is None:
-            raise _mandatory("value", message)
+            raise mandatory("value", message)
         check_length(value, "value", message, MAX_CONFIG_VALUE_LENGTH)
         key = (category, name)
         if key not in GLOBAL_CONFIG_DEFAULTS:
