@@ -330,3 +330,20 @@ def test_an_error_echoing_a_huge_value_stays_typed(roomy):
         pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=huge), metadata=client.metadata))
     assert code == grpc.StatusCode.NOT_FOUND and error.code == "SYS.1003"
     assert len(error.details) < 3000 and error.details.endswith("...(cut)")
+
+
+def test_concurrent_creates_with_one_resource_uuid_give_one_group(roomy):
+    """JustCreate reserves nothing, so only the commit can notice the second one: it must be ALREADY_EXISTS."""
+    server, client, names = roomy
+    uuid = "3c2a6a1d3e7b4c1f9a0b1c2d3e4f5a6b"
+    calls = [client.vm.CreateFaultToleranceVmInstance.future(
+        pb.CreateFaultToleranceVmInstanceRequest(**basic(names, resource_uuid=uuid, strategy="JustCreate")),
+        metadata=client.metadata) for _ in range(4)]
+    codes = []
+    for call in calls:
+        try:
+            call.result()
+            codes.append(grpc.StatusCode.OK)
+        except grpc.RpcError as e:
+            codes.append(e.code())
+    assert sorted(c.name for c in codes) == ["ALREADY_EXISTS"] * 3 + ["OK"]

@@ -114,3 +114,16 @@ def test_unique_violation_is_a_typed_conflict_and_data_survives_reopen(tmp_path)
     with pytest.raises(ValueError, match="unknown columns"):
         reopened.write(lambda tx: tx.insert("zones", [dict(uuid="x", bogus=1)]))
     reopened.close()
+
+
+def test_a_conflicting_op_leaves_nothing_for_the_next_op_of_its_batch(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/s.db")
+    store.write(lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:01", group_uuid="g0")]))
+    batch = store.begin_batch([
+        lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:01", group_uuid="g1")]),  # taken
+        lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:02", group_uuid="g2")])])
+    batch.commit()
+    assert isinstance(batch.outcomes[0][1], Conflict) and batch.outcomes[1] == (None, None)
+    assert sorted(r["mac"] for r in store.read(lambda tx: tx.select("mac_allocations"))) == [
+        "fa:00:00:00:00:01", "fa:00:00:00:00:02"]
+    store.close()

@@ -29,7 +29,7 @@ from ftvm.placement import (
     ReservationConflict,
     Request,
 )
-from ftvm.store import Tx
+from ftvm.store import Conflict, Tx
 
 from .accounts import Account
 from .common import Domain, check_description, check_name, check_resource_uuid, new_uuid
@@ -314,6 +314,7 @@ class CreateFlow:
         self._failpoint("validate")
         plan = self._validate(req)
         if req.resource_uuid is not None:
+            # Early answer, so a taken uuid never starts VMs; the commit's own check (below) closes the race.
             taken = await self._domain.read(lambda tx: tx.select("ft_groups", {"uuid": plan.group_uuid}))
             if taken:
                 raise already_exists(GROUP_TYPE, plan.group_uuid)
@@ -520,7 +521,10 @@ class CreateFlow:
 
     def _commit(self, tx: Tx, r: "_Records", checks: "_CapacityChecks | None") -> None:
         tx.insert("vm_instances", [r.primary_vm, r.secondary_vm])
-        tx.insert("ft_groups", [r.group])
+        try:
+            tx.insert("ft_groups", [r.group])
+        except Conflict as e:  # a create with the same resourceUuid committed first
+            raise already_exists(GROUP_TYPE, r.group["uuid"]) from e
         tx.insert("volumes", r.primary_volumes + r.secondary_volumes)
         tx.insert("vm_nics", r.primary_nics + r.secondary_nics)
         tx.insert("used_ips", r.used_ips)

@@ -40,6 +40,7 @@ class _SqliteTx:
         # the writer thread, which is what limits it while the event loop keeps the GIL busy.
         self._merged = merged
         self._pending: dict[tuple[str, tuple[str, ...]], list[Mapping[str, Any]]] = {}
+        self._checked: set[tuple[str, tuple[str, ...]]] = set()  # (table, columns) already checked
         self._checks: list[Callable[["_SqliteTx"], None]] = []
 
     def _check(self, table: str, names: Sequence[str]) -> None:
@@ -61,10 +62,10 @@ class _SqliteTx:
             return
         names = tuple(rows[0])
         key = (table, names)
-        if key not in self._pending:
+        if key not in self._checked:
             self._check(table, names)
-            self._pending[key] = []
-        self._pending[key].extend(rows)
+            self._checked.add(key)
+        self._pending.setdefault(key, []).extend(rows)
         if not self._merged:
             self._flush()
 
@@ -75,7 +76,9 @@ class _SqliteTx:
             check(self)
 
     def _flush(self) -> None:
-        for (table, names), rows in self._pending.items():
+        # Taken out first: rows of a failed flush belong to the op that failed, never to the next one.
+        pending, self._pending = self._pending, {}
+        for (table, names), rows in pending.items():
             width = len(names)
             row_sql = f"({', '.join('?' * width)})"
             per_statement = max(1, _MAX_VARIABLES // width)
@@ -86,7 +89,6 @@ class _SqliteTx:
                     self._conn.execute(sql, [r[n] for r in chunk for n in names])
                 except sqlite3.IntegrityError as e:
                     raise Conflict(table, str(e)) from e
-        self._pending = {k: [] for k in self._pending}
 
     def finish(self) -> None:
         """End of a merged batch: write what is buffered, then run the deferred checks."""
