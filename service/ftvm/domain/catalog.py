@@ -150,6 +150,16 @@ class Catalog:
             ft_vm_count=base.vms, ft_vcpu_count=base.cpu, max_ft_vms=h["max_ft_vms"], max_ft_vcpus=h["max_ft_vcpus"],
             failure_domain=h["failure_domain"] or "", ft_address=self.has_ft_address(h))
 
+    def add_storage_use(self, storage_uuid: str, host_uuid: str | None, delta: int) -> None:
+        """Base usage of a storage (of one host's disk, for local storage) changes by `delta` bytes."""
+        if storage_uuid not in self.storages:
+            return
+        if host_uuid is not None and self.is_local(storage_uuid):
+            key = (storage_uuid, host_uuid)
+            self.local_base[key] = self.local_base.get(key, 0) + delta
+        else:
+            self.storage_base[storage_uuid] = self.storage_base.get(storage_uuid, 0) + delta
+
     def is_local(self, storage_uuid: str) -> bool:
         return self.storages[storage_uuid]["type"] == "LocalStorage"
 
@@ -176,15 +186,15 @@ _TABLES = ("zones", "clusters", "hosts", "primary_storages", "ps_cluster_refs", 
 
 
 def _load_rows(tx: Tx) -> tuple[dict[str, list[Row]], dict[str, Usage], list[Row]]:
+    """The inventory and its usage, read from the trigger-kept counters (not summed over VMs and volumes)."""
     rows = {t: tx.select(t) for t in _TABLES}
     host_usage = {u: Usage(x.cpu_used, x.memory_used, x.vm_count)
                   for u, x in tx.host_usage([h["uuid"] for h in rows["hosts"]]).items()} if rows["hosts"] else {}
-    volumes = tx.select("volumes")
-    return rows, host_usage, volumes
+    return rows, host_usage, tx.select("storage_usage")
 
 
 def load_catalog(store: Store) -> Catalog:
-    rows, host_usage, volumes = store.read(_load_rows)
+    rows, host_usage, storage_usage = store.read(_load_rows)
     c = Catalog()
     c.zones = {r["uuid"]: r for r in rows["zones"]}
     c.clusters = {r["uuid"]: r for r in rows["clusters"]}
@@ -203,14 +213,8 @@ def load_catalog(store: Store) -> Catalog:
     c.disk_offerings = {r["uuid"]: r for r in rows["disk_offerings"]}
     c.global_configs = {(r["category"], r["name"]): r["value"] for r in rows["global_configs"]}
     c.host_base = host_usage
-    for v in volumes:
-        ps = v["primary_storage_uuid"]
-        if ps is None or not v["allocated_size"]:
-            continue
-        if v["host_uuid"] is not None and c.storages.get(ps, {}).get("type") == "LocalStorage":
-            c.local_base[(ps, v["host_uuid"])] = c.local_base.get((ps, v["host_uuid"]), 0) + v["allocated_size"]
-        else:
-            c.storage_base[ps] = c.storage_base.get(ps, 0) + v["allocated_size"]
+    for u in storage_usage:  # host_uuid is '' for shared storage
+        c.add_storage_use(u["primary_storage_uuid"], u["host_uuid"] or None, u["used"])
     return c
 
 

@@ -177,11 +177,7 @@ class Vms:
             ps = v["primary_storage_uuid"]
             if ps is None or not v["allocated_size"] or ps not in cat.storages:
                 continue
-            if v["host_uuid"] is not None and cat.is_local(ps):
-                key = (ps, v["host_uuid"])
-                cat.local_base[key] = cat.local_base.get(key, 0) - v["allocated_size"]
-            else:
-                cat.storage_base[ps] = cat.storage_base.get(ps, 0) - v["allocated_size"]
+            cat.add_storage_use(ps, v["host_uuid"], -v["allocated_size"])
             storages.add(ps)
         if hosts:
             engine.upsert_hosts([cat.host_spec(h) for h in hosts])
