@@ -65,9 +65,9 @@ class NetworkAllocator:
     def load(cls, catalog: Catalog, store: Store) -> "NetworkAllocator":
         def rows(tx: Tx):
             return (tx.select("used_ips"), tx.select("mac_allocations"), tx.select("colo_ports"),
-                    tx.select("vm_instances"))
+                    tx.max_value("vm_instances", "internal_id"))
 
-        used_ips, macs, ports, vms = store.read(rows)
+        used_ips, macs, ports, last_internal_id = store.read(rows)
         allocator = cls(catalog)
         for r in used_ips:
             allocator._used_ips.setdefault(r["l3_network_uuid"], set()).add(r["ip_in_long"])
@@ -80,7 +80,7 @@ class NetworkAllocator:
             pool = _PortPool(high, [p for p in range(COLO_PORT_BASE, high) if p not in taken])
             heapq.heapify(pool.free)
             allocator._ports[host] = pool
-        allocator._next_internal_id = max((v["internal_id"] for v in vms), default=0) + 1
+        allocator._next_internal_id = (last_internal_id or 0) + 1
         return allocator
 
     # -- IPs -----------------------------------------------------------------------------------------------------

@@ -125,6 +125,12 @@ class _SqliteTx:
         marks = ", ".join("?" * len(values))
         return self._conn.execute(f"SELECT * FROM {table} WHERE {column} IN ({marks})", list(values)).fetchall()
 
+    def max_value(self, table: str, column: str) -> Any:
+        """The column's largest value (None for an empty table)."""
+        self._flush()
+        self._check(table, [column])
+        return self._conn.execute(f"SELECT MAX({column}) AS m FROM {table}").fetchone()["m"]
+
     def host_usage(self, host_uuids: Sequence[str]) -> dict[str, HostUsage]:
         self._flush()
         marks = ", ".join("?" * len(host_uuids))
