@@ -159,13 +159,14 @@ def test_strategies(roomy):
 def test_system_tags(roomy):
     server, client, names = roomy
     l3 = names.l3["l3-0"]
-    reply = client.create(**basic(names, system_tags=[f"staticIp::{l3}::172.16.0.77",
-                                                      f"customMac::{l3}::fa:01:02:03:04:00",
+    taken = {n.ip for v in client.query("QueryVmInstance") for n in v.vm_nics}  # addresses are random: avoid them
+    ip = next(f"172.16.0.{i}" for i in range(77, 202) if f"172.16.0.{i}" not in taken)
+    reply = client.create(**basic(names, system_tags=[f"staticIp::{l3}::{ip}", f"customMac::{l3}::fa:01:02:03:04:00",
                                                       "createWithoutCdRom::true"]))
     nic = reply.primary_vm_inventory.vm_nics[0]
-    assert (nic.ip, nic.mac) == ("172.16.0.77", "fa:01:02:03:04:00")
+    assert (nic.ip, nic.mac) == (ip, "fa:01:02:03:04:00")
     assert list(reply.primary_vm_inventory.vm_cd_roms) == []
-    code, error = rpc_error(lambda: client.create(**basic(names, system_tags=[f"staticIp::{l3}::172.16.0.77"])))
+    code, error = rpc_error(lambda: client.create(**basic(names, system_tags=[f"staticIp::{l3}::{ip}"])))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "already in use" in error.details
 
 
