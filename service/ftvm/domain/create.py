@@ -45,7 +45,7 @@ from .limits import (
     check_list,
 )
 from .network import NIC_PORT_PURPOSES, PAIR_PORT_PURPOSES, NetworkAllocator, int_to_ip
-from .records import build_vm_view
+from .records import build_vm_view, shadow_view
 
 MSG = "CreateFaultToleranceVmInstanceMsg"
 STRATEGY_VALUES = ("InstantStart", "CreateStopped", "JustCreate")
@@ -582,11 +582,10 @@ class _Records:
     def result(self) -> CreateResult:
         primary = build_vm_view(self.primary_vm, self.primary_nics, self.used_ips, self.primary_volumes,
                                 self.primary_cdroms)
-        secondary = build_vm_view(self.secondary_vm, self.secondary_nics, self.used_ips, self.secondary_volumes,
-                                  self.secondary_cdroms)
-        pair = dict(primary_vm_instance_uuid=self.primary_vm["uuid"],
-                    secondary_vm_instance_uuid=self.secondary_vm["uuid"], status=self.group["status"])
-        secondary.update(pair)
-        group = dict(primary, **pair, uuid=self.group["uuid"], name=self.group["name"], type=GROUP_TYPE,
-                     create_date=self.group["create_date"], last_op_date=self.group["last_op_date"])
+        secondary = shadow_view(build_vm_view(self.secondary_vm, self.secondary_nics, self.used_ips,
+                                              self.secondary_volumes, self.secondary_cdroms), self.group)
+        g = self.group
+        group = dict(primary, primary_vm_instance_uuid=g["primary_vm_instance_uuid"],
+                     secondary_vm_instance_uuid=g["secondary_vm_instance_uuid"], status=g["status"], uuid=g["uuid"],
+                     name=g["name"], type=GROUP_TYPE, create_date=g["create_date"], last_op_date=g["last_op_date"])
         return CreateResult(primary=primary, secondary=secondary, group=group)

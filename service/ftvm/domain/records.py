@@ -13,3 +13,9 @@ def build_vm_view(vm: dict, nics: list[dict], used_ips: list[dict], volumes: lis
     view["all_volumes"] = volumes
     view["vm_cd_roms"] = cdroms
     return view
+
+
+def shadow_view(secondary: dict, group: dict) -> dict:
+    """The secondary's view with its place in the pair (ShadowVmInstanceInventory), from its group row."""
+    return dict(secondary, primary_vm_instance_uuid=group["primary_vm_instance_uuid"],
+                secondary_vm_instance_uuid=group["secondary_vm_instance_uuid"], status=group["status"])

@@ -16,7 +16,7 @@ from .common import Domain
 from .errors import FtError, permission_denied
 from .network import NetworkAllocator
 from .query import run_query
-from .records import build_vm_view
+from .records import build_vm_view, shadow_view
 
 GROUP_TYPE = "FaultToleranceVmGroup"
 
@@ -43,10 +43,7 @@ def _assemble(tx: Tx, vms: Sequence[Row]) -> dict[str, dict]:
 def _pair(tx: Tx, group: Row) -> tuple[dict, dict]:
     vms = tx.select_in("vm_instances", "uuid", [group["primary_vm_instance_uuid"], group["secondary_vm_instance_uuid"]])
     views = _assemble(tx, vms)
-    pair = dict(primary_vm_instance_uuid=group["primary_vm_instance_uuid"],
-                secondary_vm_instance_uuid=group["secondary_vm_instance_uuid"], status=group["status"])
-    secondary = dict(views[group["secondary_vm_instance_uuid"]], **pair)
-    return views[group["primary_vm_instance_uuid"]], secondary
+    return views[group["primary_vm_instance_uuid"]], shadow_view(views[group["secondary_vm_instance_uuid"]], group)
 
 
 def _group_of(tx: Tx, uuid: str) -> Row | None:
