@@ -31,6 +31,15 @@ from ftvm.store import Conflict, Store, Tx
 from .catalog import GLOBAL_CONFIG_DEFAULTS, parse_size, validate_global_config
 from .common import MAX_DESCRIPTION, MAX_NAME, check_resource_uuid, new_uuid, now_ms
 from .errors import FtError
+# The values the admin APIs accept are the values a file may use.
+from .inventory import (
+    ARCHITECTURES,
+    DISK_ALLOCATOR_STRATEGIES,
+    IMAGE_FORMATS,
+    IP_ALLOCATION_STRATEGIES,
+    MEDIA_TYPES,
+    PLATFORMS,
+)
 
 __all__ = [
     "DEMO_INVENTORY_PATH", "InventoryFileError", "TABLES", "demo_inventory", "inventory_rows", "ip_range_problems",
@@ -48,12 +57,6 @@ _SEED_NAMESPACE = uuid_module.UUID("5d0c6f4e-3b1a-4c8e-9f2d-7a6b5c4d3e2f")
 
 STORAGE_TYPES = ("NFS", "Ceph", "LocalStorage")
 LOCAL_STORAGE_DEFAULT_URL = "/zstack_ps"
-IP_ALLOCATION_STRATEGIES = ("Random", "FirstAvailable")
-PLATFORMS = ("Linux", "Windows", "WindowsVirtio", "Other", "Paravirtualization")
-ARCHITECTURES = ("x86_64", "aarch64", "mips64el", "loongarch64")
-MEDIA_TYPES = ("RootVolumeTemplate", "ISO", "DataVolumeTemplate")
-IMAGE_FORMATS = ("qcow2", "raw", "iso", "vmdk")
-DISK_OFFERING_DEFAULT_ALLOCATOR = "DefaultPrimaryStorageAllocationStrategy"
 
 _COMMON = ("name", "uuid", "description")
 ROOT_KEYS = ("uuidSeed", "globalConfigs", "zones", "images", "instanceOfferings", "diskOfferings")
@@ -725,7 +728,7 @@ def _disk_offering(ctx: _Ctx, value: Any, path: str, names: dict[str, str]) -> N
     ctx.rows["disk_offerings"].append({
         "uuid": ctx.uuid(m, path, "diskOffering", name), "name": name, "description": ctx.description(m, path),
         "disk_size": ctx.size(m, "diskSize", path), "type": "Default", "state": "Enabled",
-        "allocator_strategy": ctx.string(m, "allocatorStrategy", path, DISK_OFFERING_DEFAULT_ALLOCATOR),
+        "allocator_strategy": ctx.string(m, "allocatorStrategy", path, DISK_ALLOCATOR_STRATEGIES[0]),
         "sort_key": ctx.integer(m, "sortKey", path, 0, minimum=0), **ctx.dates()})
 
 
