@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up everything (Rust extension built by maturin, the Python package, test tools) and runs every test:
+# Sets up everything in ./.venv (Rust extension built by maturin, the Python package, test tools) and runs every test:
 # the pure-Rust core with cargo test, then pytest over the Python package and the compiled extension.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install --disable-pip-version-check --root-user-action=ignore -q -e ".[test,bench-peers]"
+. scripts/venv.sh
+python -m pip install --disable-pip-version-check -q -e ".[test,bench-peers]"
 cargo test --workspace --quiet
-python3 -m pytest -q "$@"
+python -m pytest -q "$@"
