@@ -22,9 +22,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ftvm._proto.zstack.ft.v1 import services_pb2, services_pb2_grpc
+from ftvm._proto.zstack.ft.v1 import services_pb2
 from ftvm.agent import HostAgent, SimulatedHypervisor
-from ftvm.api.base import MAX_MESSAGE_BYTES, drain
+from ftvm.api.base import MAX_MESSAGE_BYTES, add_servicer, drain
 from ftvm.api.inventory_servicer import InventoryServicer
 from ftvm.api.vm_servicer import AccountServicer, VmServicer
 from ftvm.domain.accounts import Accounts
@@ -145,9 +145,9 @@ async def start(config: ServerConfig) -> RunningServer:
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                           ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                                           ("grpc.so_reuseport", 0)])
-        services_pb2_grpc.add_AccountServiceServicer_to_server(AccountServicer(accounts), server)
-        services_pb2_grpc.add_VmServiceServicer_to_server(VmServicer(accounts, flow, vms), server)
-        services_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(domain, accounts), server)
+        add_servicer(server, "AccountService", AccountServicer(accounts))
+        add_servicer(server, "VmService", VmServicer(accounts, flow, vms))
+        add_servicer(server, "InventoryService", InventoryServicer(domain, accounts))
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -2,6 +2,8 @@
 
 Decorate each RPC with `@rpc()` (or `@rpc(admin=True)`, or `@rpc(public=True)` for login). The method then receives
 the caller's `Account` (None for public RPCs) and may raise FtError; anything else is logged and answered SYS.1000.
+Register servicers with `add_servicer`: a request that cannot be decoded is then answered SYS.1007 like any other
+bad argument (gRPC's own answer is a bare UNKNOWN "Unexpected DecodeError", logged with a traceback).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import logging
 from typing import Any, Awaitable, Callable
 
 import grpc
+from google.protobuf import message_factory
+from google.protobuf.message import DecodeError
 
+from ftvm._proto.zstack.ft.v1 import services_pb2
 from ftvm.domain.accounts import Account, Accounts
 from ftvm.domain.errors import FtError, internal, invalid, permission_denied
 
@@ -51,11 +56,44 @@ async def drain(timeout: float) -> None:
         await asyncio.wait(pending, timeout=timeout)
 
 
+class UndecodableRequest:
+    """What a method receives instead of a request whose bytes are not its message."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _lenient(decode: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    def lenient_decode(data: bytes) -> Any:
+        try:
+            return decode(data)
+        except DecodeError as e:
+            return UndecodableRequest(str(e))
+
+    return lenient_decode
+
+
+def add_servicer(server: grpc.aio.Server, service_name: str, servicer: Any) -> None:
+    """What the generated `add_<Service>Servicer_to_server` does, with a request decoder that never raises."""
+    service = services_pb2.DESCRIPTOR.services_by_name[service_name]
+    handlers = {}
+    for method in service.methods:
+        request = message_factory.GetMessageClass(method.input_type)
+        reply = message_factory.GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name), request_deserializer=_lenient(request.FromString),
+            response_serializer=reply.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
+
+
 def rpc(admin: bool = False, public: bool = False) -> Callable:
     def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def work(self, request, context: grpc.aio.ServicerContext) -> Any:
             """The reply, or the FtError to answer with."""
             try:
+                if isinstance(request, UndecodableRequest):
+                    raise invalid(f"the request is not a valid {method.__name__} message: {request.reason}")
                 account = None if public else await caller_account(self.accounts, context)
                 if admin and not account.is_admin:
                     raise permission_denied(f"{type(request).__name__[:-7]} is an admin-only API")

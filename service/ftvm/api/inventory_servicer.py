@@ -26,7 +26,7 @@ from ftvm.placement import UnknownResource
 from ftvm.store import Row
 
 from .base import rpc
-from .convert import to_message
+from .convert import int64, to_message
 
 Context = grpc.aio.ServicerContext
 
@@ -54,12 +54,12 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
             cpu_used, memory_used = usage["cpu_used"], usage["memory_used"]
         except UnknownResource:
             cpu_used, memory_used = row["cpu_used"], row["memory_used"]
-        total_cpu = int(row["cpu_num"] * config.cpu_overprovisioning_ratio)
+        total_cpu = int64(row["cpu_num"] * config.cpu_overprovisioning_ratio)
         total_memory = row["total_memory_capacity"]
         return to_message(
             types_pb2.HostInventory, row, total_cpu_capacity=total_cpu,
-            available_cpu_capacity=max(0, total_cpu - cpu_used),
-            available_memory_capacity=max(0, total_memory - config.reserved_memory - memory_used))
+            available_cpu_capacity=int64(total_cpu - cpu_used),
+            available_memory_capacity=int64(total_memory - config.reserved_memory - memory_used))
 
     def _storage_available(self, storage_uuid: str, host_uuid: str | None, from_rows: int) -> int:
         try:
@@ -73,16 +73,18 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
         clusters = sorted(catalog.storage_clusters.get(uuid, ()))
         if row["type"] != "LocalStorage":
             available = self._storage_available(uuid, None, row["total_capacity"] - row.get("used_capacity", 0))
-            return to_message(types_pb2.PrimaryStorageInventory, row, available_capacity=available,
+            return to_message(types_pb2.PrimaryStorageInventory, row, available_capacity=int64(available),
                               attached_cluster_uuids=clusters)
         refs = []
         for host_uuid in catalog.local_hosts(uuid):
             total = catalog.hosts[host_uuid]["local_storage_capacity"]
             available = self._storage_available(uuid, host_uuid, total - catalog.local_base.get((uuid, host_uuid), 0))
             refs.append(types_pb2.LocalStorageHostRefInventory(host_uuid=host_uuid, total_capacity=total,
-                                                               available_capacity=available))
-        return to_message(types_pb2.PrimaryStorageInventory, row, total_capacity=sum(r.total_capacity for r in refs),
-                          available_capacity=sum(r.available_capacity for r in refs), attached_cluster_uuids=clusters,
+                                                               available_capacity=int64(available)))
+        return to_message(types_pb2.PrimaryStorageInventory, row,
+                          total_capacity=int64(sum(r.total_capacity for r in refs)),
+                          available_capacity=int64(sum(r.available_capacity for r in refs)),
+                          attached_cluster_uuids=clusters,
                           local_storage_host_refs=refs)
 
     def _l2_network(self, row: Row) -> types_pb2.L2NetworkInventory:

@@ -28,7 +28,7 @@ from ftvm.store import Conflict, Row, Tx
 from .common import Domain, check_description, check_name, check_resource_uuid, new_uuid
 from .errors import FtError, already_exists, invalid
 from .inventory import tag_rows
-from .limits import MAX_KEYWORD_LENGTH, MAX_UUID_LENGTH, check_length
+from .limits import MAX_KEYWORD_LENGTH, MAX_UUID_LENGTH, check_text
 
 ADMIN_NAME = "admin"
 ACCOUNT_TYPES = ("Normal", "SystemAdmin")
@@ -115,10 +115,10 @@ class Accounts:
                           "password (128 hexadecimal characters)")
         account_type = account_type or "Normal"
         if account_type not in ACCOUNT_TYPES:
-            check_length(account_type, "type", _CREATE_MSG, MAX_KEYWORD_LENGTH)
+            check_text(account_type, "type", _CREATE_MSG, MAX_KEYWORD_LENGTH)
             raise invalid(f"valid value for field[type] of message[{_CREATE_MSG}] are {list(ACCOUNT_TYPES)}, "
                           f"but {account_type} found")
-        check_length(resource_uuid, "resourceUuid", _CREATE_MSG, MAX_UUID_LENGTH)
+        check_text(resource_uuid, "resourceUuid", _CREATE_MSG, MAX_UUID_LENGTH)
         uuid = check_resource_uuid(resource_uuid) or new_uuid()
         now = self._domain.clock()
         tags = tag_rows(uuid, "AccountVO", system_tags, user_tags, now, _CREATE_MSG)

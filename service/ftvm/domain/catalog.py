@@ -12,13 +12,15 @@ usage back from the base (`give_back`); one created since is released from the e
 from __future__ import annotations
 
 import ipaddress
-import math
+import logging
+import re
 from dataclasses import dataclass, field
 
 from ftvm.placement import Config, HostSpec, PlacementEngine, StorageSpec, create_engine
 from ftvm.store import Row, Store, Tx
 
 GIB = 1 << 30
+log = logging.getLogger(__name__)
 
 # (category, name) -> (default value, description). Values are strings, as ZStack keeps them.
 GLOBAL_CONFIG_DEFAULTS: dict[tuple[str, str], tuple[str, str]] = {
@@ -37,23 +39,34 @@ _PLACEMENT_KEYS = (("host", "cpu.overProvisioning.ratio"), ("mevoco", "overProvi
                    ("primaryStorage", "reservedCapacity"))
 
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE = re.compile(r"([0-9]+)([BKMGT]?)")
+_RATIO = re.compile(r"[0-9]+(\.[0-9]+)?")
+_CIDR = re.compile(r"[0-9.]+/[0-9]+")
+# Sizes are bytes the engine holds as 64-bit integers; 2^62 (4 EiB) leaves room for sums of several.
+MAX_SIZE = 1 << 62
+# Over-provisioning ratios: below 0.01 a VM would take over 100x its size, above 1000 a host would offer more
+# than a thousand vCPUs per core; neither is a configuration anyone means, and both push sizes past 64 bits.
+MIN_RATIO, MAX_RATIO = 0.01, 1000.0
 
 
 def parse_size(text: str) -> int:
-    """ZStack size strings: `1G`, `512M`, `1073741824`."""
-    text = text.strip().upper()
-    unit = text[-1] if text and text[-1] in _SIZE_UNITS else ""
-    number = text[: len(text) - len(unit)] if unit else text
-    value = int(number) * _SIZE_UNITS[unit]
-    if value < 0:
-        raise ValueError("negative size")
+    """ZStack size strings: `1G`, `512M`, `1073741824` (a whole number, at most MAX_SIZE bytes)."""
+    match = _SIZE.fullmatch(text.strip().upper())
+    if match is None:
+        raise ValueError("not a size (use bytes, or a whole number with K/M/G/T such as 1G)")
+    value = int(match[1]) * _SIZE_UNITS[match[2]]
+    if value > MAX_SIZE:
+        raise ValueError(f"larger than {MAX_SIZE} bytes")
     return value
 
 
 def parse_ratio(text: str) -> float:
+    """A decimal such as `10` or `1.5`, from MIN_RATIO to MAX_RATIO."""
+    if _RATIO.fullmatch(text) is None:
+        raise ValueError("not a decimal number such as 1.5")
     value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError("a ratio must be a positive number")
+    if not MIN_RATIO <= value <= MAX_RATIO:
+        raise ValueError(f"a ratio must be from {MIN_RATIO} to {MAX_RATIO:g}")
     return value
 
 
@@ -66,6 +79,8 @@ def validate_global_config(category: str, name: str, value: str) -> None:
             raise ValueError("must be true or false")
     elif name == "fault.tolerance.network.cidr":
         if value:
+            if _CIDR.fullmatch(value) is None:
+                raise ValueError("must be an IPv4 CIDR such as 10.99.0.0/16")
             ipaddress.IPv4Network(value, strict=False)
     elif name in ("reservedMemory", "reservedCapacity"):
         parse_size(value)
@@ -193,6 +208,24 @@ def _load_rows(tx: Tx) -> tuple[dict[str, list[Row]], dict[str, Usage], list[Row
     return rows, host_usage, tx.select("storage_usage")
 
 
+def _valid_global_configs(rows: list[Row]) -> dict[tuple[str, str], str]:
+    """The stored values that are valid today. A row that is not (written by an older build, or by hand) must not
+    keep the service from starting: its key runs on the default, and the row is named in an ERROR."""
+    valid = {}
+    for r in rows:
+        key, value = (r["category"], r["name"]), r["value"]
+        if value is None or key not in GLOBAL_CONFIG_DEFAULTS:
+            continue
+        try:
+            validate_global_config(*key, value)
+        except ValueError as e:
+            log.error("global config row [category:%s, name:%s] holds an invalid value %r (%s); using the default "
+                      "%r until it is updated", key[0], key[1], value[:64], e, GLOBAL_CONFIG_DEFAULTS[key][0])
+            continue
+        valid[key] = value
+    return valid
+
+
 def load_catalog(store: Store) -> Catalog:
     rows, host_usage, storage_usage = store.read(_load_rows)
     c = Catalog()
@@ -211,7 +244,7 @@ def load_catalog(store: Store) -> Catalog:
     c.images = {r["uuid"]: r for r in rows["images"]}
     c.instance_offerings = {r["uuid"]: r for r in rows["instance_offerings"]}
     c.disk_offerings = {r["uuid"]: r for r in rows["disk_offerings"]}
-    c.global_configs = {(r["category"], r["name"]): r["value"] for r in rows["global_configs"]}
+    c.global_configs = _valid_global_configs(rows["global_configs"])
     c.host_base = host_usage
     for u in storage_usage:  # host_uuid is '' for shared storage
         c.add_storage_use(u["primary_storage_uuid"], u["host_uuid"] or None, u["used"])

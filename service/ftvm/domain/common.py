@@ -16,7 +16,7 @@ from ftvm.store import Conflict, Store, Tx
 
 from .catalog import Catalog
 from .errors import FtError, already_exists, invalid, mandatory
-from .limits import check_length
+from .limits import check_printable, check_text
 
 T = TypeVar("T")
 
@@ -42,16 +42,18 @@ def now_ms() -> int:
 
 
 def check_name(value: str | None, field_name: str, message: str, max_length: int = MAX_NAME) -> str:
-    """Mandatory, trimmed, 1..max_length chars (ZStack's name rule; other required texts use it too)."""
+    """Mandatory, no control characters, trimmed, 1..max_length chars (ZStack's name rule; other required texts use
+    it too)."""
     if value is None or not value.strip():
         raise mandatory(field_name, message)
+    check_printable(value, field_name, message)  # before trimming: trailing CR/LF are refused, not trimmed
     value = value.strip()
-    check_length(value, field_name, message, max_length)
+    check_text(value, field_name, message, max_length)
     return value
 
 
 def check_description(value: str | None, message: str) -> str | None:
-    check_length(value, "description", message, MAX_DESCRIPTION)
+    check_text(value, "description", message, MAX_DESCRIPTION)
     return value
 
 

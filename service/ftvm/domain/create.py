@@ -41,17 +41,16 @@ from .limits import (
     MAX_TAG_LENGTH,
     MAX_TAGS,
     MAX_UUID_LENGTH,
-    check_length,
+    check_text,
     check_list,
 )
 from .network import NIC_PORT_PURPOSES, PAIR_PORT_PURPOSES, NetworkAllocator, int_to_ip
 from .records import build_vm_view, shadow_view
+from .system_tags import parse_system_tags
 
 MSG = "CreateFaultToleranceVmInstanceMsg"
 STRATEGY_VALUES = ("InstantStart", "CreateStopped", "JustCreate")
 GROUP_TYPE = "FaultToleranceVmGroup"
-_TAG_PREFIXES = ("staticIp::", "customMac::", "hostname::", "createWithoutCdRom::", "primaryStorageUuidForDataVolume::",
-                 "maxInstancePerHost::")
 
 Failpoint = Callable[[str], None]
 
@@ -141,15 +140,11 @@ _LISTS = (("l3NetworkUuids", "l3_network_uuids", MAX_L3_NETWORKS, MAX_UUID_LENGT
 def _check_limits(req: CreateFtVm) -> None:
     """The size limits (`limits.py`), before any rule that echoes a value back."""
     for field_name, attribute in _UUID_FIELDS:
-        check_length(getattr(req, attribute), field_name, MSG, MAX_UUID_LENGTH)
-    check_length(req.strategy, "strategy", MSG, MAX_KEYWORD_LENGTH)
-    check_length(req.type, "type", MSG, MAX_KEYWORD_LENGTH)
+        check_text(getattr(req, attribute), field_name, MSG, MAX_UUID_LENGTH)
+    check_text(req.strategy, "strategy", MSG, MAX_KEYWORD_LENGTH)
+    check_text(req.type, "type", MSG, MAX_KEYWORD_LENGTH)
     for field_name, attribute, max_items, max_length in _LISTS:
         check_list(getattr(req, attribute), field_name, MSG, max_items, max_length)
-
-
-def _tag_value(tags: list[str], prefix: str) -> list[str]:
-    return [t[len(prefix):] for t in tags if t.startswith(prefix)]
 
 
 class CreateFlow:
@@ -187,9 +182,7 @@ class CreateFlow:
         elif default_l3 not in req.l3_network_uuids:
             raise invalid(f"defaultL3NetworkUuid[{default_l3}] is not in l3NetworkUuids {req.l3_network_uuids}")
         group_uuid = check_resource_uuid(req.resource_uuid) or new_uuid()
-        for tag in req.system_tags:
-            if not tag.startswith(_TAG_PREFIXES) or tag.count("::") < 1 or not tag.split("::", 1)[1]:
-                raise invalid(f"no system tag matches[{tag}] for resourceType[VmInstanceVO]")
+        tags = parse_system_tags(req.system_tags)
         strategy = req.strategy or "InstantStart"
         if strategy not in STRATEGY_VALUES:
             raise invalid(f"valid value for field[strategy] of message[{MSG}] are {list(STRATEGY_VALUES)}, "
@@ -226,11 +219,8 @@ class CreateFlow:
         for field_name, uuid, table, kind in pins:
             if uuid is not None and uuid not in table:
                 raise not_found(field_name, uuid, kind)
-        data_storage = None
-        for uuid in _tag_value(req.system_tags, "primaryStorageUuidForDataVolume::"):
-            if uuid not in cat.storages:
-                raise not_found("systemTags", uuid, "PrimaryStorageVO")
-            data_storage = uuid
+        if tags.data_storage_uuid is not None and tags.data_storage_uuid not in cat.storages:
+            raise not_found("systemTags", tags.data_storage_uuid, "PrimaryStorageVO")
 
         if offering is not None:
             if offering["state"] != "Enabled":
@@ -252,8 +242,7 @@ class CreateFlow:
             raise operation_failed(f"allocator strategy[{allocator}] is not supported")
         max_per_host = 0
         if allocator == "MaxInstancePerHostHostAllocatorStrategy":
-            values = _tag_value(req.system_tags, "maxInstancePerHost::")
-            max_per_host = int(values[0]) if values and values[0].isdigit() else 0
+            max_per_host = tags.max_instance_per_host or 0
 
         if image["media_type"] == "ISO":
             raise invalid(f"image[uuid:{image['uuid']}] is an ISO; an FT VM needs a RootVolumeTemplate image")
@@ -280,17 +269,10 @@ class CreateFlow:
                                   ("host", cat.hosts, req.host_uuid)):
             if uuid is not None and table[uuid]["state"] != "Enabled":
                 raise operation_failed(f"{kind}[uuid:{uuid}] is not Enabled")
-        static_ips, custom_macs = {}, {}
-        for value in _tag_value(req.system_tags, "staticIp::"):
-            l3, _, ip = value.partition("::")
-            if l3 not in req.l3_network_uuids:
-                raise invalid(f"system tag staticIp names l3Network[uuid:{l3}] that is not in l3NetworkUuids")
-            static_ips[l3] = ip
-        for value in _tag_value(req.system_tags, "customMac::"):
-            l3, _, mac = value.partition("::")
-            if l3 not in req.l3_network_uuids:
-                raise invalid(f"system tag customMac names l3Network[uuid:{l3}] that is not in l3NetworkUuids")
-            custom_macs[l3] = mac
+        for kind, by_l3 in (("staticIp", tags.static_ips), ("customMac", tags.custom_macs)):
+            for l3 in by_l3:
+                if l3 not in req.l3_network_uuids:
+                    raise invalid(f"system tag {kind} names l3Network[uuid:{l3}] that is not in l3NetworkUuids")
         # The smaller location pin wins (host > cluster > zone); the engine applies every pin it is given.
         zone, cluster, host = req.zone_uuid, req.cluster_uuid, req.host_uuid
         if host is not None:
@@ -303,9 +285,9 @@ class CreateFlow:
             max_instance_per_host=max_per_host, offering_uuid=req.instance_offering_uuid, image=image,
             l3_uuids=list(req.l3_network_uuids), default_l3=default_l3, data_offerings=data_offerings,
             zone_uuid=zone, cluster_uuid=cluster, host_uuid=host,
-            root_storage_uuid=req.primary_storage_uuid_for_root_volume, data_storage_uuid=data_storage,
-            static_ips=static_ips, custom_macs=custom_macs,
-            with_cdrom="createWithoutCdRom::true" not in req.system_tags, group_uuid=group_uuid,
+            root_storage_uuid=req.primary_storage_uuid_for_root_volume, data_storage_uuid=tags.data_storage_uuid,
+            static_ips=tags.static_ips, custom_macs=tags.custom_macs, with_cdrom=not tags.without_cdrom,
+            group_uuid=group_uuid,
             system_tags=list(req.system_tags), user_tags=list(req.user_tags),
             root_volume_tags=list(req.root_volume_system_tags), data_volume_tags=list(req.data_volume_system_tags))
 

@@ -25,7 +25,7 @@ import ipaddress
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Sequence
 
-from ftvm.placement import DEFAULT_STRATEGY, STRATEGIES
+from ftvm.placement import DEFAULT_STRATEGY, STRATEGIES, PlacementEngine
 from ftvm.store import Row, Tx
 
 from .catalog import GLOBAL_CONFIG_DEFAULTS, Catalog, build_engine, load_catalog, validate_global_config
@@ -38,7 +38,7 @@ from .limits import (
     MAX_TAG_LENGTH,
     MAX_TAGS,
     MAX_UUID_LENGTH,
-    check_length,
+    check_text,
     check_list,
 )
 
@@ -76,7 +76,7 @@ def _one_of(value: str | None, default: str | None, valid: Sequence[str], field:
         if default is None:
             raise mandatory(field, message)
         return default
-    check_length(value, field, message, MAX_KEYWORD_LENGTH)
+    check_text(value, field, message, MAX_KEYWORD_LENGTH)
     if value not in valid:
         raise invalid(f"valid value for field[{field}] of message[{message}] are {list(valid)}, "
                       f"but {value} found")
@@ -95,7 +95,7 @@ def _in_range(value: int | None, low: int, high: int, field: str, message: str) 
 def _ipv4(value: str | None, field: str, message: str) -> ipaddress.IPv4Address:
     if not value:
         raise mandatory(field, message)
-    check_length(value, field, message, MAX_KEYWORD_LENGTH)
+    check_text(value, field, message, MAX_KEYWORD_LENGTH)
     try:
         return ipaddress.IPv4Address(value)
     except ValueError:
@@ -120,7 +120,7 @@ def _lookup(rows: dict[str, Row], uuid: str | None, field: str, kind: str, messa
     """The catalog row a request names; an unknown uuid is SYS.1003."""
     if not uuid:
         raise mandatory(field, message)
-    check_length(uuid, field, message, MAX_UUID_LENGTH)
+    check_text(uuid, field, message, MAX_UUID_LENGTH)
     row = rows.get(uuid)
     if row is None:
         raise not_found(field, uuid, kind)
@@ -165,7 +165,7 @@ class InventoryAdmin:
     def _new_row(self, resource_uuid: str | None, name: str | None, description: str | None, message: str) -> Row:
         """uuid, name, description and both dates: the columns every inventory row starts with."""
         now = self._domain.clock()
-        check_length(resource_uuid, "resourceUuid", message, MAX_UUID_LENGTH)
+        check_text(resource_uuid, "resourceUuid", message, MAX_UUID_LENGTH)
         return dict(uuid=check_resource_uuid(resource_uuid) or new_uuid(), name=check_name(name, "name", message),
                     description=check_description(description, message), create_date=now, last_op_date=now)
 
@@ -222,8 +222,7 @@ class InventoryAdmin:
             raise duplicate_ip
         if ft_network_address:
             _ipv4(ft_network_address, "ftNetworkAddress", message)
-        if failure_domain is not None and len(failure_domain) > 255:
-            raise invalid(f"field[failureDomain] of message[{message}] exceeds max length of string[255]")
+        check_text(failure_domain, "failureDomain", message, MAX_KEYWORD_LENGTH)
         row.update(
             zone_uuid=cluster["zone_uuid"], cluster_uuid=cluster["uuid"], management_ip=ip, hypervisor_type="KVM",
             state="Enabled", status="Connected",
@@ -444,8 +443,7 @@ class InventoryAdmin:
         row = self._new_row(resource_uuid, name, description, message)
         media = _one_of(media_type, "RootVolumeTemplate", MEDIA_TYPES, "mediaType", message)
         image_size = _in_range(size, 1, 1 << 62, "size", message)
-        if guest_os_type is not None and len(guest_os_type) > 255:
-            raise invalid(f"field[guestOsType] of message[{message}] exceeds max length of string[255]")
+        check_text(guest_os_type, "guestOsType", message, MAX_KEYWORD_LENGTH)
         row.update(
             state="Enabled", status="Ready", size=image_size, actual_size=image_size,
             url=check_name(url, "url", message, MAX_URL), media_type=media, guest_os_type=guest_os_type,
@@ -598,7 +596,7 @@ class InventoryAdmin:
         name = check_name(name, "name", message)
         if value is None:
             raise mandatory("value", message)
-        check_length(value, "value", message, MAX_CONFIG_VALUE_LENGTH)
+        check_text(value, "value", message, MAX_CONFIG_VALUE_LENGTH)
         key = (category, name)
         if key not in GLOBAL_CONFIG_DEFAULTS:
             raise FtError("SYS.1003", f"unable to find GlobalConfig[category:{category}, name:{name}]")
@@ -620,18 +618,25 @@ class InventoryAdmin:
         gate = self._domain.gate
         await gate.acquire_exclusive()
         try:
+            # The new engine is built before the value is stored: a value the engine refuses is never committed.
+            fresh = await asyncio.to_thread(load_catalog, self._domain.store)
+            fresh.global_configs[key] = value
+            try:
+                engine = build_engine(fresh, self._domain.engine.name)
+            except (ValueError, TypeError, OverflowError) as e:
+                raise invalid(f"invalid value[{value}] of GlobalConfig[category:{category}, name:{name}]: the "
+                              f"placement engine refuses it ({e})") from None
             await self._domain.write(op)
-            await self._rebuild_engine()
+            self._replace_engine(fresh, engine)
         finally:
             await gate.release_exclusive()
         return row
 
-    async def _rebuild_engine(self) -> None:
-        """Reloads the catalog from the rows (base usage included: every reservation made since start is committed
-        by now, the gate being exclusive) into the existing Catalog object, which other code holds, and builds a
-        fresh engine of the same kind from it."""
-        fresh = await asyncio.to_thread(load_catalog, self._domain.store)
+    def _replace_engine(self, fresh: Catalog, engine: PlacementEngine) -> None:
+        """Moves a catalog reloaded from the rows (base usage included: every reservation made since start is
+        committed by now, the gate being exclusive) into the existing Catalog object, which other code holds, with
+        the engine built from it."""
         catalog = self._catalog
         for f in dataclasses.fields(Catalog):
             setattr(catalog, f.name, getattr(fresh, f.name))
-        self._domain.engine = build_engine(catalog, self._domain.engine.name)
+        self._domain.engine = engine

@@ -28,7 +28,7 @@ import yaml
 from ftvm.placement import DEFAULT_STRATEGY, STRATEGIES
 from ftvm.store import Conflict, Store, Tx
 
-from .catalog import GLOBAL_CONFIG_DEFAULTS, parse_size, validate_global_config
+from .catalog import GLOBAL_CONFIG_DEFAULTS, MAX_SIZE, parse_size, validate_global_config
 from .common import MAX_DESCRIPTION, MAX_NAME, check_resource_uuid, new_uuid, now_ms
 from .errors import FtError
 # The values the admin APIs accept are the values a file may use.
@@ -305,14 +305,14 @@ class _Ctx:
         if isinstance(value, str):
             try:
                 value = parse_size(value)
-            except ValueError:
-                self.error(p, f"not a size: {value!r} (use bytes, or a whole number with K/M/G/T such as 4G)")
+            except ValueError as e:
+                self.error(p, f"not a size: {value!r} ({e})")
                 return default
         if value < 0 or (positive and value == 0):
             self.error(p, "must be > 0" if positive else "must be >= 0")
             return default
-        if value >= 1 << 63:
-            self.error(p, "too large")
+        if value > MAX_SIZE:
+            self.error(p, f"too large (at most {MAX_SIZE} bytes)")
             return default
         return value
 
@@ -464,12 +464,7 @@ def _global_configs(ctx: _Ctx, value: Any) -> dict[tuple[str, str], str]:
         try:
             validate_global_config(category, name, text)
         except ValueError as e:
-            reason = str(e)
-            if name in ("reservedMemory", "reservedCapacity"):
-                reason = "not a size (use bytes, or a whole number with K/M/G/T such as 1G)"
-            elif reason.startswith("could not convert"):
-                reason = "not a number"
-            ctx.error(path, f"invalid value {text!r}: {reason}")
+            ctx.error(path, f"invalid value {text!r}: {e}")
             continue
         explicit[(category, name)] = text
     cidr = explicit.get(("ft", "fault.tolerance.network.cidr"))
@@ -599,13 +594,13 @@ def _storage(ctx: _Ctx, value: Any, path: str, zone: str, zone_uuid: str, cluste
         if m.get("totalCapacity") is not None:
             ctx.error(_at(path, "totalCapacity"), "a LocalStorage's capacity is the sum of its hosts' "
                                                   "localStorageCapacity; leave totalCapacity out")
-        total = sum(local_capacity.get(c, 0) for c in attached)
+        total = 0  # as the admin API stores it: the capacity is the hosts' disks, summed when queried
         for cluster_uuid in attached:
             first = local_of_cluster.setdefault(cluster_uuid, path)
             if first != path:
                 cname = next(n for n, u in clusters.items() if u == cluster_uuid)
                 ctx.error(_at(path, "clusters"), f"cluster {cname!r} already has a LocalStorage ({first})")
-        if total == 0 and refs_ok:
+        if refs_ok and not any(local_capacity.get(c, 0) for c in attached):
             ctx.error(_at(path, "clusters"), "no host of the attached clusters has localStorageCapacity > 0")
     else:
         url = ctx.string(m, "url", path, max_len=2048)

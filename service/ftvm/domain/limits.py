@@ -8,6 +8,7 @@ whole request (and every reply) is capped at `api.base.MAX_MESSAGE_BYTES` (4 MiB
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from .errors import invalid
@@ -37,16 +38,31 @@ MAX_MON_URLS = 16
 MAX_CONFIG_VALUE_LENGTH = 1024
 
 
-def check_length(value: str | None, field: str, message: str, limit: int) -> None:
-    if value is not None and len(value) > limit:
+# C0 and C1 controls and DEL (NUL, ESC, CR, LF, TAB ...), the Unicode line and paragraph separators, and the
+# bidirectional embedding/override/isolate controls (text that displays in another order than it reads).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def check_printable(value: str, field: str, message: str) -> None:
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise invalid(f"field[{field}] of message[{message}] contains a control character "
+                      f"(U+{ord(control.group()):04X} at position {control.start()})")
+
+
+def check_text(value: str | None, field: str, message: str, limit: int) -> None:
+    """A text field: at most `limit` characters and no control characters."""
+    if value is None:
+        return
+    if len(value) > limit:
         raise invalid(f"field[{field}] of message[{message}] exceeds max length of string[{limit}]")
+    check_printable(value, field, message)
 
 
 def check_list(values: Sequence[str], field: str, message: str, max_items: int, max_length: int) -> None:
-    """At most `max_items` entries of at most `max_length` characters each."""
+    """At most `max_items` entries, each a text field of at most `max_length` characters."""
     if len(values) > max_items:
         raise invalid(f"field[{field}] of message[{message}] has {len(values)} entries; at most {max_items} are "
                       "allowed")
     for i, value in enumerate(values):
-        if len(value) > max_length:
-            raise invalid(f"field[{field}][{i}] of message[{message}] exceeds max length of string[{max_length}]")
+        check_text(value, f"{field}][{i}", message, max_length)

@@ -135,13 +135,13 @@ class NetworkAllocator:
 
     # -- MACs ----------------------------------------------------------------------------------------------------
     def take_mac(self, device_id: int, custom: str | None = None) -> str:
-        """`fa:XX:XX:XX:XX:DD`: four random octets, DD = the NIC's device id in hex."""
+        """`custom` (a checked, lower-case MAC) or `fa:XX:XX:XX:XX:DD`: four random octets, DD = the NIC's device id
+        in hex."""
         if custom is not None:
-            mac = custom.lower()
-            if mac in self._macs:
+            if custom in self._macs:
                 raise invalid(f"mac address[{custom}] is already in use")
-            self._macs.add(mac)
-            return mac
+            self._macs.add(custom)
+            return custom
         while True:
             octets = self._random.getrandbits(32).to_bytes(4, "big")
             mac = "fa:" + ":".join(f"{b:02x}" for b in octets) + f":{device_id & 0xFF:02x}"

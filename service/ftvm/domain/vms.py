@@ -57,9 +57,10 @@ def _group_of(tx: Tx, uuid: str) -> Row | None:
     return None
 
 
-def _check_owner(account: Account, group: Row) -> None:
+def _check_owner(account: Account, group: Row, asked: str) -> None:
+    """`asked` is the uuid the caller sent: the refusal names nothing else (not the group a VM uuid led to)."""
     if not account.is_admin and group["account_uuid"] != account.uuid:
-        raise permission_denied(f"the FT group[uuid:{group['uuid']}] belongs to another account")
+        raise permission_denied(f"the resource[uuid:{asked}] belongs to another account")
 
 
 class Vms:
@@ -73,7 +74,7 @@ class Vms:
             group = _group_of(tx, uuid)
             if group is None:
                 return None
-            _check_owner(account, group)
+            _check_owner(account, group, uuid)
             return _pair(tx, group)
 
         pair = await self._domain.read(op)
@@ -117,7 +118,7 @@ class Vms:
             group = _group_of(tx, uuid)
             if group is None:
                 return None
-            _check_owner(account, group)
+            _check_owner(account, group, uuid)
             where = {"group_uuid": group["uuid"]}
             taken = dict(vms=tx.select("vm_instances", where), volumes=tx.select("volumes", where),
                          used_ips=tx.select("used_ips", where), macs=tx.select("mac_allocations", where),
