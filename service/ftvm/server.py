@@ -28,10 +28,12 @@ from ftvm.api.base import MAX_MESSAGE_BYTES, add_servicer, drain
 from ftvm.api.inventory_servicer import InventoryServicer
 from ftvm.api.vm_servicer import AccountServicer, VmServicer
 from ftvm.domain.accounts import Accounts
-from ftvm.domain.catalog import build_engine, load_catalog
-from ftvm.domain.common import Domain
+from ftvm.domain.catalog import build_engine
+from ftvm.domain.common import Domain, FeedCursor
 from ftvm.domain.create import CreateFlow
+from ftvm.domain.memory import load_memory
 from ftvm.domain.network import NetworkAllocator
+from ftvm.domain.replication import Replication
 from ftvm.domain.vms import Vms
 from ftvm.gateway import Gateway
 from ftvm.placement import STRATEGIES, PlacementError, Request
@@ -108,13 +110,17 @@ class RunningServer:
     health: health.aio.HealthServicer
     store: Store
     domain: Domain
-    network: NetworkAllocator
+    replication: Replication
     grpc_port: int
     grpc_host: str
     admin_password_generated: str | None
     loaded: dict[str, int] | None
     grace_seconds: float
     gateway: Gateway | None  # the REST gateway (port, url) when ServerConfig.http_port is set
+
+    @property
+    def network(self) -> NetworkAllocator:
+        return self.domain.network
 
     async def stop(self, grace: float | None = None) -> None:
         await self.health.enter_graceful_shutdown()  # every service NOT_SERVING: balancers stop sending
@@ -123,6 +129,7 @@ class RunningServer:
             await self.gateway.stop()  # first: its in-flight requests still need the gRPC server
         await self.server.stop(grace)
         await drain(grace)  # work of calls cancelled by the stop finishes (commits or undoes) first
+        await self.replication.stop()
         self.domain.close()
         self.store.close()
 
@@ -130,17 +137,23 @@ class RunningServer:
 async def start(config: ServerConfig) -> RunningServer:
     store = open_store(config.url)
     started = None  # the gRPC server once it listens: a failure after that (the REST port taken) stops it
+    replication: Replication | None = None  # once it leased an ordinal
     try:
         loaded = _load_first_inventory(store, config)
-        catalog = load_catalog(store)
-        engine = build_engine(catalog, config.engine)
+        memory = load_memory(store)
+        engine = build_engine(memory.catalog, config.engine)
         _warm_engine(engine)
-        domain = Domain(store=store, catalog=catalog, engine=engine)
+        domain = Domain(store=store, catalog=memory.catalog, engine=engine, network=memory.network,
+                        feed=FeedCursor(memory.feed_seq))
         accounts = Accounts(domain)
         generated = await accounts.ensure_admin(config.admin_password or os.environ.get("FTVM_ADMIN_PASSWORD"))
-        network = NetworkAllocator.load(catalog, store)
-        flow = CreateFlow(domain, network, config.agent, config.failpoint)
-        vms = Vms(domain, network, config.agent)
+
+        async def refresh() -> None:
+            assert replication is not None
+            await replication.catch_up()
+
+        flow = CreateFlow(domain, config.agent, refresh, config.failpoint)
+        vms = Vms(domain, config.agent)
 
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                           ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -152,6 +165,9 @@ async def start(config: ServerConfig) -> RunningServer:
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         port = server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
+        replication = Replication(domain, accounts.forget_session, lambda: flow.stale_retries,
+                                  _loopback_target(config.grpc_host, port))
+        await replication.start()  # before serving: the ordinal decides which COLO ports this replica hands out
         await server.start()
         started = server
         for name in SERVICE_NAMES + ("",):
@@ -163,10 +179,12 @@ async def start(config: ServerConfig) -> RunningServer:
     except BaseException:
         if started is not None:
             await started.stop(0)
+        if replication is not None:
+            await replication.stop()
         store.close()
         raise
-    return RunningServer(server, health_servicer, store, domain, network, port, config.grpc_host, generated, loaded,
-                         config.grace_seconds, gateway)
+    return RunningServer(server, health_servicer, store, domain, replication, port, config.grpc_host, generated,
+                         loaded, config.grace_seconds, gateway)
 
 
 def _banner(running: RunningServer, config: ServerConfig) -> str:

@@ -161,9 +161,19 @@ class Accounts:
         return session
 
     async def log_out(self, session_uuid: str) -> None:
-        """Idempotent: an unknown or expired session is already logged out."""
+        """Idempotent: an unknown or expired session is already logged out. The other replicas drop it from their
+        caches when the change feed brings the logout."""
         self._sessions.pop(session_uuid, None)
-        await self._domain.write(lambda tx: tx.delete("sessions", {"uuid": session_uuid}))
+
+        def op(tx: Tx) -> None:
+            if tx.delete("sessions", {"uuid": session_uuid}):
+                tx.emit({"t": "session-", "uuid": session_uuid})
+
+        await self._domain.write(op)
+
+    def forget_session(self, session_uuid: str) -> None:
+        """Another replica logged the session out."""
+        self._sessions.pop(session_uuid, None)
 
     @staticmethod
     def _expiry(created: int, now: int) -> int:

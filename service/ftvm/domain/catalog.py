@@ -200,7 +200,10 @@ _TABLES = ("zones", "clusters", "hosts", "primary_storages", "ps_cluster_refs", 
            "l3_networks", "ip_ranges", "images", "instance_offerings", "disk_offerings", "global_configs")
 
 
-def _load_rows(tx: Tx) -> tuple[dict[str, list[Row]], dict[str, Usage], list[Row]]:
+CatalogRows = tuple[dict[str, list[Row]], dict[str, Usage], list[Row]]
+
+
+def read_catalog_rows(tx: Tx) -> CatalogRows:
     """The inventory and its usage, read from the trigger-kept counters (not summed over VMs and volumes)."""
     rows = {t: tx.select(t) for t in _TABLES}
     host_usage = {u: Usage(x.cpu_used, x.memory_used, x.vm_count)
@@ -227,7 +230,11 @@ def _valid_global_configs(rows: list[Row]) -> dict[tuple[str, str], str]:
 
 
 def load_catalog(store: Store) -> Catalog:
-    rows, host_usage, storage_usage = store.read(_load_rows)
+    return catalog_from_rows(store.read(read_catalog_rows))
+
+
+def catalog_from_rows(read: CatalogRows) -> Catalog:
+    rows, host_usage, storage_usage = read
     c = Catalog()
     c.zones = {r["uuid"]: r for r in rows["zones"]}
     c.clusters = {r["uuid"]: r for r in rows["clusters"]}

@@ -15,6 +15,7 @@ from ftvm.placement import PlacementEngine
 from ftvm.store import Conflict, Store, Tx
 
 from .catalog import Catalog
+from .network import NetworkAllocator
 from .errors import FtError, already_exists, invalid, mandatory
 from .limits import check_printable, check_text
 
@@ -99,6 +100,21 @@ class EngineGate:
 
 
 @dataclass
+class FeedCursor:
+    """How far this process's memory follows the change feed: every entry up to `seq` is applied (or was this
+    process's own). `uncertain`: own entries whose commit failed without telling whether it landed; if the feed
+    shows them, they landed, and are applied like another replica's (the flow had undone them in memory)."""
+
+    seq: int = 0
+    uncertain: set[int] = field(default_factory=set)
+
+    def committed(self, seq: int) -> None:
+        """An own entry committed: nothing to apply from it, so the cursor passes it when it is the next one."""
+        if self.seq == seq - 1:
+            self.seq = seq
+
+
+@dataclass
 class Domain:
     """What every domain operation works on. All methods run on the server's event loop thread, so the catalog,
     the engine and the allocators need no locks; the store's writer thread only ever sees rows."""
@@ -106,8 +122,11 @@ class Domain:
     store: Store
     catalog: Catalog
     engine: PlacementEngine
+    network: NetworkAllocator
     gate: EngineGate = field(default_factory=EngineGate)
     clock: Callable[[], int] = now_ms
+    internal_id_refill: asyncio.Lock = field(default_factory=asyncio.Lock)
+    feed: FeedCursor = field(default_factory=FeedCursor)
 
     _pending_writes: list = field(default_factory=list, repr=False)
     _committing: bool = field(default=False, repr=False)
@@ -148,6 +167,11 @@ class Domain:
         # commit() turns a failed COMMIT into outcomes; anything else (or a cancelled commit) fails the batch
         failure = asyncio.CancelledError("commit cancelled") if done.cancelled() else done.exception()
         outcomes = pending.outcomes if failure is None else [(None, failure)] * len(batch)
+        if pending.feed_seq is not None:
+            if failure is None and pending.committed:
+                self.feed.committed(pending.feed_seq)
+            elif failure is not None or pending.outcome_unknown:
+                self.feed.uncertain.add(pending.feed_seq)
         for (_, future), (result, error) in zip(batch, outcomes):
             if future.done():
                 continue

@@ -11,13 +11,17 @@ Steps (each a failpoint name; a failure at any of them leaves nothing behind):
                       touched storage's usage against capacity; the failpoint fires after the inserts
 The agent starts the VMs *before* the commit so the database only ever holds finished creates: a create that
 fails, or a process that dies mid-way, leaves no row to clean up. Undo runs in reverse order.
+
+With several replicas on one database, the commit is where a stale memory shows: the capacity re-check or a
+UNIQUE constraint refuses what another replica took first (`StaleView`). The create is then undone, the replica
+catches up with the change feed, and places again, at most MAX_ATTEMPTS times in all.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ftvm.agent import HostAgent, HostAgentError
 from ftvm.placement import (
@@ -44,13 +48,16 @@ from .limits import (
     check_text,
     check_list,
 )
-from .network import NIC_PORT_PURPOSES, PAIR_PORT_PURPOSES, NetworkAllocator, int_to_ip
+from .holdings import Holdings
+from .network import NIC_PORT_PURPOSES, PAIR_PORT_PURPOSES, ensure_internal_ids, int_to_ip
 from .records import build_vm_view, shadow_view
 from .system_tags import parse_system_tags
 
 MSG = "CreateFaultToleranceVmInstanceMsg"
 STRATEGY_VALUES = ("InstantStart", "CreateStopped", "JustCreate")
 GROUP_TYPE = "FaultToleranceVmGroup"
+# Placements tried when the commit finds another replica took first what this one's memory showed free.
+MAX_ATTEMPTS = 3
 
 Failpoint = Callable[[str], None]
 
@@ -148,12 +155,14 @@ def _check_limits(req: CreateFtVm) -> None:
 
 
 class CreateFlow:
-    def __init__(self, domain: Domain, network: NetworkAllocator, agent: HostAgent,
+    def __init__(self, domain: Domain, agent: HostAgent, refresh: Callable[[], Awaitable[None]],
                  failpoint: Failpoint | None = None) -> None:
+        """`refresh` catches up with the other replicas' commits (the change feed) before a create places again."""
         self._domain = domain
-        self._network = network
         self._agent = agent
+        self._refresh = refresh
         self._failpoint = failpoint or (lambda step: None)
+        self.stale_retries = 0
 
     # -- validation ----------------------------------------------------------------------------------------------
     def _validate(self, req: CreateFtVm) -> _Plan:
@@ -300,7 +309,21 @@ class CreateFlow:
             taken = await self._domain.read(lambda tx: tx.select("ft_groups", {"uuid": plan.group_uuid}))
             if taken:
                 raise already_exists(GROUP_TYPE, plan.group_uuid)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return await self._attempt(account, plan)
+            except StaleView as stale:
+                # Another replica committed first what this one's memory still showed free: catch up with the
+                # change feed and place again (the client sees a success or a typed error, never the conflict).
+                self.stale_retries += 1
+                if attempt == MAX_ATTEMPTS:
+                    raise stale.error from None
+                await self._refresh()
+        raise AssertionError("unreachable")
+
+    async def _attempt(self, account: Account, plan: _Plan) -> CreateResult:
         domain = self._domain
+        await ensure_internal_ids(domain, 2)
         await domain.gate.acquire_shared()
         undo: list[Callable[[], Any]] = []
         try:
@@ -361,7 +384,7 @@ class CreateFlow:
     # -- records ---------------------------------------------------------------------------------------------------
     def _build_records(self, account: Account, plan: _Plan, placement: Placement | None, undo: list) -> "_Records":
         cat = self._domain.catalog
-        net = self._network
+        net = self._domain.network
         now = self._domain.clock()
         config = cat.placement_config()
         storage_ratio = config.storage_overprovisioning_ratio
@@ -460,7 +483,7 @@ class CreateFlow:
                                                    for p in NIC_PORT_PURPOSES]
             for host in (placement.primary_host, placement.secondary_host):
                 ports = net.take_ports(host, ports_per_host)
-                undo.append(lambda host=host, ports=ports: net.give_back_ports(host, ports))
+                undo.append(lambda host=host, ports=ports: [net.give_back_port(host, p) for p in ports])
                 r.ports += [dict(host_uuid=host, port=p, group_uuid=plan.group_uuid, purpose=why)
                             for p, why in zip(ports, purposes)]
         if plan.with_cdrom:
@@ -502,18 +525,23 @@ class CreateFlow:
         return _CapacityChecks(hosts, storages, config.storage_reserved_capacity)
 
     def _commit(self, tx: Tx, r: "_Records", checks: "_CapacityChecks | None") -> None:
-        tx.insert("vm_instances", [r.primary_vm, r.secondary_vm])
         try:
             tx.insert("ft_groups", [r.group])
         except Conflict as e:  # a create with the same resourceUuid committed first
             raise already_exists(GROUP_TYPE, r.group["uuid"]) from e
-        tx.insert("volumes", r.primary_volumes + r.secondary_volumes)
-        tx.insert("vm_nics", r.primary_nics + r.secondary_nics)
-        tx.insert("used_ips", r.used_ips)
-        tx.insert("mac_allocations", r.macs)
-        tx.insert("vm_cdroms", r.primary_cdroms + r.secondary_cdroms)
-        tx.insert("colo_ports", r.ports)
+        try:
+            tx.insert("vm_instances", [r.primary_vm, r.secondary_vm])
+            tx.insert("volumes", r.primary_volumes + r.secondary_volumes)
+            tx.insert("vm_nics", r.primary_nics + r.secondary_nics)
+            tx.insert("used_ips", r.used_ips)
+            tx.insert("mac_allocations", r.macs)
+            tx.insert("vm_cdroms", r.primary_cdroms + r.secondary_cdroms)
+            tx.insert("colo_ports", r.ports)
+        except Conflict as e:  # an address, MAC, port or internal id another replica took first
+            raise StaleView(operation_failed(f"another replica took an address of this create first ({e.table}); "
+                                             "please retry")) from e
         tx.insert("tags", r.tags)
+        tx.emit(r.holdings().change(taken=True))
         self._failpoint("commit_rows_written")
         if checks is not None:
             tx.after_writes(checks.verify)
@@ -539,9 +567,18 @@ class _CapacityChecks:
                 raise _over(f"primary storage[uuid:{storage}]" + (f" on host[uuid:{host}]" if host else ""))
 
 
-def _over(what: str) -> FtError:
+def _over(what: str) -> "StaleView":
     cause = FtError("HOST_ALLOCATION.1000", f"{what} has no capacity left for this pair (re-checked at commit)")
-    return operation_failed("failed to place the fault-tolerant VM pair", cause=cause)
+    return StaleView(operation_failed("failed to place the fault-tolerant VM pair", cause=cause))
+
+
+class StaleView(Exception):
+    """The commit found that another replica took first what this replica's memory still showed free. `error`
+    is what the client gets if catching up and placing again does not help."""
+
+    def __init__(self, error: FtError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(slots=True)
@@ -560,6 +597,10 @@ class _Records:
     secondary_cdroms: list[dict] = field(default_factory=list)
     ports: list[dict] = field(default_factory=list)
     tags: list[dict] = field(default_factory=list)
+
+    def holdings(self) -> Holdings:
+        return Holdings.from_rows(self.group_uuid, [self.primary_vm, self.secondary_vm],
+                                  self.primary_volumes + self.secondary_volumes, self.used_ips, self.macs, self.ports)
 
     def result(self) -> CreateResult:
         primary = build_vm_view(self.primary_vm, self.primary_nics, self.used_ips, self.primary_volumes,

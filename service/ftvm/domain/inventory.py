@@ -28,9 +28,10 @@ from typing import AsyncIterator, Sequence
 from ftvm.placement import DEFAULT_STRATEGY, STRATEGIES, PlacementEngine
 from ftvm.store import Row, Tx
 
-from .catalog import GLOBAL_CONFIG_DEFAULTS, Catalog, build_engine, load_catalog, validate_global_config
+from .catalog import GLOBAL_CONFIG_DEFAULTS, Catalog, build_engine, validate_global_config
 from .common import Domain, check_description, check_name, check_resource_uuid, insert_unique, new_uuid
 from .errors import FtError, invalid, mandatory, not_found
+from .memory import Memory, load_memory
 from .limits import (
     MAX_CONFIG_VALUE_LENGTH,
     MAX_KEYWORD_LENGTH,
@@ -619,10 +620,10 @@ class InventoryAdmin:
         await gate.acquire_exclusive()
         try:
             # The new engine is built before the value is stored: a value the engine refuses is never committed.
-            fresh = await asyncio.to_thread(load_catalog, self._domain.store)
-            fresh.global_configs[key] = value
+            fresh = await asyncio.to_thread(load_memory, self._domain.store)
+            fresh.catalog.global_configs[key] = value
             try:
-                engine = build_engine(fresh, self._domain.engine.name)
+                engine = build_engine(fresh.catalog, self._domain.engine.name)
             except (ValueError, TypeError, OverflowError) as e:
                 raise invalid(f"invalid value[{value}] of GlobalConfig[category:{category}, name:{name}]: the "
                               f"placement engine refuses it ({e})") from None
@@ -632,11 +633,13 @@ class InventoryAdmin:
             await gate.release_exclusive()
         return row
 
-    def _replace_engine(self, fresh: Catalog, engine: PlacementEngine) -> None:
-        """Moves a catalog reloaded from the rows (base usage included: every reservation made since start is
-        committed by now, the gate being exclusive) into the existing Catalog object, which other code holds, with
-        the engine built from it."""
+    def _replace_engine(self, fresh: Memory, engine: PlacementEngine) -> None:
+        """Moves what was reloaded from one snapshot of the rows (base usage included: every reservation made since
+        start is committed by now, the gate being exclusive) into the objects other code holds, with the engine
+        built from it; the change feed is followed on from that snapshot."""
         catalog = self._catalog
         for f in dataclasses.fields(Catalog):
-            setattr(catalog, f.name, getattr(fresh, f.name))
+            setattr(catalog, f.name, getattr(fresh.catalog, f.name))
+        self._domain.network.reset_from(fresh.network)
         self._domain.engine = engine
+        self._domain.feed.seq = fresh.feed_seq

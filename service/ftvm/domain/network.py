@@ -2,7 +2,7 @@
 
 In memory for speed and rebuilt from the rows at start; the store's UNIQUE constraints (used_ips per L3, MAC,
 host+port, internal id) stay the last line of defence. Taken values are given back when a create fails or a group
-is destroyed (after its delete committed).
+is destroyed (after its delete committed). Other replicas' groups are marked taken as the change feed brings them.
 """
 
 from __future__ import annotations
@@ -11,13 +11,25 @@ import heapq
 import ipaddress
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from ftvm.store import Store, Tx
+from ftvm.store import Row, Tx
 
 from .catalog import Catalog
-from .errors import FtError, invalid
+from .errors import FtError, invalid, operation_failed
+
+if TYPE_CHECKING:
+    from .common import Domain
 
 COLO_PORT_BASE = 10000
+COLO_PORT_MAX = 65535
+# Replicas sharing a database place on the same hosts at the same time; striping each host's ports by the replica's
+# ordinal (blocks of PORT_BLOCK ports, dealt round-robin to PORT_STRIPES ordinals) keeps their choices apart, so
+# the UNIQUE constraint on (host, port) never has to refuse one. Within its stripe a replica takes the lowest free.
+PORT_BLOCK = 16
+PORT_STRIPES = 16
+# VM internal ids are unique across replicas: each takes blocks of this many from the store's counter.
+INTERNAL_ID_BLOCK = 1000
 PAIR_PORT_PURPOSES = ("nbd-server", "block-replication", "primary-monitor", "secondary-monitor", "migration")
 NIC_PORT_PURPOSES = ("mirror", "primary-in", "secondary-in", "primary-out")
 
@@ -36,52 +48,97 @@ def l3_exhausted(l3_uuid: str) -> FtError:
 
 @dataclass
 class _PortPool:
-    """Lowest free port first: ports below `high` that are free sit in a heap."""
+    """One host's COLO ports: every taken port (any replica's), and lowest-free-first within this replica's stripe
+    (`free` holds stripe indexes below `high` that were given back; an index whose port is taken is skipped)."""
 
-    high: int = COLO_PORT_BASE
+    stripe: int
+    taken: set[int] = field(default_factory=set)
+    high: int = 0
     free: list[int] = field(default_factory=list)
 
-    def take(self) -> int:
-        if self.free:
-            return heapq.heappop(self.free)
-        self.high += 1
-        return self.high - 1
+    def _port(self, index: int) -> int:
+        block, offset = divmod(index, PORT_BLOCK)
+        return COLO_PORT_BASE + (block * PORT_STRIPES + self.stripe) * PORT_BLOCK + offset
+
+    def _index(self, port: int) -> int | None:
+        block, offset = divmod(port - COLO_PORT_BASE, PORT_BLOCK)
+        if port < COLO_PORT_BASE or block % PORT_STRIPES != self.stripe:
+            return None
+        return block // PORT_STRIPES * PORT_BLOCK + offset
+
+    def take(self, host_uuid: str) -> int:
+        while True:
+            if self.free:
+                port = self._port(heapq.heappop(self.free))
+            else:
+                port = self._port(self.high)
+                if port > COLO_PORT_MAX:
+                    raise operation_failed(f"host[uuid:{host_uuid}] has no free COLO port left")
+                self.high += 1
+            if port not in self.taken:
+                self.taken.add(port)
+                return port
+
+    def mark(self, port: int) -> None:
+        self.taken.add(port)
+        index = self._index(port)
+        if index is not None and index >= self.high:
+            self.free.extend(range(self.high, index))
+            heapq.heapify(self.free)
+            self.high = index + 1
 
     def give_back(self, port: int) -> None:
-        heapq.heappush(self.free, port)
+        self.taken.discard(port)
+        index = self._index(port)
+        if index is not None and index < self.high:
+            heapq.heappush(self.free, index)
 
 
 class NetworkAllocator:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, port_stripe: int = 0) -> None:
         self._catalog = catalog
         self._used_ips: dict[str, set[int]] = {}
         self._ranges: dict[str, tuple[tuple[str, ...], list, set[int]]] = {}
         self._macs: set[str] = set()
         self._ports: dict[str, _PortPool] = {}
-        self._next_internal_id = 1
+        self._port_stripe = port_stripe
+        self._internal_ids: list[int] = []  # [next, last] of the block being handed out
         self._random = random.Random()
 
-    @classmethod
-    def load(cls, catalog: Catalog, store: Store) -> "NetworkAllocator":
-        def rows(tx: Tx):
-            return (tx.select("used_ips"), tx.select("mac_allocations"), tx.select("colo_ports"),
-                    tx.max_value("vm_instances", "internal_id"))
+    @staticmethod
+    def read_rows(tx: Tx) -> tuple[list[Row], list[Row], list[Row]]:
+        """What `load` needs, read in the caller's snapshot (start-up reads everything in one)."""
+        return tx.select("used_ips"), tx.select("mac_allocations"), tx.select("colo_ports")
 
-        used_ips, macs, ports, last_internal_id = store.read(rows)
-        allocator = cls(catalog)
+    @classmethod
+    def load(cls, catalog: Catalog, rows: tuple[list[Row], list[Row], list[Row]], port_stripe: int = 0
+             ) -> "NetworkAllocator":
+        used_ips, macs, ports = rows
+        allocator = cls(catalog, port_stripe)
         for r in used_ips:
-            allocator._used_ips.setdefault(r["l3_network_uuid"], set()).add(r["ip_in_long"])
+            allocator.mark_ip(r["l3_network_uuid"], r["ip_in_long"])
         allocator._macs = {r["mac"] for r in macs}
-        by_host: dict[str, set[int]] = {}
         for r in ports:
-            by_host.setdefault(r["host_uuid"], set()).add(r["port"])
-        for host, taken in by_host.items():
-            high = max(taken) + 1
-            pool = _PortPool(high, [p for p in range(COLO_PORT_BASE, high) if p not in taken])
-            heapq.heapify(pool.free)
-            allocator._ports[host] = pool
-        allocator._next_internal_id = (last_internal_id or 0) + 1
+            allocator.mark_port(r["host_uuid"], r["port"])
         return allocator
+
+    def reset_from(self, fresh: "NetworkAllocator") -> None:
+        """Takes the addresses of an allocator loaded anew from the rows (an engine rebuild reloads everything),
+        keeping this one's port stripe and the internal ids in hand."""
+        self._used_ips, self._macs, self._ranges = fresh._used_ips, fresh._macs, {}
+        self._ports = {}
+        for host, pool in fresh._ports.items():
+            for port in pool.taken:
+                self.mark_port(host, port)
+
+    def set_port_stripe(self, stripe: int) -> None:
+        """A new ordinal (a replica whose lease lapsed takes another): later ports come from its stripe."""
+        self._port_stripe = stripe
+        for host, pool in list(self._ports.items()):
+            fresh = _PortPool(stripe)
+            for port in pool.taken:
+                fresh.mark(port)
+            self._ports[host] = fresh
 
     # -- IPs -----------------------------------------------------------------------------------------------------
     def _candidates(self, l3_uuid: str) -> tuple[list[tuple[int, int, dict]], set[int]]:
@@ -130,6 +187,9 @@ class NetworkAllocator:
                 return r, address
         raise l3_exhausted(l3_uuid)
 
+    def mark_ip(self, l3_uuid: str, address: int) -> None:
+        self._used_ips.setdefault(l3_uuid, set()).add(address)
+
     def give_back_ip(self, l3_uuid: str, address: int) -> None:
         self._used_ips.get(l3_uuid, set()).discard(address)
 
@@ -149,25 +209,67 @@ class NetworkAllocator:
                 self._macs.add(mac)
                 return mac
 
+    def mark_mac(self, mac: str) -> None:
+        self._macs.add(mac)
+
     def give_back_mac(self, mac: str) -> None:
         self._macs.discard(mac)
 
     # -- COLO ports ------------------------------------------------------------------------------------------------
-    def take_ports(self, host_uuid: str, count: int) -> list[int]:
-        pool = self._ports.setdefault(host_uuid, _PortPool())
-        return [pool.take() for _ in range(count)]
+    def _pool(self, host_uuid: str) -> _PortPool:
+        pool = self._ports.get(host_uuid)
+        if pool is None:
+            pool = self._ports[host_uuid] = _PortPool(self._port_stripe)
+        return pool
 
-    def give_back_ports(self, host_uuid: str, ports: list[int]) -> None:
-        pool = self._ports.setdefault(host_uuid, _PortPool())
-        for port in ports:
-            pool.give_back(port)
+    def take_ports(self, host_uuid: str, count: int) -> list[int]:
+        pool = self._pool(host_uuid)
+        taken: list[int] = []
+        try:
+            for _ in range(count):
+                taken.append(pool.take(host_uuid))
+        except FtError:
+            for port in taken:
+                pool.give_back(port)
+            raise
+        return taken
+
+    def mark_port(self, host_uuid: str, port: int) -> None:
+        self._pool(host_uuid).mark(port)
+
+    def give_back_port(self, host_uuid: str, port: int) -> None:
+        self._pool(host_uuid).give_back(port)
 
     def in_use(self) -> dict[str, int]:
         """How many addresses are taken (for health reports and tests)."""
         return {"ips": sum(len(u) for u in self._used_ips.values()), "macs": len(self._macs),
-                "ports": sum(p.high - COLO_PORT_BASE - len(p.free) for p in self._ports.values())}
+                "ports": sum(len(p.taken) for p in self._ports.values())}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every taken address, to compare a replica's memory with one rebuilt from the rows."""
+        return {"ips": {l3: sorted(u) for l3, u in self._used_ips.items() if u}, "macs": sorted(self._macs),
+                "ports": {h: sorted(p.taken) for h, p in self._ports.items() if p.taken}}
 
     # -- internal ids ----------------------------------------------------------------------------------------------
+    def internal_ids_left(self) -> int:
+        return self._internal_ids[1] - self._internal_ids[0] + 1 if self._internal_ids else 0
+
+    def add_internal_ids(self, last: int) -> None:
+        """The block [last - INTERNAL_ID_BLOCK + 1, last], taken from the store's counter."""
+        self._internal_ids = [last - INTERNAL_ID_BLOCK + 1, last]
+
     def take_internal_id(self) -> int:
-        self._next_internal_id += 1
-        return self._next_internal_id - 1
+        if not self.internal_ids_left():
+            raise RuntimeError("no VM internal id left: refill with add_internal_ids first")
+        self._internal_ids[0] += 1
+        return self._internal_ids[0] - 1
+
+
+async def ensure_internal_ids(domain: Domain, count: int) -> None:
+    """At least `count` VM internal ids in hand, taking a new block from the store's counter when needed (one
+    refill at a time; the ids left of the old block are dropped, as a restart drops them)."""
+    network = domain.network
+    async with domain.internal_id_refill:
+        if network.internal_ids_left() < count:
+            last = await domain.write(lambda tx: tx.take_counter("vm_internal_id", INTERNAL_ID_BLOCK))
+            network.add_internal_ids(last)

@@ -11,10 +11,9 @@ from ftvm.agent import HostAgent
 from ftvm.store import Condition, Row, Tx
 
 from .accounts import Account
-from .catalog import Usage
 from .common import Domain
 from .errors import FtError, permission_denied
-from .network import NetworkAllocator
+from .holdings import Holdings, give_back
 from .query import run_query
 from .records import build_vm_view, shadow_view
 
@@ -64,9 +63,8 @@ def _check_owner(account: Account, group: Row, asked: str) -> None:
 
 
 class Vms:
-    def __init__(self, domain: Domain, network: NetworkAllocator, agent: HostAgent) -> None:
+    def __init__(self, domain: Domain, agent: HostAgent) -> None:
         self._domain = domain
-        self._network = network
         self._agent = agent
 
     async def get_pair(self, account: Account, uuid: str) -> tuple[dict, dict]:
@@ -120,14 +118,16 @@ class Vms:
                 return None
             _check_owner(account, group, uuid)
             where = {"group_uuid": group["uuid"]}
-            taken = dict(vms=tx.select("vm_instances", where), volumes=tx.select("volumes", where),
-                         used_ips=tx.select("used_ips", where), macs=tx.select("mac_allocations", where),
-                         ports=tx.select("colo_ports", where))
+            vms = tx.select("vm_instances", where)
+            holdings = Holdings.from_rows(group["uuid"], vms, tx.select("volumes", where),
+                                          tx.select("used_ips", where), tx.select("mac_allocations", where),
+                                          tx.select("colo_ports", where))
             for table in ("tags", "colo_ports", "vm_cdroms", "used_ips", "mac_allocations", "vm_nics", "volumes"):
                 tx.delete(table, where)
             tx.delete("ft_groups", {"uuid": group["uuid"]})
             tx.delete("vm_instances", where)
-            return group["uuid"], taken
+            tx.emit(holdings.change(taken=False))
+            return holdings, vms
 
         # Held shared until the usage is given back, so an engine rebuild (which re-reads usage from the rows)
         # cannot land between the delete and the give-back and count it twice.
@@ -135,49 +135,10 @@ class Vms:
         try:
             outcome = await domain.write(op)
             if outcome is not None:
-                self._give_back(*outcome)
+                give_back(domain, outcome[0])
         finally:
             await domain.gate.release_shared()
         if outcome is not None:
-            for vm in outcome[1]["vms"]:
+            for vm in outcome[1]:
                 if vm["host_uuid"] is not None:
                     await self._agent.destroy_vm(vm["host_uuid"], vm["uuid"])
-
-    def _give_back(self, group_uuid: str, taken: dict) -> None:
-        domain = self._domain
-        for u in taken["used_ips"]:
-            self._network.give_back_ip(u["l3_network_uuid"], u["ip_in_long"])
-        for m in taken["macs"]:
-            self._network.give_back_mac(m["mac"])
-        ports: dict[str, list[int]] = {}
-        for p in taken["ports"]:
-            ports.setdefault(p["host_uuid"], []).append(p["port"])
-        for host, host_ports in ports.items():
-            self._network.give_back_ports(host, host_ports)
-        if not domain.engine.release(group_uuid):
-            self._give_back_base(taken["vms"], taken["volumes"])
-
-    def _give_back_base(self, vms: list[Row], volumes: list[Row]) -> None:
-        """The group predates this process (its usage is in the base, not an engine reservation)."""
-        cat, engine = self._domain.catalog, self._domain.engine
-        hosts = set()
-        for vm in vms:
-            host = vm["host_uuid"]
-            if host is None or host not in cat.hosts:
-                continue
-            base = cat.host_base.setdefault(host, Usage())
-            base.cpu -= vm["cpu_num"]
-            base.memory -= vm["allocated_memory"]
-            base.vms -= 1
-            hosts.add(host)
-        storages = set()
-        for v in volumes:
-            ps = v["primary_storage_uuid"]
-            if ps is None or not v["allocated_size"] or ps not in cat.storages:
-                continue
-            cat.add_storage_use(ps, v["host_uuid"], -v["allocated_size"])
-            storages.add(ps)
-        if hosts:
-            engine.upsert_hosts([cat.host_spec(h) for h in hosts])
-        for ps in storages:
-            engine.upsert_storage(cat.storage_spec(ps))

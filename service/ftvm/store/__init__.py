@@ -2,6 +2,8 @@
 
 The domain never writes SQL. It reads and writes through `Tx` (table-level insert/update/delete/select by equality,
 plus the two usage sums the create flow re-checks) and `Store.query` (the ZStack query API over an inventory view).
+A write op may `emit` changes: they go to the change feed in the same transaction, which is how the other
+replicas (processes sharing the database) learn what to change in their memory.
 Writes are group-committed: `Store.begin_batch(ops)` runs many ops in one transaction on the caller's thread, and
 its `commit()` (the fsync) may run on another thread while the caller goes on; no write starts before it ends.
 The fast path merges the ops' inserts into multi-row statements; if any op fails, the batch is rolled back and
@@ -37,6 +39,16 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One group commit's changes, as the other replicas read them from the change feed."""
+
+    seq: int
+    origin: str  # the Store.origin of the replica that wrote it
+    create_date: int  # ms, the writer's clock
+    changes: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class HostUsage:
     cpu_used: int
     memory_used: int
@@ -48,6 +60,14 @@ class Tx(Protocol):
     def after_writes(self, check: Callable[["Tx"], None]) -> None:
         """Runs `check` once this op's writes (and, in a group commit, the other ops' too) are in the
         transaction; an exception fails the op."""
+    def emit(self, change: Mapping[str, Any]) -> None:
+        """Records a change the other replicas must apply to what they hold in memory (JSON-able): written to
+        the change feed in this transaction, and dropped with the op if the op fails."""
+    def feed_head(self) -> int:
+        """The sequence number of the last change feed entry committed."""
+    def feed_after(self, seq: int, limit: int) -> list[FeedEntry]: ...
+    def take_counter(self, name: str, step: int) -> int:
+        """Adds `step` to the named counter and answers the new value: [value - step + 1, value] is the caller's."""
     def update(self, table: str, where: Mapping[str, Any], values: Mapping[str, Any]) -> int: ...
     def delete(self, table: str, where: Mapping[str, Any]) -> int: ...
     def select(self, table: str, where: Mapping[str, Any] | None = None) -> list[Row]: ...
@@ -59,17 +79,24 @@ class Tx(Protocol):
 
 class PendingBatch(Protocol):
     outcomes: list[tuple[Any, BaseException | None]]
+    feed_seq: int | None  # the change feed entry the batch wrote, if it emitted changes
+    committed: bool  # after commit(): the transaction is durable
+    outcome_unknown: bool  # after commit(): the commit failed in a way that leaves it unknown whether it landed
 
     def commit(self) -> None: ...
 
 
 class Store(Protocol):
+    origin: str  # this process's id in the change feed
+
     def write(self, op: Callable[[Tx], T]) -> T: ...
     def begin_batch(self, ops: Sequence[Callable[[Tx], Any]]) -> "PendingBatch": ...
     def read(self, op: Callable[[Tx], T]) -> T: ...
     def query(self, view: str, conditions: Sequence[Condition], sort: tuple[str, bool] | None, limit: int | None,
               start: int, count: bool) -> tuple[list[Row], int | None]: ...
     def columns(self, view: str) -> frozenset[str]: ...
+    def watch_feed(self, head_moved: Callable[[int], None]) -> None:
+        """Calls `head_moved(head)` (from any thread) soon after the change feed's head moves, until close()."""
     def close(self) -> None: ...
 
 

@@ -223,6 +223,28 @@ SELECT v.*, g.account_uuid FROM volumes v JOIN ft_groups g ON g.uuid = v.group_u
 """
 
 
+# What replicas share beyond the rows. `change_feed`: one entry per group commit that changed something the
+# replicas hold in memory, numbered by `feed_head` (incremented in the same transaction, whose row lock makes the
+# numbers gapless and in commit order). `counters`: blocks of VM internal ids, so replicas never hand out the same
+# id. `replicas`: the ordinal each running replica leases (ports are striped by it). `create_requests`: what a
+# create with a resourceUuid or an idempotency key asked for, so that a retry gets the original reply.
+_V5 = """
+CREATE TABLE change_feed (
+  seq BIGINT PRIMARY KEY, origin TEXT NOT NULL, create_date BIGINT NOT NULL, changes TEXT NOT NULL);
+CREATE TABLE feed_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL);
+INSERT INTO feed_head (id, seq) VALUES (1, 0);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO counters (name, value) SELECT 'vm_internal_id', COALESCE(MAX(internal_id), 0) FROM vm_instances;
+CREATE TABLE replicas (
+  ordinal INTEGER PRIMARY KEY, replica_id TEXT NOT NULL UNIQUE, grpc_address TEXT, started BIGINT NOT NULL,
+  heartbeat BIGINT NOT NULL);
+CREATE TABLE create_requests (
+  group_uuid TEXT PRIMARY KEY, account_uuid TEXT NOT NULL, idempotency_key TEXT, fingerprint TEXT NOT NULL,
+  create_date BIGINT NOT NULL);
+CREATE INDEX create_requests_date ON create_requests(create_date);
+"""
+
+
 def statements(script: str) -> list[str]:
     """Splits a migration into statements; a trigger's body (BEGIN ... END;) stays one statement."""
     out, current, in_trigger = [], [], False
@@ -237,4 +259,5 @@ def statements(script: str) -> list[str]:
     return out
 
 
-MIGRATIONS: list[list[str]] = [statements(_V1 + _V1_VIEWS), statements(_V2), statements(_V3), statements(_V4)]
+MIGRATIONS: list[list[str]] = [statements(_V1 + _V1_VIEWS), statements(_V2), statements(_V3), statements(_V4),
+                               statements(_V5)]

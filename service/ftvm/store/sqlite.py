@@ -7,19 +7,23 @@ per create under load (the GIL convoy), while SQLite's own work for a batch is a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
+import time
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from . import Condition, Conflict, HostUsage, Row
+from . import Condition, Conflict, FeedEntry, HostUsage, Row
 from .schema import MIGRATIONS
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 0.5
+FEED_POLL_SECONDS = 0.002
 _MAX_VARIABLES = 32766  # SQLite's bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER since 3.32)
 _OPS = {"=": "=", "!=": "<>", ">": ">", "<": "<", ">=": ">=", "<=": "<=", "like": "LIKE", "not-like": "NOT LIKE"}
 
@@ -42,6 +46,7 @@ class _SqliteTx:
         self._pending: dict[tuple[str, tuple[str, ...]], list[Mapping[str, Any]]] = {}
         self._checked: set[tuple[str, tuple[str, ...]]] = set()  # (table, columns) already checked
         self._checks: list[Callable[["_SqliteTx"], None]] = []
+        self.changes: list[Mapping[str, Any]] = []  # emitted by the batch's ops, for the change feed
 
     def _check(self, table: str, names: Sequence[str]) -> None:
         known = self._columns.get(table)
@@ -68,6 +73,34 @@ class _SqliteTx:
         self._pending.setdefault(key, []).extend(rows)
         if not self._merged:
             self._flush()
+
+    def emit(self, change: Mapping[str, Any]) -> None:
+        self.changes.append(change)
+
+    def feed_head(self) -> int:
+        self._flush()
+        return self._conn.execute("SELECT seq FROM feed_head WHERE id = 1").fetchone()["seq"]
+
+    def feed_after(self, seq: int, limit: int) -> list[FeedEntry]:
+        self._flush()
+        rows = self._conn.execute("SELECT * FROM change_feed WHERE seq > ? ORDER BY seq LIMIT ?",
+                                  (seq, limit)).fetchall()
+        return [FeedEntry(r["seq"], r["origin"], r["create_date"], json.loads(r["changes"])) for r in rows]
+
+    def take_counter(self, name: str, step: int) -> int:
+        self._flush()
+        return self._conn.execute("UPDATE counters SET value = value + ? WHERE name = ? RETURNING value",
+                                  (step, name)).fetchone()["value"]
+
+    def write_feed_entry(self, origin: str, now: int) -> int | None:
+        """The batch's changes as the next change feed entry (None when it emitted none). Incrementing the head
+        takes the write lock of its row: the numbers are gapless and in commit order, across processes too."""
+        if not self.changes:
+            return None
+        seq = self._conn.execute("UPDATE feed_head SET seq = seq + 1 WHERE id = 1 RETURNING seq").fetchone()["seq"]
+        self._conn.execute("INSERT INTO change_feed (seq, origin, create_date, changes) VALUES (?, ?, ?, ?)",
+                           (seq, origin, now, json.dumps(self.changes, separators=(",", ":"))))
+        return seq
 
     def after_writes(self, check: Callable[["_SqliteTx"], None]) -> None:
         if self._merged:
@@ -150,9 +183,13 @@ class PendingBatch:
     """A group commit whose ops have run: `outcomes` is (result, None) or (None, error) per op, final once
     `commit()` returned (a failed commit turns every outcome into its error)."""
 
-    def __init__(self, store: "SqliteStore", outcomes: list[tuple[Any, BaseException | None]]) -> None:
+    def __init__(self, store: "SqliteStore", outcomes: list[tuple[Any, BaseException | None]],
+                 feed_seq: int | None) -> None:
         self._store = store
         self.outcomes = outcomes
+        self.feed_seq = feed_seq
+        self.committed = False
+        self.outcome_unknown = False  # a failed COMMIT of a local file is rolled back: never unknown
 
     def commit(self) -> None:
         self._store._finish(self)
@@ -161,6 +198,7 @@ class PendingBatch:
 class SqliteStore:
     def __init__(self, path: str) -> None:
         self.path = path
+        self.origin = secrets.token_hex(8)
         if path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._writer_conn = self._connect()
@@ -172,9 +210,10 @@ class SqliteStore:
         # Commits never checkpoint (a checkpoint inside a commit stalls every create queued behind it); a thread
         # copies the WAL back into the database every half second instead, without blocking the writer.
         self._writer_conn.execute("PRAGMA wal_autocheckpoint=0")
-        self._checkpoints_stop = threading.Event()
+        self._closing = threading.Event()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="ftvm-wal-checkpoint", daemon=True)
         self._checkpointer.start()
+        self._watchers: list[threading.Thread] = []
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -188,22 +227,22 @@ class SqliteStore:
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = conn.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
-        current = row["v"] or 0
-        if current > len(MIGRATIONS):
-            raise RuntimeError(f"database schema version {current} is newer than this build ({len(MIGRATIONS)})")
-        for version in range(current + 1, len(MIGRATIONS) + 1):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        """Every migration not applied yet, in one write transaction (processes starting together migrate once)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = conn.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()["v"] or 0
+            if current > len(MIGRATIONS):
+                raise RuntimeError(f"database schema version {current} is newer than this build ({len(MIGRATIONS)})")
+            for version in range(current + 1, len(MIGRATIONS) + 1):
                 for statement in MIGRATIONS[version - 1]:
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            log.info("database migrated to schema version %d", version)
+                log.info("database migrated to schema version %d", version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     @staticmethod
     def _load_columns(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
@@ -232,18 +271,25 @@ class SqliteStore:
             if self._closed:
                 raise RuntimeError("store is closed")
             conn = self._writer_conn
-            outcomes = self._run_merged(conn, ops) if len(ops) > 1 else None
-            if outcomes is None:
-                outcomes = self._run_one_by_one(conn, ops)
+            done = self._run_merged(conn, ops) if len(ops) > 1 else None
+            if done is None:
+                done = self._run_one_by_one(conn, ops)
+            outcomes, tx = done
+            try:
+                feed_seq = tx.write_feed_entry(self.origin, time.time_ns() // 1_000_000)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         except BaseException:
             self._write_lock.release()
             raise
-        return PendingBatch(self, outcomes)
+        return PendingBatch(self, outcomes, feed_seq)
 
     def _finish(self, batch: "PendingBatch") -> None:
         conn = self._writer_conn
         try:
             conn.execute("COMMIT")
+            batch.committed = True
         except Exception as e:  # noqa: BLE001 -- the commit failed: every op of the batch failed with it
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -252,7 +298,7 @@ class SqliteStore:
         finally:
             self._write_lock.release()
 
-    def _run_merged(self, conn: sqlite3.Connection, ops: Sequence[Callable]) -> list | None:
+    def _run_merged(self, conn: sqlite3.Connection, ops: Sequence[Callable]) -> tuple[list, _SqliteTx] | None:
         """Fast path: every op in one transaction with merged inserts. None if anything failed (the batch is
         rolled back, to be replayed one by one so that only the failing op fails)."""
         try:
@@ -264,21 +310,23 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             return None
-        return [(result, None) for result in results]
+        return [(result, None) for result in results], tx
 
-    def _run_one_by_one(self, conn: sqlite3.Connection, ops: Sequence[Callable]) -> list:
-        """Each op in its own savepoint of one transaction: a failing op rolls back alone."""
+    def _run_one_by_one(self, conn: sqlite3.Connection, ops: Sequence[Callable]) -> tuple[list, _SqliteTx]:
+        """Each op in its own savepoint of one transaction: a failing op rolls back alone, with its changes."""
         outcomes: list[tuple[Any, BaseException | None]] = []
         tx = _SqliteTx(conn, self._columns)
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op in ops:
                 conn.execute("SAVEPOINT op")
+                emitted = len(tx.changes)
                 try:
                     result = op(tx)
                 except Exception as e:  # noqa: BLE001 -- the op's own failure, handed to its caller
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
+                    del tx.changes[emitted:]
                     outcomes.append((None, e))
                 else:
                     conn.execute("RELEASE op")
@@ -287,7 +335,7 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return outcomes
+        return outcomes, tx
 
     # -- reads -------------------------------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
@@ -339,10 +387,29 @@ class SqliteStore:
             conn.execute("COMMIT")
         return rows, total
 
+    def watch_feed(self, head_moved: Callable[[int], None]) -> None:
+        """A thread polls the file's data version (cheap: no transaction) every FEED_POLL_SECONDS; when another
+        connection committed, it reads the feed's head and reports it."""
+        def watch() -> None:
+            conn = self._connect()
+            try:
+                version = None
+                while not self._closing.wait(FEED_POLL_SECONDS):
+                    current = conn.execute("PRAGMA data_version").fetchone()["data_version"]
+                    if current != version:
+                        version = current
+                        head_moved(conn.execute("SELECT seq FROM feed_head WHERE id = 1").fetchone()["seq"])
+            finally:
+                conn.close()
+
+        watcher = threading.Thread(target=watch, name="ftvm-feed-watch", daemon=True)
+        watcher.start()
+        self._watchers.append(watcher)
+
     def _checkpoint_loop(self) -> None:
         conn = self._connect()
         try:
-            while not self._checkpoints_stop.wait(CHECKPOINT_SECONDS):
+            while not self._closing.wait(CHECKPOINT_SECONDS):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             conn.close()
@@ -350,8 +417,10 @@ class SqliteStore:
     def close(self) -> None:
         """Waits for a write in progress, then closes the write connection (reader connections close with their
         threads)."""
-        self._checkpoints_stop.set()
+        self._closing.set()
         self._checkpointer.join()
+        for watcher in self._watchers:
+            watcher.join()
         with self._write_lock:
             if not self._closed:
                 self._closed = True

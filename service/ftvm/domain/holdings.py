@@ -1,0 +1,100 @@
+"""What an FT group holds: CPU and memory on its hosts, bytes on its storages, its addresses, MACs and COLO ports.
+
+One shape for every path that takes or gives them back: a create's commit (the change it emits), a destroy, and
+the change feed that tells the other replicas. `take` and `give_back` change what this process holds in memory;
+the rows are the store's business.
+
+Usage of a group this process placed since it started is an engine reservation (released by key); anything else
+(groups from before the start, or placed by another replica) is *base* usage in the catalog (see catalog.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from ftvm.store import Row
+
+from .catalog import Usage
+from .common import Domain
+
+
+@dataclass(slots=True)
+class Holdings:
+    group_uuid: str
+    vms: list[tuple[str, int, int]] = field(default_factory=list)  # (host, vCPUs, allocated memory) of placed VMs
+    volumes: list[tuple[str, str | None, int]] = field(default_factory=list)  # (storage, local host, bytes)
+    ips: list[tuple[str, int]] = field(default_factory=list)  # (l3, address)
+    macs: list[str] = field(default_factory=list)
+    ports: list[tuple[str, int]] = field(default_factory=list)  # (host, port)
+
+    @classmethod
+    def from_rows(cls, group_uuid: str, vms: Sequence[Row], volumes: Sequence[Row], used_ips: Sequence[Row],
+                  macs: Sequence[Row], ports: Sequence[Row]) -> "Holdings":
+        return cls(
+            group_uuid,
+            vms=[(v["host_uuid"], v["cpu_num"], v["allocated_memory"]) for v in vms if v["host_uuid"] is not None],
+            volumes=[(v["primary_storage_uuid"], v["host_uuid"], v["allocated_size"]) for v in volumes
+                     if v["primary_storage_uuid"] is not None and v["allocated_size"]],
+            ips=[(u["l3_network_uuid"], u["ip_in_long"]) for u in used_ips],
+            macs=[m["mac"] for m in macs],
+            ports=[(p["host_uuid"], p["port"]) for p in ports])
+
+    def change(self, taken: bool) -> dict[str, Any]:
+        """The change feed entry: `group+` when the group took these, `group-` when it gave them back."""
+        return {"t": "group+" if taken else "group-", "uuid": self.group_uuid, "vms": self.vms,
+                "volumes": self.volumes, "ips": self.ips, "macs": self.macs, "ports": self.ports}
+
+    @classmethod
+    def from_change(cls, change: dict[str, Any]) -> "Holdings":
+        return cls(change["uuid"], vms=[(h, c, m) for h, c, m in change["vms"]],
+                   volumes=[(s, h, b) for s, h, b in change["volumes"]], ips=[(l3, a) for l3, a in change["ips"]],
+                   macs=list(change["macs"]), ports=[(h, p) for h, p in change["ports"]])
+
+
+def take(domain: Domain, holdings: Holdings) -> None:
+    """Another replica's group: its addresses are taken and its usage joins the base."""
+    network = domain.network
+    for l3, address in holdings.ips:
+        network.mark_ip(l3, address)
+    for mac in holdings.macs:
+        network.mark_mac(mac)
+    for host, port in holdings.ports:
+        network.mark_port(host, port)
+    _change_base(domain, holdings, +1)
+
+
+def give_back(domain: Domain, holdings: Holdings) -> None:
+    """A destroyed group's addresses and usage are free again (its engine reservation, or its base usage)."""
+    network = domain.network
+    for l3, address in holdings.ips:
+        network.give_back_ip(l3, address)
+    for mac in holdings.macs:
+        network.give_back_mac(mac)
+    for host, port in holdings.ports:
+        network.give_back_port(host, port)
+    if not domain.engine.release(holdings.group_uuid):
+        _change_base(domain, holdings, -1)
+
+
+def _change_base(domain: Domain, holdings: Holdings, sign: int) -> None:
+    cat, engine = domain.catalog, domain.engine
+    hosts = set()
+    for host, cpu, memory in holdings.vms:
+        if host not in cat.hosts:
+            continue
+        base = cat.host_base.setdefault(host, Usage())
+        base.cpu += sign * cpu
+        base.memory += sign * memory
+        base.vms += sign
+        hosts.add(host)
+    storages = set()
+    for storage, host, size in holdings.volumes:
+        if storage not in cat.storages:
+            continue
+        cat.add_storage_use(storage, host, sign * size)
+        storages.add(storage)
+    if hosts:
+        engine.upsert_hosts([cat.host_spec(h) for h in hosts])
+    for storage in storages:
+        engine.upsert_storage(cat.storage_spec(storage))

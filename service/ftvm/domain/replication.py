@@ -1,0 +1,188 @@
+"""Replicas: processes that share one database, each holding the inventory, the placement engine, the address
+allocators and the session cache in memory, and each answering any call.
+
+The database is the truth and the safety: the create's commit re-checks capacity against the rows and the UNIQUE
+constraints refuse a second taker of an address or port (create.py). What keeps every replica's memory close to the
+rows is the **change feed**: each group commit that changes what replicas hold writes one entry (table
+`change_feed`, numbered gaplessly in commit order) in the same transaction as its rows. `Replication` follows it:
+the store wakes it when the head moves (SQLite: a watcher polling the file's data version; PostgreSQL: LISTEN/NOTIFY),
+and it also polls every POLL_SECONDS, so a lost wake-up never loses a change. Entries of this process's own commits
+are skipped (their effect is in memory already), except those whose commit outcome was unknown.
+
+Membership: each replica leases an ordinal in table `replicas` (its COLO ports come from that ordinal's stripe, so
+replicas placing on one host never pick the same port) and renews it with a heartbeat that also publishes its
+feed position, lag and conflict counts (QueryManagementNode shows them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ftvm.store import FeedEntry, Tx
+
+from .common import Domain
+from .holdings import Holdings, give_back, take
+from .network import PORT_STRIPES
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0  # the fallback when no wake-up came
+FEED_PAGE = 500  # entries read at a time
+HEARTBEAT_SECONDS = 2.0
+LEASE_SECONDS = 15.0  # an ordinal whose heartbeat is older than this is free for a new replica
+LAG_SAMPLES = 4096
+
+
+@dataclass
+class ReplicationStats:
+    applied_entries: int = 0
+    lag_ms: deque = field(default_factory=lambda: deque(maxlen=LAG_SAMPLES))  # feed lag of applied entries
+
+    def lag_percentile(self, q: float) -> float | None:
+        if not self.lag_ms:
+            return None
+        ordered = sorted(self.lag_ms)
+        return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
+
+
+class Replication:
+    def __init__(self, domain: Domain, forget_session: Callable[[str], None], stale_retries: Callable[[], int],
+                 address: str = "") -> None:
+        """`forget_session` drops a session another replica logged out from the cache; `stale_retries` counts the
+        creates placed again after a conflict (published with the heartbeat)."""
+        self._domain = domain
+        self._forget_session = forget_session
+        self._stale_retries = stale_retries
+        self._address = address
+        self._wake = asyncio.Event()
+        self._catching_up = asyncio.Lock()
+        self._tasks: list[asyncio.Task] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.stats = ReplicationStats()
+        self.ordinal: int | None = None
+        self.replica_id = domain.store.origin
+
+    # -- following the feed -------------------------------------------------------------------------------------
+    async def catch_up(self) -> None:
+        """Applies every entry committed after the cursor: the follower's work, and a create's refresh after a
+        conflict (then it must see the commit that won)."""
+        domain = self._domain
+        async with self._catching_up:
+            while True:
+                after = domain.feed.seq
+                entries = await domain.read(lambda tx: tx.feed_after(after, FEED_PAGE))
+                if not entries:
+                    return
+                await domain.gate.acquire_shared()  # never between an engine rebuild's read and its swap
+                try:
+                    for entry in entries:
+                        if entry.seq <= domain.feed.seq:
+                            continue  # passed meanwhile (own commit, or a reload)
+                        self._apply(entry)
+                        domain.feed.seq = entry.seq
+                finally:
+                    await domain.gate.release_shared()
+                if len(entries) < FEED_PAGE:
+                    return
+
+    def _apply(self, entry: FeedEntry) -> None:
+        feed = self._domain.feed
+        if entry.origin == self.replica_id and entry.seq not in feed.uncertain:
+            return
+        feed.uncertain.discard(entry.seq)
+        for change in entry.changes:
+            kind = change["t"]
+            if kind == "group+":
+                take(self._domain, Holdings.from_change(change))
+            elif kind == "group-":
+                give_back(self._domain, Holdings.from_change(change))
+            elif kind == "session-":
+                self._forget_session(change["uuid"])
+            else:
+                log.error("change feed entry %d has a change of unknown type %r (a newer build's?)", entry.seq, kind)
+        self.stats.applied_entries += 1
+        self.stats.lag_ms.append(max(0, self._domain.clock() - entry.create_date))
+
+    def head_moved(self, head: int) -> None:
+        """Called by the store's watcher (any thread) with the feed's head."""
+        if head > self._domain.feed.seq and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.catch_up()
+            except Exception as e:  # noqa: BLE001 -- the database is away: retried at the next wake-up or poll
+                log.warning("change feed: cannot read (%s); retrying", e)
+
+    # -- membership ----------------------------------------------------------------------------------------------
+    async def join(self) -> int:
+        """Leases the lowest free ordinal (one whose heartbeat lapsed counts as free) and stripes ports by it."""
+        now = self._domain.clock()
+        row = dict(replica_id=self.replica_id, grpc_address=self._address or socket.gethostname(), started=now,
+                   heartbeat=now)
+
+        def lease(tx: Tx) -> int:
+            taken = set()
+            for r in tx.select("replicas"):
+                if now - r["heartbeat"] > LEASE_SECONDS * 1000 or r["replica_id"] == self.replica_id:
+                    tx.delete("replicas", {"ordinal": r["ordinal"]})
+                else:
+                    taken.add(r["ordinal"])
+            free = [o for o in range(PORT_STRIPES) if o not in taken]
+            if not free:
+                raise RuntimeError(f"{PORT_STRIPES} replicas already run on this database; no ordinal is free")
+            tx.insert("replicas", [dict(row, ordinal=free[0])])
+            return free[0]
+
+        self.ordinal = await self._domain.write(lease)
+        self._domain.network.set_port_stripe(self.ordinal)
+        return self.ordinal
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                if not await self._domain.write(self._beat):
+                    log.warning("replica ordinal %s was taken over after a lapsed heartbeat; leasing another",
+                                self.ordinal)
+                    await self.join()
+            except Exception as e:  # noqa: BLE001 -- the database is away: the next beat retries
+                log.warning("replica heartbeat failed (%s)", e)
+
+    def _beat(self, tx: Tx) -> bool:
+        return tx.update("replicas", {"ordinal": self.ordinal, "replica_id": self.replica_id},
+                         {"heartbeat": self._domain.clock()}) == 1
+
+    def status(self) -> dict[str, Any]:
+        """This replica's figures, for QueryManagementNode."""
+        return dict(replica_id=self.replica_id, ordinal=self.ordinal, feed_seq=self._domain.feed.seq,
+                    applied_entries=self.stats.applied_entries, lag_p50_ms=self.stats.lag_percentile(0.5),
+                    lag_p99_ms=self.stats.lag_percentile(0.99), stale_retries=self._stale_retries())
+
+    # -- running -------------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.join()
+        self._domain.store.watch_feed(self.head_moved)
+        self._tasks = [asyncio.ensure_future(self._follow()), asyncio.ensure_future(self._heartbeat())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        try:
+            await self._domain.write(lambda tx: tx.delete("replicas", {"replica_id": self.replica_id}))
+        except Exception as e:  # noqa: BLE001 -- the lease lapses on its own
+            log.warning("could not leave the replicas table (%s)", e)
