@@ -108,6 +108,7 @@ class RunningServer:
     health: health.aio.HealthServicer
     store: Store
     domain: Domain
+    accounts: Accounts
     network: NetworkAllocator
     grpc_port: int
     grpc_host: str
@@ -123,6 +124,7 @@ class RunningServer:
             await self.gateway.stop()  # first: its in-flight requests still need the gRPC server
         await self.server.stop(grace)
         await drain(grace)  # work of calls cancelled by the stop finishes (commits or undoes) first
+        self.accounts.close()
         self.domain.close()
         self.store.close()
 
@@ -130,6 +132,7 @@ class RunningServer:
 async def start(config: ServerConfig) -> RunningServer:
     store = open_store(config.url)
     started = None  # the gRPC server once it listens: a failure after that (the REST port taken) stops it
+    accounts = None
     try:
         loaded = _load_first_inventory(store, config)
         catalog = load_catalog(store)
@@ -163,10 +166,12 @@ async def start(config: ServerConfig) -> RunningServer:
     except BaseException:
         if started is not None:
             await started.stop(0)
+        if accounts is not None:
+            accounts.close()
         store.close()
         raise
-    return RunningServer(server, health_servicer, store, domain, network, port, config.grpc_host, generated, loaded,
-                         config.grace_seconds, gateway)
+    return RunningServer(server, health_servicer, store, domain, accounts, network, port, config.grpc_host, generated,
+                         loaded, config.grace_seconds, gateway)
 
 
 def _banner(running: RunningServer, config: ServerConfig) -> str:
