@@ -111,6 +111,7 @@ class RunningServer:
     store: Store
     domain: Domain
     replication: Replication
+    accounts: Accounts
     grpc_port: int
     grpc_host: str
     admin_password_generated: str | None
@@ -130,6 +131,7 @@ class RunningServer:
         await self.server.stop(grace)
         await drain(grace)  # work of calls cancelled by the stop finishes (commits or undoes) first
         await self.replication.stop()
+        self.accounts.close()
         self.domain.close()
         self.store.close()
 
@@ -138,6 +140,7 @@ async def start(config: ServerConfig) -> RunningServer:
     store = open_store(config.url)
     started = None  # the gRPC server once it listens: a failure after that (the REST port taken) stops it
     replication: Replication | None = None  # once it leased an ordinal
+    accounts = None
     try:
         loaded = _load_first_inventory(store, config)
         memory = load_memory(store)
@@ -181,10 +184,12 @@ async def start(config: ServerConfig) -> RunningServer:
             await started.stop(0)
         if replication is not None:
             await replication.stop()
+        if accounts is not None:
+            accounts.close()
         store.close()
         raise
-    return RunningServer(server, health_servicer, store, domain, replication, port, config.grpc_host, generated,
-                         loaded, config.grace_seconds, gateway)
+    return RunningServer(server, health_servicer, store, domain, replication, accounts, port, config.grpc_host,
+                         generated, loaded, config.grace_seconds, gateway)
 
 
 def _banner(running: RunningServer, config: ServerConfig) -> str:

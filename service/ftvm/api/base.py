@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
+from urllib.parse import unquote
 
 import grpc
 from google.protobuf import message_factory
@@ -26,6 +28,8 @@ from .errors import to_status
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC messages each way (the server's channel options use it too)
+# The REST gateway's client, as it tells the gRPC server it forwards to over loopback.
+FORWARDED_FOR = "x-forwarded-for"
 
 
 async def caller_account(accounts: Accounts, context: grpc.aio.ServicerContext) -> Account:
@@ -40,6 +44,32 @@ async def caller_account(accounts: Accounts, context: grpc.aio.ServicerContext) 
     if kind != "OAuth" or not session_uuid.strip():
         raise FtError("ID.1001", "Authorization type must be 'OAuth', as 'authorization: OAuth <sessionUuid>'")
     return await accounts.authenticate(session_uuid.strip())
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        ip = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    return (ip.ipv4_mapped or ip) if ip.version == 6 else ip
+
+
+def client_address(peer: str, metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
+    """Whom a login counts against: the gRPC peer's IP (`ipv4:10.0.0.7:52100` -> `10.0.0.7`). A peer on this
+    machine (the REST gateway, or any local process: inside the trust boundary, as the database is) may name the
+    client it forwards for in `x-forwarded-for`; the last entry counts, the one the nearest proxy added. From any
+    other peer the header is ignored, or every client could pick its own address."""
+    kind, _, rest = unquote(peer).partition(":")
+    host = rest.rpartition(":")[0].strip("[]") if kind in ("ipv4", "ipv6") else ""
+    ip = _ip(host)
+    if ip is None:
+        return peer  # not an IP peer (a Unix socket): the peer as gRPC names it
+    if ip.is_loopback:
+        forwarded = [v for k, v in metadata or () if k == FORWARDED_FOR and isinstance(v, str)]
+        claimed = _ip(forwarded[-1].rpartition(",")[2]) if forwarded else None
+        if claimed is not None:
+            return str(claimed)
+    return str(ip)
 
 
 # Every RPC's work runs as its own task, shielded from the call: a client that cancels (or a deadline that expires)

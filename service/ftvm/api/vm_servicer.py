@@ -9,7 +9,7 @@ from ftvm.domain.accounts import Accounts
 from ftvm.domain.create import CreateFlow, CreateFtVm
 from ftvm.domain.vms import Vms
 
-from .base import rpc
+from .base import client_address, rpc
 from .convert import to_message
 
 _OPTIONAL = ("description", "instance_offering_uuid", "cpu_num", "memory_size", "reserved_memory_size",
@@ -44,7 +44,8 @@ class AccountServicer(services_pb2_grpc.AccountServiceServicer):
     @rpc(public=True)
     async def LogInByAccount(self, request, context, account):
         params = request.log_in_by_account
-        session = await self.accounts.log_in(params.account_name, params.password)
+        session = await self.accounts.log_in(params.account_name, params.password,
+                                             client_address(context.peer(), context.invocation_metadata()))
         return pb.LogInByAccountResponse(inventory=to_message(types.SessionInventory, dict(
             uuid=session.uuid, account_uuid=session.account.uuid, user_uuid=session.account.uuid,
             expired_date=session.expired_date, create_date=session.create_date)))

@@ -6,6 +6,13 @@ Sessions expire after `SESSION_IDLE_MS` without use and at `SESSION_MAX_MS` afte
 Validated sessions are cached in memory; a cached session is re-read from the store at most once per
 `TOUCH_INTERVAL_MS`, when its idle timer is pushed forward.
 
+Logins (README "Login security"): every login the limits admit costs exactly one scrypt, whether the account
+exists and the password is well formed or not (an unknown name or a malformed password is checked against a dummy
+hash), so the time taken tells nothing about which names exist. Hashes run on the accounts' own `HASH_THREADS`
+threads, never the default executor the store's reads use; at most `MAX_LOGINS_HASHING` logins are hashing or
+waiting to, and one more is refused at once (ID.1000). Repeated failures lock the account name and the client
+address for a while (login_limits).
+
 CreateAccount (admin only, checked by the API layer): a unique name (ZStack's name rule), the SHA-512 hex of the
 password, type Normal (default) or SystemAdmin, an optional description and resourceUuid. A taken name or uuid
 is the typed ALREADY_EXISTS error; the answer is the account's inventory, never its password hash.
@@ -19,8 +26,8 @@ import hmac
 import os
 import re
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
 from typing import Sequence
 
 from ftvm.store import Conflict, Row, Tx
@@ -29,6 +36,7 @@ from .common import Domain, check_description, check_name, check_resource_uuid, 
 from .errors import FtError, already_exists, invalid
 from .inventory import tag_rows
 from .limits import MAX_KEYWORD_LENGTH, MAX_UUID_LENGTH, check_text
+from .login_limits import LoginLimits
 
 ADMIN_NAME = "admin"
 ACCOUNT_TYPES = ("Normal", "SystemAdmin")
@@ -37,8 +45,13 @@ SESSION_IDLE_MS = 7200 * 1000
 SESSION_MAX_MS = 24 * 3600 * 1000
 TOUCH_INTERVAL_MS = 60 * 1000
 _SHA512_HEX = re.compile(r"^[0-9a-f]{128}$")
-# ~40 ms of CPU per hash on this machine: always run off the event loop (asyncio.to_thread).
+# ~40 ms of CPU and 16 MiB per hash on an idle machine: run off the event loop, on PasswordHasher's threads.
 _SCRYPT = dict(n=1 << 14, r=8, p=1, dklen=32)
+HASH_THREADS = 2
+# Hashing or waiting to: the last one waits ~16 hash times (under a second when idle), a login beyond is refused.
+MAX_LOGINS_HASHING = 32
+# What an unknown name or a malformed password is checked against: a random digest, which no password hashes to.
+_DUMMY_HASH = f"scrypt${os.urandom(16).hex()}${os.urandom(32).hex()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +90,33 @@ def password_matches(sha512: str, stored: str) -> bool:
     return hmac.compare_digest(candidate.hex(), digest)
 
 
+class PasswordHasher:
+    """scrypt on `HASH_THREADS` threads of its own: a burst of logins never takes the default executor from the
+    store's reads, and never holds more than HASH_THREADS x 16 MiB."""
+
+    def __init__(self) -> None:
+        self._threads = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="ftvm-scrypt")
+        self._logins = 0  # checking or waiting to
+
+    async def hash(self, password_sha512: str) -> str:
+        """Account creation (admin only) waits its turn, however many are queued."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, hash_password, password_sha512)
+
+    async def matches(self, password_sha512: str, stored: str) -> bool:
+        if self._logins >= MAX_LOGINS_HASHING:
+            raise FtError("ID.1000", f"the server is already checking {MAX_LOGINS_HASHING} logins; try again in a "
+                                     "moment")
+        self._logins += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, password_matches,
+                                                                    password_sha512, stored)
+        finally:
+            self._logins -= 1
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+
+
 def session_invalid(uuid: str) -> FtError:
     shown = uuid if len(uuid) <= MAX_UUID_LENGTH else uuid[:MAX_UUID_LENGTH] + "..."  # a header can be 8 KiB
     return FtError("ID.1001", f"the session[uuid:{shown}] is invalid or has expired")
@@ -91,6 +131,11 @@ class Accounts:
     def __init__(self, domain: Domain) -> None:
         self._domain = domain
         self._sessions: dict[str, Session] = {}
+        self._hasher = PasswordHasher()
+        self._limits = LoginLimits()
+
+    def close(self) -> None:
+        self._hasher.close()
 
     async def ensure_admin(self, password: str | None) -> str | None:
         """Creates the admin account on first start. Returns the plain password when it was generated here (to be
@@ -122,7 +167,7 @@ class Accounts:
         uuid = check_resource_uuid(resource_uuid) or new_uuid()
         now = self._domain.clock()
         tags = tag_rows(uuid, "AccountVO", system_tags, user_tags, now, _CREATE_MSG)
-        password_hash = await asyncio.to_thread(hash_password, password_sha512.lower())
+        password_hash = await self._hasher.hash(password_sha512.lower())
         row = dict(uuid=uuid, name=name, description=description, type=account_type, password_hash=password_hash,
                    create_date=now, last_op_date=now)
 
@@ -143,13 +188,23 @@ class Accounts:
         await self._domain.write(op)
         return account_inventory(row)
 
-    async def log_in(self, account_name: str, password_sha512: str) -> Session:
-        wrong = FtError("ID.1000", "wrong account name or password")
-        if not _SHA512_HEX.match(password_sha512.lower()):
-            raise wrong
-        rows = await self._domain.read(lambda tx: tx.select("accounts", {"name": account_name}))
-        if not rows or not await asyncio.to_thread(password_matches, password_sha512.lower(), rows[0]["password_hash"]):
-            raise wrong
+    async def log_in(self, account_name: str, password_sha512: str, client_address: str) -> Session:
+        """`client_address`: whom the per-address limit counts (the API layer decides, see `api.base`)."""
+        attempt = self._limits.admit(account_name, client_address, self._domain.clock())
+        password = password_sha512.lower()
+        well_formed = _SHA512_HEX.match(password) is not None
+        try:
+            rows = await self._domain.read(lambda tx: tx.select("accounts", {"name": account_name}))
+            stored = rows[0]["password_hash"] if rows and well_formed else _DUMMY_HASH
+            # A malformed password is hashed as "": however long, it costs what a well-formed one does.
+            matches = await self._hasher.matches(password if well_formed else "", stored)
+        except BaseException:  # the hashing queue is full, or the store failed: nothing was checked
+            attempt.unchecked()
+            raise
+        if not matches:
+            attempt.failed(self._domain.clock())
+            raise FtError("ID.1000", "wrong account name or password")
+        attempt.succeeded()
         r = rows[0]
         now = self._domain.clock()
         session = Session(secrets.token_hex(16), Account(r["uuid"], r["name"], r["type"]), now,

@@ -26,6 +26,7 @@ from aiohttp import web
 from google.protobuf.message import DecodeError
 
 from ftvm._proto.zstack.ft.v1 import types_pb2
+from ftvm.api.base import FORWARDED_FOR
 from ftvm.api.errors import error_from_status_details
 from ftvm.domain.errors import DESCRIPTIONS
 
@@ -112,6 +113,8 @@ async def _envelopes(request: web.Request, handler: Callable[[web.Request], Awai
 def _handler(route: Route, call: grpc.aio.UnaryUnaryMultiCallable, timeout: float):
     async def handle(request: web.Request) -> web.Response:
         metadata = () if route.public else session_metadata(request.headers.get("Authorization"))
+        if request.remote:  # whom login limits count: the server trusts this only from a loopback peer (api.base)
+            metadata += ((FORWARDED_FOR, request.remote),)
         body = await request.read() if route.body else b""
         message = decode_request(route, body, request.match_info, request.query.items())
         try:
