@@ -1,0 +1,157 @@
+"""Several replicas on one database (here: real servers in one process on one SQLite file), any replica answering
+any call: each follows the others' commits through the change feed, and the database keeps them safe when a
+replica's memory is stale."""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+import grpc
+import pytest
+
+from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
+from replica_support import memory_of, memory_rebuilt_from_rows, wait_caught_up
+from service_support import inventory, log_in, rpc_error, start_server
+from test_create_service import Names, basic
+
+
+@pytest.fixture
+def pair_of_replicas(tmp_path):
+    spec = inventory(hosts_per_cluster=4, clusters=2, cpu=64, memory_gib=129)
+    with start_server(tmp_path, spec) as a, start_server(tmp_path, None) as b:
+        yield a, b
+
+
+def test_each_replica_follows_the_others_creates_and_destroys(pair_of_replicas):
+    a, b = pair_of_replicas
+    client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
+    names = Names(a)
+    created = [client_a.create(**basic(names, name=f"on-a-{i}")) for i in range(5)]
+    created += [client_b.create(**basic(names, name=f"on-b-{i}")) for i in range(5)]
+    wait_caught_up(a, b)
+    assert memory_of(a.running) == memory_of(b.running) == memory_rebuilt_from_rows(a.running)
+    # a group created on one replica is destroyed on the other: both give it back
+    for reply in created[:3] + created[5:8]:
+        client_b.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
+                                      metadata=client_b.metadata)
+    wait_caught_up(a, b)
+    assert memory_of(a.running) == memory_of(b.running) == memory_rebuilt_from_rows(a.running)
+    assert len(client_a.query("QueryFaultToleranceVm")) == 4
+
+
+def test_replicas_hand_out_ports_and_internal_ids_from_their_own_ranges(pair_of_replicas):
+    a, b = pair_of_replicas
+    assert a.running.replication.ordinal != b.running.replication.ordinal
+    client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
+    names = Names(a)
+    host = names.host["host-1"]
+    replies = [client.create(**basic(names, name="pinned", host_uuid=host)) for client in (client_a, client_b)]
+    ports = a.running.store.read(lambda tx: tx.select("colo_ports", {"host_uuid": host}))
+    by_group = collections.defaultdict(set)
+    for p in ports:
+        by_group[p["group_uuid"]].add(p["port"])
+    first, second = (by_group[r.fault_tolerance_vm_group_inventory.uuid] for r in replies)
+    assert first and second and not first & second
+    internal_ids = [r.primary_vm_inventory.vm_nics[0].internal_name for r in replies]
+    assert len(set(internal_ids)) == 2
+
+
+def test_a_logout_on_one_replica_is_refused_by_every_replica(pair_of_replicas):
+    a, b = pair_of_replicas
+    session = log_in(grpc.insecure_channel(a.target))
+    on_b = log_in(grpc.insecure_channel(b.target))
+    on_b.session = session.session
+    assert on_b.query("QueryZone")  # B has the session in its cache now
+    session.account.LogOut(pb.LogOutRequest(session_uuid=session.session))
+    wait_caught_up(a, b)
+    code, error = rpc_error(lambda: on_b.query("QueryZone"))
+    assert (code, error.code) == (grpc.StatusCode.UNAUTHENTICATED, "ID.1001")
+
+
+def test_exhaustion_race_over_replicas_never_over_allocates(tmp_path):
+    """Room for exactly K pairs; 20 x K creates spread over 3 replicas from 20 threads: exactly K succeed, the
+    others get RESOURCE_EXHAUSTED (never SYS.1000), and no host, address, MAC or port is taken twice."""
+    spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=33, ip_count=200)
+    k, threads = 16, 20
+    with start_server(tmp_path, spec) as a, start_server(tmp_path, None) as b, start_server(tmp_path, None) as c:
+        replicas = (a, b, c)
+        clients = [log_in(grpc.insecure_channel(r.target)) for r in replicas]
+        names = Names(a)
+        outcomes: list = []
+        lock = threading.Lock()
+
+        def worker(t: int) -> None:
+            for i in range(20 * k // threads):
+                client = clients[(t + i) % len(clients)]
+                try:
+                    result = ("ok", client.create(**basic(names, name=f"race-{t}-{i}")))
+                except grpc.RpcError as e:
+                    result = ("error", e)
+                with lock:
+                    outcomes.append(result)
+
+        pool = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        replies = [r for kind, r in outcomes if kind == "ok"]
+        codes = collections.Counter(e.code() for kind, e in outcomes if kind == "error")
+        assert len(outcomes) == 20 * k
+        assert len(replies) == k, codes
+        assert codes == {grpc.StatusCode.RESOURCE_EXHAUSTED: 19 * k}
+
+        def db_facts(tx):
+            usage = tx.host_usage(list(names.hosts))
+            return ({h: (u.vm_count, u.memory_used) for h, u in usage.items()}, tx.select("used_ips"),
+                    tx.select("mac_allocations"), tx.select("colo_ports"), tx.select("vm_instances"))
+
+        usage, ips, macs, ports, vms = a.running.store.read(db_facts)
+        assert all(count <= 8 and memory <= 32 << 30 for count, memory in usage.values())
+        assert len(ips) == len({(i["l3_network_uuid"], i["ip"]) for i in ips}) == k
+        assert len(macs) == len({m["mac"] for m in macs}) == k
+        assert len(ports) == len({(p["host_uuid"], p["port"]) for p in ports})
+        assert len({v["internal_id"] for v in vms}) == len(vms) == 2 * k
+        for reply in replies:
+            assert reply.primary_vm_inventory.host_uuid != reply.secondary_vm_inventory.host_uuid
+        wait_caught_up(*replicas)
+        rebuilt = memory_rebuilt_from_rows(a.running)
+        assert all(memory_of(r.running) == rebuilt for r in replicas)
+
+
+def _stale_replica(server) -> None:
+    """The replica stops following the feed on its own: it catches up only when a commit tells it to."""
+    server.call(server.running.replication.stop)
+
+
+def test_a_stale_replica_that_loses_the_capacity_race_catches_up_and_places_again(tmp_path):
+    # 4 hosts with room for one small VM each (5 GiB - 1 GiB reserved = 4 GiB): room for exactly 2 pairs.
+    spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=5)
+    with start_server(tmp_path, spec) as a, start_server(tmp_path, None) as b:
+        client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
+        names = Names(a)
+        _stale_replica(b)
+        first = client_a.create(**basic(names, name="first"))
+        # B's memory still shows all four hosts free and picks A's two; the commit refuses, B catches up and
+        # places the pair on the other two
+        second = client_b.create(**basic(names, name="second"))
+        hosts = {first.primary_vm_inventory.host_uuid, first.secondary_vm_inventory.host_uuid,
+                 second.primary_vm_inventory.host_uuid, second.secondary_vm_inventory.host_uuid}
+        assert len(hosts) == 4
+        assert b.running.replication.status()["stale_retries"] == 1
+        assert memory_of(b.running) == memory_rebuilt_from_rows(b.running)
+
+
+def test_a_stale_replica_that_loses_an_address_race_catches_up_and_takes_another(tmp_path):
+    spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=129)
+    spec["zones"][0]["l2Networks"][0]["l3Networks"][0]["ipAllocationStrategy"] = "FirstAvailable"
+    with start_server(tmp_path, spec) as a, start_server(tmp_path, None) as b:
+        client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
+        names = Names(a)
+        _stale_replica(b)
+        first = client_a.create(**basic(names, name="first"))
+        second = client_b.create(**basic(names, name="second"))  # B takes the first free address too: refused
+        assert first.primary_vm_inventory.vm_nics[0].ip == "172.16.0.2"
+        assert second.primary_vm_inventory.vm_nics[0].ip == "172.16.0.3"
+        assert b.running.replication.status()["stale_retries"] == 1
