@@ -133,11 +133,13 @@ def test_records_are_filled_as_the_contract_says(roomy):
 
 
 def test_resource_uuid_names_the_group_and_a_taken_one_is_already_exists(roomy):
+    """A retry of the same request gets the original reply; another request under the taken uuid is refused."""
     server, client, names = roomy
     uuid = "7d2a6a1d3e7b4c1f9a0b1c2d3e4f5a6b"
     reply = client.create(**basic(names, resource_uuid=uuid))
     assert reply.fault_tolerance_vm_group_inventory.uuid == uuid
-    code, error = rpc_error(lambda: client.create(**basic(names, resource_uuid=uuid)))
+    assert client.create(**basic(names, resource_uuid=uuid)) == reply
+    code, error = rpc_error(lambda: client.create(**basic(names, name="another", resource_uuid=uuid)))
     assert code == grpc.StatusCode.ALREADY_EXISTS and error.code == "SYS.1007" and uuid in error.details
 
 
@@ -334,12 +336,14 @@ def test_an_error_echoing_a_huge_value_stays_typed(roomy):
 
 
 def test_concurrent_creates_with_one_resource_uuid_give_one_group(roomy):
-    """JustCreate reserves nothing, so only the commit can notice the second one: it must be ALREADY_EXISTS."""
+    """JustCreate reserves nothing, so only the commit can notice the second one: another request under the same
+    uuid must be ALREADY_EXISTS."""
     server, client, names = roomy
     uuid = "3c2a6a1d3e7b4c1f9a0b1c2d3e4f5a6b"
     calls = [client.vm.CreateFaultToleranceVmInstance.future(
-        pb.CreateFaultToleranceVmInstanceRequest(**basic(names, resource_uuid=uuid, strategy="JustCreate")),
-        metadata=client.metadata) for _ in range(4)]
+        pb.CreateFaultToleranceVmInstanceRequest(**basic(names, name=f"n{i}", resource_uuid=uuid,
+                                                          strategy="JustCreate")),
+        metadata=client.metadata) for i in range(4)]
     codes = []
     for call in calls:
         try:

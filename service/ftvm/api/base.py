@@ -32,12 +32,16 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC messages each way (the server's chan
 FORWARDED_FOR = "x-forwarded-for"
 
 
+def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    """The first text value of a metadata key (None when absent)."""
+    for name, value in context.invocation_metadata() or ():
+        if name == key and isinstance(value, str):
+            return value
+    return None
+
+
 async def caller_account(accounts: Accounts, context: grpc.aio.ServicerContext) -> Account:
-    header = None
-    for key, value in context.invocation_metadata() or ():
-        if key == "authorization":
-            header = value
-            break
+    header = metadata_value(context, "authorization")
     if header is None:
         raise FtError("ID.1001", "missing session: send metadata 'authorization: OAuth <sessionUuid>'")
     kind, _, session_uuid = header.strip().partition(" ")

@@ -9,7 +9,10 @@ from ftvm.domain.accounts import Accounts
 from ftvm.domain.create import CreateFlow, CreateFtVm
 from ftvm.domain.vms import Vms
 
-from .base import client_address, rpc
+from .base import client_address, metadata_value, rpc
+
+# gRPC metadata (REST: the `Idempotency-Key` header) naming a create, so that its retries get the original reply.
+IDEMPOTENCY_KEY = "idempotency-key"
 from .convert import to_message
 
 _OPTIONAL = ("description", "instance_offering_uuid", "cpu_num", "memory_size", "reserved_memory_size",
@@ -73,7 +76,8 @@ class VmServicer(services_pb2_grpc.VmServiceServicer):
 
     @rpc()
     async def CreateFaultToleranceVmInstance(self, request, context, account):
-        result = await self._create.create(account, create_request(request))
+        key = metadata_value(context, IDEMPOTENCY_KEY)
+        result = await self._create.create(account, create_request(request), idempotency_key=key)
         primary = vm_message(types.VmInstanceInventory, result.primary)
         return pb.CreateFaultToleranceVmInstanceResponse(
             success=True, primary_vm_inventory=primary,

@@ -19,7 +19,12 @@ catches up with the change feed, and places again, at most MAX_ATTEMPTS times in
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import hashlib
+import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -33,7 +38,7 @@ from ftvm.placement import (
     ReservationConflict,
     Request,
 )
-from ftvm.store import Conflict, Tx
+from ftvm.store import Conflict, Row, Tx
 
 from .accounts import Account
 from .common import Domain, check_description, check_name, check_resource_uuid, new_uuid
@@ -50,7 +55,7 @@ from .limits import (
 )
 from .holdings import Holdings
 from .network import NIC_PORT_PURPOSES, PAIR_PORT_PURPOSES, ensure_internal_ids, int_to_ip
-from .records import build_vm_view, shadow_view
+from .records import assemble_views, build_vm_view, group_view, shadow_view
 from .system_tags import parse_system_tags
 
 MSG = "CreateFaultToleranceVmInstanceMsg"
@@ -58,6 +63,8 @@ STRATEGY_VALUES = ("InstantStart", "CreateStopped", "JustCreate")
 GROUP_TYPE = "FaultToleranceVmGroup"
 # Placements tried when the commit finds another replica took first what this one's memory showed free.
 MAX_ATTEMPTS = 3
+MAX_IDEMPOTENCY_KEY = 255
+_IDEMPOTENCY_KEY = re.compile(f"[\x21-\x7e]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 
 Failpoint = Callable[[str], None]
 
@@ -162,6 +169,7 @@ class CreateFlow:
         self._agent = agent
         self._refresh = refresh
         self._failpoint = failpoint or (lambda step: None)
+        self._named: dict[str, list] = {}  # group uuid of a named create in flight -> [lock, users]
         self.stale_retries = 0
 
     # -- validation ----------------------------------------------------------------------------------------------
@@ -301,17 +309,40 @@ class CreateFlow:
             root_volume_tags=list(req.root_volume_system_tags), data_volume_tags=list(req.data_volume_system_tags))
 
     # -- the flow ------------------------------------------------------------------------------------------------
-    async def create(self, account: Account, req: CreateFtVm) -> CreateResult:
+    async def create(self, account: Account, req: CreateFtVm, idempotency_key: str | None = None) -> CreateResult:
+        """`idempotency_key`: the caller's name for this create (with a resourceUuid, or alone: the group's uuid is
+        then derived from it). A retry of the same request under the same name gets the original reply."""
         self._failpoint("validate")
         plan = self._validate(req)
-        if req.resource_uuid is not None:
-            # Early answer, so a taken uuid never starts VMs; the commit's own check (below) closes the race.
-            taken = await self._domain.read(lambda tx: tx.select("ft_groups", {"uuid": plan.group_uuid}))
-            if taken:
-                raise already_exists(GROUP_TYPE, plan.group_uuid)
+        retry = _Retryable.of(account, req, idempotency_key, plan)
+        if retry is None:
+            return await self._create(account, plan, None)
+        # Creates under one name run one at a time in this process (the later ones then find the first's rows);
+        # across replicas the group's primary key decides (DuplicateCreate).
+        entry = self._named.setdefault(plan.group_uuid, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                # Early answer, so a retry never starts VMs; the commit's own insert closes the race.
+                earlier = await self._domain.read(lambda tx: _earlier_create(tx, retry))
+                if earlier is not None:
+                    return earlier
+                return await self._create(account, plan, retry)
+        finally:
+            entry[1] -= 1
+            if not entry[1]:
+                del self._named[plan.group_uuid]
+
+    async def _create(self, account: Account, plan: _Plan, retry: "_Retryable | None") -> CreateResult:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return await self._attempt(account, plan)
+                return await self._attempt(account, plan, retry)
+            except DuplicateCreate:
+                # A create under the same name committed first (a retry racing its original, on any replica).
+                earlier = await self._domain.read(lambda tx: _earlier_create(tx, retry))
+                if earlier is None:  # the winner was destroyed meanwhile
+                    raise already_exists(GROUP_TYPE, plan.group_uuid) from None
+                return earlier
             except StaleView as stale:
                 # Another replica committed first what this one's memory still showed free: catch up with the
                 # change feed and place again (the client sees a success or a typed error, never the conflict).
@@ -321,7 +352,7 @@ class CreateFlow:
                 await self._refresh()
         raise AssertionError("unreachable")
 
-    async def _attempt(self, account: Account, plan: _Plan) -> CreateResult:
+    async def _attempt(self, account: Account, plan: _Plan, retry: "_Retryable | None") -> CreateResult:
         domain = self._domain
         await ensure_internal_ids(domain, 2)
         await domain.gate.acquire_shared()
@@ -341,7 +372,7 @@ class CreateFlow:
                     await self._start(vm, undo)
             self._failpoint("commit")
             checks = self._capacity_checks(placement) if placement else None
-            await domain.write(lambda tx: self._commit(tx, records, checks))
+            await domain.write(lambda tx: self._commit(tx, records, checks, retry))
         except BaseException:
             for action in reversed(undo):
                 result = action()
@@ -524,11 +555,17 @@ class CreateFlow:
                 storages[(storage, None)] = cat.storages[storage]["total_capacity"]
         return _CapacityChecks(hosts, storages, config.storage_reserved_capacity)
 
-    def _commit(self, tx: Tx, r: "_Records", checks: "_CapacityChecks | None") -> None:
+    def _commit(self, tx: Tx, r: "_Records", checks: "_CapacityChecks | None", retry: "_Retryable | None") -> None:
         try:
             tx.insert("ft_groups", [r.group])
         except Conflict as e:  # a create with the same resourceUuid committed first
+            if retry is not None:
+                raise DuplicateCreate() from e
             raise already_exists(GROUP_TYPE, r.group["uuid"]) from e
+        if retry is not None:
+            tx.insert("create_requests", [dict(group_uuid=r.group_uuid, account_uuid=retry.account_uuid,
+                                               idempotency_key=retry.key, fingerprint=retry.fingerprint,
+                                               create_date=r.group["create_date"])])
         try:
             tx.insert("vm_instances", [r.primary_vm, r.secondary_vm])
             tx.insert("volumes", r.primary_volumes + r.secondary_volumes)
@@ -572,6 +609,62 @@ def _over(what: str) -> "StaleView":
     return StaleView(operation_failed("failed to place the fault-tolerant VM pair", cause=cause))
 
 
+class DuplicateCreate(Exception):
+    """The commit found the group's uuid taken by a create under the same name."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Retryable:
+    """A create the caller named (resourceUuid, idempotency key, or both), so that a retry is recognised."""
+
+    account_uuid: str
+    group_uuid: str
+    key: str | None
+    fingerprint: str  # of the whole request: the same name with another request is refused, not answered
+
+    @classmethod
+    def of(cls, account: Account, req: CreateFtVm, key: str | None, plan: _Plan) -> "_Retryable | None":
+        """None for an unnamed create. A key without a resourceUuid names the group (`plan.group_uuid` is set)."""
+        if key is None:
+            if req.resource_uuid is None:
+                return None
+        else:
+            if not _IDEMPOTENCY_KEY.fullmatch(key):
+                raise invalid(f"the idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters")
+            if req.resource_uuid is None:
+                plan.group_uuid = _uuid_of_key(account.uuid, key)
+        request = json.dumps(dataclasses.asdict(req), sort_keys=True, separators=(",", ":"))
+        return cls(account.uuid, plan.group_uuid, key, hashlib.sha256(request.encode()).hexdigest())
+
+
+def _uuid_of_key(account_uuid: str, key: str) -> str:
+    """A version-5-shaped uuid from the account and its key: every replica derives the same group uuid, so the
+    group's primary key makes two creates under one key a conflict, whichever replicas they reach."""
+    digest = bytearray(hashlib.sha256(f"{account_uuid}\0{key}".encode()).digest()[:16])
+    digest[6] = digest[6] & 0x0F | 0x50
+    digest[8] = digest[8] & 0x3F | 0x80
+    return digest.hex()
+
+
+def _earlier_create(tx: Tx, retry: _Retryable) -> "CreateResult | None":
+    """The reply of an earlier create under the same name: rebuilt from its rows (as they are now). None when there
+    was none; ALREADY_EXISTS when the name was used by another account or for another request."""
+    groups = tx.select("ft_groups", {"uuid": retry.group_uuid})
+    requests = tx.select("create_requests", {"group_uuid": retry.group_uuid})
+    if not requests:
+        if groups:  # a group created without a name (or whose request record expired)
+            raise already_exists(GROUP_TYPE, retry.group_uuid)
+        return None
+    earlier = requests[0]
+    if earlier["account_uuid"] != retry.account_uuid or earlier["fingerprint"] != retry.fingerprint:
+        raise FtError("SYS.1007", f"resource[uuid:{retry.group_uuid}, type:{GROUP_TYPE}] was created by another "
+                                  "request under the same resourceUuid or idempotency key", already_exists=True)
+    if not groups:
+        raise operation_failed(f"the create of fault-tolerant VM group[uuid:{retry.group_uuid}] succeeded earlier, "
+                               "but the group has been destroyed since")
+    return read_create_result(tx, groups[0])
+
+
 class StaleView(Exception):
     """The commit found that another replica took first what this replica's memory still showed free. `error`
     is what the client gets if catching up and placing again does not help."""
@@ -607,8 +700,13 @@ class _Records:
                                 self.primary_cdroms)
         secondary = shadow_view(build_vm_view(self.secondary_vm, self.secondary_nics, self.used_ips,
                                               self.secondary_volumes, self.secondary_cdroms), self.group)
-        g = self.group
-        group = dict(primary, primary_vm_instance_uuid=g["primary_vm_instance_uuid"],
-                     secondary_vm_instance_uuid=g["secondary_vm_instance_uuid"], status=g["status"], uuid=g["uuid"],
-                     name=g["name"], type=GROUP_TYPE, create_date=g["create_date"], last_op_date=g["last_op_date"])
-        return CreateResult(primary=primary, secondary=secondary, group=group)
+        return CreateResult(primary=primary, secondary=secondary, group=group_view(primary, self.group))
+
+
+def read_create_result(tx: Tx, group: Row) -> CreateResult:
+    """A create's reply rebuilt from the rows of its group."""
+    vms = tx.select_in("vm_instances", "uuid", [group["primary_vm_instance_uuid"], group["secondary_vm_instance_uuid"]])
+    views = assemble_views(tx, vms)
+    primary = views[group["primary_vm_instance_uuid"]]
+    return CreateResult(primary=primary, secondary=shadow_view(views[group["secondary_vm_instance_uuid"]], group),
+                        group=group_view(primary, group))

@@ -15,33 +15,14 @@ from .common import Domain
 from .errors import FtError, permission_denied
 from .holdings import Holdings, give_back
 from .query import run_query
-from .records import build_vm_view, shadow_view
+from .records import assemble_views, shadow_view
 
 GROUP_TYPE = "FaultToleranceVmGroup"
 
 
-def _assemble(tx: Tx, vms: Sequence[Row]) -> dict[str, dict]:
-    """vm uuid -> view, for many VMs with four IN queries."""
-    uuids = [v["uuid"] for v in vms]
-    groups = sorted({v["group_uuid"] for v in vms})
-    nics, volumes, cdroms = {}, {}, {}
-    for n in sorted(tx.select_in("vm_nics", "vm_instance_uuid", uuids), key=lambda n: n["device_id"]):
-        nics.setdefault(n["vm_instance_uuid"], []).append(n)
-    for v in sorted(tx.select_in("volumes", "vm_instance_uuid", uuids),
-                    key=lambda v: (v["type"] == "Cache", v["device_id"] if v["device_id"] is not None else 1 << 30)):
-        volumes.setdefault(v["vm_instance_uuid"], []).append(v)
-    for c in tx.select_in("vm_cdroms", "vm_instance_uuid", uuids):
-        cdroms.setdefault(c["vm_instance_uuid"], []).append(c)
-    used_ips: dict[str, list[Row]] = {}
-    for u in tx.select_in("used_ips", "group_uuid", groups):
-        used_ips.setdefault(u["group_uuid"], []).append(u)
-    return {v["uuid"]: build_vm_view(v, nics.get(v["uuid"], []), used_ips.get(v["group_uuid"], []),
-                                     volumes.get(v["uuid"], []), cdroms.get(v["uuid"], [])) for v in vms}
-
-
 def _pair(tx: Tx, group: Row) -> tuple[dict, dict]:
     vms = tx.select_in("vm_instances", "uuid", [group["primary_vm_instance_uuid"], group["secondary_vm_instance_uuid"]])
-    views = _assemble(tx, vms)
+    views = assemble_views(tx, vms)
     return views[group["primary_vm_instance_uuid"]], shadow_view(views[group["secondary_vm_instance_uuid"]], group)
 
 
@@ -86,7 +67,7 @@ class Vms:
 
     async def query_vms(self, account: Account, request: Any) -> tuple[list[dict], int | None]:
         rows, total = await run_query(self._domain, "vm_instances", request, self._owned(account))
-        views = await self._domain.read(lambda tx: _assemble(tx, rows)) if rows else {}
+        views = await self._domain.read(lambda tx: assemble_views(tx, rows)) if rows else {}
         return [views[r["uuid"]] for r in rows], total
 
     async def query_groups(self, account: Account, request: Any) -> tuple[list[dict], int | None]:
@@ -94,7 +75,7 @@ class Vms:
 
         def op(tx: Tx) -> list[dict]:
             vms = tx.select_in("vm_instances", "uuid", [r["primary_vm_instance_uuid"] for r in rows])
-            views = _assemble(tx, vms)
+            views = assemble_views(tx, vms)
             out = []
             for r in rows:
                 primary = views[r["primary_vm_instance_uuid"]]
