@@ -80,6 +80,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                    help="YAML/JSON inventory loaded on first start (docs/inventory-file.md)")
     p.add_argument("--no-demo", action="store_true", help="start with an empty inventory instead of the demo")
     p.add_argument("--database-url", help="database URL (default sqlite:///<data-dir>/ftvm.db)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes serving the same ports and database, kept in step by the change feed "
+                        "(default 1)")
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     p.set_defaults(func=_run_serve)
 
@@ -93,7 +96,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     return serve(ServerConfig(data_dir=args.data_dir, grpc_host=args.grpc_host, grpc_port=args.grpc_port,
                               http_host=args.http_host, http_port=None if args.no_gateway else args.http_port,
                               inventory_file=args.inventory, with_demo=not args.no_demo,
-                              database_url=args.database_url))
+                              database_url=args.database_url, workers=args.workers))
 
 
 def _add_http_arguments(p: argparse.ArgumentParser) -> None:

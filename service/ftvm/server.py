@@ -2,8 +2,11 @@
 the same loop when `ServerConfig.http_port` is set; it reaches the gRPC port over loopback like any client).
 
 `serve(config)` runs until SIGTERM/SIGINT: health turns NOT_SERVING, the REST gateway finishes its in-flight requests
-and closes, in-flight gRPC calls finish (grace period), queued writes commit, the database closes. `ServerThread`
-runs the same server on a background thread (tests, benchmarks).
+and closes, in-flight gRPC calls finish (grace period), queued writes commit, the database closes. With
+`config.workers` > 1 it supervises that many worker processes instead, each a whole server on the same ports
+(SO_REUSEPORT: the kernel spreads connections over them) and the same database, kept in step by the change feed
+(domain/replication.py), restarting a worker that dies. `ServerThread` runs one server on a background thread
+(tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -11,10 +14,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import multiprocessing
 import os
+import queue
 import signal
+import socket
+import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,17 +34,18 @@ from ftvm.agent import HostAgent, SimulatedHypervisor
 from ftvm.api.base import MAX_MESSAGE_BYTES, add_servicer, drain
 from ftvm.api.inventory_servicer import InventoryServicer
 from ftvm.api.vm_servicer import AccountServicer, VmServicer
-from ftvm.domain.accounts import Accounts
+from ftvm.domain.accounts import Accounts, ensure_admin
 from ftvm.domain.catalog import build_engine
-from ftvm.domain.common import Domain, FeedCursor
+from ftvm.domain.common import Domain, FeedCursor, now_ms
 from ftvm.domain.create import CreateFlow
 from ftvm.domain.memory import load_memory
 from ftvm.domain.network import NetworkAllocator
 from ftvm.domain.replication import Replication
 from ftvm.domain.vms import Vms
 from ftvm.gateway import Gateway
+from ftvm.gateway.app import http_url
 from ftvm.placement import STRATEGIES, PlacementError, Request
-from ftvm.store import Store, open_store
+from ftvm.store import Row, Store, Tx, open_store
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +68,26 @@ class ServerConfig:
     grace_seconds: float = 10.0
     failpoint: Callable[[str], None] | None = None  # tests only: raise at a named create step
     agent: HostAgent = field(default_factory=SimulatedHypervisor)
+    workers: int = 1  # processes serving the same ports and database (serve() only)
+    reuse_port: bool = False  # share the listening ports with other processes (the workers do)
 
     @property
     def url(self) -> str:
         return self.database_url or f"sqlite:///{Path(self.data_dir) / 'ftvm.db'}"
+
+
+@dataclass(frozen=True)
+class FirstStart:
+    """What the first start on an empty database did (later starts find it done: both None)."""
+
+    loaded: dict[str, int] | None  # rows loaded per table, from the inventory file or the demo
+    admin_password_generated: str | None  # to print once
+
+
+def first_start(store: Store, config: ServerConfig) -> FirstStart:
+    loaded = _load_first_inventory(store, config)
+    password = config.admin_password or os.environ.get("FTVM_ADMIN_PASSWORD")
+    return FirstStart(loaded, ensure_admin(store, password, now_ms()))
 
 
 def _load_first_inventory(store: Store, config: ServerConfig) -> dict[str, int] | None:
@@ -114,8 +138,7 @@ class RunningServer:
     accounts: Accounts
     grpc_port: int
     grpc_host: str
-    admin_password_generated: str | None
-    loaded: dict[str, int] | None
+    first: FirstStart
     grace_seconds: float
     gateway: Gateway | None  # the REST gateway (port, url) when ServerConfig.http_port is set
 
@@ -142,14 +165,13 @@ async def start(config: ServerConfig) -> RunningServer:
     replication: Replication | None = None  # once it leased an ordinal
     accounts = None
     try:
-        loaded = _load_first_inventory(store, config)
+        first = first_start(store, config)
         memory = load_memory(store)
         engine = build_engine(memory.catalog, config.engine)
         _warm_engine(engine)
         domain = Domain(store=store, catalog=memory.catalog, engine=engine, network=memory.network,
                         feed=FeedCursor(memory.feed_seq))
         accounts = Accounts(domain)
-        generated = await accounts.ensure_admin(config.admin_password or os.environ.get("FTVM_ADMIN_PASSWORD"))
 
         async def refresh() -> None:
             assert replication is not None
@@ -160,7 +182,7 @@ async def start(config: ServerConfig) -> RunningServer:
 
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                           ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                                          ("grpc.so_reuseport", 0)])
+                                          ("grpc.so_reuseport", int(config.reuse_port))])
         add_servicer(server, "AccountService", AccountServicer(accounts))
         add_servicer(server, "VmService", VmServicer(accounts, flow, vms))
         add_servicer(server, "InventoryService", InventoryServicer(domain, accounts))
@@ -178,7 +200,8 @@ async def start(config: ServerConfig) -> RunningServer:
         gateway = None
         if config.http_port is not None:
             gateway = await Gateway.start(_loopback_target(config.grpc_host, port), config.http_host,
-                                          config.http_port, grace_seconds=config.grace_seconds)
+                                          config.http_port, grace_seconds=config.grace_seconds,
+                                          reuse_port=config.reuse_port)
     except BaseException:
         if started is not None:
             await started.stop(0)
@@ -189,52 +212,157 @@ async def start(config: ServerConfig) -> RunningServer:
         store.close()
         raise
     return RunningServer(server, health_servicer, store, domain, replication, accounts, port, config.grpc_host,
-                         generated, loaded, config.grace_seconds, gateway)
+                         first, config.grace_seconds, gateway)
 
 
-def _banner(running: RunningServer, config: ServerConfig) -> str:
-    target = f"{running.grpc_host}:{running.grpc_port}"
-    cat = running.domain.catalog
+def _sample_rows(store: Store) -> tuple[Row | None, Row | None, Row | None]:
+    """An image, an L3 network and an offering for the banner's sample call."""
+    def read(tx: Tx):
+        images = [i for i in tx.select("images") if i["media_type"] == "RootVolumeTemplate"]
+        l3s, offerings = tx.select("l3_networks"), tx.select("instance_offerings")
+        return (images[0] if images else None, l3s[0] if l3s else None, offerings[0] if offerings else None)
+
+    return store.read(read)
+
+
+def _banner(config: ServerConfig, first: FirstStart, grpc_target: str, rest_url: str | None,
+            sample: tuple[Row | None, Row | None, Row | None]) -> str:
     lines = [f"ftvm: database {config.url}"]
-    if running.loaded:
+    if first.loaded:
         source = config.inventory_file or "the demo inventory"
-        lines.append(f"ftvm: loaded {source}: " + ", ".join(f"{n} {t}" for t, n in running.loaded.items() if n))
+        lines.append(f"ftvm: loaded {source}: " + ", ".join(f"{n} {t}" for t, n in first.loaded.items() if n))
     login = "admin"  # ftvm call reads the password from $FTVM_ADMIN_PASSWORD
-    if running.admin_password_generated:
-        login = f"'admin:{running.admin_password_generated}'"
-        lines.append(f"ftvm: created account 'admin' with password {running.admin_password_generated} "
+    if first.admin_password_generated:
+        login = f"'admin:{first.admin_password_generated}'"
+        lines.append(f"ftvm: created account 'admin' with password {first.admin_password_generated} "
                      "(printed once; keep it)")
-    lines.append(f"ftvm: gRPC listening on {target}")
-    if running.gateway is not None:
-        lines.append(f"ftvm: REST listening on {running.gateway.url}")
-    image = next((i for i in cat.images.values() if i["media_type"] == "RootVolumeTemplate"), None)
-    l3 = next(iter(cat.l3_networks.values()), None)
-    offering = next(iter(cat.instance_offerings.values()), None)
+    workers = f" ({config.workers} worker processes)" if config.workers > 1 else ""
+    lines.append(f"ftvm: gRPC listening on {grpc_target}{workers}")
+    if rest_url is not None:
+        lines.append(f"ftvm: REST listening on {rest_url}")
+    image, l3, offering = sample
     if image and l3 and offering:
         lines.append("ftvm: try it:")
-        lines.append(f"  ftvm call --target {target} --login {login} CreateFaultToleranceVmInstance "
+        lines.append(f"  ftvm call --target {grpc_target} --login {login} CreateFaultToleranceVmInstance "
                      f"'{{\"name\": \"web-1\", \"instanceOfferingUuid\": \"{offering['uuid']}\", "
                      f"\"imageUuid\": \"{image['uuid']}\", \"l3NetworkUuids\": [\"{l3['uuid']}\"]}}'")
     return "\n".join(lines)
 
 
+def _until_signalled(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 def serve(config: ServerConfig) -> int:
     """Runs until SIGTERM or SIGINT."""
+    if config.workers > 1:
+        return _supervise(config)
 
     async def main() -> None:
         running = await start(config)
         _tune_gc()  # the process is the server's alone (ServerThread leaves its host process's GC as it is)
-        print(_banner(running, config), flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        rest_url = running.gateway.url if running.gateway is not None else None
+        target = f"{running.grpc_host}:{running.grpc_port}"
+        print(_banner(config, running.first, target, rest_url, _sample_rows(running.store)), flush=True)
+        await _until_signalled(asyncio.get_running_loop()).wait()
         print("ftvm: shutting down (health NOT_SERVING, finishing in-flight calls)", flush=True)
         await running.stop()
         print("ftvm: stopped", flush=True)
 
     asyncio.run(main())
+    return 0
+
+
+# -- worker processes ------------------------------------------------------------------------------------------------
+
+def _reserve_port(host: str, port: int) -> socket.socket:
+    """A bound (not listening) SO_REUSEPORT socket: fixes the port the workers share when `port` is 0, and is
+    closed once they listen on it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _worker_main(config: ServerConfig, index: int, ready, log_level: int) -> None:
+    """One worker process: a whole server on the shared ports. It stops on SIGTERM, or when its supervisor is gone."""
+    logging.basicConfig(level=log_level,
+                        format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s")
+    supervisor = os.getppid()
+
+    async def main() -> None:
+        running = await start(config)
+        _tune_gc()
+        ready.put(index)
+        stop = _until_signalled(asyncio.get_running_loop())
+        while not stop.is_set() and os.getppid() == supervisor:
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+        await running.stop()
+
+    asyncio.run(main())
+
+
+def _supervise(config: ServerConfig) -> int:
+    """Runs `config.workers` worker processes until SIGTERM or SIGINT, restarting any that dies."""
+    store = open_store(config.url)
+    try:
+        first = first_start(store, config)  # once, before any worker: they find the database ready
+        sample = _sample_rows(store)
+    finally:
+        store.close()
+    reserved = [_reserve_port(config.grpc_host, config.grpc_port)]
+    http_port = None
+    if config.http_port is not None:
+        reserved.append(_reserve_port(config.http_host, config.http_port))
+        http_port = reserved[1].getsockname()[1]
+    worker_config = replace(config, workers=1, reuse_port=True, grpc_port=reserved[0].getsockname()[1],
+                            http_port=http_port)
+    context = multiprocessing.get_context("spawn")
+    ready = context.Queue()
+    log_level = logging.getLogger().level
+
+    def spawn(index: int):
+        process = context.Process(target=_worker_main, args=(worker_config, index, ready, log_level),
+                                  name=f"ftvm-worker-{index}", daemon=False)
+        process.start()
+        return process
+
+    workers = [spawn(i) for i in range(config.workers)]
+    try:
+        for _ in workers:
+            ready.get(timeout=600)
+    except queue.Empty:
+        for process in workers:
+            process.kill()
+        print("ftvm: the workers did not start (see their log)", file=sys.stderr, flush=True)
+        return 1
+    for sock in reserved:
+        sock.close()
+    rest_url = http_url(config.http_host, http_port) if http_port is not None else None
+    print(_banner(config, first, f"{config.grpc_host}:{worker_config.grpc_port}", rest_url, sample), flush=True)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    while not stopping.wait(0.5):
+        for index, process in enumerate(workers):
+            if not process.is_alive():
+                log.warning("worker %d exited with code %s; starting it again", index, process.exitcode)
+                workers[index] = spawn(index)
+    print("ftvm: shutting down the workers", flush=True)
+    for process in workers:
+        process.terminate()
+    for process in workers:
+        process.join(config.grace_seconds + 10)
+        if process.is_alive():
+            process.kill()
+    print("ftvm: stopped", flush=True)
     return 0
 
 
@@ -286,7 +414,7 @@ class ServerThread:
 
     @property
     def admin_password(self) -> str:
-        return self.config.admin_password or self.running.admin_password_generated or ""
+        return self.config.admin_password or self.running.first.admin_password_generated or ""
 
     def call(self, coro_factory):
         """Runs a coroutine on the server's loop (e.g. to inspect the domain) and returns its result."""

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
-from ftvm.store import Conflict, Row, Tx
+from ftvm.store import Conflict, Row, Store, Tx
 
 from .common import Domain, check_description, check_name, check_resource_uuid, new_uuid
 from .errors import FtError, already_exists, invalid
@@ -127,6 +127,23 @@ def account_inventory(row: Row) -> Row:
     return {k: row[k] for k in ("uuid", "name", "description", "type", "create_date", "last_op_date")}
 
 
+def ensure_admin(store: Store, password: str | None, now: int) -> str | None:
+    """First start: creates the admin account. Answers the plain password when it was generated here (to be printed
+    once), else None (the account existed, or a replica starting at the same time created it)."""
+    if store.read(lambda tx: tx.select("accounts", {"name": ADMIN_NAME})):
+        return None
+    generated = None
+    if not password:
+        password = generated = secrets.token_urlsafe(12)
+    row = dict(uuid=new_uuid(), name=ADMIN_NAME, description=None, type="SystemAdmin",
+               password_hash=hash_password(sha512_hex(password)), create_date=now, last_op_date=now)
+    try:
+        store.write(lambda tx: tx.insert("accounts", [row]))
+    except Conflict:
+        return None
+    return generated
+
+
 class Accounts:
     def __init__(self, domain: Domain) -> None:
         self._domain = domain
@@ -136,18 +153,6 @@ class Accounts:
 
     def close(self) -> None:
         self._hasher.close()
-
-    async def ensure_admin(self, password: str | None) -> str | None:
-        """Creates the admin account on first start. Returns the plain password when it was generated here (to be
-        printed once), else None."""
-        existing = await self._domain.read(lambda tx: tx.select("accounts", {"name": ADMIN_NAME}))
-        if existing:
-            return None
-        generated = None
-        if not password:
-            password = generated = secrets.token_urlsafe(12)
-        await self.create_account(ADMIN_NAME, sha512_hex(password), "SystemAdmin")
-        return generated
 
     async def create_account(self, name: str | None, password_sha512: str | None, account_type: str | None = None,
                              description: str | None = None, resource_uuid: str | None = None,

@@ -162,13 +162,15 @@ class Gateway:
 
     @classmethod
     async def start(cls, target: str, host: str = "127.0.0.1", port: int = 0, *,
-                    call_timeout: float = CALL_TIMEOUT_SECONDS, grace_seconds: float = 10.0) -> "Gateway":
+                    call_timeout: float = CALL_TIMEOUT_SECONDS, grace_seconds: float = 10.0,
+                    reuse_port: bool = False) -> "Gateway":
+        """`reuse_port`: share the port with other processes (the workers of `ftvm serve --workers N`)."""
         # No receive cap: the server caps what it sends, and a reply it sent must reach the client.
         channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
         runner = web.AppRunner(build_app(channel, call_timeout), shutdown_timeout=grace_seconds)
         try:
             await runner.setup()
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
         except BaseException:
             await runner.cleanup()
             await channel.close()
