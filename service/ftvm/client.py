@@ -14,7 +14,10 @@ in proto JSON (camelCase or snake_case field names, `google.protobuf.json_format
 `--login ACCOUNT:PASSWORD` logs in first (the password is sent as its SHA-512 hex, as ZStack clients do);
 `--login ACCOUNT` takes the password from `FTVM_ADMIN_PASSWORD`. `--session UUID` (or `FTVM_SESSION`) uses an
 existing session. Without either, no `authorization` metadata is sent (fine for LogInByAccount and Health/Check).
-`--target` defaults to `FTVM_TARGET`, else 127.0.0.1:50051.
+`--target` defaults to `FTVM_TARGET`, else 127.0.0.1:50051; several replicas are given comma-separated
+(`--target 127.0.0.1:50051,127.0.0.1:50052`): calls go round-robin over them and a call that finds its replica
+unavailable is retried on another (the shipped service config, `grpc_service_config.json`). A create is sent with
+an `idempotency-key` (`--idempotency-key`, else a fresh one), so such a retry returns the original reply.
 
 On an error the status code and message go to stderr, the `zstack.ft.v1.ErrorCode` from the rich status details
 (`grpc-status-details-bin`) is printed as JSON on stdout, and the exit status is 1 (2 for usage errors: unknown
@@ -28,6 +31,8 @@ import hashlib
 import json
 import os
 import sys
+import uuid
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -196,11 +201,39 @@ def parse_request(method: Method, text: str):
     return request
 
 
+# ---- channels ---------------------------------------------------------------------------------------------------
+
+SERVICE_CONFIG = (Path(__file__).parent / "grpc_service_config.json").read_text()
+
+
+def channel_target(targets: str) -> str:
+    """`host:port`, or comma-separated IP `host:port`s of several replicas as one gRPC target (`ipv4:a,b`)."""
+    addresses = [t.strip() for t in targets.split(",") if t.strip()]
+    if len(addresses) == 1:
+        return addresses[0]
+    scheme = "ipv6" if all(a.startswith("[") for a in addresses) else "ipv4"
+    return f"{scheme}:{','.join(addresses)}"
+
+
+def channel_options() -> list[tuple[str, Any]]:
+    """Round-robin over the target's addresses and retries on UNAVAILABLE (the shipped service config)."""
+    return [("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1)]
+
+
+def open_channel(targets: str):
+    import grpc
+
+    return grpc.insecure_channel(channel_target(targets), options=channel_options())
+
+
 # ---- the command ----------------------------------------------------------------------------------------------
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--target", default=os.environ.get("FTVM_TARGET") or DEFAULT_TARGET,
-                   help=f"server address host:port (default $FTVM_TARGET or {DEFAULT_TARGET})")
+                   help=f"server address host:port, or several comma-separated (default $FTVM_TARGET or "
+                        f"{DEFAULT_TARGET})")
+    p.add_argument("--idempotency-key", help="name of a create, so that a retry gets the original reply "
+                                             "(default: a fresh one per call)")
     auth = p.add_mutually_exclusive_group()
     auth.add_argument("--session", default=os.environ.get("FTVM_SESSION") or None,
                       help="session uuid sent as 'authorization: OAuth UUID' (default $FTVM_SESSION)")
@@ -258,7 +291,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
     import grpc
 
-    with grpc.insecure_channel(args.target) as channel:
+    with open_channel(args.target) as channel:
         session = args.session
         if args.login:
             account, sep, password = args.login.partition(":")
@@ -271,8 +304,11 @@ def run_cli(args: argparse.Namespace) -> int:
                 session = login(channel, account, password, timeout=args.timeout)
             except grpc.RpcError as e:
                 return _report_rpc_error(e, "login")
+        metadata = auth_metadata(session)
+        if method.name == "CreateFaultToleranceVmInstance":
+            metadata += (("idempotency-key", args.idempotency_key or uuid.uuid4().hex),)
         try:
-            reply = unary(channel, method)(request, metadata=auth_metadata(session), timeout=args.timeout)
+            reply = unary(channel, method)(request, metadata=metadata, timeout=args.timeout)
         except grpc.RpcError as e:
             return _report_rpc_error(e, method.name)
     print(to_json(reply), flush=True)

@@ -416,6 +416,7 @@ class CreateFlow:
     def _build_records(self, account: Account, plan: _Plan, placement: Placement | None, undo: list) -> "_Records":
         cat = self._domain.catalog
         net = self._domain.network
+        group = plan.group_uuid
         now = self._domain.clock()
         config = cat.placement_config()
         storage_ratio = config.storage_overprovisioning_ratio
@@ -486,13 +487,13 @@ class CreateFlow:
 
         # NICs: one per L3 in request order. The secondary reuses the primary's IP and MAC (COLO).
         for device_id, l3 in enumerate(plan.l3_uuids):
-            mac = net.take_mac(device_id, plan.custom_macs.get(l3))
-            undo.append(lambda mac=mac: net.give_back_mac(mac))
+            mac = net.take_mac(device_id, group, plan.custom_macs.get(l3))
+            undo.append(lambda mac=mac: net.give_back_mac(mac, group))
             r.macs.append(dict(mac=mac, group_uuid=plan.group_uuid))
             ip_range, address = None, None
             if placement:
-                ip_range, address = net.take_ip(l3, plan.static_ips.get(l3))
-                undo.append(lambda l3=l3, address=address: net.give_back_ip(l3, address))
+                ip_range, address = net.take_ip(l3, group, plan.static_ips.get(l3))
+                undo.append(lambda l3=l3, address=address: net.give_back_ip(l3, address, group))
             for vm, nics in ((r.primary_vm, r.primary_nics), (r.secondary_vm, r.secondary_nics)):
                 nics.append(dict(
                     uuid=new_uuid(), vm_instance_uuid=vm["uuid"], l3_network_uuid=l3,
@@ -513,8 +514,8 @@ class CreateFlow:
             purposes = list(PAIR_PORT_PURPOSES) + [f"{p}-{i}" for i in range(len(plan.l3_uuids))
                                                    for p in NIC_PORT_PURPOSES]
             for host in (placement.primary_host, placement.secondary_host):
-                ports = net.take_ports(host, ports_per_host)
-                undo.append(lambda host=host, ports=ports: [net.give_back_port(host, p) for p in ports])
+                ports = net.take_ports(host, ports_per_host, group)
+                undo.append(lambda host=host, ports=ports: [net.give_back_port(host, p, group) for p in ports])
                 r.ports += [dict(host_uuid=host, port=p, group_uuid=plan.group_uuid, purpose=why)
                             for p, why in zip(ports, purposes)]
         if plan.with_cdrom:

@@ -54,25 +54,25 @@ class Holdings:
 
 def take(domain: Domain, holdings: Holdings) -> None:
     """Another replica's group: its addresses are taken and its usage joins the base."""
-    network = domain.network
+    network, group = domain.network, holdings.group_uuid
     for l3, address in holdings.ips:
-        network.mark_ip(l3, address)
+        network.mark_ip(l3, address, group)
     for mac in holdings.macs:
-        network.mark_mac(mac)
+        network.mark_mac(mac, group)
     for host, port in holdings.ports:
-        network.mark_port(host, port)
+        network.mark_port(host, port, group)
     _change_base(domain, holdings, +1)
 
 
 def give_back(domain: Domain, holdings: Holdings) -> None:
     """A destroyed group's addresses and usage are free again (its engine reservation, or its base usage)."""
-    network = domain.network
+    network, group = domain.network, holdings.group_uuid
     for l3, address in holdings.ips:
-        network.give_back_ip(l3, address)
+        network.give_back_ip(l3, address, group)
     for mac in holdings.macs:
-        network.give_back_mac(mac)
+        network.give_back_mac(mac, group)
     for host, port in holdings.ports:
-        network.give_back_port(host, port)
+        network.give_back_port(host, port, group)
     if not domain.engine.release(holdings.group_uuid):
         _change_base(domain, holdings, -1)
 

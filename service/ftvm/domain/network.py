@@ -48,11 +48,12 @@ def l3_exhausted(l3_uuid: str) -> FtError:
 
 @dataclass
 class _PortPool:
-    """One host's COLO ports: every taken port (any replica's), and lowest-free-first within this replica's stripe
-    (`free` holds stripe indexes below `high` that were given back; an index whose port is taken is skipped)."""
+    """One host's COLO ports: every taken port (any replica's) with the group holding it, and lowest-free-first
+    within this replica's stripe (`free` holds stripe indexes below `high` that were given back; an index whose
+    port is taken is skipped)."""
 
     stripe: int
-    taken: set[int] = field(default_factory=set)
+    taken: dict[int, str] = field(default_factory=dict)
     high: int = 0
     free: list[int] = field(default_factory=list)
 
@@ -66,7 +67,7 @@ class _PortPool:
             return None
         return block // PORT_STRIPES * PORT_BLOCK + offset
 
-    def take(self, host_uuid: str) -> int:
+    def take(self, host_uuid: str, holder: str) -> int:
         while True:
             if self.free:
                 port = self._port(heapq.heappop(self.free))
@@ -76,30 +77,36 @@ class _PortPool:
                     raise operation_failed(f"host[uuid:{host_uuid}] has no free COLO port left")
                 self.high += 1
             if port not in self.taken:
-                self.taken.add(port)
+                self.taken[port] = holder
                 return port
 
-    def mark(self, port: int) -> None:
-        self.taken.add(port)
+    def mark(self, port: int, holder: str) -> None:
+        self.taken[port] = holder
         index = self._index(port)
         if index is not None and index >= self.high:
             self.free.extend(range(self.high, index))
             heapq.heapify(self.free)
             self.high = index + 1
 
-    def give_back(self, port: int) -> None:
-        self.taken.discard(port)
+    def give_back(self, port: int, holder: str) -> None:
+        if self.taken.get(port) != holder:
+            return
+        del self.taken[port]
         index = self._index(port)
         if index is not None and index < self.high:
             heapq.heappush(self.free, index)
 
 
 class NetworkAllocator:
+    """Every taken address is kept with the group that holds it. A replica's create may take an address that another
+    replica's commit took first: the feed marks it as the other group's, and the refused create's give-back then
+    leaves it alone (a give-back frees only what its own group holds)."""
+
     def __init__(self, catalog: Catalog, port_stripe: int = 0) -> None:
         self._catalog = catalog
-        self._used_ips: dict[str, set[int]] = {}
+        self._used_ips: dict[str, dict[int, str]] = {}  # l3 -> address -> group
         self._ranges: dict[str, tuple[tuple[str, ...], list, set[int]]] = {}
-        self._macs: set[str] = set()
+        self._macs: dict[str, str] = {}  # mac -> group
         self._ports: dict[str, _PortPool] = {}
         self._port_stripe = port_stripe
         self._internal_ids: list[int] = []  # [next, last] of the block being handed out
@@ -116,10 +123,11 @@ class NetworkAllocator:
         used_ips, macs, ports = rows
         allocator = cls(catalog, port_stripe)
         for r in used_ips:
-            allocator.mark_ip(r["l3_network_uuid"], r["ip_in_long"])
-        allocator._macs = {r["mac"] for r in macs}
+            allocator.mark_ip(r["l3_network_uuid"], r["ip_in_long"], r["group_uuid"])
+        for r in macs:
+            allocator.mark_mac(r["mac"], r["group_uuid"])
         for r in ports:
-            allocator.mark_port(r["host_uuid"], r["port"])
+            allocator.mark_port(r["host_uuid"], r["port"], r["group_uuid"])
         return allocator
 
     def reset_from(self, fresh: "NetworkAllocator") -> None:
@@ -128,16 +136,16 @@ class NetworkAllocator:
         self._used_ips, self._macs, self._ranges = fresh._used_ips, fresh._macs, {}
         self._ports = {}
         for host, pool in fresh._ports.items():
-            for port in pool.taken:
-                self.mark_port(host, port)
+            for port, holder in pool.taken.items():
+                self.mark_port(host, port, holder)
 
     def set_port_stripe(self, stripe: int) -> None:
         """A new ordinal (a replica whose lease lapsed takes another): later ports come from its stripe."""
         self._port_stripe = stripe
         for host, pool in list(self._ports.items()):
             fresh = _PortPool(stripe)
-            for port in pool.taken:
-                fresh.mark(port)
+            for port, holder in pool.taken.items():
+                fresh.mark(port, holder)
             self._ports[host] = fresh
 
     # -- IPs -----------------------------------------------------------------------------------------------------
@@ -151,10 +159,10 @@ class NetworkAllocator:
             cached = self._ranges[l3_uuid] = (key, ranges, {ip_to_int(r["gateway"]) for r in rows})
         return cached[1], cached[2]
 
-    def take_ip(self, l3_uuid: str, static_ip: str | None = None) -> tuple[dict, int]:
+    def take_ip(self, l3_uuid: str, holder: str, static_ip: str | None = None) -> tuple[dict, int]:
         """(range row, address) of a free address: `static_ip` if given, else per the L3's strategy (Random, ZStack's
         default, or FirstAvailable)."""
-        used = self._used_ips.setdefault(l3_uuid, set())
+        used = self._used_ips.setdefault(l3_uuid, {})
         ranges, gateways = self._candidates(l3_uuid)
         if static_ip is not None:
             try:
@@ -165,7 +173,7 @@ class NetworkAllocator:
                 if first <= address <= last:
                     if address in used or address in gateways:
                         raise invalid(f"static ip[{static_ip}] of l3Network[uuid:{l3_uuid}] is already in use")
-                    used.add(address)
+                    used[address] = holder
                     return r, address
             raise invalid(f"static ip[{static_ip}] is not in any ip range of l3Network[uuid:{l3_uuid}]")
         size = sum(last - first + 1 for first, last, _ in ranges)
@@ -183,37 +191,40 @@ class NetworkAllocator:
                     break
                 index -= span
             if address not in used and address not in gateways:
-                used.add(address)
+                used[address] = holder
                 return r, address
         raise l3_exhausted(l3_uuid)
 
-    def mark_ip(self, l3_uuid: str, address: int) -> None:
-        self._used_ips.setdefault(l3_uuid, set()).add(address)
+    def mark_ip(self, l3_uuid: str, address: int, holder: str) -> None:
+        self._used_ips.setdefault(l3_uuid, {})[address] = holder
 
-    def give_back_ip(self, l3_uuid: str, address: int) -> None:
-        self._used_ips.get(l3_uuid, set()).discard(address)
+    def give_back_ip(self, l3_uuid: str, address: int, holder: str) -> None:
+        used = self._used_ips.get(l3_uuid, {})
+        if used.get(address) == holder:
+            del used[address]
 
     # -- MACs ----------------------------------------------------------------------------------------------------
-    def take_mac(self, device_id: int, custom: str | None = None) -> str:
+    def take_mac(self, device_id: int, holder: str, custom: str | None = None) -> str:
         """`custom` (a checked, lower-case MAC) or `fa:XX:XX:XX:XX:DD`: four random octets, DD = the NIC's device id
         in hex."""
         if custom is not None:
             if custom in self._macs:
                 raise invalid(f"mac address[{custom}] is already in use")
-            self._macs.add(custom)
+            self._macs[custom] = holder
             return custom
         while True:
             octets = self._random.getrandbits(32).to_bytes(4, "big")
             mac = "fa:" + ":".join(f"{b:02x}" for b in octets) + f":{device_id & 0xFF:02x}"
             if mac not in self._macs:
-                self._macs.add(mac)
+                self._macs[mac] = holder
                 return mac
 
-    def mark_mac(self, mac: str) -> None:
-        self._macs.add(mac)
+    def mark_mac(self, mac: str, holder: str) -> None:
+        self._macs[mac] = holder
 
-    def give_back_mac(self, mac: str) -> None:
-        self._macs.discard(mac)
+    def give_back_mac(self, mac: str, holder: str) -> None:
+        if self._macs.get(mac) == holder:
+            del self._macs[mac]
 
     # -- COLO ports ------------------------------------------------------------------------------------------------
     def _pool(self, host_uuid: str) -> _PortPool:
@@ -222,23 +233,23 @@ class NetworkAllocator:
             pool = self._ports[host_uuid] = _PortPool(self._port_stripe)
         return pool
 
-    def take_ports(self, host_uuid: str, count: int) -> list[int]:
+    def take_ports(self, host_uuid: str, count: int, holder: str) -> list[int]:
         pool = self._pool(host_uuid)
         taken: list[int] = []
         try:
             for _ in range(count):
-                taken.append(pool.take(host_uuid))
+                taken.append(pool.take(host_uuid, holder))
         except FtError:
             for port in taken:
-                pool.give_back(port)
+                pool.give_back(port, holder)
             raise
         return taken
 
-    def mark_port(self, host_uuid: str, port: int) -> None:
-        self._pool(host_uuid).mark(port)
+    def mark_port(self, host_uuid: str, port: int, holder: str) -> None:
+        self._pool(host_uuid).mark(port, holder)
 
-    def give_back_port(self, host_uuid: str, port: int) -> None:
-        self._pool(host_uuid).give_back(port)
+    def give_back_port(self, host_uuid: str, port: int, holder: str) -> None:
+        self._pool(host_uuid).give_back(port, holder)
 
     def in_use(self) -> dict[str, int]:
         """How many addresses are taken (for health reports and tests)."""
@@ -247,8 +258,9 @@ class NetworkAllocator:
 
     def snapshot(self) -> dict[str, Any]:
         """Every taken address, to compare a replica's memory with one rebuilt from the rows."""
-        return {"ips": {l3: sorted(u) for l3, u in self._used_ips.items() if u}, "macs": sorted(self._macs),
-                "ports": {h: sorted(p.taken) for h, p in self._ports.items() if p.taken}}
+        return {"ips": {l3: dict(sorted(u.items())) for l3, u in self._used_ips.items() if u},
+                "macs": dict(sorted(self._macs.items())),
+                "ports": {h: dict(sorted(p.taken.items())) for h, p in self._ports.items() if p.taken}}
 
     # -- internal ids ----------------------------------------------------------------------------------------------
     def internal_ids_left(self) -> int:
