@@ -14,6 +14,7 @@ from .accounts import Account
 from .catalog import Usage
 from .common import Domain
 from .errors import FtError, permission_denied
+from .limits import MAX_UUID_LENGTH, check_length
 from .network import NetworkAllocator
 from .query import run_query
 from .records import build_vm_view, shadow_view
@@ -69,6 +70,8 @@ class Vms:
         self._agent = agent
 
     async def get_pair(self, account: Account, uuid: str) -> tuple[dict, dict]:
+        check_length(uuid, "faultToleranceVmUuid", "APIGetFaultToleranceVmsMsg", MAX_UUID_LENGTH)
+
         def op(tx: Tx):
             group = _group_of(tx, uuid)
             if group is None:
@@ -111,6 +114,7 @@ class Vms:
     async def destroy(self, account: Account, uuid: str) -> None:
         """Tears down both VMs of the group `uuid` names (the group or either VM) and gives back everything.
         Idempotent: an unknown or already destroyed uuid succeeds."""
+        check_length(uuid, "uuid", "APIDestroyVmInstanceMsg", MAX_UUID_LENGTH)
         domain = self._domain
 
         def op(tx: Tx):
