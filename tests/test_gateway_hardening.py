@@ -20,7 +20,7 @@ from ftvm._proto.zstack.ft.v1 import services_pb2_grpc as pb_grpc
 from ftvm._proto.zstack.ft.v1 import types_pb2
 from ftvm.api import MAX_UUID_LENGTH
 from ftvm.gateway import Gateway, Route
-from ftvm.gateway.app import _ServerLog
+from ftvm.gateway.app import ServerLog
 from ftvm.gateway.codec import BadRequest, decode_request
 from service_support import ADMIN_PASSWORD, G, inventory, log_in, rpc_error, start_server
 from test_gateway import ENVELOPE_KEYS, Site, sha512
@@ -28,6 +28,7 @@ from test_gateway import ENVELOPE_KEYS, Site, sha512
 SHORT_TIMEOUT = 2.0  # body read and keep-alive idle of the test's own gateway
 SAFETY_SECONDS = 60.0  # a socket read that waits longer has found a connection the server never closes
 CREATE = "/zstack/v1/vm-instances/fault-tolerance"
+OPENAPI = b"GET /openapi.json HTTP/1.1\r\nHost: gateway\r\n\r\n"  # public, small, kept alive
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,9 @@ def exchange(port: int, *requests: bytes) -> bytes:
         received = b""
         for i, request in enumerate(requests):
             while i and len(responses(received)) < i:
-                received += sock.recv(65536)
+                chunk = sock.recv(65536)
+                assert chunk, f"the connection closed before the answer to request {i}: {received[:300]!r}"
+                received += chunk
             sock.sendall(request)
         return received + read_to_eof(sock)
 
@@ -119,13 +122,13 @@ def test_a_stalled_body_is_answered_408_and_the_connection_closed(quick):
 
 
 @pytest.mark.parametrize("sent", [
-    b"GET /openapi.json HTTP/1.1\r\nHost: gateway\r\n\r\n",  # idle after a keep-alive request
+    OPENAPI,  # idle after a keep-alive request
     b"",  # never sends a request
-    b"GET /openapi.json HTTP/1.1\r\nHost: gatew",  # headers never finished
+    OPENAPI[:30],  # headers never finished
 ], ids=["idle-after-a-request", "no-request", "half-the-headers"])
 def test_an_idle_connection_is_closed_by_the_server(quick, sent):
     raw = exchange(quick.port, sent)  # returns once the server has closed the connection
-    if sent.endswith(b"\r\n\r\n"):
+    if sent == OPENAPI:
         status, headers, body = parse(raw)
         assert status == 200 and "connection" not in headers  # kept alive, then closed when idle
         assert json.loads(body)["openapi"] == "3.1.0"
@@ -136,7 +139,6 @@ def test_an_idle_connection_is_closed_by_the_server(quick, sent):
 # -- 2. logs --------------------------------------------------------------------------------------------------------
 DEEP = b"[" * 100_000 + b"]" * 100_000
 DEEP_OBJECT = b'{"a": ' * 50_000 + b"1" + b"}" * 50_000
-OPENAPI = b"GET /openapi.json HTTP/1.1\r\nHost: gateway\r\n\r\n"
 CLIENT_MISTAKES = {  # name: (requests, one after the other's answer; the statuses they are answered with)
     "tls-on-the-http-port": ([b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\r\n\r\n"], [400]),
     "bad-request-line": ([b"GET /zstack/v1/zones HTTP/1.1 extra\r\nHost: gateway\r\n\r\n"], [400]),
@@ -202,8 +204,9 @@ def test_a_client_that_disconnects_mid_body_is_one_info_line(quick, caplog, body
 
 
 class _BrokenBackend(pb_grpc.AccountServiceServicer):
-    """Answers LogInByAccount with a session expiring in the year ~10^11: a valid message the gateway's date
-    printer cannot print, i.e. a bug of the gateway."""
+    """Answers LogInByAccount with a session expiring some 10^11 years from now: the message decodes (nothing checks
+    a Timestamp's range on the wire), the gateway's date printer raises on it, and the gateway has no answer for
+    that but a 500: a bug of the gateway."""
 
     def LogInByAccount(self, request, context):
         return pb.LogInByAccountResponse(inventory=types_pb2.SessionInventory(
@@ -232,7 +235,7 @@ def test_a_gateway_bug_still_logs_an_error_with_its_traceback(site, caplog):
 def test_aiohttp_reports_of_our_own_errors_stay_errors(caplog):
     """The filter on aiohttp's server log passes everything but a client's HTTP mistakes on unchanged."""
     caplog.set_level(logging.DEBUG)
-    _ServerLog(logging.getLogger("aiohttp.server")).exception("Unhandled exception", exc_info=RuntimeError("bug"))
+    ServerLog(logging.getLogger("aiohttp.server")).exception("Unhandled exception", exc_info=RuntimeError("bug"))
     [record] = caplog.records
     assert record.levelno == logging.ERROR and record.exc_info[0] is RuntimeError
 

@@ -106,6 +106,7 @@ def _one_line(error: BaseException) -> str:
 
 
 async def read_body(request: web.Request, timeout: float) -> bytes:
+    """The whole body, within `timeout` seconds; else UnreadableBody (answered, and the connection closed)."""
     try:
         async with asyncio.timeout(timeout):
             return await request.read()
@@ -129,7 +130,7 @@ async def _answer_and_close(request: web.Request, response: web.Response) -> web
     return response
 
 
-class _ServerLog(logging.LoggerAdapter):
+class ServerLog(logging.LoggerAdapter):
     """aiohttp's server log for the gateway's connections. aiohttp logs an HTTP message it cannot parse, or a body
     that breaks off, as an ERROR with a traceback: that is the client's mistake, so here it is one INFO line. Anything
     else it reports (an error of ours) stays as it is."""
@@ -231,7 +232,7 @@ class Gateway:
         channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
         runner = web.AppRunner(build_app(channel, call_timeout, body_timeout), shutdown_timeout=grace_seconds,
                                keepalive_timeout=keepalive_timeout,
-                               logger=_ServerLog(logging.getLogger("aiohttp.server")))
+                               logger=ServerLog(logging.getLogger("aiohttp.server")))
         try:
             await runner.setup()
             await web.TCPSite(runner, host, port).start()
