@@ -328,10 +328,12 @@ def test_the_reference_docs_request_with_placeholders_filled_in(roomy):
 
 def test_an_error_echoing_a_huge_value_stays_typed(roomy):
     server, client, names = roomy
-    huge = "f" * 100_000
-    code, error = rpc_error(lambda: client.vm.GetFaultToleranceVms(
-        pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=huge), metadata=client.metadata))
-    assert code == grpc.StatusCode.NOT_FOUND and error.code == "SYS.1003"
+    # A query condition without an operator is echoed whole (up to its 4,096-character limit); uuids no longer are
+    # (GetFaultToleranceVms refuses one over 64 characters before looking it up).
+    huge = "f" * 4000
+    code, error = rpc_error(lambda: client.vm.QueryVmInstance(pb.QueryVmInstanceRequest(q=[huge]),
+                                                              metadata=client.metadata))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and error.code == "SYS.1007"
     assert len(error.details) < 3000 and error.details.endswith("...(cut)")
 
 

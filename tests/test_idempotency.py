@@ -107,3 +107,33 @@ def test_a_retry_on_another_replica_gets_the_original_reply(tmp_path):
         first = on_b.create(**basic(names, name="by-uuid", resource_uuid=uuid))
         assert on_a.create(**basic(names, name="by-uuid", resource_uuid=uuid)) == first
         assert len(on_a.query("QueryFaultToleranceVm")) == 2
+
+
+def test_rest_idempotency_key_header(tmp_path):
+    """The gateway passes `Idempotency-Key` on: a retried REST create answers the same body."""
+    import json
+    import urllib.request
+
+    spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=129)
+    with start_server(tmp_path, spec, http_port=0) as server:
+        client = log_in(grpc.insecure_channel(server.target))
+        names = Names(server)
+        body = json.dumps({"name": "rest", "imageUuid": names.image["centos"], "instanceOfferingUuid":
+                           names.offering["small"], "l3NetworkUuids": [names.l3["l3-0"]]}).encode()
+
+        def post(key: str) -> tuple[int, dict]:
+            request = urllib.request.Request(
+                f"{server.http_url}/zstack/v1/vm-instances/fault-tolerance", data=body, method="POST",
+                headers={"Authorization": f"OAuth {client.session}", "Content-Type": "application/json",
+                         "Idempotency-Key": key})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        first, again = post("rest-1"), post("rest-1")
+        assert first[0] == again[0] == 200 and first[1] == again[1]
+        status, envelope = post("bad key")
+        assert status == 503 and envelope["error"]["code"] == "SYS.1007"
+        assert len(client.query("QueryFaultToleranceVm")) == 1

@@ -24,12 +24,11 @@ from ftvm.domain.accounts import Account, Accounts
 from ftvm.domain.errors import FtError, internal, invalid, permission_denied
 
 from .errors import to_status
+from .metadata import AUTHORIZATION, FORWARDED_FOR
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC messages each way (the server's channel options use it too)
-# The REST gateway's client, as it tells the gRPC server it forwards to over loopback.
-FORWARDED_FOR = "x-forwarded-for"
 
 
 def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
@@ -41,7 +40,7 @@ def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
 
 
 async def caller_account(accounts: Accounts, context: grpc.aio.ServicerContext) -> Account:
-    header = metadata_value(context, "authorization")
+    header = metadata_value(context, AUTHORIZATION)
     if header is None:
         raise FtError("ID.1001", "missing session: send metadata 'authorization: OAuth <sessionUuid>'")
     kind, _, session_uuid = header.strip().partition(" ")

@@ -10,9 +10,7 @@ from ftvm.domain.create import CreateFlow, CreateFtVm
 from ftvm.domain.vms import Vms
 
 from .base import client_address, metadata_value, rpc
-
-# gRPC metadata (REST: the `Idempotency-Key` header) naming a create, so that its retries get the original reply.
-IDEMPOTENCY_KEY = "idempotency-key"
+from .metadata import IDEMPOTENCY_KEY
 from .convert import to_message
 
 _OPTIONAL = ("description", "instance_offering_uuid", "cpu_num", "memory_size", "reserved_memory_size",

@@ -14,6 +14,7 @@ from .accounts import Account
 from .common import Domain
 from .errors import FtError, permission_denied
 from .holdings import Holdings, give_back
+from .limits import MAX_UUID_LENGTH, check_text
 from .query import run_query
 from .records import assemble_views, shadow_view
 
@@ -49,6 +50,8 @@ class Vms:
         self._agent = agent
 
     async def get_pair(self, account: Account, uuid: str) -> tuple[dict, dict]:
+        check_text(uuid, "faultToleranceVmUuid", "APIGetFaultToleranceVmsMsg", MAX_UUID_LENGTH)
+
         def op(tx: Tx):
             group = _group_of(tx, uuid)
             if group is None:
@@ -91,6 +94,7 @@ class Vms:
     async def destroy(self, account: Account, uuid: str) -> None:
         """Tears down both VMs of the group `uuid` names (the group or either VM) and gives back everything.
         Idempotent: an unknown or already destroyed uuid succeeds."""
+        check_text(uuid, "uuid", "APIDestroyVmInstanceMsg", MAX_UUID_LENGTH)
         domain = self._domain
 
         def op(tx: Tx):

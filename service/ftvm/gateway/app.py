@@ -5,8 +5,12 @@ Statuses: 200 with the reply; 503 with `{"success": false, "error": ErrorCode}` 
 from the rich status details; a status without one, such as UNAVAILABLE when the backend is down, gets SYS.1006,
 or SYS.1000 for INTERNAL/UNKNOWN/DATA_LOSS). The gateway's own refusals use the same envelope: 400 SYS.1007
 (malformed JSON, a wrong JSON type, an unknown field or query parameter, a missing or ill-formed `Authorization`),
-404 SYS.1003 (no API at that path), 405 SYS.1007 (with `Allow`), 413 SYS.1007 (body over 1 MiB), and 500 SYS.1000
-only for a bug of the gateway itself (logged).
+404 SYS.1003 (no API at that path), 405 SYS.1007 (with `Allow`), 408 SYS.1007 (the body did not arrive in time; the
+connection is closed), 413 SYS.1007 (body over 1 MiB), and 500 SYS.1000 only for a bug of the gateway itself.
+
+Logs: ERROR with a traceback is for the gateway's own bugs only. A client's mistake (an HTTP message aiohttp cannot
+parse, a body that cannot be read, stalls or is cut off by a disconnect) is one INFO line without traceback, beside
+aiohttp's access-log line; a refused request (400 ...) has the access-log line only.
 
 `ftvm serve` runs it in the server's process and loop; `ftvm gateway --target HOST:PORT` runs it alone. Both take
 the same path: the in-process gateway talks to its own gRPC port over loopback.
@@ -23,10 +27,12 @@ from typing import Any, Awaitable, Callable
 
 import grpc
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from google.protobuf.message import DecodeError
 
 from ftvm._proto.zstack.ft.v1 import types_pb2
-from ftvm.api.base import FORWARDED_FOR
+from ftvm.api.metadata import FORWARDED_FOR, IDEMPOTENCY_KEY
 from ftvm.api.errors import error_from_status_details
 from ftvm.domain.errors import DESCRIPTIONS
 
@@ -38,9 +44,14 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20
 CALL_TIMEOUT_SECONDS = 60.0
+# The whole body must arrive within this time of its headers (408 and the connection closed after).
+BODY_READ_TIMEOUT_SECONDS = 30.0
+# A connection with no request in progress for this long is closed: idle between requests, before its first one, or
+# still sending its headers. (Shorter than aiohttp's hour; balancers keep theirs shorter still, e.g. 60 s.)
+KEEPALIVE_TIMEOUT_SECONDS = 75.0
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 # The ErrorCode codes of the envelopes the gateway writes itself.
-INVALID_REQUEST = "SYS.1007"  # 400, 405, 413
+INVALID_REQUEST = "SYS.1007"  # 400, 405, 408, 413
 NO_SUCH_API = "SYS.1003"  # 404
 BACKEND_FAILED = "SYS.1006"  # a gRPC error without an ErrorCode (backend down, deadline, message too large)
 INTERNAL = "SYS.1000"  # INTERNAL/UNKNOWN/DATA_LOSS without an ErrorCode; a gateway bug (500)
@@ -81,6 +92,57 @@ def rpc_error_code(error: grpc.aio.AioRpcError) -> types_pb2.ErrorCode:
     return error_code(INTERNAL if status in _BUG_STATUSES else BACKEND_FAILED, f"gRPC {status.name}: {error.details()}")
 
 
+class UnreadableBody(Exception):
+    """The body cannot be read to its end: malformed (400), not there in time (408), or the client is gone."""
+
+    def __init__(self, status: int, details: str) -> None:
+        super().__init__(details)
+        self.status = status
+        self.details = details
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())  # aiohttp's parser errors span lines (the bad line and a caret under it)
+    return f"{type(error).__name__}: {text[:300]}"
+
+
+async def read_body(request: web.Request, timeout: float) -> bytes:
+    """The whole body, within `timeout` seconds; else UnreadableBody (answered, and the connection closed)."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await request.read()
+    except TimeoutError:
+        raise UnreadableBody(408, f"the request body did not arrive within {timeout:g} s") from None
+    except RequestPayloadError as e:  # a broken chunked or compressed encoding
+        raise UnreadableBody(400, f"the request body cannot be read: {_one_line(e)}") from None
+    except ConnectionError:
+        raise UnreadableBody(400, "the client closed the connection before the whole body arrived") from None
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Sends `response` and closes the connection at once: the rest of the body is not worth waiting for (aiohttp
+    would otherwise keep reading it for up to 10 s), and after a broken one the stream is lost anyway."""
+    protocol = request.protocol
+    if protocol.transport is not None:  # None: the client is gone, there is no one to answer
+        response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        protocol.force_close()
+    return response
+
+
+class ServerLog(logging.LoggerAdapter):
+    """aiohttp's server log for the gateway's connections. aiohttp logs an HTTP message it cannot parse, or a body
+    that breaks off, as an ERROR with a traceback: that is the client's mistake, so here it is one INFO line. Anything
+    else it reports (an error of ours) stays as it is."""
+
+    def log(self, level: int, msg: object, *args: object, exc_info: Any = None, **kwargs: Any) -> None:
+        if isinstance(exc_info, (HttpProcessingError, RequestPayloadError, ConnectionError)):
+            super().log(logging.INFO, f"{msg}: %s", *args, _one_line(exc_info), **kwargs)
+        else:
+            super().log(level, msg, *args, exc_info=exc_info, **kwargs)
+
+
 def session_metadata(header: str | None) -> tuple[tuple[str, str], ...]:
     if header is None:
         raise BadRequest("missing header 'Authorization'")
@@ -97,6 +159,9 @@ async def _envelopes(request: web.Request, handler: Callable[[web.Request], Awai
         return await handler(request)
     except BadRequest as e:
         return _error_response(400, INVALID_REQUEST, str(e))
+    except UnreadableBody as e:
+        log.info("%s %s from %s: %s", request.method, request.path, request.remote, e.details)
+        return await _answer_and_close(request, _error_response(e.status, INVALID_REQUEST, e.details))
     except web.HTTPMethodNotAllowed as e:
         allowed = ", ".join(sorted(e.allowed_methods))
         return _error_response(405, INVALID_REQUEST, f"{request.method} is not allowed on {request.path}; "
@@ -110,15 +175,20 @@ async def _envelopes(request: web.Request, handler: Callable[[web.Request], Awai
         return _error_response(500, INTERNAL, "unexpected error in the REST gateway; see its log")
 
 
-def _handler(route: Route, call: grpc.aio.UnaryUnaryMultiCallable, timeout: float):
+def _handler(route: Route, call: grpc.aio.UnaryUnaryMultiCallable, call_timeout: float, body_timeout: float):
     async def handle(request: web.Request) -> web.Response:
         metadata = () if route.public else session_metadata(request.headers.get("Authorization"))
         if request.remote:  # whom login limits count: the server trusts this only from a loopback peer (api.base)
             metadata += ((FORWARDED_FOR, request.remote),)
-        body = await request.read() if route.body else b""
+        key = request.headers.get("Idempotency-Key")
+        if key is not None:  # names a create, so that its retries get the original reply (the server checks it)
+            if not key.isascii() or not key.isprintable():
+                raise BadRequest("header 'Idempotency-Key' must be printable ASCII")
+            metadata += ((IDEMPOTENCY_KEY, key),)
+        body = await read_body(request, body_timeout) if route.body else b""
         message = decode_request(route, body, request.match_info, request.query.items())
         try:
-            reply = await call(message, metadata=metadata, timeout=timeout)
+            reply = await call(message, metadata=metadata, timeout=call_timeout)
         except grpc.aio.AioRpcError as e:
             return json_response(503, envelope(rpc_error_code(e)))
         return json_response(200, encode(reply))
@@ -126,13 +196,14 @@ def _handler(route: Route, call: grpc.aio.UnaryUnaryMultiCallable, timeout: floa
     return handle
 
 
-def build_app(channel: grpc.aio.Channel, call_timeout: float = CALL_TIMEOUT_SECONDS) -> web.Application:
+def build_app(channel: grpc.aio.Channel, call_timeout: float = CALL_TIMEOUT_SECONDS,
+              body_timeout: float = BODY_READ_TIMEOUT_SECONDS) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_envelopes])
     table = routes()
     for route in table:
         call = channel.unary_unary(route.rpc_path, request_serializer=route.input_class.SerializeToString,
                                    response_deserializer=route.output_class.FromString)
-        app.router.add_route(route.verb, route.template, _handler(route, call, call_timeout))
+        app.router.add_route(route.verb, route.template, _handler(route, call, call_timeout, body_timeout))
     document = json.dumps(openapi_document(table)).encode()
 
     async def openapi(_: web.Request) -> web.Response:
@@ -163,11 +234,14 @@ class Gateway:
     @classmethod
     async def start(cls, target: str, host: str = "127.0.0.1", port: int = 0, *,
                     call_timeout: float = CALL_TIMEOUT_SECONDS, grace_seconds: float = 10.0,
-                    reuse_port: bool = False) -> "Gateway":
+                    body_timeout: float = BODY_READ_TIMEOUT_SECONDS,
+                    keepalive_timeout: float = KEEPALIVE_TIMEOUT_SECONDS, reuse_port: bool = False) -> "Gateway":
         """`reuse_port`: share the port with other processes (the workers of `ftvm serve --workers N`)."""
         # No receive cap: the server caps what it sends, and a reply it sent must reach the client.
         channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
-        runner = web.AppRunner(build_app(channel, call_timeout), shutdown_timeout=grace_seconds)
+        runner = web.AppRunner(build_app(channel, call_timeout, body_timeout), shutdown_timeout=grace_seconds,
+                               keepalive_timeout=keepalive_timeout,
+                               logger=ServerLog(logging.getLogger("aiohttp.server")))
         try:
             await runner.setup()
             await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()

@@ -11,11 +11,17 @@ Requests: the body is proto JSON (camelCase or snake_case names, 64-bit integers
 and ZStack's SDK shape `{"params": {...}, "systemTags": [...], "userTags": [...]}` are accepted; for a named body
 field the JSON carries it under its own name (`{"changeHostState": {...}}`). Query parameters fill scalar and
 list fields; path variables are set last and win over the body.
+
+Where json_format is lenient the codec refuses first (BadRequest): a key twice in one JSON object, a field under
+both its names (json_format keeps the last), and an integer in a string or in the URL that is not an integer
+literal `-?(0|[1-9][0-9]*)` (json_format reads it with Python's int(), which takes `1_0`, ` 7` or `+7`). A uuid in
+the path or the query string (a field named `...uuid`) is at most MAX_UUID_LENGTH characters.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
@@ -23,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+
+from ftvm.api import MAX_UUID_LENGTH
 
 if TYPE_CHECKING:
     from .routes import Route
@@ -113,8 +121,32 @@ def encode(message: Message) -> dict[str, Any]:
 
 # ---- requests ---------------------------------------------------------------------------------------------------
 
+# proto3 JSON's integer literal: JSON's number syntax without fraction or exponent. Unquoted JSON numbers are
+# doubles to every JSON parser, so an integral 1.0 or 1e3 is taken there (json_format does, as proto3 JSON says);
+# a string carries an integer exactly, so it must be written as one (json_format would read "1e3" through a double).
+_INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
+_INTEGER_TYPES = frozenset({FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
+                            FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64})
+_SHOWN_CHARS = 64  # of a client's value quoted in an error: enough to recognise it, never the whole of a huge one
+
+
+def _shown(text: str) -> str:
+    """`text` for an error message, cut to its first 64 characters."""
+    return repr(text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "...")
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")  # Python's json reads NaN and Infinity; JSON has neither
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Every JSON object of the body: Python's json would keep the last of two equal keys without a word."""
+    document = dict(pairs)
+    if len(document) < len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise BadRequest(f"the key {_shown(twice)} is given twice in one object of the JSON body")
+    return document
 
 
 def parse_json(body: bytes) -> Any:
@@ -122,13 +154,45 @@ def parse_json(body: bytes) -> Any:
     if not body:
         return {}
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return json.loads(body, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError too
         raise BadRequest(f"malformed JSON body: {e}") from None
 
 
 def _names(field: FieldDescriptor) -> tuple[str, str]:
     return field.json_name, field.name
+
+
+@lru_cache(maxsize=None)
+def _fields_by_key(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
+    return {name: f for f in descriptor.fields for name in _names(f)}
+
+
+def _check_integer_text(text: str, where: str) -> None:
+    if not _INTEGER_TEXT.fullmatch(text):
+        raise BadRequest(f"{where} must be an integer written as digits (an optional '-' first), not {_shown(text)}")
+
+
+def _check_body(document: Any, descriptor: Descriptor) -> None:
+    """Refuses what json_format would read leniently in the JSON of a message, nested messages included: one field
+    under both its names, and integers in strings that are not integer literals."""
+    if not isinstance(document, dict):
+        return  # json_format refuses the wrong type
+    given: dict[FieldDescriptor, str] = {}
+    for key, value in document.items():
+        field = _fields_by_key(descriptor).get(key)
+        if field is None:
+            continue  # json_format refuses unknown fields
+        if field in given:
+            raise BadRequest(f"field '{field.json_name}' of {descriptor.name} is given twice, as '{given[field]}' "
+                             f"and '{key}'")
+        given[field] = key
+        for item in value if field.is_repeated and isinstance(value, list) else (value,):
+            if field.message_type is not None:
+                if field.message_type.full_name not in (TIMESTAMP, STRUCT):
+                    _check_body(item, field.message_type)
+            elif field.cpp_type in _INTEGER_TYPES and isinstance(item, str):
+                _check_integer_text(item, f"field '{key}'")
 
 
 def _put(fields: dict[str, Any], field: FieldDescriptor, value: Any) -> None:
@@ -163,23 +227,31 @@ def _whole_request_body(document: Any, input_type: Descriptor) -> dict[str, Any]
     return merged
 
 
-def _query_value(field: FieldDescriptor, key: str, text: str) -> Any:
-    """Query strings are text; json_format reads numbers from strings but wants real booleans."""
+def _text_value(field: FieldDescriptor, where: str, text: str) -> Any:
+    """A path or query value (text) as proto JSON wants it: a uuid at most MAX_UUID_LENGTH characters, an integer
+    literal, a real boolean (json_format reads numbers from strings but wants true/false as JSON booleans)."""
+    if field.name.endswith("uuid") and len(text) > MAX_UUID_LENGTH:
+        raise BadRequest(f"{where} is {len(text)} characters long; a uuid has at most {MAX_UUID_LENGTH}")
+    if field.cpp_type in _INTEGER_TYPES:
+        _check_integer_text(text, where)
     if field.type != FieldDescriptor.TYPE_BOOL:
         return text
     if text in ("true", "false"):
         return text == "true"
-    raise BadRequest(f"query parameter '{key}' must be true or false, not {text!r}")
+    raise BadRequest(f"{where} must be true or false, not {_shown(text)}")
 
 
 def _query_fields(route: Route, query: Iterable[tuple[str, str]]) -> dict[FieldDescriptor, list[Any]]:
     by_name = {name: f for f in route.query_fields for name in _names(f)}
     values: dict[FieldDescriptor, list[Any]] = {}
+    given: dict[FieldDescriptor, str] = {}
     for key, text in query:
         field = by_name.get(key)
         if field is None:
             raise BadRequest(f"unknown query parameter '{key}'")
-        values.setdefault(field, []).append(_query_value(field, key, text))
+        if given.setdefault(field, key) != key:
+            raise BadRequest(f"query parameter '{field.json_name}' is given twice, as '{given[field]}' and '{key}'")
+        values.setdefault(field, []).append(_text_value(field, f"query parameter '{key}'", text))
     return values
 
 
@@ -193,12 +265,15 @@ def decode_request(route: Route, body: bytes, path: Mapping[str, str], query: It
             raise BadRequest("the request body must be a JSON object")
     else:
         fields = {}
+    _check_body(fields, route.input)
     for field, values in _query_fields(route, query).items():
         if not field.is_repeated and len(values) > 1:
             raise BadRequest(f"query parameter '{field.json_name}' is given {len(values)} times")
-        _put(fields, field, values if field.is_repeated else values[0])
+        if any(name in fields for name in _names(field)):
+            raise BadRequest(f"'{field.json_name}' is given both in the body and in the query string")
+        fields[field.json_name] = values if field.is_repeated else values[0]
     for field in route.path_fields:
-        _put(fields, field, path[field.name])
+        _put(fields, field, _text_value(field, f"path variable '{field.json_name}'", path[field.name]))
     try:
         return json_format.ParseDict(fields, route.input_class())
     except json_format.ParseError as e:

@@ -14,6 +14,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from ftvm import __version__
 from ftvm._proto.zstack.ft.v1 import types_pb2
+from ftvm.api import MAX_UUID_LENGTH
 
 from .codec import STRUCT, TIMESTAMP, ZSTACK_DATE_PATTERN
 from .routes import VARIABLE, Route
@@ -42,10 +43,19 @@ the envelope `{"success": false, "error": {"code", "description", "details", "el
 503 for every error of the API (ZStack's convention; `code` tells which, e.g. SYS.1007 invalid argument, SYS.1003
 not found, SYS.1006 operation failed with a `cause` such as HOST_ALLOCATION.1000, ID.1001 invalid session;
 SYS.1006 also when the gRPC backend cannot be reached), 400 SYS.1007 for malformed JSON, a wrong JSON type, an
-unknown field or query parameter and a missing or ill-formed `Authorization` header, 404 SYS.1003 for a path
-with no API, 405 SYS.1007 for a method the path does not have (with `Allow`), 413 SYS.1007 for a body over
-1 MiB.
+unknown field or query parameter, a uuid longer than its `maxLength` in the path or query, and a missing or
+ill-formed `Authorization` header, 404 SYS.1003 for a path with no API, 405 SYS.1007 for a method the path does not
+have (with `Allow`), 408 SYS.1007 for a body that did not arrive in time (the connection is closed), 413 SYS.1007
+for a body over 1 MiB.
 """
+
+
+def _parameter(field: FieldDescriptor) -> dict[str, Any]:
+    """The schema of a path or query parameter: a uuid (a field named `...uuid`) has a maxLength."""
+    schema = _scalar(field)
+    if field.name.endswith("uuid"):
+        schema["maxLength"] = MAX_UUID_LENGTH
+    return {"type": "array", "items": schema} if field.is_repeated else schema
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -133,12 +143,15 @@ def _envelope_responses(schemas: _Schemas) -> dict[str, Any]:
     content = {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
     return {
         "BadRequest": {"description": "SYS.1007: malformed JSON, a wrong JSON type, an unknown field or query "
-                                      "parameter, a missing or ill-formed Authorization header", "content": content},
+                                      "parameter, a uuid longer than its maxLength in the path or query, a "
+                                      "missing or ill-formed Authorization header", "content": content},
         "NotFound": {"description": "SYS.1003: no API at this path", "content": content},
         "MethodNotAllowed": {"description": "SYS.1007: the path has no such method",
                              "headers": {"Allow": {"description": "the methods of the path",
                                                    "schema": {"type": "string"}}},
                              "content": content},
+        "RequestTimeout": {"description": "SYS.1007: the body did not arrive in time; the connection is "
+                                          "closed", "content": content},
         "PayloadTooLarge": {"description": "SYS.1007: the body is larger than 1 MiB", "content": content},
         "ApiError": {"description": "an error of the API (ZStack answers 503 for each); `error.code` tells which",
                      "content": content},
@@ -148,13 +161,12 @@ def _envelope_responses(schemas: _Schemas) -> dict[str, Any]:
 def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
     parameters = []
     for f in route.path_fields:
-        schema = _scalar(f)
+        schema = _parameter(f)
         if schema["type"] == "string":
             schema["minLength"] = 1
         parameters.append({"name": f.json_name, "in": "path", "required": True, "schema": schema})
     for f in route.query_fields:
-        schema = {"type": "array", "items": _scalar(f)} if f.is_repeated else _scalar(f)
-        parameters.append({"name": f.json_name, "in": "query", "required": False, "schema": schema,
+        parameters.append({"name": f.json_name, "in": "query", "required": False, "schema": _parameter(f),
                            "style": "form", "explode": True})
     responses = {"200": {"description": f"the {route.method.output_type.name}",
                          "content": {JSON: {"schema": schemas.reply(route.method.output_type)}}},
@@ -166,6 +178,7 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
                                  "summary": f"{route.method.full_name} over REST", "parameters": parameters,
                                  "responses": responses}
     if route.body:
+        responses["408"] = {"$ref": "#/components/responses/RequestTimeout"}
         responses["413"] = {"$ref": "#/components/responses/PayloadTooLarge"}
         operation["requestBody"] = {"required": False, "content": {JSON: {"schema": _body(route, schemas)}}}
     if route.public:
