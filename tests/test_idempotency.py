@@ -137,3 +137,22 @@ def test_rest_idempotency_key_header(tmp_path):
         status, envelope = post("bad key")
         assert status == 503 and envelope["error"]["code"] == "SYS.1007"
         assert len(client.query("QueryFaultToleranceVm")) == 1
+
+
+def test_a_create_is_remembered_for_24_hours(tmp_path):
+    """After the retention, the name of a create is forgotten: its group's uuid is then simply taken."""
+    spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=129)
+    with start_server(tmp_path, spec) as server:
+        client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
+        first = _create(client, "day-1", **basic(names, name="daily"))
+        domain, replication = server.running.domain, server.running.replication
+        clock = domain.clock
+        domain.clock = lambda: clock() + 23 * 3600 * 1000
+        server.running.store.write(replication.retention_sweep)
+        client = log_in(client.channel)  # the session expired meanwhile
+        assert _create(client, "day-1", **basic(names, name="daily")) == first
+        domain.clock = lambda: clock() + 25 * 3600 * 1000
+        server.running.store.write(replication.retention_sweep)
+        client = log_in(client.channel)
+        code, error = rpc_error(lambda: _create(client, "day-1", **basic(names, name="daily")))
+        assert (code, error.code) == (grpc.StatusCode.ALREADY_EXISTS, "SYS.1007")

@@ -155,3 +155,18 @@ def test_a_stale_replica_that_loses_an_address_race_catches_up_and_takes_another
         assert first.primary_vm_inventory.vm_nics[0].ip == "172.16.0.2"
         assert second.primary_vm_inventory.vm_nics[0].ip == "172.16.0.3"
         assert b.running.replication.status()["stale_retries"] == 1
+
+
+def test_a_replica_that_missed_entries_the_retention_deleted_reloads_from_the_rows(pair_of_replicas):
+    a, b = pair_of_replicas
+    client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
+    names = Names(a)
+    _stale_replica(b)
+    for i in range(4):
+        client_a.create(**basic(names, name=f"missed-{i}"))
+    a.running.store.write(lambda tx: tx.delete_below("change_feed", "seq", tx.feed_head()))  # all but the last
+    b.call(b.running.replication.catch_up)
+    assert b.running.replication.stats.reloads == 1
+    assert b.running.domain.feed.seq == a.running.store.read(lambda tx: tx.feed_head())
+    assert memory_of(b.running) == memory_rebuilt_from_rows(b.running)
+    assert client_b.create(**basic(names, name="after-reload")).success

@@ -20,18 +20,17 @@ Size limits (`limits.py`) are checked before any message echoes a value: names a
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ipaddress
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Sequence
 
-from ftvm.placement import DEFAULT_STRATEGY, STRATEGIES, PlacementEngine
+from ftvm.placement import DEFAULT_STRATEGY, STRATEGIES
 from ftvm.store import Row, Tx
 
 from .catalog import GLOBAL_CONFIG_DEFAULTS, Catalog, build_engine, validate_global_config
 from .common import Domain, check_description, check_name, check_resource_uuid, insert_unique, new_uuid
 from .errors import FtError, invalid, mandatory, not_found
-from .memory import Memory, load_memory
+from .memory import load_memory, replace_memory
 from .limits import (
     MAX_CONFIG_VALUE_LENGTH,
     MAX_KEYWORD_LENGTH,
@@ -628,18 +627,7 @@ class InventoryAdmin:
                 raise invalid(f"invalid value[{value}] of GlobalConfig[category:{category}, name:{name}]: the "
                               f"placement engine refuses it ({e})") from None
             await self._domain.write(op)
-            self._replace_engine(fresh, engine)
+            replace_memory(self._domain, fresh, engine)
         finally:
             await gate.release_exclusive()
         return row
-
-    def _replace_engine(self, fresh: Memory, engine: PlacementEngine) -> None:
-        """Moves what was reloaded from one snapshot of the rows (base usage included: every reservation made since
-        start is committed by now, the gate being exclusive) into the objects other code holds, with the engine
-        built from it; the change feed is followed on from that snapshot."""
-        catalog = self._catalog
-        for f in dataclasses.fields(Catalog):
-            setattr(catalog, f.name, getattr(fresh.catalog, f.name))
-        self._domain.network.reset_from(fresh.network)
-        self._domain.engine = engine
-        self._domain.feed.seq = fresh.feed_seq

@@ -27,6 +27,7 @@ from ftvm.store import FeedEntry, Tx
 
 from .common import Domain
 from .holdings import Holdings, give_back, take
+from .memory import reload_memory
 from .network import PORT_STRIPES
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,15 @@ FEED_PAGE = 500  # entries read at a time
 HEARTBEAT_SECONDS = 2.0
 LEASE_SECONDS = 15.0  # an ordinal whose heartbeat is older than this is free for a new replica
 LAG_SAMPLES = 4096
+CLEANUP_EVERY_BEATS = 30  # once a minute
+FEED_RETENTION_MS = 3600 * 1000  # a replica away for longer reloads everything from the rows
+CREATE_REQUEST_RETENTION_MS = 24 * 3600 * 1000  # how long a create's retry gets the original reply
 
 
 @dataclass
 class ReplicationStats:
     applied_entries: int = 0
+    reloads: int = 0  # full reloads from the rows, after missing entries the retention had deleted
     lag_ms: deque = field(default_factory=lambda: deque(maxlen=LAG_SAMPLES))  # feed lag of applied entries
 
     def lag_percentile(self, q: float) -> float | None:
@@ -78,6 +83,12 @@ class Replication:
                 entries = await domain.read(lambda tx: tx.feed_after(after, FEED_PAGE))
                 if not entries:
                     return
+                if entries[0].seq > after + 1:
+                    log.warning("change feed entries %d..%d are gone (retention): reloading from the rows", after + 1,
+                                entries[0].seq - 1)
+                    await reload_memory(domain)
+                    self.stats.reloads += 1
+                    continue
                 await domain.gate.acquire_shared()  # never between an engine rebuild's read and its swap
                 try:
                     for entry in entries:
@@ -150,19 +161,29 @@ class Replication:
         return self.ordinal
 
     async def _heartbeat(self) -> None:
+        beats = 0
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
+            beats += 1
             try:
                 if not await self._domain.write(self._beat):
                     log.warning("replica ordinal %s was taken over after a lapsed heartbeat; leasing another",
                                 self.ordinal)
                     await self.join()
+                if beats % CLEANUP_EVERY_BEATS == 0:
+                    await self._domain.write(self.retention_sweep)
             except Exception as e:  # noqa: BLE001 -- the database is away: the next beat retries
                 log.warning("replica heartbeat failed (%s)", e)
 
     def _beat(self, tx: Tx) -> bool:
         return tx.update("replicas", {"ordinal": self.ordinal, "replica_id": self.replica_id},
                          {"heartbeat": self._domain.clock()}) == 1
+
+    def retention_sweep(self, tx: Tx) -> None:
+        """Retention (any replica may run it; running it twice deletes nothing more)."""
+        now = self._domain.clock()
+        tx.delete_below("change_feed", "create_date", now - FEED_RETENTION_MS)
+        tx.delete_below("create_requests", "create_date", now - CREATE_REQUEST_RETENTION_MS)
 
     def status(self) -> dict[str, Any]:
         """This replica's figures, for QueryManagementNode."""

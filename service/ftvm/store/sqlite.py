@@ -145,6 +145,11 @@ class _SqliteTx:
         clause, params = self._where(table, where)
         return self._conn.execute(f"DELETE FROM {table}{clause}", params).rowcount
 
+    def delete_below(self, table: str, column: str, value: Any) -> int:
+        self._flush()
+        self._check(table, [column])
+        return self._conn.execute(f"DELETE FROM {table} WHERE {column} < ?", (value,)).rowcount
+
     def select(self, table: str, where: Mapping[str, Any] | None = None) -> list[Row]:
         self._flush()
         clause, params = self._where(table, where)
