@@ -177,6 +177,7 @@ MATRIX: dict[str, Row] = {
     **{rpc: Row(ANY_ACCOUNT, _query(rpc)) for rpc in (
         "QueryZone", "QueryCluster", "QueryHost", "QueryPrimaryStorage", "QueryL2Network", "QueryL3Network",
         "QueryIpRange", "QueryImage", "QueryInstanceOffering", "QueryDiskOffering", "QueryGlobalConfig")},
+    "QueryManagementNode": Row(ADMIN, _query("QueryManagementNode")),
     "CreateZone": Row(ADMIN, lambda w: pb.CreateZoneRequest(name=w.unique("zone"))),
     "CreateCluster": Row(ADMIN, lambda w: pb.CreateClusterRequest(zone_uuid=_site(w)["zone"],
                                                                    name=w.unique("cluster"))),
@@ -255,7 +256,7 @@ def grpc_call(w: World, rpc: str, request: Message, metadata: tuple):
 
 def test_every_rpc_has_exactly_one_row():
     assert sorted(MATRIX) == sorted(ALL_RPCS)
-    assert len(ALL_RPCS) == len(set(ALL_RPCS)) == 43
+    assert len(ALL_RPCS) == len(set(ALL_RPCS)) == 44
 
 
 @pytest.mark.parametrize("caller", CALLERS)

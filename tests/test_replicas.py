@@ -170,3 +170,21 @@ def test_a_replica_that_missed_entries_the_retention_deleted_reloads_from_the_ro
     assert b.running.domain.feed.seq == a.running.store.read(lambda tx: tx.feed_head())
     assert memory_of(b.running) == memory_rebuilt_from_rows(b.running)
     assert client_b.create(**basic(names, name="after-reload")).success
+
+
+def test_query_management_node_shows_every_replica_with_its_figures(pair_of_replicas):
+    a, b = pair_of_replicas
+    client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
+    names = Names(a)
+    for i in range(3):
+        client_a.create(**basic(names, name=f"seen-{i}"))
+    wait_caught_up(a, b)
+    b.running.store.write(b.running.replication._beat)  # publish now rather than at the next heartbeat
+    nodes = {n.uuid: n for n in client_a.query("QueryManagementNode")}
+    assert set(nodes) == {a.running.replication.replica_id, b.running.replication.replica_id}
+    on_b = nodes[b.running.replication.replica_id]
+    assert on_b.ordinal == b.running.replication.ordinal and on_b.grpc_address == b.target
+    assert on_b.applied_entries >= 3 and on_b.feed_seq == a.running.store.read(lambda tx: tx.feed_head())
+    assert on_b.HasField("feed_lag_p99_ms") and on_b.feed_lag_p99_ms >= 0
+    assert [n.uuid for n in client_b.query("QueryManagementNode", f"ordinal={a.running.replication.ordinal}")] \
+        == [a.running.replication.replica_id]

@@ -22,6 +22,7 @@ from ftvm.domain.accounts import Account, Accounts
 from ftvm.domain.common import Domain
 from ftvm.domain.inventory import InventoryAdmin
 from ftvm.domain.query import QueryRequest, run_query
+from ftvm.domain.replication import management_node_view
 from ftvm.placement import UnknownResource
 from ftvm.store import Row
 
@@ -154,6 +155,12 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
         await self.admin.ensure_global_configs()  # every known key is a row, so q/sort/paging see them all
         return await self._query("global_configs", request, lambda r: to_message(types_pb2.GlobalConfigInventory, r),
                                  services_pb2.QueryGlobalConfigResponse)
+
+    @rpc(admin=True)
+    async def QueryManagementNode(self, request, context: Context, account: Account):
+        return await self._query("management_node_inventory", request,
+                                 lambda r: to_message(types_pb2.ManagementNodeInventory, management_node_view(r)),
+                                 services_pb2.QueryManagementNodeResponse)
 
     # -- creates: admin only -----------------------------------------------------------------------------------
     @rpc(admin=True)

@@ -17,13 +17,14 @@ feed position, lag and conflict counts (QueryManagementNode shows them).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ftvm.store import FeedEntry, Tx
+from ftvm.store import FeedEntry, Row, Tx
 
 from .common import Domain
 from .holdings import Holdings, give_back, take
@@ -140,8 +141,8 @@ class Replication:
     async def join(self) -> int:
         """Leases the lowest free ordinal (one whose heartbeat lapsed counts as free) and stripes ports by it."""
         now = self._domain.clock()
-        row = dict(replica_id=self.replica_id, grpc_address=self._address or socket.gethostname(), started=now,
-                   heartbeat=now)
+        row = dict(replica_id=self.replica_id, host_name=socket.gethostname(), grpc_address=self._address,
+                   started=now, heartbeat=now, stats=json.dumps(self.status()))
 
         def lease(tx: Tx) -> int:
             taken = set()
@@ -176,8 +177,9 @@ class Replication:
                 log.warning("replica heartbeat failed (%s)", e)
 
     def _beat(self, tx: Tx) -> bool:
+        """Renews the lease and publishes the figures; False when another replica took the ordinal over."""
         return tx.update("replicas", {"ordinal": self.ordinal, "replica_id": self.replica_id},
-                         {"heartbeat": self._domain.clock()}) == 1
+                         {"heartbeat": self._domain.clock(), "stats": json.dumps(self.status())}) == 1
 
     def retention_sweep(self, tx: Tx) -> None:
         """Retention (any replica may run it; running it twice deletes nothing more)."""
@@ -186,10 +188,10 @@ class Replication:
         tx.delete_below("create_requests", "create_date", now - CREATE_REQUEST_RETENTION_MS)
 
     def status(self) -> dict[str, Any]:
-        """This replica's figures, for QueryManagementNode."""
-        return dict(replica_id=self.replica_id, ordinal=self.ordinal, feed_seq=self._domain.feed.seq,
-                    applied_entries=self.stats.applied_entries, lag_p50_ms=self.stats.lag_percentile(0.5),
-                    lag_p99_ms=self.stats.lag_percentile(0.99), stale_retries=self._stale_retries())
+        """This replica's figures (QueryManagementNode shows them as its heartbeat published them)."""
+        return dict(feed_seq=self._domain.feed.seq, applied_entries=self.stats.applied_entries,
+                    feed_lag_p50_ms=self.stats.lag_percentile(0.5), feed_lag_p99_ms=self.stats.lag_percentile(0.99),
+                    stale_retries=self._stale_retries(), reloads=self.stats.reloads)
 
     # -- running -------------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -207,3 +209,10 @@ class Replication:
             await self._domain.write(lambda tx: tx.delete("replicas", {"replica_id": self.replica_id}))
         except Exception as e:  # noqa: BLE001 -- the lease lapses on its own
             log.warning("could not leave the replicas table (%s)", e)
+
+
+def management_node_view(row: Row) -> dict[str, Any]:
+    """A `management_node_inventory` row with the figures its replica published."""
+    view = {k: v for k, v in row.items() if k != "stats"}
+    view.update(json.loads(row["stats"]) if row["stats"] else {})
+    return view

@@ -245,6 +245,16 @@ CREATE INDEX create_requests_date ON create_requests(create_date);
 """
 
 
+# QueryManagementNode: each replica publishes its host name and its figures (JSON) with its heartbeat.
+_V6 = """
+ALTER TABLE replicas ADD COLUMN host_name TEXT;
+ALTER TABLE replicas ADD COLUMN stats TEXT;
+CREATE VIEW management_node_inventory AS
+SELECT replica_id AS uuid, host_name, started AS join_date, heartbeat AS heart_beat, ordinal, grpc_address, stats
+FROM replicas;
+"""
+
+
 def statements(script: str) -> list[str]:
     """Splits a migration into statements; a trigger's body (BEGIN ... END;) stays one statement."""
     out, current, in_trigger = [], [], False
@@ -260,4 +270,4 @@ def statements(script: str) -> list[str]:
 
 
 MIGRATIONS: list[list[str]] = [statements(_V1 + _V1_VIEWS), statements(_V2), statements(_V3), statements(_V4),
-                               statements(_V5)]
+                               statements(_V5), statements(_V6)]

@@ -150,6 +150,28 @@ class DestroyVmInstanceResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class QueryManagementNodeRequest(_message.Message):
+    __slots__ = ("q", "limit", "start", "sort", "reply_with_count")
+    Q_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    SORT_FIELD_NUMBER: _ClassVar[int]
+    REPLY_WITH_COUNT_FIELD_NUMBER: _ClassVar[int]
+    q: _containers.RepeatedScalarFieldContainer[str]
+    limit: int
+    start: int
+    sort: str
+    reply_with_count: bool
+    def __init__(self, q: _Optional[_Iterable[str]] = ..., limit: _Optional[int] = ..., start: _Optional[int] = ..., sort: _Optional[str] = ..., reply_with_count: _Optional[bool] = ...) -> None: ...
+
+class QueryManagementNodeResponse(_message.Message):
+    __slots__ = ("inventories", "total")
+    INVENTORIES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    inventories: _containers.RepeatedCompositeFieldContainer[_types_pb2.ManagementNodeInventory]
+    total: int
+    def __init__(self, inventories: _Optional[_Iterable[_Union[_types_pb2.ManagementNodeInventory, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
+
 class QueryZoneRequest(_message.Message):
     __slots__ = ("q", "limit", "start", "sort", "reply_with_count")
     Q_FIELD_NUMBER: _ClassVar[int]

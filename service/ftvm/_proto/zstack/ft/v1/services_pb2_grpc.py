@@ -556,6 +556,11 @@ class InventoryServiceStub:
                 request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.QueryGlobalConfigRequest.SerializeToString,
                 response_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.QueryGlobalConfigResponse.FromString,
                 _registered_method=True)
+        self.QueryManagementNode = channel.unary_unary(
+                '/zstack.ft.v1.InventoryService/QueryManagementNode',
+                request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.QueryManagementNodeRequest.SerializeToString,
+                response_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.QueryManagementNodeResponse.FromString,
+                _registered_method=True)
         self.CreateZone = channel.unary_unary(
                 '/zstack.ft.v1.InventoryService/CreateZone',
                 request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.CreateZoneRequest.SerializeToString,
@@ -740,6 +745,14 @@ class InventoryServiceServicer:
 
     def QueryGlobalConfig(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryManagementNode(self, request, context):
+        """The replicas (management nodes) sharing the database, with each one's change feed position and figures
+        (admin only).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -939,6 +952,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.QueryGlobalConfig,
                     request_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.QueryGlobalConfigRequest.FromString,
                     response_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.QueryGlobalConfigResponse.SerializeToString,
+            ),
+            'QueryManagementNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryManagementNode,
+                    request_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.QueryManagementNodeRequest.FromString,
+                    response_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.QueryManagementNodeResponse.SerializeToString,
             ),
             'CreateZone': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateZone,
@@ -1355,6 +1373,33 @@ class InventoryService:
             '/zstack.ft.v1.InventoryService/QueryGlobalConfig',
             zstack_dot_ft_dot_v1_dot_services__pb2.QueryGlobalConfigRequest.SerializeToString,
             zstack_dot_ft_dot_v1_dot_services__pb2.QueryGlobalConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryManagementNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zstack.ft.v1.InventoryService/QueryManagementNode',
+            zstack_dot_ft_dot_v1_dot_services__pb2.QueryManagementNodeRequest.SerializeToString,
+            zstack_dot_ft_dot_v1_dot_services__pb2.QueryManagementNodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -664,6 +664,34 @@ class DiskOfferingInventory(_message.Message):
     last_op_date: _timestamp_pb2.Timestamp
     def __init__(self, uuid: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., disk_size: _Optional[int] = ..., type: _Optional[str] = ..., state: _Optional[str] = ..., allocator_strategy: _Optional[str] = ..., sort_key: _Optional[int] = ..., create_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_op_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class ManagementNodeInventory(_message.Message):
+    __slots__ = ("uuid", "host_name", "join_date", "heart_beat", "ordinal", "grpc_address", "feed_seq", "applied_entries", "feed_lag_p50_ms", "feed_lag_p99_ms", "stale_retries", "reloads")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    HOST_NAME_FIELD_NUMBER: _ClassVar[int]
+    JOIN_DATE_FIELD_NUMBER: _ClassVar[int]
+    HEART_BEAT_FIELD_NUMBER: _ClassVar[int]
+    ORDINAL_FIELD_NUMBER: _ClassVar[int]
+    GRPC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    FEED_SEQ_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    FEED_LAG_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    FEED_LAG_P99_MS_FIELD_NUMBER: _ClassVar[int]
+    STALE_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    RELOADS_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    host_name: str
+    join_date: _timestamp_pb2.Timestamp
+    heart_beat: _timestamp_pb2.Timestamp
+    ordinal: int
+    grpc_address: str
+    feed_seq: int
+    applied_entries: int
+    feed_lag_p50_ms: float
+    feed_lag_p99_ms: float
+    stale_retries: int
+    reloads: int
+    def __init__(self, uuid: _Optional[str] = ..., host_name: _Optional[str] = ..., join_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., heart_beat: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ordinal: _Optional[int] = ..., grpc_address: _Optional[str] = ..., feed_seq: _Optional[int] = ..., applied_entries: _Optional[int] = ..., feed_lag_p50_ms: _Optional[float] = ..., feed_lag_p99_ms: _Optional[float] = ..., stale_retries: _Optional[int] = ..., reloads: _Optional[int] = ...) -> None: ...
+
 class GlobalConfigInventory(_message.Message):
     __slots__ = ("category", "name", "description", "default_value", "value")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
