@@ -78,17 +78,22 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from .errors import InvalidRequest, PlacementError
-from .model import (
-    SECONDARY_STORAGE_FACTOR,
-    STRATEGIES,
-    Inventory,
-    Placement,
-    Request,
-    uuid_order_key,
+from .model import STRATEGIES, Inventory, Placement, Request, uuid_order_key
+from .semantics import (
+    MAX_INSTANCE_STRATEGY,
+    MIN_CPU_STRATEGY,
+    MIN_MEMORY_STRATEGY,
+    VM_COUNT_STRATEGIES,
+    consume,
+    cpu_capacity,
+    free_memory,
+    l2_attached,
+    mem_consume,
+    primary_take,
+    secondary_bytes,
+    validate_request,
 )
-from .ortools_engine import consume, cpu_capacity, mem_consume, validate_request
 
-_MAXINST = "MaxInstancePerHostHostAllocatorStrategy"
 _INF = float("inf")
 
 
@@ -137,15 +142,16 @@ class BatchResult:
 
 
 def _bucket(strategy: str, h, cfg) -> int:
-    """The strategy score of the doc, quantised (1 VM, 1 % of CPU or memory, 1 GiB of free memory); lower is better."""
-    if strategy in ("LeastVmPreferredHostAllocatorStrategy", _MAXINST):
+    """The strategy score of the doc (``semantics.strategy_score``), quantised (1 VM, 1 % of CPU or memory, 1 GiB
+    of free memory); lower is better."""
+    if strategy in VM_COUNT_STRATEGIES:
         return h.vm_count
-    if strategy == "MinimumCPUUsageHostAllocatorStrategy":
+    if strategy == MIN_CPU_STRATEGY:
         cap = cpu_capacity(h.cpu_num, cfg.cpu_overprovisioning_ratio)
         return 1 << 62 if cap <= 0 else (100 * h.cpu_used) // cap
-    if strategy == "MinimumMemoryUsageHostAllocatorStrategy":
+    if strategy == MIN_MEMORY_STRATEGY:
         return 1 << 62 if h.memory_total <= 0 else (100 * h.memory_used) // h.memory_total
-    return -(max(0, h.memory_total - cfg.reserved_memory - h.memory_used) >> 30)
+    return -(max(0, free_memory(h, cfg)) >> 30)
 
 
 class _Snap:
@@ -164,6 +170,7 @@ class _Snap:
         self.zone_ids, self.zone = ids(h.zone_uuid for h in hosts)
         self.cluster_ids, self.cluster = ids(h.cluster_uuid for h in hosts)
         self.fd_ids, self.fd = ids(h.failure_domain for h in hosts)
+        # rules 1-3 and 7 of semantics.common_rule, which depend on the host alone
         self.ok = np.array(
             [h.state == "Enabled" and h.status == "Connected" and h.hypervisor == "KVM" and h.ft_address for h in hosts],
             dtype=bool,
@@ -171,7 +178,7 @@ class _Snap:
         i64 = lambda vals: np.array(list(vals), dtype=np.int64)  # noqa: E731
         self.cpu_cap = i64(cpu_capacity(h.cpu_num, cfg.cpu_overprovisioning_ratio) for h in hosts)
         self.cpu_used = i64(h.cpu_used for h in hosts)
-        self.free = i64(h.memory_total - cfg.reserved_memory - h.memory_used for h in hosts)
+        self.free = i64(free_memory(h, cfg) for h in hosts)
         self.vm = i64(h.vm_count for h in hosts)
         self.ftvm = i64(h.ft_vm_count for h in hosts)
         self.ftvcpu = i64(h.ft_vcpu_count for h in hosts)
@@ -236,7 +243,8 @@ class _Snap:
         return p
 
     def holds(self, t: int, nbytes: int) -> np.ndarray:
-        """Hosts on which storage ``t`` can take a VM's ``nbytes`` (nothing else of the pair on it)."""
+        """Hosts on which storage ``t`` can take a VM's ``nbytes`` (nothing else of the pair on it): the vectorised
+        ``semantics.storage_fits`` with ``already = 0`` (``st_room`` is ``available - storage_reserved_capacity``)."""
         k = (t, nbytes)
         m = self._holds.get(k)
         if m is None:
@@ -284,7 +292,7 @@ def _role_data(snap: _Snap, q: Request, role: str, base: np.ndarray) -> _Role:
     nst = len(snap.st)
     options = []
     if role == "S":
-        n = SECONDARY_STORAGE_FACTOR * (r + d)
+        n = secondary_bytes(q)
         for t in range(nst):
             options.append((((t, consume(n, ratio)),), snap.holds(t, n)))
     else:
@@ -294,10 +302,9 @@ def _role_data(snap: _Snap, q: Request, role: str, base: np.ndarray) -> _Role:
         if not unknown:
             roots = [R] if R is not None else range(nst)
             for t in roots:
-                if D is None or t == D:
-                    options.append((((t, consume(r + d, ratio)),), snap.holds(t, r + d)))
-                else:
-                    options.append((((t, consume(r, ratio)), (D, consume(d, ratio))), snap.holds(t, r) & snap.holds(D, d)))
+                data = t if D is None else D
+                holds = snap.holds(t, r + d) if data == t else snap.holds(t, r) & snap.holds(D, d)
+                options.append((tuple(primary_take(q, t, data, ratio).items()), holds))
     options = [(o, m & base) for o, m in options]
     options = [(o, m) for o, m in options if m.any()]
     mask = np.zeros(snap.H, dtype=bool)
@@ -307,7 +314,7 @@ def _role_data(snap: _Snap, q: Request, role: str, base: np.ndarray) -> _Role:
 
 
 def _base_mask(snap: _Snap, q: Request) -> np.ndarray:
-    """Role-independent host filters for ``q`` (rules 1-3, zone/cluster pins, 6-11)."""
+    """Role-independent host filters for ``q``: ``semantics.common_rule`` and ``pins_ok``, vectorised."""
     cfg = snap.cfg
     m = snap.ok.copy()
     if q.zone_uuid is not None:
@@ -316,18 +323,13 @@ def _base_mask(snap: _Snap, q: Request) -> np.ndarray:
     if q.cluster_uuid is not None:
         c = snap.cluster_ids.get(q.cluster_uuid)
         m &= (snap.cluster == c) if c is not None else False
-    l2ok = np.array(
-        [
-            all(snap.l3_to_l2.get(l3) is not None and snap.l3_to_l2[l3] in snap.cluster_l2.get(c, ()) for l3 in q.l3_uuids)
-            for c in snap.cluster_ids
-        ],
-        dtype=bool,
-    )
+    l2ok = np.array([l2_attached(q, snap.l3_to_l2, snap.cluster_l2.get(c, ())) for c in snap.cluster_ids],
+                    dtype=bool)
     if len(l2ok):
         m &= l2ok[snap.cluster]
     m &= (snap.max_ftvm == 0) | (snap.ftvm + 1 <= snap.max_ftvm)
     m &= (snap.max_ftvcpu == 0) | (snap.ftvcpu + q.vcpus <= snap.max_ftvcpu)
-    if q.strategy == _MAXINST and q.max_instance_per_host > 0:
+    if q.strategy == MAX_INSTANCE_STRATEGY and q.max_instance_per_host > 0:
         m &= snap.vm < q.max_instance_per_host
     m &= snap.cpu_used + q.vcpus <= snap.cpu_cap
     m &= (snap.free >= 0) & (snap.free.astype(np.float64) * cfg.memory_overprovisioning_ratio >= float(q.memory))
@@ -368,7 +370,7 @@ def _prune(snap: _Snap, q: Request, rd: _Role, g: _Globals, limit: int | None = 
     b = np.where(lim, np.minimum(b, snap.max_ftvm[cand] - snap.ftvm[cand]), b)
     lim = snap.max_ftvcpu[cand] > 0
     b = np.where(lim, np.minimum(b, (snap.max_ftvcpu[cand] - snap.ftvcpu[cand] - q.vcpus) // g.vmax + 1), b)
-    if q.strategy == _MAXINST and q.max_instance_per_host > 0:
+    if q.strategy == MAX_INSTANCE_STRATEGY and q.max_instance_per_host > 0:
         b = np.minimum(b, q.max_instance_per_host - snap.vm[cand])
     if g.lmin is not None:
         b = np.minimum(b, np.maximum(1, g.lmin - snap.vm[cand]))
@@ -493,7 +495,8 @@ def _soft_and_ranks(snap: _Snap, q: Request, pl: Placement) -> tuple[int, int]:
     p, s = snap.index[pl.primary_host], snap.index[pl.secondary_host]
     soft = int(snap.hosts[p].failure_domain == snap.hosts[s].failure_domain)
     t = snap.st_index.get(pl.secondary_storage)
-    if t is not None and not snap.st_local[t] and pl.secondary_storage in (pl.primary_storage, pl.primary_data_storage):
+    same = pl.secondary_storage in (pl.primary_storage, pl.primary_data_storage)
+    if t is not None and not snap.st_local[t] and same:  # semantics.is_same_storage
         soft += 1
     lv = snap.level(q.strategy)
     return soft, int(lv[p] + lv[s])
@@ -570,11 +573,11 @@ def solve_batch(
     ratio_m = snap.cfg.memory_overprovisioning_ratio
     ratio_s = snap.cfg.storage_overprovisioning_ratio
     vq = [requests[i] for i in valid]
-    limits = [q.max_instance_per_host for q in vq if q.strategy == _MAXINST and q.max_instance_per_host > 0]
+    limits = [q.max_instance_per_host for q in vq if q.strategy == MAX_INSTANCE_STRATEGY and q.max_instance_per_host > 0]
     g = _Globals(
         vmax=max([q.vcpus for q in vq], default=1),
         mmax=max([mem_consume(q.memory, ratio_m) for q in vq], default=1),
-        smax=max([consume(SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes), ratio_s) for q in vq] + [1]),
+        smax=max([consume(secondary_bytes(q), ratio_s) for q in vq] + [1]),
         lmin=min(limits) if limits else None,
         vms=2 * len(vq),
         storage_units=sum((2 if q.data_storage_uuid is not None else 1) + 1 for q in vq),
@@ -657,14 +660,10 @@ def solve_batch(
         if pl is None:
             continue
         q = requests[i]
-        ratio = ratio_s
         p, s = snap.index[pl.primary_host], snap.index[pl.secondary_host]
         R, D = snap.st_index[pl.primary_storage], snap.st_index[pl.primary_data_storage]
-        if R == D:
-            popt = ((R, consume(q.root_bytes + q.data_bytes, ratio)),)
-        else:
-            popt = ((R, consume(q.root_bytes, ratio)), (D, consume(q.data_bytes, ratio)))
-        sopt = ((snap.st_index[pl.secondary_storage], consume(SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes), ratio)),)
+        popt = tuple(primary_take(q, R, D, ratio_s).items())
+        sopt = ((snap.st_index[pl.secondary_storage], consume(secondary_bytes(q), ratio_s)),)
         greedy_cols[i] = ((p, popt), (s, sopt))
 
 
@@ -789,7 +788,7 @@ def solve_batch(
             n_req = len(by_req)
             for i, own in by_req.items():
                 q = requests[i]
-                if q.strategy == _MAXINST and q.max_instance_per_host > 0:
+                if q.strategy == MAX_INSTANCE_STRATEGY and q.max_instance_per_host > 0:
                     room = q.max_instance_per_host - int(snap.vm[h])
                     # at most one VM per request on a host (anti-affinity); big-M = every term on the host
                     if n_req > room:
