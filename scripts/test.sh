@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh
-python -m pip install --disable-pip-version-check -q -e ".[test,bench-peers]"
+python -m pip install --disable-pip-version-check -q -e ".[test,bench,bench-peers]"
 cargo test --workspace --quiet
 python -m pytest -q "$@"

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from ftvm.bench import inventory as inv_mod
-from ftvm.bench import nova_peer
-from ftvm.bench import placement as bench
-from ftvm.bench.numpy_engine import NumpyEngine
-from ftvm.cli import build_parser
+import ftvm
+from bench import inventory as inv_mod
+from bench import nova_peer
+from bench import placement as bench
+from bench.numpy_engine import NumpyEngine
+from ftvm.cli import build_parser, main
 from ftvm.placement import NoHostAvailable, PlacementError, Request, create_engine
 from ftvm.placement.model import GIB, STRATEGIES
 
@@ -159,10 +165,46 @@ def test_numpy_engine_reservations_and_errors():
     assert ei.value.phase == "primary" and ei.value.rule == "Location" and ei.value.considered == 80
 
 
-def test_cli_parses_bench_placement():
-    a = build_parser().parse_args(["bench", "placement", "--hosts", "1k,10000,1m", "--engines", "rust,nova",
-                                   "--no-batch", "--json", "--seed", "7"])
+def test_bench_placement_options():
+    a = bench.add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--hosts", "1k,10000,1m", "--engines", "rust,nova", "--no-batch", "--json", "--seed", "7"])
     assert a.hosts == [1000, 10000, 1_000_000] and a.engines == ["rust", "nova"]
-    assert a.batch is False and a.json and a.seed == 7 and callable(a.func)
+    assert a.batch is False and a.json and a.seed == 7
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["bench", "placement", "--engines", "bogus"])
+        bench.add_arguments(argparse.ArgumentParser()).parse_args(["--engines", "bogus"])
+
+
+# ---- `ftvm bench`: the CLI finds the checkout's bench/ package, or says how to get it -------------------------
+
+def test_cli_hands_every_argument_to_the_benchmark():
+    a = build_parser().parse_args(["bench", "placement", "--hosts", "1k", "-h", "--json"])
+    assert a.bench_command == "placement" and a.bench_args == ["--hosts", "1k", "-h", "--json"]
+
+
+def test_cli_runs_the_placement_benchmark_from_the_checkout(capsys):
+    assert main(["bench", "placement", "--hosts", "50", "--requests", "5", "--engines", "rust", "--no-batch",
+                 "--json", "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["hosts"] == 50 and res["engines"]["rust"]["n"] == 5
+
+
+def _ftvm_bench(python_code: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", python_code], capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_cli_without_the_bench_package_says_how_to_get_it(tmp_path):
+    # an installed wheel: the ftvm package alone, with no checkout (and no bench/) around it
+    site = tmp_path / "site"
+    shutil.copytree(Path(ftvm.__file__).parent, site / "ftvm", ignore=shutil.ignore_patterns("__pycache__"))
+    r = _ftvm_bench(f"import sys; sys.path.insert(0, {str(site)!r}); from ftvm.cli import main; "
+                    "sys.exit(main(['bench', 'placement', '--hosts', '50']))", cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "not part of the installed ftvm package" in r.stderr and "pip install -e '.[bench,bench-peers]'" in r.stderr
+
+
+@pytest.mark.parametrize("dependency", ["numpy", "tqdm"])
+def test_cli_without_the_bench_extra_says_how_to_get_it(dependency, tmp_path):
+    r = _ftvm_bench(f"import sys; sys.modules[{dependency!r}] = None; from ftvm.cli import main; "
+                    "sys.exit(main(['bench', 'placement', '--hosts', '50']))", cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{dependency} is missing" in r.stderr and "pip install -e '.[bench,bench-peers]'" in r.stderr

@@ -4,7 +4,8 @@ Hypothesis draws small random inventories (hosts in 1-2 zones and 1-3 clusters, 
 attachments, random usage, FT limits, failure domains, over-provisioning ratios), replays a few earlier
 place_and_reserve / release calls on both engines (so usage includes reservations), then places one request.
 Both engines must agree exactly (same placement, or the same NoHostAvailable with the same per-rule counts) and
-match the doc as the oracle reads it; a placement must pass every hard and soft rule.
+match the doc as the oracle reads it; a placement must pass every hard and soft rule. The oracle and the CP-SAT
+engine share their formulas (ftvm.placement.semantics); the Rust core has its own, so this is where they meet.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """OrToolsEngine (CP-SAT) against docs/placement-semantics.md: every rule, capacities, soft rules, reservations.
 
-Every successful placement is also judged by the independent oracle (tests/placement_oracle.py).
+Every successful placement is also judged by the brute-force oracle (tests/placement_oracle.py).
 """
 
 from __future__ import annotations

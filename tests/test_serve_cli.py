@@ -1,5 +1,6 @@
 """`ftvm serve` as a user runs it: demo inventory and admin password on first start, the printed sample call
-works, health and reflection answer, SIGTERM stops it cleanly, and a restart keeps everything."""
+works, health and reflection answer, SIGTERM stops it cleanly, a restart keeps everything, and the product
+imports nothing of the lab (numpy, tqdm, nova, the bench/ package) nor OR-Tools with the default engine."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 
-def _start(data_dir, env=None) -> tuple[subprocess.Popen, list[str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", str(data_dir), "--grpc-port",
-                             "0", "--http-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+def _start(data_dir, env=None, python_flags=(), stderr=subprocess.STDOUT) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen([sys.executable, *python_flags, "-m", "ftvm.cli", "serve", "--data-dir", str(data_dir), "--grpc-port",
+                             "0", "--http-port", "0"], stdout=subprocess.PIPE, stderr=stderr, text=True,
                             env={**os.environ, **(env or {})})
     lines = []
     for line in proc.stdout:
@@ -77,3 +78,22 @@ def test_first_start_demo_sample_call_sigterm_and_restart(tmp_path):
         assert query.stdout.count(f'"name": "{vm_name}"') == 1
     finally:
         _stop(proc)
+
+
+def test_serve_imports_nothing_of_the_lab(tmp_path):
+    # -X importtime logs every module the process imports, when it first does: start, serve a create, stop
+    log = tmp_path / "imports.log"
+    with open(log, "w") as stderr:
+        proc, lines = _start(tmp_path / "data", python_flags=("-X", "importtime"), stderr=stderr)
+        try:
+            argv = shlex.split(lines[-1])
+            result = subprocess.run([sys.executable, "-m", "ftvm.cli", *argv[1:]], capture_output=True, text=True,
+                                    timeout=60)
+            assert result.returncode == 0 and '"Running"' in result.stdout, result.stdout + result.stderr
+        finally:
+            _stop(proc)
+    imported = {line.rpartition("|")[2].strip() for line in log.read_text().splitlines()
+                if line.startswith("import time:")}
+    assert {"ftvm.server", "ftvm.gateway", "ftvm._placement", "grpc", "aiohttp"} <= imported  # the log is complete
+    roots = {name.partition(".")[0] for name in imported}
+    assert not roots & {"numpy", "tqdm", "nova", "bench", "ortools", "highspy"}, sorted(roots)

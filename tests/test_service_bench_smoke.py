@@ -6,6 +6,8 @@ benchmark's generated inventory file. Speeds are printed by the benchmark, never
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
 import json
 import os
 import subprocess
@@ -14,8 +16,8 @@ import sys
 import pytest
 import yaml
 
+from bench import service as bench
 from ftvm import client
-from ftvm.bench import service as bench
 from ftvm.cli import build_parser
 from ftvm.domain import inventory_file
 
@@ -63,6 +65,25 @@ def test_benchmark_with_two_client_processes_and_no_destroy(capsys):
     assert lv["groups"] == 14 and "destroy" not in lv and "noop" not in lv and lv.get("ratio") is None
 
 
+def test_benchmark_on_100k_hosts_serves_a_create(capsys):
+    # above 62,500 hosts the generator once wrote addresses like 10.100.399.231, and the server refused the file
+    res = _run_json(capsys, ["--hosts", "100000", "--concurrency", "1", "--requests", "1", "--warmup", "0",
+                             "--no-noop", "--json", "--no-progress"])
+    assert res["server"]["hosts"] == 100_000 and res["server"]["exit_code"] == 0
+    (lv,) = res["levels"]
+    assert lv["create"]["ok"] == 1 and lv["create"]["errors"] == {} and lv["destroy"]["ok"] == 1
+    print(f"ftvm serve started on 100,000 hosts in {res['server']['start_s']:.1f} s")  # for -s; not asserted
+
+
+def test_host_addresses_are_valid_and_inside_their_networks_up_to_the_limit():
+    for h in (0, 62_499, 62_500, 999_999, bench.MAX_HOSTS - 1):
+        management_ip, ft_address = map(ipaddress.IPv4Address, bench.host_addresses(h))
+        assert management_ip in bench.MANAGEMENT_NETWORK and ft_address in bench.FT_NETWORK
+    assert bench.host_addresses(bench.MAX_HOSTS - 1) == ("10.15.255.254", "10.31.255.254")
+    with pytest.raises(ValueError):
+        bench.make_inventory(bench.MAX_HOSTS + 1)
+
+
 def test_inventory_is_big_enough_and_deterministic():
     inv = bench.make_inventory(200)
     assert inv == bench.make_inventory(200)
@@ -75,17 +96,20 @@ def test_inventory_is_big_enough_and_deterministic():
     (rng,) = rows["ip_ranges"]
     assert rng["netmask"] == "255.255.0.0"
     configs = {(g["category"], g["name"]): g["value"] for g in rows["global_configs"]}
-    assert configs[("ft", "enable")] == "true" and configs[("ft", "fault.tolerance.network.cidr")]
+    assert configs[("ft", "enable")] == "true" and configs[("ft", "fault.tolerance.network.cidr")] == "10.16.0.0/12"
     assert inventory_file.parse_inventory_text(yaml.safe_dump(inv)) == inv  # the file the server reads
     with pytest.raises(ValueError):
         bench.make_inventory(1)
 
 
-def test_cli_parses_bench_service_and_call():
-    a = build_parser().parse_args(["bench", "service", "--concurrency", "1,8", "--requests", "50", "--json"])
-    assert a.concurrency == [1, 8] and a.requests == 50 and a.json and a.destroy and callable(a.func)
+def test_bench_service_options_and_cli_call():
+    a = bench.add_arguments(argparse.ArgumentParser()).parse_args(["--concurrency", "1,8", "--requests", "50",
+                                                                    "--json"])
+    assert a.concurrency == [1, 8] and a.requests == 50 and a.json and a.destroy
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["bench", "service", "--concurrency", "0,x"])
+        bench.add_arguments(argparse.ArgumentParser()).parse_args(["--concurrency", "0,x"])
+    a = build_parser().parse_args(["bench", "service", "--concurrency", "1,8"])
+    assert a.bench_command == "service" and a.bench_args == ["--concurrency", "1,8"]
     a = build_parser().parse_args(["call", "--target", "h:1", "--login", "admin:pw", "QueryHost", '{"limit": 1}'])
     assert (a.target, a.login, a.method, a.json) == ("h:1", "admin:pw", "QueryHost", '{"limit": 1}')
     with pytest.raises(SystemExit):

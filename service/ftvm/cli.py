@@ -2,11 +2,8 @@
 
     ftvm serve [--data-dir DIR] [--grpc-port N] [--http-port N | --no-gateway] [--inventory FILE]
     ftvm gateway --target HOST:PORT [--http-host HOST] [--http-port N]
-    ftvm bench placement [--hosts 1000,10000,100000,1000000] [--requests N] [--engines rust,numpy,cpsat,nova]
-                         [--batch/--no-batch] [--json] [--seed S]
-
-    ftvm bench service [--concurrency 1,8,32,64] [--requests N] [--json]
     ftvm call [--target HOST:PORT] [--session UUID | --login ACCOUNT:PASSWORD] (--list | METHOD [JSON])
+    ftvm bench placement|service [ARGS]   (from a source checkout: runs the top-level bench/ package)
 
 New commands (serve, call, ...) add an `_add_<name>(subparsers)` function and register it in `COMMANDS`.
 Each sets `func` (called with the parsed namespace, returns the exit code); heavy imports happen inside `func`.
@@ -20,33 +17,45 @@ import sys
 from typing import Callable, Sequence
 
 
+BENCH_SETUP_HINT = "from a checkout of the ftvm repository, after pip install -e '.[bench,bench-peers]'"
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
-    bench = sub.add_parser("bench", help="benchmarks", description="benchmarks")
+    bench = sub.add_parser("bench", help="benchmarks (from a source checkout: the top-level bench/ package)",
+                           description="Benchmarks: the top-level bench/ package of a source checkout, not part of "
+                                       f"the ftvm package; run them {BENCH_SETUP_HINT}. `ftvm bench NAME --help` "
+                                       "lists NAME's options.")
     bsub = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
-    from ftvm.bench import placement
-
-    p = bsub.add_parser("placement", help="placement engines side by side (rust, numpy, CP-SAT, Nova)",
-                        description=placement.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    placement.add_arguments(p)
-    p.set_defaults(func=_run_bench_placement)
-    from ftvm.bench import service
-
-    p = bsub.add_parser("service", help="CreateFaultToleranceVmInstance over gRPC against a real `ftvm serve`",
-                        description=service.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    service.add_arguments(p)
-    p.set_defaults(func=_run_bench_service)
+    for name, summary in (("placement", "placement engines side by side (rust, numpy, CP-SAT, Nova)"),
+                          ("service", "CreateFaultToleranceVmInstance over gRPC against a real `ftvm serve`")):
+        # The benchmark parses its own arguments once its package is imported (only when it runs), so this parser
+        # takes every argument as it is: no option prefix, no -h of its own.
+        p = bsub.add_parser(name, help=summary, add_help=False, prefix_chars="\0")
+        p.add_argument("bench_args", nargs="*")
+        p.set_defaults(func=_run_bench)
 
 
-def _run_bench_placement(args: argparse.Namespace) -> int:
-    from ftvm.bench import placement
+def _run_bench(args: argparse.Namespace) -> int:
+    import importlib
+    from pathlib import Path
 
-    return placement.run_cli(args)
+    import ftvm
 
-
-def _run_bench_service(args: argparse.Namespace) -> int:
-    from ftvm.bench import service
-
-    return service.run_cli(args)
+    checkout = Path(ftvm.__file__).resolve().parents[2]  # service/ftvm/__init__.py -> the repository root
+    if not (checkout / "bench" / "__init__.py").is_file():
+        print(f"ftvm bench: the benchmarks are not part of the installed ftvm package; run them {BENCH_SETUP_HINT}",
+              file=sys.stderr)
+        return 2
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    try:
+        module = importlib.import_module(f"bench.{args.bench_command}")
+    except ModuleNotFoundError as e:
+        if e.name is None or e.name.partition(".")[0] in ("ftvm", "bench"):
+            raise  # a bug, not a missing extra
+        print(f"ftvm bench: {e.name} is missing; run the benchmarks {BENCH_SETUP_HINT}", file=sys.stderr)
+        return 2
+    return module.main(args.bench_args)
 
 
 def _add_call(sub: argparse._SubParsersAction) -> None:

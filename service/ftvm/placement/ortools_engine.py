@@ -1,7 +1,8 @@
 """OR-Tools CP-SAT placement engine: the fallback used when the Rust core is missing (``FTVM_PLACEMENT_ENGINE=ortools``).
 
-It follows ``docs/placement-semantics.md`` exactly and answers the same as the Rust core. The inventory lives in
-plain Python structures (dicts of specs plus reserved-usage aggregates) guarded by one lock.
+It follows ``docs/placement-semantics.md`` exactly (every rule and formula from ``ftvm.placement.semantics``) and
+answers the same as the Rust core. The inventory lives in plain Python structures (dicts of specs plus
+reserved-usage aggregates) guarded by one lock.
 
 How ``place()`` works:
 
@@ -34,16 +35,14 @@ How ``place()`` works:
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from ortools.sat.python import cp_model
 
 from .errors import (
     InvalidRequest,
-    NoHostAvailable,
     PlacementError,
     ReservationConflict,
     StalePlacement,
@@ -51,8 +50,6 @@ from .errors import (
 )
 from .model import (
     RULES,
-    SECONDARY_STORAGE_FACTOR,
-    STRATEGIES,
     Config,
     HostSpec,
     Inventory,
@@ -61,113 +58,29 @@ from .model import (
     StorageSpec,
     uuid_order_key,
 )
-
-U64_MAX = (1 << 64) - 1
-
-# Rule indices (positions in RULES).
-R_STATE, R_STATUS, R_HYPERVISOR, R_LOCATION, R_ANTI, R_L2, R_FTNET, R_FTLIM, R_MAXINST, R_CPU, R_MEM, R_STORAGE = range(12)
-assert RULES[R_STORAGE] == "PrimaryStorage" and RULES[R_ANTI] == "HostAntiAffinity"
-
-_COUNT_STRATEGIES = ("LeastVmPreferredHostAllocatorStrategy", "MaxInstancePerHostHostAllocatorStrategy")
-_MAXINST = "MaxInstancePerHostHostAllocatorStrategy"
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Pure helpers (the formulas of the semantics doc), shared with the batch solver.
-
-
-def validate_request(q: Request) -> None:
-    if q.vcpus <= 0:
-        raise InvalidRequest(f"vcpus must be > 0, got {q.vcpus}")
-    if q.memory <= 0:
-        raise InvalidRequest(f"memory must be > 0, got {q.memory}")
-    if q.root_bytes < 0 or q.data_bytes < 0:
-        raise InvalidRequest(f"byte counts must be >= 0, got root={q.root_bytes} data={q.data_bytes}")
-    if q.strategy not in STRATEGIES:
-        raise InvalidRequest(f"unknown allocator strategy {q.strategy!r}")
+from .semantics import (
+    R_STORAGE,
+    StorageState,
+    choose_primary_storage,
+    choose_secondary_storage,
+    common_rule,
+    consume,
+    first_rule_for,
+    l2_attached,
+    location_ok,
+    no_host_available,
+    pins_ok,
+    primary_take,
+    reservation_delta,
+    secondary_bytes,
+    storage_fits,
+    strategy_score,
+    validate_request,
+)
 
 
-def consume(nbytes: int, ratio: float) -> int:
-    """What one VM takes from one storage for ``nbytes`` of volumes."""
-    return math.ceil(nbytes / ratio)
-
-
-def mem_consume(memory: int, ratio: float) -> int:
-    return math.ceil(memory / ratio)
-
-
-def cpu_capacity(cpu_num: int, ratio: float) -> int:
-    return math.floor(cpu_num * ratio)
-
-
-def strategy_score(strategy: str, h: HostSpec, config: Config) -> int:
-    """Strategy score of a host with *effective* usage (lower is better)."""
-    if strategy in _COUNT_STRATEGIES:
-        return h.vm_count
-    if strategy == "MinimumCPUUsageHostAllocatorStrategy":
-        cap = cpu_capacity(h.cpu_num, config.cpu_overprovisioning_ratio)
-        return U64_MAX if cap == 0 else (h.cpu_used << 40) // cap
-    if strategy == "MinimumMemoryUsageHostAllocatorStrategy":
-        if h.memory_total == 0:
-            return U64_MAX
-        return min((h.memory_used << 40) // h.memory_total, U64_MAX)
-    # DefaultHostAllocatorStrategy
-    return U64_MAX - max(0, h.memory_total - config.reserved_memory - h.memory_used)
-
-
-def common_rule(h: HostSpec, q: Request, config: Config, l2_ok: bool) -> int:
-    """First failing rule among the role-independent ones (1-3, 6-11 of the doc), or -1."""
-    if h.state != "Enabled":
-        return R_STATE
-    if h.status != "Connected":
-        return R_STATUS
-    if h.hypervisor != "KVM":
-        return R_HYPERVISOR
-    if not l2_ok:
-        return R_L2
-    if not h.ft_address:
-        return R_FTNET
-    if not (
-        (h.max_ft_vms == 0 or h.ft_vm_count + 1 <= h.max_ft_vms)
-        and (h.max_ft_vcpus == 0 or h.ft_vcpu_count + q.vcpus <= h.max_ft_vcpus)
-    ):
-        return R_FTLIM
-    if q.strategy == _MAXINST and q.max_instance_per_host > 0 and not (h.vm_count < q.max_instance_per_host):
-        return R_MAXINST
-    if not (h.cpu_used + q.vcpus <= cpu_capacity(h.cpu_num, config.cpu_overprovisioning_ratio)):
-        return R_CPU
-    free = h.memory_total - config.reserved_memory - h.memory_used
-    if not (free >= 0 and float(free) * config.memory_overprovisioning_ratio >= float(q.memory)):
-        return R_MEM
-    return -1
-
-
-def pins_ok(h: HostSpec, q: Request) -> bool:
-    """Zone and cluster pins (both roles)."""
-    if q.zone_uuid is not None and h.zone_uuid != q.zone_uuid:
-        return False
-    if q.cluster_uuid is not None and h.cluster_uuid != q.cluster_uuid:
-        return False
-    return True
-
-
-def first_rule_for(role_location_ok: bool, anti_ok: bool, common: int) -> int:
-    """Combine the role-independent result with Location/AntiAffinity in pipeline order (-1: storage next)."""
-    if 0 <= common < R_LOCATION:
-        return common
-    if not role_location_ok:
-        return R_LOCATION
-    if not anti_ok:
-        return R_ANTI
-    return common
-
-
-def nha(phase: str, counts: list[int], considered: int) -> NoHostAvailable:
-    rule = RULES[R_LOCATION]
-    for i, n in enumerate(counts):
-        if n:
-            rule = RULES[i]
-    return NoHostAvailable(phase, rule, {RULES[i]: counts[i] for i in range(len(RULES))}, considered)
+def _no_host_available(phase: str, counts: list[int], considered: int):
+    return no_host_available(phase, dict(zip(RULES, counts)), considered)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -196,23 +109,8 @@ class _Host:
 
 
 @dataclass(slots=True)
-class _Storage:
-    spec: StorageSpec
-    key: int
-    gen: int
-    local: bool
-    clusters: frozenset
-    res_shared: int = 0
-    res_local: dict = field(default_factory=dict)  # host uuid -> bytes reserved on that host's disk
-
-    def avail(self, host_uuid: str) -> int | None:
-        """Effective available bytes for a VM on ``host_uuid`` (None: no disk there)."""
-        if self.local:
-            base = self.spec.host_available.get(host_uuid)
-            if base is None:
-                return None
-            return base - self.res_local.get(host_uuid, 0)
-        return self.spec.available - self.res_shared
+class _Storage(StorageState):
+    gen: int = 0  # which upsert made it: a release skips what a removed (maybe re-added) storage held
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,91 +143,23 @@ class _View:
         return h
 
     def l2_ok(self, q: Request, cluster: str) -> bool:
-        attached = self.eng._cluster_l2.get(cluster, ())
-        for l3 in q.l3_uuids:
-            l2 = self.eng._l3_to_l2.get(l3)
-            if l2 is None or l2 not in attached:
-                return False
-        return True
+        return l2_attached(q, self.eng._l3_to_l2, self.eng._cluster_l2.get(cluster, ()))
 
-    # -- storage -------------------------------------------------------------------------------------------
+    # -- storage: the rules of ftvm.placement.semantics over this engine's storages ------------------------
     def fits(self, st: _Storage | None, h: HostSpec, nbytes: int, already: int = 0) -> bool:
-        if st is None:
-            return False
-        s = st.spec
-        if s.state != "Enabled" or s.status != "Connected" or h.cluster_uuid not in st.clusters:
-            return False
-        avail = st.avail(h.uuid)
-        if avail is None:
-            return False
-        return avail - already - consume(nbytes, self.cfg.storage_overprovisioning_ratio) >= self.cfg.storage_reserved_capacity
+        return storage_fits(st, h, nbytes, self.cfg, already)
 
     def attached(self, h: HostSpec) -> list[_Storage]:
         return self.eng._cluster_storages().get(h.cluster_uuid, [])
 
-    def best(self, h: HostSpec, cands: Iterable[_Storage]) -> _Storage | None:
-        best = None
-        best_k = None
-        for st in cands:
-            k = (-st.avail(h.uuid), st.key)
-            if best_k is None or k < best_k:
-                best, best_k = st, k
-        return best
-
     def primary_storage(self, h: HostSpec, q: Request) -> tuple[str, str] | None:
-        r, d = q.root_bytes, q.data_bytes
-        stores = self.eng._storages
-        if q.data_storage_uuid is not None:
-            D = stores.get(q.data_storage_uuid)
-            if D is None or not self.fits(D, h, d):
-                return None
-            if q.root_storage_uuid is not None:
-                R = stores.get(q.root_storage_uuid)
-                if R is None:
-                    return None
-                if R is D:
-                    return (D.spec.uuid, D.spec.uuid) if self.fits(D, h, r + d) else None
-                return (R.spec.uuid, D.spec.uuid) if self.fits(R, h, r) else None
-            cands = [st for st in self.attached(h) if self.fits(st, h, r + d if st is D else r)]
-            b = self.best(h, cands)
-            return None if b is None else (b.spec.uuid, D.spec.uuid)
-        if q.root_storage_uuid is not None:
-            R = stores.get(q.root_storage_uuid)
-            return (R.spec.uuid, R.spec.uuid) if self.fits(R, h, r + d) else None
-        b = self.best(h, (st for st in self.attached(h) if self.fits(st, h, r + d)))
-        return None if b is None else (b.spec.uuid, b.spec.uuid)
+        return choose_primary_storage(q, h, self.eng._storages, self.attached(h), self.cfg)
 
     def primary_take(self, q: Request, root: str, data: str) -> dict[str, int]:
-        """Bytes the primary consumes per storage uuid."""
-        ratio = self.cfg.storage_overprovisioning_ratio
-        if root == data:
-            return {root: consume(q.root_bytes + q.data_bytes, ratio)}
-        return {root: consume(q.root_bytes, ratio), data: consume(q.data_bytes, ratio)}
-
-    def same_set(self, root: str, data: str) -> set[str]:
-        out = set()
-        for u in (root, data):
-            st = self.eng._storages.get(u)
-            if st is not None and not st.local:
-                out.add(u)
-        return out
+        return primary_take(q, root, data, self.cfg.storage_overprovisioning_ratio)
 
     def secondary_storage(self, h: HostSpec, q: Request, root: str, data: str) -> tuple[str, bool] | None:
-        """(storage uuid, is the same as the primary's) of the secondary on ``h`` given the primary's storages."""
-        n = SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes)
-        same = self.same_set(root, data)
-        take = self.primary_take(q, root, data) if same else {}
-        best = None
-        best_k = None
-        for st in self.attached(h):
-            u = st.spec.uuid
-            is_same = u in same
-            if not self.fits(st, h, n, take.get(u, 0) if is_same else 0):
-                continue
-            k = (is_same, -st.avail(h.uuid), st.key)
-            if best_k is None or k < best_k:
-                best, best_k = (u, is_same), k
-        return best
+        return choose_secondary_storage(q, h, root, data, self.attached(h), self.cfg)
 
 
 def _key(uuid: str, what: str) -> int:
@@ -394,7 +224,7 @@ class OrToolsEngine:
             rec = self._storages.get(spec.uuid)
             local = spec.kind == "Local"
             if rec is None:
-                self._storages[spec.uuid] = _Storage(spec, key, self._gen(), local, frozenset(spec.cluster_uuids))
+                self._storages[spec.uuid] = _Storage(spec, key, local, frozenset(spec.cluster_uuids), gen=self._gen())
             else:
                 rec.spec, rec.local, rec.clusters = spec, local, frozenset(spec.cluster_uuids)
             self._cs_cache = None
@@ -484,7 +314,7 @@ class OrToolsEngine:
             other = OrToolsEngine(self.config, num_workers=self.num_workers)
             other._hosts = {u: _Host(r.spec, r.key, r.gen, list(r.res)) for u, r in self._hosts.items()}
             other._storages = {
-                u: _Storage(s.spec, s.key, s.gen, s.local, s.clusters, s.res_shared, dict(s.res_local))
+                u: _Storage(s.spec, s.key, s.local, s.clusters, s.res_shared, dict(s.res_local), gen=s.gen)
                 for u, s in self._storages.items()
             }
             other._l3_to_l2 = dict(self._l3_to_l2)
@@ -507,8 +337,8 @@ class OrToolsEngine:
         primaries = []  # (score, key, host, (root, data))
         base = []  # (score, key, host, A) secondary base candidates
         pcounts = [0] * len(RULES)
-        info = {}  # uuid -> (common rule, pins ok)
-        n = SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes)
+        common = {}  # uuid -> common rule
+        n = secondary_bytes(q)
         # Per-cluster facts: L2 attachment, and the storage answers when no local storage makes them per host.
         cluster_cache: dict[str, list] = {}
         cs = self._cluster_storages()
@@ -520,12 +350,10 @@ class OrToolsEngine:
                 shared_only = not any(st.local for st in attached)
                 cc = cluster_cache[h.cluster_uuid] = [v.l2_ok(q, h.cluster_uuid), shared_only, False, None, None]
             c = common_rule(h, q, cfg, cc[0])
-            pok = pins_ok(h, q)
-            info[h.uuid] = (c, pok)
+            common[h.uuid] = c
             # primary pipeline
-            loc = pok and (q.host_uuid is None or h.uuid == q.host_uuid)
-            rule = first_rule_for(loc, True, c)
-            if c >= 0 or not pok:
+            rule = first_rule_for(location_ok(h, q), True, c)
+            if c >= 0 or not pins_ok(h, q):  # neither a primary nor a secondary anywhere
                 if rule >= 0:
                     pcounts[rule] += 1
                 continue
@@ -550,7 +378,7 @@ class OrToolsEngine:
                     score = strategy_score(q.strategy, h, cfg)
                 base.append((score, rec.key, h, A))
         if not primaries:
-            raise nha("primary", pcounts, considered)
+            raise _no_host_available("primary", pcounts, considered)
         primaries.sort(key=lambda t: (t[0], t[1]))
         base.sort(key=lambda t: (t[0], t[1]))
 
@@ -561,13 +389,12 @@ class OrToolsEngine:
             scounts = [0] * len(RULES)
             for rec in self._hosts.values():
                 h = v.host(rec.spec.uuid)
-                c, pok = info[h.uuid]
-                rule = first_rule_for(pok and h.zone_uuid == p.zone_uuid, h.uuid != p.uuid, c)
+                rule = first_rule_for(location_ok(h, q, p), h.uuid != p.uuid, common[h.uuid])
                 if rule < 0 and v.secondary_storage(h, q, root, data) is None:
                     rule = R_STORAGE
                 if rule >= 0:
                     scounts[rule] += 1
-            raise nha("secondary", scounts, considered)
+            raise _no_host_available("secondary", scounts, considered)
         (p, (root, data)), s = pair
         sst = v.secondary_storage(s, q, root, data)
         assert sst is not None
@@ -736,7 +563,7 @@ class OrToolsEngine:
                 return f"primary storage {root} cannot hold the primary's volumes"
         elif not v.fits(R, p, r) or not v.fits(D, p, d):
             return f"primary storages {root}/{data} cannot hold the primary's volumes"
-        n = SECONDARY_STORAGE_FACTOR * (r + d)
+        n = secondary_bytes(q)
         S = self._storages.get(pl.secondary_storage)
         already = 0
         if S is not None and not S.local:
@@ -754,7 +581,7 @@ class OrToolsEngine:
         if why is not None:
             raise StalePlacement(f"placement no longer fits: {why}")
         cfg = self.config
-        delta = (q.vcpus, mem_consume(q.memory, cfg.memory_overprovisioning_ratio), 1, 1, q.vcpus)
+        delta = reservation_delta(q, cfg)
         host_parts = []
         for hu in (pl.primary_host, pl.secondary_host):
             rec = self._hosts[hu]
@@ -763,9 +590,8 @@ class OrToolsEngine:
             host_parts.append((hu, rec.gen, delta))
         takes = list(v.primary_take(q, pl.primary_storage, pl.primary_data_storage).items())
         storage_parts = []
-        n = SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes)
-        ratio = cfg.storage_overprovisioning_ratio
-        for host_uuid, items in ((pl.primary_host, takes), (pl.secondary_host, [(pl.secondary_storage, consume(n, ratio))])):
+        secondary_take = [(pl.secondary_storage, consume(secondary_bytes(q), cfg.storage_overprovisioning_ratio))]
+        for host_uuid, items in ((pl.primary_host, takes), (pl.secondary_host, secondary_take)):
             for su, amount in items:
                 st = self._storages[su]
                 if st.local:

@@ -5,29 +5,29 @@ per rule, `argmin`/`lexsort` for the candidate order and in-place array updates 
 handful of passes over every host array (no Python loop over hosts); the per-rule counts of `NoHostAvailable` are
 only computed on the failure path. It implements the same semantics as the Rust core and must give the same
 placements (the smoke test checks a stream).
+
+Constants, quantities and scalar rules come from `ftvm.placement.semantics`; where a rule is vectorised here, the
+code names the scalar rule of that module it mirrors.
 """
 
 from __future__ import annotations
 
 import copy as _copy
-import math
 import threading
 from typing import Sequence
 
 import numpy as np
 
 from ftvm.placement.errors import (
-    InvalidRequest,
     NoHostAvailable,
     PlacementError,
     ReservationConflict,
     StalePlacement,
     UnknownResource,
 )
+from ftvm.placement import semantics
 from ftvm.placement.model import (
     RULES,
-    SECONDARY_STORAGE_FACTOR,
-    STRATEGIES,
     Config,
     HostSpec,
     Inventory,
@@ -37,9 +37,8 @@ from ftvm.placement.model import (
     uuid_order_key,
 )
 
-U64_MAX = np.uint64(2**64 - 1)
+U64_MAX = np.uint64(semantics.U64_MAX)
 _SENT = np.iinfo(np.int64).min  # "no storage" in avail comparisons
-_MAXINST = STRATEGIES[4]
 _HOST_FIELDS = ("zone", "cluster", "fd", "cpu_num", "cap", "mem_total", "enabled", "connected", "kvm", "ft_addr",
                 "max_ft_vms", "max_ft_vcpus", "cpu_used", "mem_used", "vm_count", "ft_vms", "ft_vcpus",
                 "r_cpu", "r_mem", "r_vm", "r_ftvms", "r_ftvcpus", "key_hi", "key_lo", "present", "gen",
@@ -49,6 +48,9 @@ _HOST_DTYPES = {"enabled": bool, "connected": bool, "kvm": bool, "ft_addr": bool
                 "key_hi": np.uint64, "key_lo": np.uint64, "base_ok": bool, "mem_ok_f": np.float64,
                 "ft_vm_ok": bool, "s_cpu": np.uint64, "s_mem": np.uint64, "s_def": np.uint64}
 _I64_MAX = np.iinfo(np.int64).max
+# (usage column, reserved column) in the order of semantics.reservation_delta
+_RESERVED_FIELDS = (("cpu_used", "r_cpu"), ("mem_used", "r_mem"), ("vm_count", "r_vm"), ("ft_vms", "r_ftvms"),
+                    ("ft_vcpus", "r_ftvcpus"))
 
 
 def _shl40_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -73,7 +75,7 @@ class _Res:
     __slots__ = ("hosts", "storage")
 
     def __init__(self) -> None:
-        self.hosts: list[tuple[str, int, int, int]] = []  # (uuid, generation, vcpus, memory taken)
+        self.hosts: list[tuple[str, int, tuple]] = []  # (uuid, generation, semantics.reservation_delta)
         self.storage: list[tuple[str, str | None, int]] = []  # (storage uuid, host uuid for Local, bytes)
 
 
@@ -160,9 +162,9 @@ class NumpyEngine:
             h = self.h
             ratio = self.config.cpu_overprovisioning_ratio
             col = lambda attr: np.fromiter((getattr(s, attr) for s in specs), dtype=np.int64, count=len(specs))  # noqa: E731
-            cpu_num = col("cpu_num")
-            h["cpu_num"][idx] = cpu_num
-            h["cap"][idx] = np.floor(cpu_num.astype(np.float64) * ratio).astype(np.int64)
+            h["cpu_num"][idx] = col("cpu_num")
+            h["cap"][idx] = np.fromiter((semantics.cpu_capacity(s.cpu_num, ratio) for s in specs), dtype=np.int64,
+                                        count=len(specs))
             h["mem_total"][idx] = col("memory_total")
             h["max_ft_vms"][idx] = col("max_ft_vms")
             h["max_ft_vcpus"][idx] = col("max_ft_vcpus")
@@ -212,7 +214,8 @@ class NumpyEngine:
                 del self._loc_res[(st, hu)]
 
     def _refresh(self, idx) -> None:
-        """Recompute the derived per-host arrays (rule inputs and strategy scores) of rows idx."""
+        """Recompute the derived per-host arrays of rows idx: the inputs of semantics.common_rule (memory, FT
+        limits, CPU room) and the semantics.strategy_score of each strategy, vectorised."""
         h = self.h
         cfg = self.config
         h["base_ok"][idx] = h["present"][idx] & h["enabled"][idx] & h["connected"][idx] & h["kvm"][idx] \
@@ -359,7 +362,7 @@ class NumpyEngine:
         self._st_dirty = False
 
     def _consume(self, nbytes: int) -> int:
-        return math.ceil(nbytes / self.config.storage_overprovisioning_ratio)
+        return semantics.consume(nbytes, self.config.storage_overprovisioning_ratio)
 
     def _best_storage(self, hosts: np.ndarray, need: np.ndarray, already: np.ndarray | None = None,
                       same: np.ndarray | None = None, only: int = -1):
@@ -367,7 +370,7 @@ class NumpyEngine:
 
         already/same: per storage, what the pair's other VM takes from it / whether it is "the same storage".
         only >= 0 restricts the choice to that storage. Returns (storage index or -1, same flag) per host.
-        Order: not same first, then largest available, then smallest uuid.
+        Vectorised semantics.storage_fits and storage_preference (storage index order is uuid order).
         """
         reserved = self.config.storage_reserved_capacity
         ns = len(self._st_list)
@@ -463,7 +466,7 @@ class NumpyEngine:
 
     def _best_one(self, i: int, need: np.ndarray, already: np.ndarray | None = None,
                   same: np.ndarray | None = None, only: int = -1) -> int:
-        """Exact best storage index for one host (-1 if none): not same first, largest avail, smallest uuid."""
+        """Exact best storage index for one host (-1 if none) by semantics.storage_preference."""
         reserved = self.config.storage_reserved_capacity
         best = None
         c = int(self.h["cluster"][i])
@@ -474,7 +477,7 @@ class NumpyEngine:
                 a = int(self._st_avail[st])
                 if a - int(need[st]) - (0 if already is None else int(already[st])) < reserved:
                     continue
-                k = (bool(same[st]) if same is not None else False, -a, st)
+                k = semantics.storage_preference(a, st, bool(same[st]) if same is not None else False)
                 if best is None or k < best:
                     best = k
         for e in self._loc_by_host.get(i, ()):
@@ -484,25 +487,15 @@ class NumpyEngine:
             a = int(self._loc_avail[e])
             if a - int(need[st]) < reserved:
                 continue
-            k = (False, -a, st)
+            k = semantics.storage_preference(a, st)
             if best is None or k < best:
                 best = k
         return -1 if best is None else best[2]
 
     # ---- requests ----------------------------------------------------------------------------------------
 
-    def _validate(self, q: Request) -> None:
-        if q.vcpus <= 0:
-            raise InvalidRequest(f"vcpus must be positive, got {q.vcpus}")
-        if q.memory <= 0:
-            raise InvalidRequest(f"memory must be positive, got {q.memory}")
-        if q.root_bytes < 0 or q.data_bytes < 0:
-            raise InvalidRequest("volume sizes must not be negative")
-        if q.strategy not in STRATEGIES:
-            raise InvalidRequest(f"unknown allocator strategy {q.strategy!r}")
-
     def _l2_mask(self, q: Request) -> np.ndarray:
-        """Rule 6: every requested L3's L2 is attached to the host's cluster (unknown L3: attached nowhere)."""
+        """semantics.l2_attached per host, from the cluster x L2 attachment matrix."""
         n = self._n
         l2_ids = []
         for l3 in q.l3_uuids:
@@ -516,15 +509,16 @@ class NumpyEngine:
         return ok_c[self.h["cluster"][:n]]
 
     def _rule_masks(self, q: Request):
-        """Masks of rules 6-11, the same for both roles: L2, FT limits, max instances (None when not asked),
-        CPU, memory. Straight from the formulas (the failure and reserve paths use these)."""
+        """Masks of rules 6-11 of semantics.common_rule, the same for both roles: L2, FT limits, max instances
+        (None when not asked), CPU, memory. Straight from the raw columns (the failure and reserve paths use
+        these; the fast path uses the columns _refresh derives)."""
         n = self._n
         h = self.h
         m_l2 = self._l2_mask(q)
         ftv, ftc = h["ft_vms"][:n], h["ft_vcpus"][:n]
         mfv, mfc = h["max_ft_vms"][:n], h["max_ft_vcpus"][:n]
         m_ftl = ((mfv == 0) | (ftv + 1 <= mfv)) & ((mfc == 0) | (ftc + q.vcpus <= mfc))
-        if q.strategy == _MAXINST and q.max_instance_per_host > 0:
+        if q.strategy == semantics.MAX_INSTANCE_STRATEGY and q.max_instance_per_host > 0:
             m_mi = h["vm_count"][:n] < q.max_instance_per_host
         else:
             m_mi = None
@@ -535,6 +529,7 @@ class NumpyEngine:
         return m_l2, m_ftl, m_mi, m_cpu, m_mem
 
     def _loc_pin_mask(self, q: Request) -> np.ndarray:
+        """semantics.pins_ok per host."""
         n = self._n
         m = np.ones(n, dtype=bool)
         if q.zone_uuid is not None:
@@ -558,18 +553,20 @@ class NumpyEngine:
         return m
 
     def _score(self, q: Request, idx: np.ndarray) -> np.ndarray:
+        """semantics.strategy_score of the hosts idx (kept in step by _refresh)."""
         h = self.h
         st = q.strategy
-        if st in (STRATEGIES[1], STRATEGIES[4]):  # LeastVmPreferred, MaxInstancePerHost
+        if st in semantics.VM_COUNT_STRATEGIES:
             return h["vm_count"][idx]
-        if st == STRATEGIES[2]:  # MinimumCPUUsage
+        if st == semantics.MIN_CPU_STRATEGY:
             return h["s_cpu"][idx]
-        if st == STRATEGIES[3]:  # MinimumMemoryUsage
+        if st == semantics.MIN_MEMORY_STRATEGY:
             return h["s_mem"][idx]
         return h["s_def"][idx]  # Default
 
     def _primary_need(self, q: Request):
-        """Per-storage consumption for the primary's root storage and the pin it must honour."""
+        """Per-storage consumption for the primary's root storage and the pin it must honour (the cases of
+        semantics.choose_primary_storage)."""
         ns = len(self._st_list)
         r, d = q.root_bytes, q.data_bytes
         D = self._st_idx.get(q.data_storage_uuid, -2) if q.data_storage_uuid is not None else -1
@@ -599,14 +596,11 @@ class NumpyEngine:
 
     def _primary_take(self, q: Request, root: int, data: int) -> dict[int, int]:
         """Bytes (after the ratio) the primary takes from each storage index."""
-        r, d = q.root_bytes, q.data_bytes
-        if root == data:
-            return {root: self._consume(r + d)}
-        return {root: self._consume(r), data: self._consume(d)}
+        return semantics.primary_take(q, root, data, self.config.storage_overprovisioning_ratio)
 
     def _secondary_storage(self, q: Request, hosts: np.ndarray, p_take: dict[int, int]):
         ns = len(self._st_list)
-        need = np.full(ns, self._consume(SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes)), dtype=np.int64)
+        need = np.full(ns, self._consume(semantics.secondary_bytes(q)), dtype=np.int64)
         already = np.zeros(ns, dtype=np.int64)
         same = np.zeros(ns, dtype=bool)
         for s, b in p_take.items():
@@ -620,7 +614,7 @@ class NumpyEngine:
             return self._place(request)[0]
 
     def _place(self, q: Request):
-        self._validate(q)
+        semantics.validate_request(q)
         self._build_storage()
         n = self._n
         h = self.h
@@ -629,7 +623,7 @@ class NumpyEngine:
         # rules 1-11 for both roles (the secondary's zone and anti-affinity come below)
         common = self._static_mask(q) & h["ft_vm_ok"][:n] & (h["ft_vcpu_room"][:n] >= v) \
             & (h["cpu_free"][:n] >= v) & (h["mem_ok_f"][:n] >= float(q.memory))
-        if q.strategy == _MAXINST and q.max_instance_per_host > 0:
+        if q.strategy == semantics.MAX_INSTANCE_STRATEGY and q.max_instance_per_host > 0:
             common &= h["vm_count"][:n] < q.max_instance_per_host
         if q.host_uuid is not None:
             i = self._index.get(q.host_uuid)
@@ -657,7 +651,7 @@ class NumpyEngine:
         k = 0
         zone = h["zone"][:n]
         fd = h["fd"][:n]
-        s_need = np.full(ns, self._consume(SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes)),
+        s_need = np.full(ns, self._consume(semantics.secondary_bytes(q)),
                          dtype=np.int64)
         while True:
             j = first if order is None else order[k]
@@ -737,24 +731,22 @@ class NumpyEngine:
             s_st, _ = self._secondary_storage(q, cand, self._primary_take(q, int(pr[0]), int(pd[0])))
             st_ok = s_st >= 0
         removed["PrimaryStorage"] = int(np.count_nonzero(~st_ok))
-        rule = next((r for r in reversed(RULES) if removed[r]), "Location")
-        return NoHostAvailable(phase, rule, removed, len(self._index))
+        return semantics.no_host_available(phase, removed, len(self._index))
 
     # ---- reservations ------------------------------------------------------------------------------------
 
     def _take(self, key: str, q: Request, p: int, s: int, p_take: dict[int, int], s_storage: int) -> None:
         h = self.h
-        mem = math.ceil(q.memory / self.config.memory_overprovisioning_ratio)
+        delta = semantics.reservation_delta(q, self.config)
         res = _Res()
         for i in (p, s):
-            for f, rf, v in (("cpu_used", "r_cpu", q.vcpus), ("mem_used", "r_mem", mem), ("vm_count", "r_vm", 1),
-                             ("ft_vms", "r_ftvms", 1), ("ft_vcpus", "r_ftvcpus", q.vcpus)):
+            for (f, rf), v in zip(_RESERVED_FIELDS, delta):
                 h[f][i] += v
                 h[rf][i] += v
-            res.hosts.append((self._uuids[i], int(h["gen"][i]), q.vcpus, mem))
+            res.hosts.append((self._uuids[i], int(h["gen"][i]), delta))
         self._refresh(np.array([p, s]))
         takes = [(st, p, b) for st, b in p_take.items()]
-        takes.append((s_storage, s, self._consume(SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes))))
+        takes.append((s_storage, s, self._consume(semantics.secondary_bytes(q))))
         for st, i, b in takes:
             self._take_storage(st, i, b)
             spec = self._st_list[st]
@@ -783,7 +775,7 @@ class NumpyEngine:
         with self._lock:
             if key in self._reservations:
                 raise ReservationConflict(key)
-            self._validate(request)
+            semantics.validate_request(request)
             self._build_storage()
             q = request
             p = self._index.get(placement.primary_host)
@@ -824,7 +816,7 @@ class NumpyEngine:
 
     def _secondary_storage_only(self, q: Request, s: int, p_take: dict[int, int], st: int):
         ns = len(self._st_list)
-        need = np.full(ns, self._consume(SECONDARY_STORAGE_FACTOR * (q.root_bytes + q.data_bytes)), dtype=np.int64)
+        need = np.full(ns, self._consume(semantics.secondary_bytes(q)), dtype=np.int64)
         already = np.zeros(ns, dtype=np.int64)
         for k, b in p_take.items():
             if self._st_shared[k]:
@@ -838,12 +830,11 @@ class NumpyEngine:
             if res is None:
                 return False
             h = self.h
-            for uuid, gen, vcpus, mem in res.hosts:
+            for uuid, gen, delta in res.hosts:
                 i = self._index.get(uuid)
                 if i is None or int(h["gen"][i]) != gen:
                     continue  # the host was removed since (maybe re-added): nothing of ours is on it
-                for f, rf, v in (("cpu_used", "r_cpu", vcpus), ("mem_used", "r_mem", mem), ("vm_count", "r_vm", 1),
-                                 ("ft_vms", "r_ftvms", 1), ("ft_vcpus", "r_ftvcpus", vcpus)):
+                for (f, rf), v in zip(_RESERVED_FIELDS, delta):
                     h[f][i] -= v
                     h[rf][i] -= v
                 self._refresh(np.array([i]))

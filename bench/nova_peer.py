@@ -40,7 +40,7 @@ import uuid as uuid_mod
 import warnings
 from typing import Sequence
 
-INSTALL_HINT = ("pip install 'ftvm[bench-peers]' (nova==34.0.0), or put nova in a separate venv and pass "
+INSTALL_HINT = ("pip install -e '.[bench-peers]' from a checkout (nova==34.0.0), or put nova in a separate venv and pass "
                 "--nova-python .venv-peers/bin/python")
 
 _nova = None  # the imported modules, once
@@ -335,10 +335,10 @@ def run_subprocess(python: str, n_hosts: int, seed: int, n_requests: int, utiliz
     """Run this module under another interpreter (e.g. .venv-peers/bin/python) on the same seeded inventory."""
     import subprocess
 
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: bench/ and service/ftvm/
     env = dict(os.environ)
-    env["PYTHONPATH"] = here + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [python, "-m", "ftvm.bench.nova_peer", "--hosts", str(n_hosts), "--seed", str(seed),
+    env["PYTHONPATH"] = os.pathsep.join([root, os.path.join(root, "service"), env.get("PYTHONPATH", "")])
+    cmd = [python, "-m", "bench.nova_peer", "--hosts", str(n_hosts), "--seed", str(seed),
            "--requests", str(n_requests), "--utilization", f"{utilization[0]},{utilization[1]}"]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
@@ -348,9 +348,9 @@ def run_subprocess(python: str, n_hosts: int, seed: int, n_requests: int, utiliz
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Subprocess entry: regenerate the seeded inventory and stream, print one JSON line."""
-    from ftvm.bench.inventory import generate
+    from .inventory import generate
 
-    ap = argparse.ArgumentParser(prog="python -m ftvm.bench.nova_peer")
+    ap = argparse.ArgumentParser(prog="python -m bench.nova_peer")
     ap.add_argument("--hosts", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--requests", type=int, required=True)

@@ -1,1 +1,0 @@
-"""Benchmarks of the placement engines (`ftvm bench placement`)."""
