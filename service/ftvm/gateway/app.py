@@ -26,8 +26,7 @@ from aiohttp import web
 from google.protobuf.message import DecodeError
 
 from ftvm._proto.zstack.ft.v1 import types_pb2
-from ftvm.api.errors import error_from_status_details
-from ftvm.domain.errors import DESCRIPTIONS
+from ftvm.api.errors import DESCRIPTIONS, error_from_status_details
 
 from .codec import BadRequest, decode_request, encode
 from .openapi import openapi_document
