@@ -16,13 +16,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ftvm.domain.query import QueryRequest
 
 _Plan = dict[str, Callable[[Any], Any] | None]
-INT64_MAX = (1 << 63) - 1
-
-
-def int64(value: float) -> int:
-    """A capacity figure as an int64 field holds it: whole, floored at 0 and clamped at the top (a figure past
-    int64 would make the message constructor raise instead of answering)."""
-    return min(INT64_MAX, max(0, int(value)))
 
 
 @lru_cache(maxsize=4096)

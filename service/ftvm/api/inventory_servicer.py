@@ -1,13 +1,9 @@
 """InventoryService: the admin writes (zones .. global config) and the queries any logged-in account may run.
 
-Queries read the store's views; the derived fields are filled here:
-- hosts: total CPU = cpuNum x CPU over-provisioning ratio; total memory = the host's memory; available = total
-  minus use (memory also minus `kvm.reservedMemory`), floored at 0;
-- primary storage: available = total minus use; local storage's total is the sum of its hosts' own disks, with one
-  `localStorageHostRefs` entry per host; attached clusters from the catalog;
-- L2 networks: attached clusters; L3 networks: their IP ranges.
-Use comes from the placement engine when it knows the resource (it includes reservations of creates in flight),
-else from the rows (a resource committed a moment before the engine took it has no reservation yet).
+Queries read the store's views; the derived fields come from the domain: capacity figures from
+`domain.capacity` (hosts: total and available CPU, available memory; primary storage: total and available, one
+`localStorageHostRefs` entry per host of a local storage), attached clusters of storages and L2 networks and the IP
+ranges of L3 networks from the catalog.
 """
 
 from __future__ import annotations
@@ -19,14 +15,14 @@ from google.protobuf.message import Message
 
 from ftvm._proto.zstack.ft.v1 import services_pb2, services_pb2_grpc, types_pb2
 from ftvm.domain.accounts import Account, Accounts
+from ftvm.domain.capacity import host_capacity, storage_capacity
 from ftvm.domain.common import Domain
 from ftvm.domain.inventory import InventoryAdmin
 from ftvm.domain.query import run_query
-from ftvm.placement import UnknownResource
 from ftvm.store import Row
 
 from .base import rpc
-from .convert import int64, optional, query_request, to_message
+from .convert import optional, query_request, to_message
 
 Context = grpc.aio.ServicerContext
 
@@ -43,44 +39,18 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
 
     # -- rows -> inventories -------------------------------------------------------------------------------------
     def _host(self, row: Row) -> types_pb2.HostInventory:
-        config = self.domain.catalog.placement_config()
-        try:
-            usage = self.domain.engine.host_usage(row["uuid"])
-            cpu_used, memory_used = usage["cpu_used"], usage["memory_used"]
-        except UnknownResource:
-            cpu_used, memory_used = row["cpu_used"], row["memory_used"]
-        total_cpu = int64(row["cpu_num"] * config.cpu_overprovisioning_ratio)
-        total_memory = row["total_memory_capacity"]
-        return to_message(
-            types_pb2.HostInventory, row, total_cpu_capacity=total_cpu,
-            available_cpu_capacity=int64(total_cpu - cpu_used),
-            available_memory_capacity=int64(total_memory - config.reserved_memory - memory_used))
-
-    def _storage_available(self, storage_uuid: str, host_uuid: str | None, from_rows: int) -> int:
-        try:
-            return self.domain.engine.storage_available(storage_uuid, host_uuid)
-        except UnknownResource:
-            return from_rows
+        capacity = host_capacity(self.domain, row)
+        return to_message(types_pb2.HostInventory, row, total_cpu_capacity=capacity.total_cpu,
+                          available_cpu_capacity=capacity.available_cpu,
+                          available_memory_capacity=capacity.available_memory)
 
     def _primary_storage(self, row: Row) -> types_pb2.PrimaryStorageInventory:
-        catalog = self.domain.catalog
-        uuid = row["uuid"]
-        clusters = sorted(catalog.storage_clusters.get(uuid, ()))
-        if row["type"] != "LocalStorage":
-            available = self._storage_available(uuid, None, row["total_capacity"] - row.get("used_capacity", 0))
-            return to_message(types_pb2.PrimaryStorageInventory, row, available_capacity=int64(available),
-                              attached_cluster_uuids=clusters)
-        refs = []
-        for host_uuid in catalog.local_hosts(uuid):
-            total = catalog.hosts[host_uuid]["local_storage_capacity"]
-            available = self._storage_available(uuid, host_uuid, total - catalog.local_base.get((uuid, host_uuid), 0))
-            refs.append(types_pb2.LocalStorageHostRefInventory(host_uuid=host_uuid, total_capacity=total,
-                                                               available_capacity=int64(available)))
-        return to_message(types_pb2.PrimaryStorageInventory, row,
-                          total_capacity=int64(sum(r.total_capacity for r in refs)),
-                          available_capacity=int64(sum(r.available_capacity for r in refs)),
-                          attached_cluster_uuids=clusters,
-                          local_storage_host_refs=refs)
+        capacity = storage_capacity(self.domain, row)
+        disks = [types_pb2.LocalStorageHostRefInventory(host_uuid=d.host_uuid, total_capacity=d.total,
+                                                        available_capacity=d.available) for d in capacity.disks]
+        return to_message(types_pb2.PrimaryStorageInventory, row, total_capacity=capacity.total,
+                          available_capacity=capacity.available, local_storage_host_refs=disks,
+                          attached_cluster_uuids=sorted(self.domain.catalog.storage_clusters.get(row["uuid"], ())))
 
     def _l2_network(self, row: Row) -> types_pb2.L2NetworkInventory:
         clusters = sorted(self.domain.catalog.l2_clusters.get(row["uuid"], ()))
