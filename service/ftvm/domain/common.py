@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 MAX_NAME = 255
 MAX_DESCRIPTION = 2048
-_RESOURCE_UUID = re.compile(r"^[0-9a-f]{12}[1-5][0-9a-f]{3}[89ab][0-9a-f]{15}$")
+RESOURCE_UUID = re.compile(r"^[0-9a-f]{12}[1-5][0-9a-f]{3}[89ab][0-9a-f]{15}$")
 
 
 # Resource uuids need to be unique, not secret (sessions use `secrets`): a PRNG seeded from the OS is ~40x
@@ -61,7 +61,7 @@ def check_resource_uuid(value: str | None) -> str | None:
     """A client-chosen uuid: 32 lowercase hex, version nibble 1-5, variant 8/9/a/b."""
     if value is None:
         return None
-    if not _RESOURCE_UUID.match(value):
+    if not RESOURCE_UUID.match(value):
         raise invalid(f"invalid resourceUuid[{value}]: a resourceUuid must be 32 lowercase hex characters of a "
                       "UUID (version 1-5, variant 8, 9, a or b)")
     return value

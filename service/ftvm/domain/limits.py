@@ -40,11 +40,11 @@ MAX_CONFIG_VALUE_LENGTH = 1024
 
 # C0 and C1 controls and DEL (NUL, ESC, CR, LF, TAB ...), the Unicode line and paragraph separators, and the
 # bidirectional embedding/override/isolate controls (text that displays in another order than it reads).
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def check_printable(value: str, field: str, message: str) -> None:
-    control = _CONTROL.search(value)
+    control = CONTROL_CHARACTER.search(value)
     if control is not None:
         raise invalid(f"field[{field}] of message[{message}] contains a control character "
                       f"(U+{ord(control.group()):04X} at position {control.start()})")
