@@ -16,7 +16,7 @@ from ftvm.store import Conflict, Store, Tx
 
 from .catalog import Catalog
 from .errors import FtError, already_exists, invalid, mandatory
-from .limits import check_printable, check_text
+from .limits import check_text, text_problem
 
 T = TypeVar("T")
 
@@ -43,13 +43,13 @@ def now_ms() -> int:
 
 def check_name(value: str | None, field_name: str, message: str, max_length: int = MAX_NAME) -> str:
     """Mandatory, no control characters, trimmed, 1..max_length chars (ZStack's name rule; other required texts use
-    it too)."""
+    it too, and so does the inventory model's `Name`)."""
     if value is None or not value.strip():
         raise mandatory(field_name, message)
-    check_printable(value, field_name, message)  # before trimming: trailing CR/LF are refused, not trimmed
-    value = value.strip()
-    check_text(value, field_name, message, max_length)
-    return value
+    problem = text_problem(value, max_length, trim=True)
+    if problem is not None:
+        raise invalid(f"field[{field_name}] of message[{message}] {problem}")
+    return value.strip()
 
 
 def check_description(value: str | None, message: str) -> str | None:

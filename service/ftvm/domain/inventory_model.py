@@ -40,7 +40,7 @@ from ftvm.store import Row
 
 from .catalog import MAX_SIZE, parse_size
 from .common import MAX_DESCRIPTION, MAX_NAME, RESOURCE_UUID
-from .limits import CONTROL_CHARACTER, MAX_MON_URLS, MAX_UUID_LENGTH
+from .limits import MAX_MON_URLS, MAX_UUID_LENGTH, text_problem
 
 # The enumerated values (ZStack's; the admin API and inventory files accept the same).
 HYPERVISOR_TYPES = ("KVM",)
@@ -138,18 +138,12 @@ def raise_problems(problems: list[Problem]) -> None:
 def _text(limit: int, *, trim: bool = True) -> Callable[[str], str]:
     """Printable text of 1..limit characters, trimmed (or, with trim=False, kept as given and possibly empty)."""
     def check(value: str) -> str:
-        # Control characters are refused before trimming: a trailing CR/LF is an error, not trimmed away.
-        control = CONTROL_CHARACTER.search(value)
-        if control is not None:
-            raise fail("value", f"contains a control character (U+{ord(control.group()):04X} at position "
-                                 f"{control.start()})")
-        if trim:
-            value = value.strip()
-            if not value:
-                raise fail("missing", "must not be empty")
-        if len(value) > limit:
-            raise fail("value", f"exceeds max length of string[{limit}]")
-        return value
+        if trim and not value.strip():
+            raise fail("missing", "must not be empty")
+        problem = text_problem(value, limit, trim=trim)
+        if problem is not None:
+            raise fail("value", problem)
+        return value.strip() if trim else value
     return check
 
 
