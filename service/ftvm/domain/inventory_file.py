@@ -174,7 +174,8 @@ class ClusterEntry(ClusterSpec):
         problems = []
         for i, host in enumerate(self.hosts):
             for key in given - host.model_fields_set:
-                # Plain assignment: the value was validated as hostDefaults' (the same type).
+                # Straight into __dict__: pydantic's __setattr__ costs ~1 us, 100,000 hosts notice; the value is
+                # valid, hostDefaults has the host's types.
                 host.__dict__[key] = getattr(defaults, key)
             for key, alias in (("cpu_num", "cpuNum"), ("memory_size", "memorySize")):
                 if host.__dict__[key] is None:
@@ -261,14 +262,12 @@ class ZoneEntry(ZoneSpec):
         """The clusters a storage or L2 network names, None if one is wrong (the problems say why)."""
         attached: list[str] = []
         for j, name in enumerate(names):
-            at = loc + ("clusters", j)
-            problem = None
             if name not in clusters:
                 problem = Problem((), "reference", f"unknown cluster {name!r} in zone {self.name!r}")
             else:
                 problem = attachment_problem(name, attached, local_of.get(name) if local else None)
             if problem is not None:
-                problems.append(problem.at(*at))
+                problems.append(problem.at(*loc, "clusters", j))
                 continue
             attached.append(name)
             if local:

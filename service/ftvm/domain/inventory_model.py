@@ -528,7 +528,7 @@ def attachment_problem(cluster: str, attached: Collection[str], other_local_stor
     each count its hosts' whole disks (`other_local_storage`: the one the cluster has, when attaching a local
     storage)."""
     if cluster in attached:
-        return Problem((), "duplicate", f"is already attached to cluster {cluster}")
+        return Problem((), "duplicate", f"cluster {cluster} is attached already")
     if other_local_storage is not None:
         return Problem((), "conflict", f"cluster {cluster} already has a local primary storage "
                                        f"({other_local_storage}); a cluster can have only one")
