@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm._proto.zstack.ft.v1 import services_pb2_grpc as pb_grpc
 from ftvm._proto.zstack.ft.v1 import types_pb2
-from ftvm.api import MAX_UUID_LENGTH
+from ftvm.contract import MAX_UUID_LENGTH
 from ftvm.gateway import Gateway, Route
 from ftvm.gateway.app import ServerLog
 from ftvm.gateway.codec import BadRequest, decode_request

@@ -1,4 +1,4 @@
-"""Rows (dicts keyed by proto field name) to proto messages, and ZStack query arguments to store conditions.
+"""Rows (dicts keyed by proto field name) to proto messages, and Query*Request messages to the domain's QueryRequest.
 
 A per-class plan decides, once, how each column becomes a field: dates (epoch ms) become Timestamps, booleans
 stored as 0/1 become bools, None leaves the field unset, columns the message lacks are skipped.
@@ -13,14 +13,9 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from ftvm.domain.query import QueryRequest
+
 _Plan = dict[str, Callable[[Any], Any] | None]
-INT64_MAX = (1 << 63) - 1
-
-
-def int64(value: float) -> int:
-    """A capacity figure as an int64 field holds it: whole, floored at 0 and clamped at the top (a figure past
-    int64 would make the message constructor raise instead of answering)."""
-    return min(INT64_MAX, max(0, int(value)))
 
 
 @lru_cache(maxsize=4096)
@@ -54,3 +49,14 @@ def to_message(cls: type[Message], row: Mapping[str, Any], **nested: Any) -> Mes
         kwargs[name] = value if convert is None else convert(value)
     kwargs.update(nested)
     return cls(**kwargs)
+
+
+def optional(request: Message, name: str) -> Any:
+    """The value of an `optional` field, None when the client did not set it."""
+    return getattr(request, name) if request.HasField(name) else None
+
+
+def query_request(request: Message) -> QueryRequest:
+    """The arguments every Query*Request message has."""
+    return QueryRequest(q=list(request.q), sort=optional(request, "sort"), limit=optional(request, "limit"),
+                        start=optional(request, "start"), count=request.reply_with_count)

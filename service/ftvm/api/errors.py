@@ -1,6 +1,12 @@
-"""FtError -> gRPC status with the full ZStack ErrorCode in the rich status details (google.rpc.Status)."""
+"""FtError -> gRPC status with the full ZStack ErrorCode in the rich status details (google.rpc.Status).
+
+Depends on the proto only (FtError is a type hint here), so the standalone REST gateway can use the descriptions
+and read the ErrorCode without importing the domain.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import struct_pb2
@@ -8,7 +14,22 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from ftvm._proto.zstack.ft.v1 import types_pb2
-from ftvm.domain.errors import FtError
+
+if TYPE_CHECKING:
+    from ftvm.domain.errors import FtError
+
+# ZStack's description of each code, as its ErrorCode carries it.
+DESCRIPTIONS = {
+    "SYS.1000": "An internal error happened in system",
+    "SYS.1003": "A resource can not be found",
+    "SYS.1006": "An operation failed",
+    "SYS.1007": "One or more API argument is invalid",
+    "HOST_ALLOCATION.1000": "No available host found",
+    "L3.1000": "Unable to allocate an ip address from L3Network",
+    "ID.1000": "Unable to authenticate a user",
+    "ID.1001": "The session is invalid, either wrong session id or the session has been expired",
+    "ID.1002": "Permission denied",
+}
 
 _STATUS_BY_CODE = {
     "SYS.1000": grpc.StatusCode.INTERNAL,
@@ -45,7 +66,7 @@ def error_code_message(error: FtError) -> types_pb2.ErrorCode:
         opaque = struct_pb2.Struct()
         opaque.update(error.opaque)
     return types_pb2.ErrorCode(
-        code=error.code, description=error.description, details=_clip(error.details), opaque=opaque,
+        code=error.code, description=DESCRIPTIONS[error.code], details=_clip(error.details), opaque=opaque,
         cause=error_code_message(error.cause) if error.cause else None)
 
 

@@ -1,13 +1,9 @@
 """InventoryService: the admin writes (zones .. global config) and the queries any logged-in account may run.
 
-Queries read the store's views; the derived fields are filled here:
-- hosts: total CPU = cpuNum x CPU over-provisioning ratio; total memory = the host's memory; available = total
-  minus use (memory also minus `kvm.reservedMemory`), floored at 0;
-- primary storage: available = total minus use; local storage's total is the sum of its hosts' own disks, with one
-  `localStorageHostRefs` entry per host; attached clusters from the catalog;
-- L2 networks: attached clusters; L3 networks: their IP ranges.
-Use comes from the placement engine when it knows the resource (it includes reservations of creates in flight),
-else from the rows (a resource committed a moment before the engine took it has no reservation yet).
+Queries read the store's views; the derived fields come from the domain: capacity figures from
+`domain.capacity` (hosts: total and available CPU, available memory; primary storage: total and available, one
+`localStorageHostRefs` entry per host of a local storage), attached clusters of storages and L2 networks and the IP
+ranges of L3 networks from the catalog.
 """
 
 from __future__ import annotations
@@ -19,22 +15,17 @@ from google.protobuf.message import Message
 
 from ftvm._proto.zstack.ft.v1 import services_pb2, services_pb2_grpc, types_pb2
 from ftvm.domain.accounts import Account, Accounts
+from ftvm.domain.capacity import host_capacity, storage_capacity
 from ftvm.domain.common import Domain
 from ftvm.domain.inventory import InventoryAdmin
-from ftvm.domain.query import QueryRequest, run_query
+from ftvm.domain.query import run_query
 from ftvm.domain.replication import management_node_view
-from ftvm.placement import UnknownResource
 from ftvm.store import Row
 
 from .base import rpc
-from .convert import int64, to_message
+from .convert import optional, query_request, to_message
 
 Context = grpc.aio.ServicerContext
-
-
-def _optional(request: Message, name: str) -> Any:
-    """The value of an `optional` field, None when the client did not set it."""
-    return getattr(request, name) if request.HasField(name) else None
 
 
 def _tags(request: Any) -> dict[str, list[str]]:
@@ -49,44 +40,18 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
 
     # -- rows -> inventories -------------------------------------------------------------------------------------
     def _host(self, row: Row) -> types_pb2.HostInventory:
-        config = self.domain.catalog.placement_config()
-        try:
-            usage = self.domain.engine.host_usage(row["uuid"])
-            cpu_used, memory_used = usage["cpu_used"], usage["memory_used"]
-        except UnknownResource:
-            cpu_used, memory_used = row["cpu_used"], row["memory_used"]
-        total_cpu = int64(row["cpu_num"] * config.cpu_overprovisioning_ratio)
-        total_memory = row["total_memory_capacity"]
-        return to_message(
-            types_pb2.HostInventory, row, total_cpu_capacity=total_cpu,
-            available_cpu_capacity=int64(total_cpu - cpu_used),
-            available_memory_capacity=int64(total_memory - config.reserved_memory - memory_used))
-
-    def _storage_available(self, storage_uuid: str, host_uuid: str | None, from_rows: int) -> int:
-        try:
-            return self.domain.engine.storage_available(storage_uuid, host_uuid)
-        except UnknownResource:
-            return from_rows
+        capacity = host_capacity(self.domain, row)
+        return to_message(types_pb2.HostInventory, row, total_cpu_capacity=capacity.total_cpu,
+                          available_cpu_capacity=capacity.available_cpu,
+                          available_memory_capacity=capacity.available_memory)
 
     def _primary_storage(self, row: Row) -> types_pb2.PrimaryStorageInventory:
-        catalog = self.domain.catalog
-        uuid = row["uuid"]
-        clusters = sorted(catalog.storage_clusters.get(uuid, ()))
-        if row["type"] != "LocalStorage":
-            available = self._storage_available(uuid, None, row["total_capacity"] - row.get("used_capacity", 0))
-            return to_message(types_pb2.PrimaryStorageInventory, row, available_capacity=int64(available),
-                              attached_cluster_uuids=clusters)
-        refs = []
-        for host_uuid in catalog.local_hosts(uuid):
-            total = catalog.hosts[host_uuid]["local_storage_capacity"]
-            available = self._storage_available(uuid, host_uuid, total - catalog.local_base.get((uuid, host_uuid), 0))
-            refs.append(types_pb2.LocalStorageHostRefInventory(host_uuid=host_uuid, total_capacity=total,
-                                                               available_capacity=int64(available)))
-        return to_message(types_pb2.PrimaryStorageInventory, row,
-                          total_capacity=int64(sum(r.total_capacity for r in refs)),
-                          available_capacity=int64(sum(r.available_capacity for r in refs)),
-                          attached_cluster_uuids=clusters,
-                          local_storage_host_refs=refs)
+        capacity = storage_capacity(self.domain, row)
+        disks = [types_pb2.LocalStorageHostRefInventory(host_uuid=d.host_uuid, total_capacity=d.total,
+                                                        available_capacity=d.available) for d in capacity.disks]
+        return to_message(types_pb2.PrimaryStorageInventory, row, total_capacity=capacity.total,
+                          available_capacity=capacity.available, local_storage_host_refs=disks,
+                          attached_cluster_uuids=sorted(self.domain.catalog.storage_clusters.get(row["uuid"], ())))
 
     def _l2_network(self, row: Row) -> types_pb2.L2NetworkInventory:
         clusters = sorted(self.domain.catalog.l2_clusters.get(row["uuid"], ()))
@@ -96,9 +61,9 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
         ranges = [to_message(types_pb2.IpRangeInventory, r) for r in self.domain.catalog.ip_ranges.get(row["uuid"], ())]
         return to_message(types_pb2.L3NetworkInventory, row, ip_ranges=ranges)
 
-    async def _query(self, view: str, request: QueryRequest, convert: Callable[[Row], Message],
+    async def _query(self, view: str, request: Message, convert: Callable[[Row], Message],
                      response: type[Message]) -> Message:
-        rows, total = await run_query(self.domain, view, request)
+        rows, total = await run_query(self.domain, view, query_request(request))
         return response(inventories=[convert(r) for r in rows], total=total)
 
     # -- queries: any logged-in account ------------------------------------------------------------------------
@@ -166,58 +131,58 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
     @rpc(admin=True)
     async def CreateZone(self, request, context: Context, account: Account):
         row = await self.admin.create_zone(
-            name=request.name, description=_optional(request, "description"),
-            resource_uuid=_optional(request, "resource_uuid"), **_tags(request))
+            name=request.name, description=optional(request, "description"),
+            resource_uuid=optional(request, "resource_uuid"), **_tags(request))
         return services_pb2.CreateZoneResponse(inventory=to_message(types_pb2.ZoneInventory, row))
 
     @rpc(admin=True)
     async def CreateCluster(self, request, context: Context, account: Account):
         row = await self.admin.create_cluster(
-            zone_uuid=request.zone_uuid, name=request.name, description=_optional(request, "description"),
-            hypervisor_type=_optional(request, "hypervisor_type"), resource_uuid=_optional(request, "resource_uuid"),
+            zone_uuid=request.zone_uuid, name=request.name, description=optional(request, "description"),
+            hypervisor_type=optional(request, "hypervisor_type"), resource_uuid=optional(request, "resource_uuid"),
             **_tags(request))
         return services_pb2.CreateClusterResponse(inventory=to_message(types_pb2.ClusterInventory, row))
 
     @rpc(admin=True)
     async def AddKVMHost(self, request, context: Context, account: Account):
         row = await self.admin.add_kvm_host(
-            cluster_uuid=request.cluster_uuid, name=request.name, description=_optional(request, "description"),
+            cluster_uuid=request.cluster_uuid, name=request.name, description=optional(request, "description"),
             management_ip=request.management_ip, cpu_num=request.cpu_num, memory_size=request.memory_size,
-            ft_network_address=_optional(request, "ft_network_address"),
-            failure_domain=_optional(request, "failure_domain"), max_ft_vms=_optional(request, "max_ft_vms"),
-            max_ft_vcpus=_optional(request, "max_ft_vcpus"),
-            local_storage_capacity=_optional(request, "local_storage_capacity"),
-            resource_uuid=_optional(request, "resource_uuid"), **_tags(request))
+            ft_network_address=optional(request, "ft_network_address"),
+            failure_domain=optional(request, "failure_domain"), max_ft_vms=optional(request, "max_ft_vms"),
+            max_ft_vcpus=optional(request, "max_ft_vcpus"),
+            local_storage_capacity=optional(request, "local_storage_capacity"),
+            resource_uuid=optional(request, "resource_uuid"), **_tags(request))
         return services_pb2.AddKVMHostResponse(inventory=self._host(row))
 
     @rpc(admin=True)
     async def AddLocalPrimaryStorage(self, request, context: Context, account: Account):
         row = await self.admin.add_local_primary_storage(
-            zone_uuid=request.zone_uuid, name=request.name, description=_optional(request, "description"),
-            url=request.url, resource_uuid=_optional(request, "resource_uuid"), **_tags(request))
+            zone_uuid=request.zone_uuid, name=request.name, description=optional(request, "description"),
+            url=request.url, resource_uuid=optional(request, "resource_uuid"), **_tags(request))
         return services_pb2.AddLocalPrimaryStorageResponse(inventory=self._primary_storage(row))
 
     @rpc(admin=True)
     async def AddNfsPrimaryStorage(self, request, context: Context, account: Account):
         row = await self.admin.add_nfs_primary_storage(
-            zone_uuid=request.zone_uuid, name=request.name, description=_optional(request, "description"),
+            zone_uuid=request.zone_uuid, name=request.name, description=optional(request, "description"),
             url=request.url, total_capacity=request.total_capacity,
-            resource_uuid=_optional(request, "resource_uuid"), **_tags(request))
+            resource_uuid=optional(request, "resource_uuid"), **_tags(request))
         return services_pb2.AddNfsPrimaryStorageResponse(inventory=self._primary_storage(row))
 
     @rpc(admin=True)
     async def AddCephPrimaryStorage(self, request, context: Context, account: Account):
         row = await self.admin.add_ceph_primary_storage(
-            zone_uuid=request.zone_uuid, name=request.name, description=_optional(request, "description"),
+            zone_uuid=request.zone_uuid, name=request.name, description=optional(request, "description"),
             mon_urls=list(request.mon_urls), total_capacity=request.total_capacity,
-            resource_uuid=_optional(request, "resource_uuid"), **_tags(request))
+            resource_uuid=optional(request, "resource_uuid"), **_tags(request))
         return services_pb2.AddCephPrimaryStorageResponse(inventory=self._primary_storage(row))
 
     @rpc(admin=True)
     async def CreateL2NoVlanNetwork(self, request, context: Context, account: Account):
         row = await self.admin.create_l2_no_vlan_network(
-            zone_uuid=request.zone_uuid, name=request.name, description=_optional(request, "description"),
-            physical_interface=request.physical_interface, resource_uuid=_optional(request, "resource_uuid"),
+            zone_uuid=request.zone_uuid, name=request.name, description=optional(request, "description"),
+            physical_interface=request.physical_interface, resource_uuid=optional(request, "resource_uuid"),
             **_tags(request))
         return services_pb2.CreateL2NoVlanNetworkResponse(inventory=self._l2_network(row))
 
@@ -225,38 +190,38 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
     async def CreateL3Network(self, request, context: Context, account: Account):
         row = await self.admin.create_l3_network(
             l2_network_uuid=request.l2_network_uuid, name=request.name,
-            description=_optional(request, "description"), network_type=_optional(request, "type"),
-            system=_optional(request, "system"), category=_optional(request, "category"),
-            ip_allocation_strategy=_optional(request, "ip_allocation_strategy"),
-            resource_uuid=_optional(request, "resource_uuid"), **_tags(request))
+            description=optional(request, "description"), network_type=optional(request, "type"),
+            system=optional(request, "system"), category=optional(request, "category"),
+            ip_allocation_strategy=optional(request, "ip_allocation_strategy"),
+            resource_uuid=optional(request, "resource_uuid"), **_tags(request))
         return services_pb2.CreateL3NetworkResponse(inventory=self._l3_network(row))
 
     @rpc(admin=True)
     async def AddIpRange(self, request, context: Context, account: Account):
         row = await self.admin.add_ip_range(
             l3_network_uuid=request.l3_network_uuid, name=request.name,
-            description=_optional(request, "description"), start_ip=request.start_ip, end_ip=request.end_ip,
-            netmask=request.netmask, gateway=request.gateway, resource_uuid=_optional(request, "resource_uuid"),
+            description=optional(request, "description"), start_ip=request.start_ip, end_ip=request.end_ip,
+            netmask=request.netmask, gateway=request.gateway, resource_uuid=optional(request, "resource_uuid"),
             **_tags(request))
         return services_pb2.AddIpRangeResponse(inventory=to_message(types_pb2.IpRangeInventory, row))
 
     @rpc(admin=True)
     async def AddImage(self, request, context: Context, account: Account):
         row = await self.admin.add_image(
-            name=request.name, description=_optional(request, "description"), url=request.url,
-            media_type=_optional(request, "media_type"), guest_os_type=_optional(request, "guest_os_type"),
-            platform=_optional(request, "platform"), architecture=_optional(request, "architecture"),
-            image_format=_optional(request, "format"), size=_optional(request, "size"),
-            system=_optional(request, "system"), resource_uuid=_optional(request, "resource_uuid"), **_tags(request))
+            name=request.name, description=optional(request, "description"), url=request.url,
+            media_type=optional(request, "media_type"), guest_os_type=optional(request, "guest_os_type"),
+            platform=optional(request, "platform"), architecture=optional(request, "architecture"),
+            image_format=optional(request, "format"), size=optional(request, "size"),
+            system=optional(request, "system"), resource_uuid=optional(request, "resource_uuid"), **_tags(request))
         return services_pb2.AddImageResponse(inventory=to_message(types_pb2.ImageInventory, row))
 
     @rpc(admin=True)
     async def CreateInstanceOffering(self, request, context: Context, account: Account):
         row = await self.admin.create_instance_offering(
-            name=request.name, description=_optional(request, "description"), cpu_num=request.cpu_num,
-            memory_size=request.memory_size, cpu_speed=_optional(request, "cpu_speed"),
-            offering_type=_optional(request, "type"), allocator_strategy=_optional(request, "allocator_strategy"),
-            sort_key=_optional(request, "sort_key"), resource_uuid=_optional(request, "resource_uuid"),
+            name=request.name, description=optional(request, "description"), cpu_num=request.cpu_num,
+            memory_size=request.memory_size, cpu_speed=optional(request, "cpu_speed"),
+            offering_type=optional(request, "type"), allocator_strategy=optional(request, "allocator_strategy"),
+            sort_key=optional(request, "sort_key"), resource_uuid=optional(request, "resource_uuid"),
             **_tags(request))
         return services_pb2.CreateInstanceOfferingResponse(
             inventory=to_message(types_pb2.InstanceOfferingInventory, row))
@@ -264,9 +229,9 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
     @rpc(admin=True)
     async def CreateDiskOffering(self, request, context: Context, account: Account):
         row = await self.admin.create_disk_offering(
-            name=request.name, description=_optional(request, "description"), disk_size=request.disk_size,
-            allocator_strategy=_optional(request, "allocator_strategy"), sort_key=_optional(request, "sort_key"),
-            resource_uuid=_optional(request, "resource_uuid"), **_tags(request))
+            name=request.name, description=optional(request, "description"), disk_size=request.disk_size,
+            allocator_strategy=optional(request, "allocator_strategy"), sort_key=optional(request, "sort_key"),
+            resource_uuid=optional(request, "resource_uuid"), **_tags(request))
         return services_pb2.CreateDiskOfferingResponse(inventory=to_message(types_pb2.DiskOfferingInventory, row))
 
     # -- attachments -------------------------------------------------------------------------------------------
@@ -335,7 +300,7 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
 
     @rpc(admin=True)
     async def UpdateGlobalConfig(self, request, context: Context, account: Account):
-        params = _optional(request, "update_global_config")
+        params = optional(request, "update_global_config")
         row = await self.admin.update_global_config(category=request.category, name=request.name,
                                                     value=params.value if params is not None else None)
         return services_pb2.UpdateGlobalConfigResponse(inventory=to_message(types_pb2.GlobalConfigInventory, row))

@@ -10,8 +10,8 @@ from ftvm.domain.create import CreateFlow, CreateFtVm
 from ftvm.domain.vms import Vms
 
 from .base import client_address, metadata_value, rpc
+from .convert import query_request, to_message
 from .metadata import IDEMPOTENCY_KEY
-from .convert import to_message
 
 _OPTIONAL = ("description", "instance_offering_uuid", "cpu_num", "memory_size", "reserved_memory_size",
              "default_l3_network_uuid", "zone_uuid", "cluster_uuid", "host_uuid",
@@ -97,17 +97,17 @@ class VmServicer(services_pb2_grpc.VmServiceServicer):
 
     @rpc()
     async def QueryVmInstance(self, request, context, account):
-        views, total = await self._vms.query_vms(account, request)
+        views, total = await self._vms.query_vms(account, query_request(request))
         return pb.QueryVmInstanceResponse(inventories=[vm_message(types.VmInstanceInventory, v) for v in views],
                                           total=total)
 
     @rpc()
     async def QueryFaultToleranceVm(self, request, context, account):
-        views, total = await self._vms.query_groups(account, request)
+        views, total = await self._vms.query_groups(account, query_request(request))
         return pb.QueryFaultToleranceVmResponse(
             inventories=[vm_message(types.FaultToleranceVmGroupInventory, v) for v in views], total=total)
 
     @rpc()
     async def QueryVolume(self, request, context, account):
-        rows, total = await self._vms.query_volumes(account, request)
+        rows, total = await self._vms.query_volumes(account, query_request(request))
         return pb.QueryVolumeResponse(inventories=[to_message(types.VolumeInventory, r) for r in rows], total=total)

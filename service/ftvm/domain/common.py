@@ -17,13 +17,13 @@ from ftvm.store import Conflict, Store, Tx
 from .catalog import Catalog
 from .network import NetworkAllocator
 from .errors import FtError, already_exists, invalid, mandatory
-from .limits import check_printable, check_text
+from .limits import check_text, text_problem
 
 T = TypeVar("T")
 
 MAX_NAME = 255
 MAX_DESCRIPTION = 2048
-_RESOURCE_UUID = re.compile(r"^[0-9a-f]{12}[1-5][0-9a-f]{3}[89ab][0-9a-f]{15}$")
+RESOURCE_UUID = re.compile(r"^[0-9a-f]{12}[1-5][0-9a-f]{3}[89ab][0-9a-f]{15}$")
 
 
 # Resource uuids need to be unique, not secret (sessions use `secrets`): a PRNG seeded from the OS is ~40x
@@ -44,13 +44,13 @@ def now_ms() -> int:
 
 def check_name(value: str | None, field_name: str, message: str, max_length: int = MAX_NAME) -> str:
     """Mandatory, no control characters, trimmed, 1..max_length chars (ZStack's name rule; other required texts use
-    it too)."""
+    it too, and so does the inventory model's `Name`)."""
     if value is None or not value.strip():
         raise mandatory(field_name, message)
-    check_printable(value, field_name, message)  # before trimming: trailing CR/LF are refused, not trimmed
-    value = value.strip()
-    check_text(value, field_name, message, max_length)
-    return value
+    problem = text_problem(value, max_length, trim=True)
+    if problem is not None:
+        raise invalid(f"field[{field_name}] of message[{message}] {problem}")
+    return value.strip()
 
 
 def check_description(value: str | None, message: str) -> str | None:
@@ -62,7 +62,7 @@ def check_resource_uuid(value: str | None) -> str | None:
     """A client-chosen uuid: 32 lowercase hex, version nibble 1-5, variant 8/9/a/b."""
     if value is None:
         return None
-    if not _RESOURCE_UUID.match(value):
+    if not RESOURCE_UUID.match(value):
         raise invalid(f"invalid resourceUuid[{value}]: a resourceUuid must be 32 lowercase hex characters of a "
                       "UUID (version 1-5, variant 8, 9, a or b)")
     return value

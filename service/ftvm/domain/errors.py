@@ -1,25 +1,14 @@
 """ZStack error codes (spec §5) as one exception type that carries the whole ErrorCode.
 
-The domain raises `FtError`; the API layer maps `code` to a gRPC status and ships the ErrorCode (with its nested
-`cause`) in the rich status details, so clients and the REST gateway can rebuild ZStack's envelope.
+The domain raises `FtError`; the API layer (`ftvm.api.errors`) maps `code` to a gRPC status and to ZStack's
+description of the code, and ships the ErrorCode (with its nested `cause`) in the rich status details, so clients
+and the REST gateway can rebuild ZStack's envelope.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-DESCRIPTIONS = {
-    "SYS.1000": "An internal error happened in system",
-    "SYS.1003": "A resource can not be found",
-    "SYS.1006": "An operation failed",
-    "SYS.1007": "One or more API argument is invalid",
-    "HOST_ALLOCATION.1000": "No available host found",
-    "L3.1000": "Unable to allocate an ip address from L3Network",
-    "ID.1000": "Unable to authenticate a user",
-    "ID.1001": "The session is invalid, either wrong session id or the session has been expired",
-    "ID.1002": "Permission denied",
-}
 
 
 @dataclass(eq=False)
@@ -35,26 +24,12 @@ class FtError(Exception):
         super().__init__(f"{self.code}: {self.details}")
 
     @property
-    def description(self) -> str:
-        return DESCRIPTIONS[self.code]
-
-    @property
     def root(self) -> "FtError":
         """The innermost cause: the error that decides the gRPC status."""
         err = self
         while err.cause is not None:
             err = err.cause
         return err
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "description": self.description,
-            "details": self.details,
-            "elaboration": None,
-            "opaque": self.opaque or None,
-            "cause": self.cause.to_dict() if self.cause else None,
-        }
 
 
 def invalid(details: str) -> FtError:

@@ -1,9 +1,12 @@
 """Admin writes of the inventory placement draws on: zones, clusters, hosts, primary storage, networks, images,
 offerings, state changes and global config.
 
-Every operation validates first (ZStack's messages; unknown referenced uuids are SYS.1003), then commits ONE store
-write, then updates the catalog, then keeps the placement engine in step, so the engine never knows a resource the
-database does not. Each holds the engine gate shared, and a global config change that the engine is built with
+Every create validates its fields as the inventory model's spec of the resource (inventory_model.py: the rules an
+inventory file follows too), looks up the resources it names (an unknown uuid is SYS.1003), then commits ONE store
+write (which checks the rules between resources against the database: writes are serial, so what it finds is
+authoritative), then updates the catalog, then keeps the placement engine in step, so the engine never knows a
+resource the database does not. A problem with a field is SYS.1007 naming it: `field[<path>] of message[<msg>]`.
+Each write holds the engine gate shared, and a global config change that the engine is built with
 (over-provisioning ratios, reserved memory/capacity, the FT CIDR) holds it exclusively while the catalog is
 reloaded from the rows and the engine rebuilt: no create, destroy or other admin write is half-applied meanwhile.
 
@@ -13,51 +16,52 @@ are in the engine. The create flow rejects a pin on a disabled zone or cluster (
 Tags: user tags are stored (table `tags`); no system tag is defined for inventory resources, so any system tag is
 SYS.1007 (`no system tag matches`), as ZStack answers an unknown one.
 
-Size limits (`limits.py`) are checked before any message echoes a value: names and descriptions (`check_name`,
-`check_description`), referenced uuids, enumerated values, addresses, tags, Ceph monitor urls, config values.
+Size limits (`limits.py`, and the model's types) are checked before any message echoes a value.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Sequence
+from ipaddress import IPv4Address
+from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
 
-from ftvm.placement import DEFAULT_STRATEGY, STRATEGIES
+from pydantic import ValidationError
+
 from ftvm.store import Row, Tx
 
 from .catalog import GLOBAL_CONFIG_DEFAULTS, Catalog, build_engine, validate_global_config
-from .common import Domain, check_description, check_name, check_resource_uuid, insert_unique, new_uuid
+from .common import Domain, check_name, insert_unique, new_uuid
 from .errors import FtError, invalid, mandatory, not_found
-from .memory import load_memory, replace_memory
-from .limits import (
-    MAX_CONFIG_VALUE_LENGTH,
-    MAX_KEYWORD_LENGTH,
-    MAX_MON_URLS,
-    MAX_TAG_LENGTH,
-    MAX_TAGS,
-    MAX_UUID_LENGTH,
-    check_text,
-    check_list,
+from .inventory_model import (
+    STORAGE_TYPES,
+    CephStorageSpec,
+    ClusterSpec,
+    DiskOfferingSpec,
+    ImageSpec,
+    InstanceOfferingSpec,
+    IpRangeSpec,
+    KvmHostSpec,
+    L2NetworkSpec,
+    L3NetworkSpec,
+    LocalStorageSpec,
+    NfsStorageSpec,
+    Problem,
+    Resource,
+    ZoneSpec,
+    attachment_problem,
+    host_address_problems,
+    overlapping_range,
+    problems_of,
 )
+from .limits import MAX_CONFIG_VALUE_LENGTH, MAX_KEYWORD_LENGTH, MAX_TAG_LENGTH, MAX_TAGS, MAX_UUID_LENGTH, \
+    check_list, check_text
+from .memory import load_memory, replace_memory
 
-HYPERVISOR_TYPES = ("KVM",)
-STORAGE_TYPES = {"local": "LocalStorage", "nfs": "NFS", "ceph": "Ceph"}
-L3_TYPES = ("L3BasicNetwork",)
-L3_CATEGORIES = ("Private", "Public", "System")
-IP_ALLOCATION_STRATEGIES = ("Random", "FirstAvailable")
-MEDIA_TYPES = ("RootVolumeTemplate", "DataVolumeTemplate", "ISO")
-IMAGE_FORMATS = ("qcow2", "raw", "iso", "vmdk")
-PLATFORMS = ("Linux", "Windows", "WindowsVirtio", "Paravirtualization", "Other")
-ARCHITECTURES = ("x86_64", "aarch64", "mips64el", "loongarch64")
-INSTANCE_OFFERING_TYPES = ("UserVm",)
-DISK_OFFERING_TYPE = "DefaultDiskOfferingType"  # what ZStack's DiskOfferingInventory.type says
-DISK_ALLOCATOR_STRATEGIES = ("DefaultPrimaryStorageAllocationStrategy",)
+S = TypeVar("S", bound=Resource)
+
 STATE_EVENTS = {"enable": "Enabled", "disable": "Disabled"}
 HOST_STATE_EVENTS = {**STATE_EVENTS, "maintain": "Maintenance"}
-MAX_URL = 2048
-INT32_MAX = (1 << 31) - 1
 
 # The global config keys the placement engine is built with: changing one rebuilds the engine.
 PLACEMENT_CONFIG_KEYS = frozenset({
@@ -69,51 +73,37 @@ PLACEMENT_CONFIG_KEYS = frozenset({
     ("ft", "fault.tolerance.network.cidr"),
 })
 
-
-# -- field checks (ZStack's wording) ---------------------------------------------------------------------------------
-def _one_of(value: str | None, default: str | None, valid: Sequence[str], field: str, message: str) -> str:
-    if value is None:
-        if default is None:
-            raise mandatory(field, message)
-        return default
-    check_text(value, field, message, MAX_KEYWORD_LENGTH)
-    if value not in valid:
-        raise invalid(f"valid value for field[{field}] of message[{message}] are {list(valid)}, "
-                      f"but {value} found")
-    return value
+# The request's name of a model field where the two differ.
+_REQUEST_FIELDS = {"uuid": "resourceUuid"}
 
 
-def _in_range(value: int | None, low: int, high: int, field: str, message: str) -> int:
-    if value is None:
-        raise mandatory(field, message)
-    if not low <= value <= high:
-        raise invalid(f"field[{field}] of message[{message}] must be in range of [{low}, {high}], "
-                      f"but {value} found")
-    return value
+# -- checks (ZStack's wording) ----------------------------------------------------------------------------------------
+def request_error(problem: Problem, message: str) -> FtError:
+    """A problem with a request's field as ZStack answers it: SYS.1007 naming the field (`field[monUrls][0]`)."""
+    if not problem.loc:
+        return invalid(f"{problem.message} (message[{message}])")
+    head, *rest = problem.loc
+    field = _REQUEST_FIELDS.get(str(head), str(head)) + "".join(f"][{part}" for part in rest)
+    if problem.kind == "missing":
+        return mandatory(field, message)
+    return invalid(f"field[{field}] of message[{message}] {problem.message}")
 
 
-def _ipv4(value: str | None, field: str, message: str) -> ipaddress.IPv4Address:
-    if not value:
-        raise mandatory(field, message)
-    check_text(value, field, message, MAX_KEYWORD_LENGTH)
+def _spec(model: type[S], message: str, fields: dict[str, Any]) -> S:
+    """The request's fields (keyed as ZStack names them; None = not given) as the model's spec."""
     try:
-        return ipaddress.IPv4Address(value)
-    except ValueError:
-        raise invalid(f"field[{field}] of message[{message}] is not a valid IPv4 address: {value}") from None
-
-
-def _netmask_prefix(value: str | None, message: str) -> int:
-    """The prefix length of a dotted netmask: contiguous ones (`255.255.0.255` is no netmask), /1 to /30 (a
-    smaller subnet has no room for a gateway beside a range)."""
-    mask = int(_ipv4(value, "netmask", message))
-    prefix = bin(mask).count("1")
-    if not 1 <= prefix <= 30 or mask != (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF:
-        raise invalid(f"netmask[{value}] of message[{message}] is not a valid netmask (contiguous, /1 to /30)")
-    return prefix
+        return model.model_validate({key: value for key, value in fields.items() if value is not None})
+    except ValidationError as e:
+        raise request_error(problems_of(e, model)[0], message) from None
 
 
 def _event_state(event: str | None, events: dict[str, str], message: str) -> str:
-    return events[_one_of(event, None, list(events), "stateEvent", message)]
+    if event is None:
+        raise mandatory("stateEvent", message)
+    check_text(event, "stateEvent", message, MAX_KEYWORD_LENGTH)
+    if event not in events:
+        raise invalid(f"valid value for field[stateEvent] of message[{message}] are {list(events)}, but {event} found")
+    return events[event]
 
 
 def _lookup(rows: dict[str, Row], uuid: str | None, field: str, kind: str, message: str) -> Row:
@@ -125,6 +115,14 @@ def _lookup(rows: dict[str, Row], uuid: str | None, field: str, kind: str, messa
     if row is None:
         raise not_found(field, uuid, kind)
     return row
+
+
+def _host_having(tx: Tx, column: str) -> Callable[[str], str | None]:
+    """The host that has an address (management IP, FT address), by the database."""
+    def owner(address: str) -> str | None:
+        found = tx.select("hosts", {column: address})
+        return f"host[uuid:{found[0]['uuid']}]" if found else None
+    return owner
 
 
 def tag_rows(resource_uuid: str, kind: str, system_tags: Sequence[str], user_tags: Sequence[str],
@@ -162,12 +160,9 @@ class InventoryAdmin:
         finally:
             await self._domain.gate.release_shared()
 
-    def _new_row(self, resource_uuid: str | None, name: str | None, description: str | None, message: str) -> Row:
-        """uuid, name, description and both dates: the columns every inventory row starts with."""
-        now = self._domain.clock()
-        check_text(resource_uuid, "resourceUuid", message, MAX_UUID_LENGTH)
-        return dict(uuid=check_resource_uuid(resource_uuid) or new_uuid(), name=check_name(name, "name", message),
-                    description=check_description(description, message), create_date=now, last_op_date=now)
+    def _row(self, spec: Resource, *refs: str) -> Row:
+        """The spec's row: its uuid (the resourceUuid given, else a new one), the uuids it refers to, now."""
+        return spec.row(spec.uuid or new_uuid(), *refs, self._domain.clock())  # type: ignore[attr-defined]
 
     async def _create(self, table: str, kind: str, row: Row, tags: list[Row]) -> None:
         """One write: the row and its tags."""
@@ -182,8 +177,7 @@ class InventoryAdmin:
                           resource_uuid: str | None = None, system_tags: Sequence[str] = (),
                           user_tags: Sequence[str] = ()) -> Row:
         message = "APICreateZoneMsg"
-        row = self._new_row(resource_uuid, name, description, message)
-        row.update(state="Enabled", type="zstack")
+        row = self._row(_spec(ZoneSpec, message, {"uuid": resource_uuid, "name": name, "description": description}))
         tags = tag_rows(row["uuid"], "ZoneVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("zones", "ZoneVO", row, tags)
@@ -194,10 +188,10 @@ class InventoryAdmin:
                              hypervisor_type: str | None = None, resource_uuid: str | None = None,
                              system_tags: Sequence[str] = (), user_tags: Sequence[str] = ()) -> Row:
         message = "APICreateClusterMsg"
-        row = self._new_row(resource_uuid, name, description, message)
+        spec = _spec(ClusterSpec, message, {"uuid": resource_uuid, "name": name, "description": description,
+                                            "hypervisorType": hypervisor_type})
         zone = _lookup(self._catalog.zones, zone_uuid, "zoneUuid", "ZoneVO", message)
-        row.update(zone_uuid=zone["uuid"], state="Enabled", type="zstack",
-                   hypervisor_type=_one_of(hypervisor_type, "KVM", HYPERVISOR_TYPES, "hypervisorType", message))
+        row = self._row(spec, zone["uuid"])
         tags = tag_rows(row["uuid"], "ClusterVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("clusters", "ClusterVO", row, tags)
@@ -211,33 +205,24 @@ class InventoryAdmin:
                            max_ft_vms: int | None = None, max_ft_vcpus: int | None = None,
                            local_storage_capacity: int | None = None, resource_uuid: str | None = None,
                            system_tags: Sequence[str] = (), user_tags: Sequence[str] = ()) -> Row:
-        """A host as a real agent would report it (the simulated hypervisor takes the capacity from here): state
-        Enabled, status Connected, hypervisor KVM. Username, password and ssh port are a real agent's business."""
+        """A host as a real agent would report it (the simulated hypervisor takes the capacity from here). Username,
+        password and ssh port are a real agent's business. Its management IP and FT address are unique, and the FT
+        address lies in the FT network when one is set (else placement would never use the host)."""
         message = "APIAddKVMHostMsg"
-        row = self._new_row(resource_uuid, name, description, message)
+        spec = _spec(KvmHostSpec, message, {
+            "uuid": resource_uuid, "name": name, "description": description, "managementIp": management_ip,
+            "ftNetworkAddress": ft_network_address, "cpuNum": cpu_num, "memorySize": memory_size,
+            "failureDomain": failure_domain, "localStorageCapacity": local_storage_capacity, "maxFtVms": max_ft_vms,
+            "maxFtVcpus": max_ft_vcpus})
         cluster = _lookup(self._catalog.clusters, cluster_uuid, "clusterUuid", "ClusterVO", message)
-        ip = check_name(management_ip, "managementIp", message)
-        duplicate_ip = invalid(f"there has been a host having managementIp[{ip}]")
-        if any(h["management_ip"] == ip for h in self._catalog.hosts.values()):
-            raise duplicate_ip
-        if ft_network_address:
-            _ipv4(ft_network_address, "ftNetworkAddress", message)
-        check_text(failure_domain, "failureDomain", message, MAX_KEYWORD_LENGTH)
-        row.update(
-            zone_uuid=cluster["zone_uuid"], cluster_uuid=cluster["uuid"], management_ip=ip, hypervisor_type="KVM",
-            state="Enabled", status="Connected",
-            cpu_num=_in_range(cpu_num, 1, INT32_MAX, "cpuNum", message),
-            total_memory_capacity=_in_range(memory_size, 1, 1 << 62, "memorySize", message),
-            ft_network_address=ft_network_address or None, failure_domain=failure_domain or None,
-            max_ft_vms=_in_range(max_ft_vms or 0, 0, INT32_MAX, "maxFtVms", message),
-            max_ft_vcpus=_in_range(max_ft_vcpus or 0, 0, INT32_MAX, "maxFtVcpus", message),
-            local_storage_capacity=_in_range(local_storage_capacity or 0, 0, 1 << 62, "localStorageCapacity",
-                                             message))
+        row = self._row(spec, cluster["zone_uuid"], cluster["uuid"])
         tags = tag_rows(row["uuid"], "HostVO", system_tags, user_tags, row["create_date"], message)
 
-        def op(tx: Tx) -> None:
-            if tx.select("hosts", {"management_ip": ip}):  # the authoritative check: writes are serial
-                raise duplicate_ip
+        def op(tx: Tx) -> None:  # runs under the shared gate: the FT network cannot change meanwhile
+            problems = host_address_problems(spec, _host_having(tx, "management_ip"),
+                                             _host_having(tx, "ft_network_address"), self._catalog.ft_network)
+            if problems:
+                raise request_error(problems[0], message)
             insert_unique(tx, "hosts", row, "HostVO")
             tx.insert("tags", tags)
 
@@ -252,11 +237,10 @@ class InventoryAdmin:
         return row
 
     # -- primary storage ---------------------------------------------------------------------------------------
-    async def _add_storage(self, message: str, kind: str, zone_uuid: str | None, url: str, total_capacity: int,
-                           row: Row, system_tags: Sequence[str], user_tags: Sequence[str]) -> Row:
+    async def _add_storage(self, message: str, spec: LocalStorageSpec | NfsStorageSpec | CephStorageSpec,
+                           zone_uuid: str | None, system_tags: Sequence[str], user_tags: Sequence[str]) -> Row:
         zone = _lookup(self._catalog.zones, zone_uuid, "zoneUuid", "ZoneVO", message)
-        row.update(zone_uuid=zone["uuid"], url=url, type=kind, state="Enabled", status="Connected",
-                   total_capacity=total_capacity)
+        row = self._row(spec, zone["uuid"])
         tags = tag_rows(row["uuid"], "PrimaryStorageVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("primary_storages", "PrimaryStorageVO", row, tags)
@@ -270,65 +254,49 @@ class InventoryAdmin:
         """Capacity is the hosts' own disks (their `local_storage_capacity`), so the row's total stays 0 and the
         inventory sums the hosts of the attached clusters."""
         message = "APIAddLocalPrimaryStorageMsg"
-        row = self._new_row(resource_uuid, name, description, message)
-        path = check_name(url, "url", message, MAX_URL)
-        if not path.startswith("/"):
-            raise invalid(f"the url[{path}] of local primary storage must be an absolute path")
-        return await self._add_storage(message, STORAGE_TYPES["local"], zone_uuid, path, 0, row, system_tags,
-                                       user_tags)
+        spec = _spec(LocalStorageSpec, message, {"type": STORAGE_TYPES["local"], "uuid": resource_uuid, "name": name,
+                                                 "description": description, "url": url})
+        return await self._add_storage(message, spec, zone_uuid, system_tags, user_tags)
 
     async def add_nfs_primary_storage(self, *, zone_uuid: str | None, name: str | None, url: str | None,
                                       total_capacity: int | None, description: str | None = None,
                                       resource_uuid: str | None = None, system_tags: Sequence[str] = (),
                                       user_tags: Sequence[str] = ()) -> Row:
         message = "APIAddNfsPrimaryStorageMsg"
-        row = self._new_row(resource_uuid, name, description, message)
-        export = check_name(url, "url", message, MAX_URL)
-        server, _, path = export.partition(":")
-        if not server or not path.startswith("/"):
-            raise invalid(f"the url[{export}] of NFS primary storage must be in format of nfs_server_ip:/path")
-        capacity = _in_range(total_capacity, 1, 1 << 62, "totalCapacity", message)
-        return await self._add_storage(message, STORAGE_TYPES["nfs"], zone_uuid, export, capacity, row, system_tags,
-                                       user_tags)
+        spec = _spec(NfsStorageSpec, message, {"type": STORAGE_TYPES["nfs"], "uuid": resource_uuid, "name": name,
+                                               "description": description, "url": url,
+                                               "totalCapacity": total_capacity})
+        return await self._add_storage(message, spec, zone_uuid, system_tags, user_tags)
 
     async def add_ceph_primary_storage(self, *, zone_uuid: str | None, name: str | None, mon_urls: Sequence[str],
                                        total_capacity: int | None, description: str | None = None,
                                        resource_uuid: str | None = None, system_tags: Sequence[str] = (),
                                        user_tags: Sequence[str] = ()) -> Row:
-        """The url names ZStack's root-volume pool (`ceph://pri-v-r-<uuid>`); the monitor urls (which carry
-        credentials) are checked but not kept: the simulated storage never talks to monitors."""
+        """The url names ZStack's root-volume pool (`ceph://pri-v-r-<uuid>`)."""
         message = "APIAddCephPrimaryStorageMsg"
-        row = self._new_row(resource_uuid, name, description, message)
-        if not mon_urls:
-            raise invalid(f"field[monUrls] of message[{message}] must be a nonempty list")
-        check_list(mon_urls, "monUrls", message, MAX_MON_URLS, MAX_URL)
-        for mon in mon_urls:
-            host = mon.rpartition("@")[2].partition(":")[0]
-            if not host.strip():
-                raise invalid(f"invalid monUrl[{mon}]: the format is [sshUsername:sshPassword@]hostname[:sshPort]")
-        capacity = _in_range(total_capacity, 1, 1 << 62, "totalCapacity", message)
-        return await self._add_storage(message, STORAGE_TYPES["ceph"], zone_uuid, f"ceph://pri-v-r-{row['uuid']}",
-                                       capacity, row, system_tags, user_tags)
+        spec = _spec(CephStorageSpec, message, {"type": STORAGE_TYPES["ceph"], "uuid": resource_uuid, "name": name,
+                                                "description": description, "monUrls": list(mon_urls) or None,
+                                                "totalCapacity": total_capacity})
+        return await self._add_storage(message, spec, zone_uuid, system_tags, user_tags)
 
     async def attach_primary_storage_to_cluster(self, *, cluster_uuid: str | None,
                                                 primary_storage_uuid: str | None) -> Row:
-        """Same zone only; at most one local storage per cluster (two would each count the hosts' whole disk)."""
+        """Same zone only; once; at most one local storage per cluster."""
         message = "APIAttachPrimaryStorageToClusterMsg"
         catalog = self._catalog
         cluster = _lookup(catalog.clusters, cluster_uuid, "clusterUuid", "ClusterVO", message)
-        storage = _lookup(catalog.storages, primary_storage_uuid, "primaryStorageUuid", "PrimaryStorageVO",
-                               message)
+        storage = _lookup(catalog.storages, primary_storage_uuid, "primaryStorageUuid", "PrimaryStorageVO", message)
         cluster_uuid, storage_uuid = cluster["uuid"], storage["uuid"]
         if cluster["zone_uuid"] != storage["zone_uuid"]:
-            raise invalid(f"primary storage[uuid:{storage_uuid}] and cluster[uuid:{cluster_uuid}] are not in the "
-                          "same zone")
-        if cluster_uuid in catalog.storage_clusters.get(storage_uuid, ()):
-            raise invalid(f"primary storage[uuid:{storage_uuid}] has been attached to cluster[uuid:{cluster_uuid}]")
+            raise request_error(Problem(("clusterUuid",), "conflict", f"cluster[uuid:{cluster_uuid}] and primary "
+                                        f"storage[uuid:{storage_uuid}] are not in the same zone"), message)
+        other_local = None
         if catalog.is_local(storage_uuid):
-            for other, clusters in catalog.storage_clusters.items():
-                if cluster_uuid in clusters and catalog.is_local(other):
-                    raise invalid(f"cluster[uuid:{cluster_uuid}] already has local primary storage[uuid:{other}] "
-                                  "attached; a cluster can have only one local primary storage")
+            other_local = next((f"primary storage[uuid:{other}]" for other, clusters in catalog.storage_clusters.items()
+                                if cluster_uuid in clusters and catalog.is_local(other)), None)
+        problem = attachment_problem(cluster_uuid, catalog.storage_clusters.get(storage_uuid, ()), other_local)
+        if problem is not None:
+            raise request_error(problem.at("clusterUuid"), message)
         ref = dict(primary_storage_uuid=storage_uuid, cluster_uuid=cluster_uuid)
         async with self._shared_gate():
             await self._domain.write(lambda tx: tx.insert("ps_cluster_refs", [ref]))
@@ -342,10 +310,10 @@ class InventoryAdmin:
                                         resource_uuid: str | None = None, system_tags: Sequence[str] = (),
                                         user_tags: Sequence[str] = ()) -> Row:
         message = "APICreateL2NoVlanNetworkMsg"
-        row = self._new_row(resource_uuid, name, description, message)
+        spec = _spec(L2NetworkSpec, message, {"uuid": resource_uuid, "name": name, "description": description,
+                                              "physicalInterface": physical_interface})
         zone = _lookup(self._catalog.zones, zone_uuid, "zoneUuid", "ZoneVO", message)
-        row.update(zone_uuid=zone["uuid"], type="L2NoVlanNetwork",
-                   physical_interface=check_name(physical_interface, "physicalInterface", message))
+        row = self._row(spec, zone["uuid"])
         tags = tag_rows(row["uuid"], "L2NetworkVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("l2_networks", "L2NetworkVO", row, tags)
@@ -359,9 +327,11 @@ class InventoryAdmin:
         cluster = _lookup(catalog.clusters, cluster_uuid, "clusterUuid", "ClusterVO", message)
         l2_uuid, cluster_uuid = l2["uuid"], cluster["uuid"]
         if l2["zone_uuid"] != cluster["zone_uuid"]:
-            raise invalid(f"l2Network[uuid:{l2_uuid}] and cluster[uuid:{cluster_uuid}] are not in the same zone")
-        if cluster_uuid in catalog.l2_clusters.get(l2_uuid, ()):
-            raise invalid(f"l2Network[uuid:{l2_uuid}] has been attached to cluster[uuid:{cluster_uuid}]")
+            raise request_error(Problem(("clusterUuid",), "conflict", f"cluster[uuid:{cluster_uuid}] and "
+                                        f"l2Network[uuid:{l2_uuid}] are not in the same zone"), message)
+        problem = attachment_problem(cluster_uuid, catalog.l2_clusters.get(l2_uuid, ()))
+        if problem is not None:
+            raise request_error(problem.at("clusterUuid"), message)
         ref = dict(l2_network_uuid=l2_uuid, cluster_uuid=cluster_uuid)
         async with self._shared_gate():
             await self._domain.write(lambda tx: tx.insert("l2_cluster_refs", [ref]))
@@ -375,14 +345,11 @@ class InventoryAdmin:
                                 ip_allocation_strategy: str | None = None, resource_uuid: str | None = None,
                                 system_tags: Sequence[str] = (), user_tags: Sequence[str] = ()) -> Row:
         message = "APICreateL3NetworkMsg"
-        row = self._new_row(resource_uuid, name, description, message)
+        spec = _spec(L3NetworkSpec, message, {"uuid": resource_uuid, "name": name, "description": description,
+                                              "type": network_type, "system": system, "category": category,
+                                              "ipAllocationStrategy": ip_allocation_strategy})
         l2 = _lookup(self._catalog.l2_networks, l2_network_uuid, "l2NetworkUuid", "L2NetworkVO", message)
-        row.update(
-            zone_uuid=l2["zone_uuid"], l2_network_uuid=l2["uuid"], state="Enabled", system=bool(system),
-            type=_one_of(network_type, "L3BasicNetwork", L3_TYPES, "type", message),
-            category=_one_of(category, "Private", L3_CATEGORIES, "category", message),
-            ip_allocation_strategy=_one_of(ip_allocation_strategy, "Random", IP_ALLOCATION_STRATEGIES,
-                                           "ipAllocationStrategy", message))
+        row = self._row(spec, l2["zone_uuid"], l2["uuid"])
         tags = tag_rows(row["uuid"], "L3NetworkVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("l3_networks", "L3NetworkVO", row, tags)
@@ -394,34 +361,22 @@ class InventoryAdmin:
                            end_ip: str | None, netmask: str | None, gateway: str | None,
                            description: str | None = None, resource_uuid: str | None = None,
                            system_tags: Sequence[str] = (), user_tags: Sequence[str] = ()) -> Row:
-        """IPv4 only. The range and the gateway lie in one subnet and are not its network or broadcast address;
-        the gateway is outside the range; the range overlaps no other range of the same L3."""
+        """The range overlaps no other range of the same L3 (checked in the write)."""
         message = "APIAddIpRangeMsg"
-        row = self._new_row(resource_uuid, name, description, message)
+        spec = _spec(IpRangeSpec, message, {"uuid": resource_uuid, "name": name, "description": description,
+                                            "startIp": start_ip, "endIp": end_ip, "netmask": netmask,
+                                            "gateway": gateway})
         l3 = _lookup(self._catalog.l3_networks, l3_network_uuid, "l3NetworkUuid", "L3NetworkVO", message)
-        first, last = _ipv4(start_ip, "startIp", message), _ipv4(end_ip, "endIp", message)
-        gateway_ip = _ipv4(gateway, "gateway", message)
-        prefix = _netmask_prefix(netmask, message)
-        if first > last:
-            raise invalid(f"start ip[{first}] is behind end ip[{last}]")
-        subnet = ipaddress.IPv4Network((gateway_ip, prefix), strict=False)
-        if first not in subnet or last not in subnet:
-            raise invalid(f"ip range[{first}, {last}] is not in the subnet[{subnet}] of gateway[{gateway_ip}]")
-        for address in (first, last, gateway_ip):
-            if address in (subnet.network_address, subnet.broadcast_address):
-                raise invalid(f"{address} is the network or broadcast address of subnet[{subnet}]")
-        if first <= gateway_ip <= last:
-            raise invalid(f"gateway[{gateway_ip}] can not be part of range[{first}, {last}]")
-        row.update(l3_network_uuid=l3["uuid"], start_ip=str(first), end_ip=str(last), netmask=str(subnet.netmask),
-                   gateway=str(gateway_ip), ip_version=4)
+        row = self._row(spec, l3["uuid"])
         tags = tag_rows(row["uuid"], "IpRangeVO", system_tags, user_tags, row["create_date"], message)
 
         def op(tx: Tx) -> None:
-            for other in tx.select("ip_ranges", {"l3_network_uuid": l3["uuid"]}):
-                if first <= ipaddress.IPv4Address(other["end_ip"]) and ipaddress.IPv4Address(other["start_ip"]) <= last:
-                    raise invalid(f"new ip range[{first}, {last}] overlaps with existing ip range"
-                                  f"[uuid:{other['uuid']}, {other['start_ip']}, {other['end_ip']}] of "
-                                  f"l3Network[uuid:{l3['uuid']}]")
+            others = ((IPv4Address(r["start_ip"]), IPv4Address(r["end_ip"]),
+                       f"ip range[uuid:{r['uuid']}, {r['start_ip']}, {r['end_ip']}] of l3Network[uuid:{l3['uuid']}]")
+                      for r in tx.select("ip_ranges", {"l3_network_uuid": l3["uuid"]}))
+            overlap = overlapping_range(spec, others)
+            if overlap is not None:
+                raise request_error(overlap, message)
             insert_unique(tx, "ip_ranges", row, "IpRangeVO")
             tx.insert("tags", tags)
 
@@ -437,20 +392,11 @@ class InventoryAdmin:
                         architecture: str | None = None, image_format: str | None = None,
                         system: bool | None = None, resource_uuid: str | None = None,
                         system_tags: Sequence[str] = (), user_tags: Sequence[str] = ()) -> Row:
-        """Ready at once (nothing is downloaded): state Enabled, status Ready, actual size = size (bytes). An ISO's
-        format defaults to iso, any other image's to qcow2."""
         message = "APIAddImageMsg"
-        row = self._new_row(resource_uuid, name, description, message)
-        media = _one_of(media_type, "RootVolumeTemplate", MEDIA_TYPES, "mediaType", message)
-        image_size = _in_range(size, 1, 1 << 62, "size", message)
-        check_text(guest_os_type, "guestOsType", message, MAX_KEYWORD_LENGTH)
-        row.update(
-            state="Enabled", status="Ready", size=image_size, actual_size=image_size,
-            url=check_name(url, "url", message, MAX_URL), media_type=media, guest_os_type=guest_os_type,
-            platform=_one_of(platform, "Linux", PLATFORMS, "platform", message),
-            architecture=_one_of(architecture, "x86_64", ARCHITECTURES, "architecture", message),
-            format=_one_of(image_format, "iso" if media == "ISO" else "qcow2", IMAGE_FORMATS, "format", message),
-            system=bool(system))
+        row = self._row(_spec(ImageSpec, message, {
+            "uuid": resource_uuid, "name": name, "description": description, "url": url, "size": size,
+            "mediaType": media_type, "guestOsType": guest_os_type, "platform": platform,
+            "architecture": architecture, "format": image_format, "system": system}))
         tags = tag_rows(row["uuid"], "ImageVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("images", "ImageVO", row, tags)
@@ -464,15 +410,10 @@ class InventoryAdmin:
                                        resource_uuid: str | None = None, system_tags: Sequence[str] = (),
                                        user_tags: Sequence[str] = ()) -> Row:
         message = "APICreateInstanceOfferingMsg"
-        row = self._new_row(resource_uuid, name, description, message)
-        row.update(
-            cpu_num=_in_range(cpu_num, 1, INT32_MAX, "cpuNum", message),
-            memory_size=_in_range(memory_size, 1, 1 << 62, "memorySize", message),
-            cpu_speed=_in_range(cpu_speed or 0, 0, 1 << 62, "cpuSpeed", message),
-            type=_one_of(offering_type, "UserVm", INSTANCE_OFFERING_TYPES, "type", message),
-            allocator_strategy=_one_of(allocator_strategy, DEFAULT_STRATEGY, STRATEGIES, "allocatorStrategy",
-                                       message),
-            state="Enabled", sort_key=sort_key or 0)
+        row = self._row(_spec(InstanceOfferingSpec, message, {
+            "uuid": resource_uuid, "name": name, "description": description, "cpuNum": cpu_num,
+            "memorySize": memory_size, "cpuSpeed": cpu_speed, "type": offering_type,
+            "allocatorStrategy": allocator_strategy, "sortKey": sort_key}))
         tags = tag_rows(row["uuid"], "InstanceOfferingVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("instance_offerings", "InstanceOfferingVO", row, tags)
@@ -484,17 +425,15 @@ class InventoryAdmin:
                                    resource_uuid: str | None = None, system_tags: Sequence[str] = (),
                                    user_tags: Sequence[str] = ()) -> Row:
         message = "APICreateDiskOfferingMsg"
-        row = self._new_row(resource_uuid, name, description, message)
-        row.update(
-            disk_size=_in_range(disk_size, 1, 1 << 62, "diskSize", message), type=DISK_OFFERING_TYPE,
-            state="Enabled", sort_key=sort_key or 0,
-            allocator_strategy=_one_of(allocator_strategy, DISK_ALLOCATOR_STRATEGIES[0], DISK_ALLOCATOR_STRATEGIES,
-                                       "allocatorStrategy", message))
+        row = self._row(_spec(DiskOfferingSpec, message, {
+            "uuid": resource_uuid, "name": name, "description": description, "diskSize": disk_size,
+            "allocatorStrategy": allocator_strategy, "sortKey": sort_key}))
         tags = tag_rows(row["uuid"], "DiskOfferingVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("disk_offerings", "DiskOfferingVO", row, tags)
             self._catalog.disk_offerings[row["uuid"]] = row
         return row
+
 
     # -- state changes -----------------------------------------------------------------------------------------
     async def _change_state(self, table: str, rows: dict[str, Row], kind: str, message: str, uuid: str | None,

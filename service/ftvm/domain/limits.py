@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from ftvm.contract import MAX_UUID_LENGTH  # noqa: F401 -- one of the limits, defined where the gateway finds it
+
 from .errors import invalid
 
-# A uuid is 32 hex digits (36 with dashes); a longer value cannot name anything and would only be echoed back.
-MAX_UUID_LENGTH = 64
 # Short enumerated strings (strategy, type, media type ...): the longest valid value is far shorter.
 MAX_KEYWORD_LENGTH = 255
 # One NIC per L3, and each NIC takes 4 COLO ports on both hosts: 16 is more NICs than any FT VM uses.
@@ -43,20 +43,23 @@ MAX_CONFIG_VALUE_LENGTH = 1024
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-def check_printable(value: str, field: str, message: str) -> None:
+def text_problem(value: str, limit: int, *, trim: bool = False) -> str | None:
+    """What is wrong with a text field, None if nothing: more than `limit` characters (once trimmed, for a text that
+    is), or a control character anywhere (a trailing CR/LF is refused, not trimmed away). The text is not echoed.
+    `check_text` and `common.check_name` answer it as FtErrors, the inventory model's text types as its problems."""
+    if len(value.strip() if trim else value) > limit:
+        return f"exceeds max length of string[{limit}]"
     control = _CONTROL.search(value)
     if control is not None:
-        raise invalid(f"field[{field}] of message[{message}] contains a control character "
-                      f"(U+{ord(control.group()):04X} at position {control.start()})")
+        return f"contains a control character (U+{ord(control.group()):04X} at position {control.start()})"
+    return None
 
 
 def check_text(value: str | None, field: str, message: str, limit: int) -> None:
     """A text field: at most `limit` characters and no control characters."""
-    if value is None:
-        return
-    if len(value) > limit:
-        raise invalid(f"field[{field}] of message[{message}] exceeds max length of string[{limit}]")
-    check_printable(value, field, message)
+    problem = None if value is None else text_problem(value, limit)
+    if problem is not None:
+        raise invalid(f"field[{field}] of message[{message}] {problem}")
 
 
 def check_list(values: Sequence[str], field: str, message: str, max_items: int, max_length: int) -> None:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 from ftvm.store import Condition, Row
 
@@ -40,16 +41,15 @@ _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
 _INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
 
 
-class QueryRequest(Protocol):
-    """The fields every Query*Request message has."""
+@dataclass(frozen=True)
+class QueryRequest:
+    """A query's arguments; None = not given (the defaults above apply)."""
 
-    q: Sequence[str]
-    limit: int
-    start: int
-    sort: str
-    reply_with_count: bool
-
-    def HasField(self, name: str) -> bool: ...  # noqa: N802 -- protobuf's name
+    q: Sequence[str] = ()
+    sort: str | None = None
+    limit: int | None = None
+    start: int | None = None
+    count: bool = False  # replyWithCount: also answer the total number of matching rows
 
 
 def column_name(field: str, columns: frozenset[str]) -> str:
@@ -125,8 +125,6 @@ async def run_query(domain: Domain, view: str, request: QueryRequest,
     when the request asks for it. The read runs off the event loop."""
     columns = domain.store.columns(view)
     conditions = parse_conditions(request.q, columns) + list(extra)
-    sort = parse_sort(request.sort if request.HasField("sort") else None, columns)
-    limit, start = check_page(request.limit if request.HasField("limit") else None,
-                              request.start if request.HasField("start") else None)
-    return await asyncio.to_thread(domain.store.query, view, conditions, sort, limit, start,
-                                   request.reply_with_count)
+    sort = parse_sort(request.sort, columns)
+    limit, start = check_page(request.limit, request.start)
+    return await asyncio.to_thread(domain.store.query, view, conditions, sort, limit, start, request.count)

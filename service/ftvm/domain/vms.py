@@ -5,7 +5,7 @@ A normal account sees and destroys only its own groups; the admin sees all.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 from ftvm.agent import HostAgent
 from ftvm.store import Condition, Row, Tx
@@ -15,7 +15,7 @@ from .common import Domain
 from .errors import FtError, permission_denied
 from .holdings import Holdings, give_back
 from .limits import MAX_UUID_LENGTH, check_text
-from .query import run_query
+from .query import QueryRequest, run_query
 from .records import assemble_views, shadow_view
 
 GROUP_TYPE = "FaultToleranceVmGroup"
@@ -68,12 +68,12 @@ class Vms:
     def _owned(self, account: Account) -> list[Condition]:
         return [] if account.is_admin else [Condition("account_uuid", "=", account.uuid)]
 
-    async def query_vms(self, account: Account, request: Any) -> tuple[list[dict], int | None]:
+    async def query_vms(self, account: Account, request: QueryRequest) -> tuple[list[dict], int | None]:
         rows, total = await run_query(self._domain, "vm_instances", request, self._owned(account))
         views = await self._domain.read(lambda tx: assemble_views(tx, rows)) if rows else {}
         return [views[r["uuid"]] for r in rows], total
 
-    async def query_groups(self, account: Account, request: Any) -> tuple[list[dict], int | None]:
+    async def query_groups(self, account: Account, request: QueryRequest) -> tuple[list[dict], int | None]:
         rows, total = await run_query(self._domain, "ft_group_inventory", request, self._owned(account))
 
         def op(tx: Tx) -> list[dict]:
@@ -88,7 +88,7 @@ class Vms:
 
         return (await self._domain.read(op) if rows else []), total
 
-    async def query_volumes(self, account: Account, request: Any) -> tuple[list[dict], int | None]:
+    async def query_volumes(self, account: Account, request: QueryRequest) -> tuple[list[dict], int | None]:
         return await run_query(self._domain, "volume_inventory", request, self._owned(account))
 
     async def destroy(self, account: Account, uuid: str) -> None:

@@ -32,9 +32,8 @@ from aiohttp.web_protocol import RequestPayloadError
 from google.protobuf.message import DecodeError
 
 from ftvm._proto.zstack.ft.v1 import types_pb2
+from ftvm.api.errors import DESCRIPTIONS, error_from_status_details
 from ftvm.api.metadata import FORWARDED_FOR, IDEMPOTENCY_KEY
-from ftvm.api.errors import error_from_status_details
-from ftvm.domain.errors import DESCRIPTIONS
 
 from .codec import BadRequest, decode_request, encode
 from .openapi import openapi_document

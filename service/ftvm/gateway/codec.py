@@ -30,7 +30,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from ftvm.api import MAX_UUID_LENGTH
+from ftvm.contract import MAX_UUID_LENGTH
 
 if TYPE_CHECKING:
     from .routes import Route

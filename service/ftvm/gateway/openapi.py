@@ -14,7 +14,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from ftvm import __version__
 from ftvm._proto.zstack.ft.v1 import types_pb2
-from ftvm.api import MAX_UUID_LENGTH
+from ftvm.contract import MAX_UUID_LENGTH
 
 from .codec import STRUCT, TIMESTAMP, ZSTACK_DATE_PATTERN
 from .routes import VARIABLE, Route
