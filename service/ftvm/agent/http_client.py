@@ -21,6 +21,7 @@ from . import wire
 FIRST_PAUSE_SECONDS = 0.1
 # Connections to the agent at once: two starts per create in flight, with room for destroys and heartbeats.
 MAX_CONNECTIONS = 256
+_JSON = {"Content-Type": "application/json"}
 
 
 class HttpHostAgent:
@@ -43,12 +44,14 @@ class HttpHostAgent:
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
                     attempts: int | None = None) -> dict[str, Any]:
         attempts = attempts or self.attempts
+        data = json.dumps(body).encode() if body is not None else None
+        headers = _JSON if body is not None else None
         what = f"{method} {self.base_url}{path}"
         pause = FIRST_PAUSE_SECONDS
         for attempt in range(1, attempts + 1):
             try:
-                async with self._http().request(method, self.base_url + path, json=body) as response:
-                    text = await response.text()
+                async with self._http().request(method, self.base_url + path, data=data, headers=headers) as response:
+                    raw = await response.read()
                     status = response.status
                 break
             except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as e:
@@ -59,13 +62,13 @@ class HttpHostAgent:
                 await asyncio.sleep(pause)
                 pause *= 2
         try:
-            reply = json.loads(text)
+            reply = json.loads(raw)
         except ValueError:
             raise HostAgentError(f"the host agent answered {what} with status {status} and a body that is not "
-                                 f"JSON: {text[:200]!r}") from None
+                                 f"JSON: {raw[:200]!r}") from None
         if status >= 400:
             message = reply.get("error") if isinstance(reply, dict) else None
-            raise HostAgentError(f"the host agent refused {what}: {status} {message or text[:200]}")
+            raise HostAgentError(f"the host agent refused {what}: {status} {message or raw[:200]!r}")
         return reply
 
     async def start_vm(self, host_uuid: str, vm: VmSpec) -> None:
