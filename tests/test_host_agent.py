@@ -184,7 +184,7 @@ def test_the_client_tries_again_when_a_call_gets_no_answer(agent_process):
 def test_client_errors_are_typed_and_say_what_failed(agent_process):
     async def scenario() -> None:
         agent = HttpHostAgent(agent_process.url, **SHORT)
-        with pytest.raises(HostAgentError, match="role must be one of") as refused:
+        with pytest.raises(HostAgentError, match=r"refused POST \S+/vms/vm-1/start: 400 role must be one of") as refused:
             await agent.start_vm("host-a", _vm("vm-1", role="Tertiary"))
         assert not isinstance(refused.value, HostUnreachable)
         with pytest.raises(HostAgentError, match="host must match"):
@@ -253,7 +253,8 @@ def _serve(tmp_path, process: AgentProcess, hosts: int = 3, **config):
 def test_creates_start_both_vms_on_the_agent_and_destroy_removes_them(tmp_path, agent_process):
     with _serve(tmp_path, agent_process) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
-        replies = [client.create(**basic(names, name=f"web-{i}")) for i in range(2)]
+        # the longest name a create takes: the secondary's is 4 characters longer ("-svm")
+        replies = [client.create(**basic(names, name="web-1")), client.create(**basic(names, name="n" * 255))]
         for reply in replies:
             group = reply.fault_tolerance_vm_group_inventory.uuid
             for vm, role in ((reply.primary_vm_inventory, "Primary"), (reply.secondary_vm_inventory, "Secondary")):

@@ -68,7 +68,7 @@ class HttpHostAgent:
                                  f"JSON: {raw[:200]!r}") from None
         if status >= 400:
             message = reply.get("error") if isinstance(reply, dict) else None
-            raise HostAgentError(f"the host agent refused {what}: {status} {message or raw[:200]!r}")
+            raise HostAgentError(f"the host agent refused {what}: {status} {message or repr(raw[:200])}")
         return reply
 
     async def start_vm(self, host_uuid: str, vm: VmSpec) -> None:

@@ -29,7 +29,7 @@ from . import DESTROYED, ROLES, AgentPing, AgentVm, VmSpec
 
 UUID_PATTERN = "[0-9A-Za-z_-]{1,64}"
 _UUID = re.compile(UUID_PATTERN)
-MAX_NAME_LENGTH = 255
+MAX_NAME_LENGTH = 1024  # above any name the service gives a VM (255, and the secondary's "-svm")
 
 
 class BadBody(ValueError):
