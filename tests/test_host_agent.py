@@ -184,7 +184,7 @@ def test_the_client_tries_again_when_a_call_gets_no_answer(agent_process):
 def test_client_errors_are_typed_and_say_what_failed(agent_process):
     async def scenario() -> None:
         agent = HttpHostAgent(agent_process.url, **SHORT)
-        with pytest.raises(HostAgentError, match=r"refused POST \S+/vms/vm-1/start: 400 role must be one of") as refused:
+        with pytest.raises(HostAgentError, match=r"refused POST \S+/vm-1/start: 400 role must be one of") as refused:
             await agent.start_vm("host-a", _vm("vm-1", role="Tertiary"))
         assert not isinstance(refused.value, HostUnreachable)
         with pytest.raises(HostAgentError, match="host must match"):
