@@ -21,6 +21,11 @@ its own channel, started together at a barrier) for when one Python client proce
 the server and the client(s) used per phase is reported (from /proc and os.times): on a 2-core machine the client
 shares the cores with the server, which the CPU columns make visible.
 
+The server's host agent is its in-process simulated hypervisor unless `--agent simulate-process` (the benchmark
+starts `ftvm agent --simulate` on a free port with its state in TMP and passes `--agent-url` to the server: every
+create then makes two HTTP starts, every destroy two HTTP destroys; the agent's CPU per level is reported) or
+`--agent-url URL` (an agent already running).
+
 Reported per level: creates/s (successful creates per second of wall time), p50/p99 latency in ms, errors by
 status code (0 in a healthy run), the same for the no-op, and the ratio. The goals (≥ 1000 creates/s, ≥ 0.5 of
 the no-op ceiling, p99 ≤ 50 ms, at 32 concurrent calls) are printed beside the numbers; they are not asserted.
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import ipaddress
 import json
 import multiprocessing
@@ -54,6 +60,7 @@ from tqdm import tqdm
 
 ADMIN = "admin"
 READY_RE = re.compile(r"ftvm: gRPC listening on (\S+:\d+)")
+AGENT_READY_RE = re.compile(r"ftvm agent \(simulation\): listening on (http://\S+:\d+)")
 GIB = 1 << 30
 TIB = 1 << 40
 GOAL_CONCURRENCY = 32
@@ -87,6 +94,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="destroy each level's groups after it (default on)")
     p.add_argument("--noop", action=argparse.BooleanOptionalAction, default=True,
                    help="measure the no-op ceiling (grpc.health.v1 Health/Check) at each level (default on)")
+    agent = p.add_mutually_exclusive_group()
+    agent.add_argument("--agent", choices=("in-process", "simulate-process"), default="in-process",
+                       help="the server's host agent: its in-process simulated hypervisor (default), or an "
+                            "`ftvm agent --simulate` process the benchmark starts (HTTP)")
+    agent.add_argument("--agent-url", metavar="URL", help="the server's host agent: one already running at URL")
     p.add_argument("--data-dir", default=None, help="server data directory (default: a temporary directory)")
     p.add_argument("--keep-data", action="store_true", help="keep the data directory (and server log) afterwards")
     p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
@@ -155,21 +167,18 @@ def make_inventory(n_hosts: int) -> dict:
     }
 
 
-# ---- the server subprocess ------------------------------------------------------------------------------------
+# ---- the server and agent subprocesses ------------------------------------------------------------------------
 
-class ServerProcess:
-    """`ftvm serve` as a subprocess; `start()` returns once it printed its listening line.
+class ListeningProcess:
+    """A command as a subprocess; `start()` returns once it printed its listening line (`ready_re`, whose group 1
+    becomes `target`). Its stdout and stderr go to `log_path` (stdout is read line by line until the listening line,
+    then drained). A stopped process can be started again."""
 
-    Its stdout and stderr go to `log_path` (stdout is read line by line until the listening line, then drained).
-    """
+    name = "process"
+    ready_re: re.Pattern
 
-    def __init__(self, data_dir: str, *, inventory: str | None = None, password: str | None = None,
-                 extra_args: Sequence[str] = (), log_path: str | None = None) -> None:
-        self.data_dir = data_dir
-        self.inventory = inventory
-        self.password = password or secrets.token_hex(12)
-        self.extra_args = list(extra_args)
-        self.log_path = log_path or os.path.join(data_dir, "server.log")
+    def __init__(self, log_path: str) -> None:
+        self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.target: str | None = None
         self._log = None
@@ -178,19 +187,17 @@ class ServerProcess:
 
     @property
     def argv(self) -> list[str]:
-        # gRPC only: the benchmark measures the gRPC path (and must not take the REST default port 8080)
-        argv = [sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", self.data_dir, "--grpc-port", "0",
-                "--no-gateway"]
-        if self.inventory:
-            argv += ["--inventory", self.inventory]
-        return argv + self.extra_args
+        raise NotImplementedError
 
-    def start(self, timeout: float = 180.0) -> "ServerProcess":
-        os.makedirs(self.data_dir, exist_ok=True)
-        env = dict(os.environ, FTVM_ADMIN_PASSWORD=self.password, PYTHONUNBUFFERED="1")
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, PYTHONUNBUFFERED="1")
+
+    def start(self, timeout: float = 180.0):
+        os.makedirs(os.path.dirname(os.path.abspath(self.log_path)), exist_ok=True)
         self._log = open(self.log_path, "a", encoding="utf-8")
+        self.target = None
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._log, env=env, text=True,
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._log, env=self.env(), text=True,
                                      bufsize=1)
         ready = threading.Event()
 
@@ -200,19 +207,19 @@ class ServerProcess:
                 self._log.write(line)
                 self._log.flush()
                 if self.target is None:
-                    m = READY_RE.search(line)
+                    m = self.ready_re.search(line)
                     if m:
                         self.target = m.group(1)
                         ready.set()
-            ready.set()  # EOF: the server exited
+            ready.set()  # EOF: the process exited
 
-        self._drain = threading.Thread(target=read, name="ftvm-serve-stdout", daemon=True)
+        self._drain = threading.Thread(target=read, name=f"{self.name}-stdout", daemon=True)
         self._drain.start()
         if not ready.wait(timeout) or self.target is None:
             code = self.proc.poll()
             self.stop()
             state = f"exited with {code}" if code is not None else f"printed no listening line in {timeout:g} s"
-            raise RuntimeError(f"ftvm serve {state}; argv {self.argv}; log {self.log_path}:\n{self.log_tail()}")
+            raise RuntimeError(f"{self.name} {state}; argv {self.argv}; log {self.log_path}:\n{self.log_tail()}")
         self.start_s = time.perf_counter() - t0
         return self
 
@@ -222,7 +229,7 @@ class ServerProcess:
         return self.proc.pid
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU seconds the server process (all its threads) used so far (Linux /proc)."""
+        """User + system CPU seconds the process (all its threads) used so far (Linux /proc)."""
         try:
             with open(f"/proc/{self.pid}/stat", encoding="ascii") as f:
                 fields = f.read().rpartition(")")[2].split()
@@ -237,11 +244,12 @@ class ServerProcess:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 30.0) -> int | None:
+    def stop(self, timeout: float = 30.0, sig: int = signal.SIGTERM) -> int | None:
+        """SIGTERM (a graceful stop), or `sig` (SIGKILL: a crash)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -254,11 +262,70 @@ class ServerProcess:
             self._log = None
         return self.proc.returncode
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self):
         return self.start() if self.proc is None else self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ServerProcess(ListeningProcess):
+    """`ftvm serve` (gRPC only, a free port) on `data_dir`."""
+
+    name = "ftvm serve"
+    ready_re = READY_RE
+
+    def __init__(self, data_dir: str, *, inventory: str | None = None, password: str | None = None,
+                 extra_args: Sequence[str] = (), log_path: str | None = None) -> None:
+        super().__init__(log_path or os.path.join(data_dir, "server.log"))
+        self.data_dir = data_dir
+        self.inventory = inventory
+        self.password = password or secrets.token_hex(12)
+        self.extra_args = list(extra_args)
+
+    @property
+    def argv(self) -> list[str]:
+        # gRPC only: the benchmark measures the gRPC path (and must not take the REST default port 8080)
+        argv = [sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", self.data_dir, "--grpc-port", "0",
+                "--no-gateway"]
+        if self.inventory:
+            argv += ["--inventory", self.inventory]
+        return argv + self.extra_args
+
+    def env(self) -> dict[str, str]:
+        return dict(super().env(), FTVM_ADMIN_PASSWORD=self.password)
+
+    def start(self, timeout: float = 180.0) -> "ServerProcess":
+        os.makedirs(self.data_dir, exist_ok=True)
+        return super().start(timeout)
+
+
+class AgentProcess(ListeningProcess):
+    """`ftvm agent --simulate` (simulated KVM hosts) with its state in `state_path`, on a free port; started again,
+    it listens on the port it had (so a server's --agent-url stays right). `target` is its URL."""
+
+    name = "ftvm agent --simulate"
+    ready_re = AGENT_READY_RE
+
+    def __init__(self, state_path: str, *, log_path: str | None = None) -> None:
+        super().__init__(log_path or state_path + ".log")
+        self.state_path = state_path
+        self.port = 0
+
+    @property
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "ftvm.cli", "agent", "--simulate", "--listen", f"127.0.0.1:{self.port}",
+                "--state", self.state_path, "--log-level", "INFO"]
+
+    def start(self, timeout: float = 60.0) -> "AgentProcess":
+        super().start(timeout)
+        self.port = int(self.url.rpartition(":")[2])
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self.target is not None
+        return self.target
 
 
 # ---- load generation ------------------------------------------------------------------------------------------
@@ -617,7 +684,7 @@ def run(opts) -> dict:
     result: dict[str, Any] = {
         "config": {"concurrency": opts.concurrency, "requests": opts.requests, "warmup": opts.warmup,
                    "strategy": opts.strategy, "client_procs": opts.client_procs, "hosts": opts.hosts,
-                   "destroy": opts.destroy, "noop": opts.noop},
+                   "destroy": opts.destroy, "noop": opts.noop, "agent": opts.agent_url or opts.agent},
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "levels": [],
     }
@@ -627,19 +694,31 @@ def run(opts) -> dict:
         inventory_path = os.path.join(data_dir, "bench-inventory.json")
         with open(inventory_path, "w", encoding="utf-8") as f:
             json.dump(make_inventory(opts.hosts), f)
-        server = ServerProcess(os.path.join(data_dir, "server"), inventory=inventory_path,
-                               extra_args=opts.server_arg, log_path=os.path.join(data_dir, "server.log"))
-        with server:
-            print(f"ftvm bench service: server pid {server.pid} on {server.target} (data {data_dir})",
-                  file=sys.stderr, flush=True)
-            ctx = asyncio.run(_setup(server.target, server.password, opts.timeout))
-            result["server"] = {"target": server.target, "pid": server.pid, "argv": server.argv[1:],
-                                "start_s": server.start_s, "hosts": ctx.pop("hosts")}
-            ctx.update(target=server.target, strategy=opts.strategy, timeout=opts.timeout)
-            for c in opts.concurrency:
-                result["levels"].append(run_level(ctx, server, c, opts))
-        result["server"]["exit_code"] = server.proc.returncode if server.proc else None
-        result["server"]["log"] = server.log_path if opts.keep_data or not own_dir else None
+        with contextlib.ExitStack() as stack:
+            agent_url, agent = opts.agent_url, None
+            if opts.agent == "simulate-process":
+                agent = stack.enter_context(AgentProcess(os.path.join(data_dir, "agent-state.db"),
+                                                         log_path=os.path.join(data_dir, "agent.log")))
+                agent_url = agent.url
+            server = ServerProcess(os.path.join(data_dir, "server"), inventory=inventory_path,
+                                   extra_args=opts.server_arg + (["--agent-url", agent_url] if agent_url else []),
+                                   log_path=os.path.join(data_dir, "server.log"))
+            with server:
+                print(f"ftvm bench service: server pid {server.pid} on {server.target} (data {data_dir})",
+                      file=sys.stderr, flush=True)
+                ctx = asyncio.run(_setup(server.target, server.password, opts.timeout))
+                result["server"] = {"target": server.target, "pid": server.pid, "argv": server.argv[1:],
+                                    "start_s": server.start_s, "hosts": ctx.pop("hosts"),
+                                    "agent": agent_url or "in-process"}
+                ctx.update(target=server.target, strategy=opts.strategy, timeout=opts.timeout)
+                for c in opts.concurrency:
+                    agent_cpu = agent.cpu_seconds() if agent else None
+                    level = run_level(ctx, server, c, opts)
+                    if agent is not None:
+                        level["agent_cpu_s"] = agent.cpu_seconds() - agent_cpu  # the whole level, destroys too
+                    result["levels"].append(level)
+            result["server"]["exit_code"] = server.proc.returncode if server.proc else None
+            result["server"]["log"] = server.log_path if opts.keep_data or not own_dir else None
     finally:
         if own_dir and not opts.keep_data:
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -676,7 +755,8 @@ def format_table(result: dict) -> str:
     cfg = result["config"]
     srv = result.get("server", {})
     lines = [f"CreateFaultToleranceVmInstance ({cfg['strategy']}) over gRPC: {cfg['requests']:,} timed calls per "
-             f"level after {cfg['warmup']:,} warm-up; server {srv.get('target')} with {srv.get('hosts')} hosts; "
+             f"level after {cfg['warmup']:,} warm-up; server {srv.get('target')} with {srv.get('hosts')} hosts, host "
+             f"agent {srv.get('agent')}; "
              f"{cfg['client_procs']} client process(es); {result['machine']['cpus']} CPUs shared by server and "
              "client"]
     hdr = (f"{'conc':>5} {'creates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'no-op/s':>9} {'p50 ms':>8} "
@@ -692,6 +772,9 @@ def format_table(result: dict) -> str:
             f"{_f(c['server_cpu_pct'], '.0f'):>8} {_f(c['client_cpu_pct'], '.0f'):>8} "
             f"{_f(d.get('per_s'), ',.0f'):>10}")
     for lv in result["levels"]:
+        if "agent_cpu_s" in lv:
+            lines.append(f"  c={lv['concurrency']} agent process CPU over the level (creates, no-ops, destroys): "
+                         f"{lv['agent_cpu_s']:.1f} s")
         for phase in ("warmup", "create", "noop", "destroy"):
             ph = lv.get(phase) or {}
             if ph.get("errors"):

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
-from ftvm.agent import SimulatedHypervisor
+from ftvm.agent.simulation import SimulatedHypervisor
 from service_support import inventory, log_in, rpc_error, start_server
 from test_create_service import Names, basic
 from test_create_validation import ROW_TABLES
@@ -40,7 +40,7 @@ def _state(server, agent: SimulatedHypervisor) -> dict:
     hosts = {u: running.domain.engine.host_usage(u) for u in running.domain.catalog.hosts}
     storages = {u: running.domain.engine.storage_available(u) for u in running.domain.catalog.storages}
     return dict(rows=rows, hosts=hosts, storages=storages, network=running.network.in_use(),
-                reservations=running.domain.engine.reservation_count(), agent=agent.vm_count())
+                reservations=running.domain.engine.reservation_count(), agent=agent.simulation.vm_count())
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -142,7 +142,7 @@ def test_destroy_gives_back_exactly_what_create_took(tmp_path):
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         before = _state(server, agent)
         reply = client.create(**basic(names, data_disk_offering_uuids=[names.disk["data-20g"]]))
-        assert agent.vm_count() == 2 and _state(server, agent) != before
+        assert agent.simulation.vm_count() == 2 and _state(server, agent) != before
         client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
                                     metadata=client.metadata)
         assert _state(server, agent) == before

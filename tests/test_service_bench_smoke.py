@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -63,6 +64,18 @@ def test_benchmark_with_two_client_processes_and_no_destroy(capsys):
     assert lv["client_procs"] == 2 and lv["create"]["ok"] == 12 and lv["create"]["error_count"] == 0
     assert lv["create"]["p50_ms"] <= lv["create"]["p99_ms"]
     assert lv["groups"] == 14 and "destroy" not in lv and "noop" not in lv and lv.get("ratio") is None
+
+
+def test_benchmark_with_the_agent_process(capsys, tmp_path):
+    # `ftvm serve --agent-url` as a subprocess, its VMs started and destroyed by an `ftvm agent --simulate` process
+    res = _run_json(capsys, ["--concurrency", "4", "--requests", "12", "--warmup", "2", "--hosts", "6", "--no-noop",
+                             "--agent", "simulate-process", "--data-dir", str(tmp_path), "--json", "--no-progress"])
+    (lv,) = res["levels"]
+    assert lv["create"]["ok"] == 12 and lv["destroy"]["ok"] == 14 and lv["agent_cpu_s"] >= 0
+    assert res["server"]["agent"].startswith("http://127.0.0.1:") and "--agent-url" in res["server"]["argv"]
+    with sqlite3.connect(tmp_path / "agent-state.db") as state:  # the agent started every VM and destroyed it again
+        assert state.execute("SELECT COUNT(*) FROM hosts").fetchone() == (6,)
+        assert state.execute("SELECT COUNT(*) FROM vms").fetchone() == (0,)
 
 
 def test_benchmark_on_100k_hosts_serves_a_create(capsys):

@@ -1,6 +1,7 @@
 """`ftvm` command line: argparse with one small function per subcommand.
 
-    ftvm serve [--data-dir DIR] [--grpc-port N] [--http-port N | --no-gateway] [--inventory FILE]
+    ftvm serve [--data-dir DIR] [--grpc-port N] [--http-port N | --no-gateway] [--inventory FILE] [--agent-url URL]
+    ftvm agent --simulate --listen HOST:PORT --state FILE
     ftvm gateway --target HOST:PORT [--http-host HOST] [--http-port N]
     ftvm call [--target HOST:PORT] [--session UUID | --login ACCOUNT:PASSWORD] (--list | METHOD [JSON])
     ftvm bench placement|service [ARGS]   (from a source checkout: runs the top-level bench/ package)
@@ -15,6 +16,8 @@ import argparse
 import os
 import sys
 from typing import Callable, Sequence
+
+from ftvm.agent import DEFAULT_AGENT_ATTEMPTS, DEFAULT_AGENT_TIMEOUT
 
 
 BENCH_SETUP_HINT = "from a checkout of the ftvm repository, after pip install -e '.[bench,bench-peers]'"
@@ -92,6 +95,14 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help="processes serving the same ports and database, kept in step by the change feed "
                         "(default 1)")
+    p.add_argument("--agent-url", metavar="URL",
+                   help="the host agent's HTTP endpoint, e.g. http://127.0.0.1:7070 from `ftvm agent --simulate` "
+                        "(default: the in-process simulated hypervisor)")
+    p.add_argument("--agent-timeout", type=_positive_float, default=DEFAULT_AGENT_TIMEOUT, metavar="S",
+                   help=f"seconds each agent call may take (default {DEFAULT_AGENT_TIMEOUT:g})")
+    p.add_argument("--agent-attempts", type=_positive_int, default=DEFAULT_AGENT_ATTEMPTS, metavar="N",
+                   help="tries of an agent call that got no answer (connection error or timeout) before it fails "
+                        f"(default {DEFAULT_AGENT_ATTEMPTS})")
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     p.set_defaults(func=_run_serve)
 
@@ -105,7 +116,64 @@ def _run_serve(args: argparse.Namespace) -> int:
     return serve(ServerConfig(data_dir=args.data_dir, grpc_host=args.grpc_host, grpc_port=args.grpc_port,
                               http_host=args.http_host, http_port=None if args.no_gateway else args.http_port,
                               inventory_file=args.inventory, with_demo=not args.no_demo,
-                              database_url=args.database_url, workers=args.workers))
+                              database_url=args.database_url, workers=args.workers, agent_url=args.agent_url,
+                              agent_timeout=args.agent_timeout, agent_attempts=args.agent_attempts))
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """HOST:PORT, [IPv6]:PORT."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (PORT 0 picks a free one), got {text!r}")
+    return host, int(port)
+
+
+def _add_agent(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("agent", help="run SIMULATED KVM hosts behind the host agent's HTTP protocol (--simulate)",
+                       description="Serves any number of SIMULATED KVM hosts (no hypervisor: a VM 'runs' as a row "
+                                   "in --state) over the host agent's HTTP/JSON protocol, for `ftvm serve "
+                                   "--agent-url`; a host exists from its first request. Simulation controls: POST "
+                                   "/hosts/{hostUuid}/fail[?vmsSurvive=true] and /hosts/{hostUuid}/recover. Runs "
+                                   "until SIGTERM/SIGINT; the state survives a restart.")
+    p.add_argument("--simulate", action="store_true", required=True,
+                   help="required: the only agent ftvm has is a simulation of the hosts")
+    p.add_argument("--listen", type=_host_port, default=("127.0.0.1", 7070), metavar="HOST:PORT",
+                   help="address to listen on; port 0 picks a free one (default 127.0.0.1:7070)")
+    p.add_argument("--state", required=True, metavar="FILE",
+                   help="SQLite file of the simulated hosts and their VMs (created if missing)")
+    p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    p.set_defaults(func=_run_agent)
+
+
+def _run_agent(args: argparse.Namespace) -> int:
+    import logging
+
+    from ftvm.agent.simulator_server import serve
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    host, port = args.listen
+    return serve(host, port, args.state)
 
 
 def _add_http_arguments(p: argparse.ArgumentParser) -> None:
@@ -134,7 +202,8 @@ def _run_gateway(args: argparse.Namespace) -> int:
     return serve(args.target, args.http_host, args.http_port)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_serve, _add_gateway, _add_call, _add_bench]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_serve, _add_agent, _add_gateway, _add_call,
+                                                                _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

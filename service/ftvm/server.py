@@ -30,7 +30,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ftvm._proto.zstack.ft.v1 import services_pb2
-from ftvm.agent import HostAgent, SimulatedHypervisor
+from ftvm.agent import DEFAULT_AGENT_ATTEMPTS, DEFAULT_AGENT_TIMEOUT, HostAgent
+from ftvm.agent.http_client import HttpHostAgent
+from ftvm.agent.simulation import SimulatedHypervisor
 from ftvm.api.base import MAX_MESSAGE_BYTES, add_servicer, drain
 from ftvm.api.inventory_servicer import InventoryServicer
 from ftvm.api.vm_servicer import AccountServicer, VmServicer
@@ -67,7 +69,10 @@ class ServerConfig:
     engine: str | None = None  # placement engine: rust (default) or ortools
     grace_seconds: float = 10.0
     failpoint: Callable[[str], None] | None = None  # tests only: raise at a named create step
-    agent: HostAgent = field(default_factory=SimulatedHypervisor)
+    agent: HostAgent = field(default_factory=SimulatedHypervisor)  # used when agent_url is None
+    agent_url: str | None = None  # a host agent process over HTTP (e.g. `ftvm agent --simulate`)
+    agent_timeout: float = DEFAULT_AGENT_TIMEOUT
+    agent_attempts: int = DEFAULT_AGENT_ATTEMPTS
     workers: int = 1  # processes serving the same ports and database (serve() only)
     reuse_port: bool = False  # share the listening ports with other processes (the workers do)
 
@@ -141,6 +146,7 @@ class RunningServer:
     first: FirstStart
     grace_seconds: float
     gateway: Gateway | None  # the REST gateway (port, url) when ServerConfig.http_port is set
+    agent: HostAgent
 
     @property
     def network(self) -> NetworkAllocator:
@@ -154,12 +160,20 @@ class RunningServer:
         await self.server.stop(grace)
         await drain(grace)  # work of calls cancelled by the stop finishes (commits or undoes) first
         await self.replication.stop()
+        await self.agent.close()
         self.accounts.close()
         self.domain.close()
         self.store.close()
 
 
+def _agent(config: ServerConfig) -> HostAgent:
+    if config.agent_url is None:
+        return config.agent
+    return HttpHostAgent(config.agent_url, timeout=config.agent_timeout, attempts=config.agent_attempts)
+
+
 async def start(config: ServerConfig) -> RunningServer:
+    agent = _agent(config)
     store = open_store(config.url)
     started = None  # the gRPC server once it listens: a failure after that (the REST port taken) stops it
     replication: Replication | None = None  # once it leased an ordinal
@@ -177,8 +191,8 @@ async def start(config: ServerConfig) -> RunningServer:
             assert replication is not None
             await replication.catch_up()
 
-        flow = CreateFlow(domain, config.agent, refresh, config.failpoint)
-        vms = Vms(domain, config.agent)
+        flow = CreateFlow(domain, agent, refresh, config.failpoint)
+        vms = Vms(domain, agent)
 
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                           ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -209,10 +223,11 @@ async def start(config: ServerConfig) -> RunningServer:
             await replication.stop()
         if accounts is not None:
             accounts.close()
+        await agent.close()
         store.close()
         raise
     return RunningServer(server, health_servicer, store, domain, replication, accounts, port, config.grpc_host,
-                         first, config.grace_seconds, gateway)
+                         first, config.grace_seconds, gateway, agent)
 
 
 def _sample_rows(store: Store) -> tuple[Row | None, Row | None, Row | None]:
@@ -236,6 +251,7 @@ def _banner(config: ServerConfig, first: FirstStart, grpc_target: str, rest_url:
         login = f"'admin:{first.admin_password_generated}'"
         lines.append(f"ftvm: created account 'admin' with password {first.admin_password_generated} "
                      "(printed once; keep it)")
+    lines.append(f"ftvm: host agent {config.agent_url or 'in-process (simulated hypervisor)'}")
     workers = f" ({config.workers} worker processes)" if config.workers > 1 else ""
     lines.append(f"ftvm: gRPC listening on {grpc_target}{workers}")
     if rest_url is not None:

@@ -5,12 +5,14 @@ Steps (each a failpoint name; a failure at any of them leaves nothing behind):
                       then SYS.1003, then SYS.1006 state rules)
   place               the Rust core places and reserves both VMs in one step (`place_and_reserve`)
   allocate_network    IPs, MACs, COLO ports, internal ids (in memory; the rows' UNIQUE constraints back them)
-  start_primary       the host agent starts the primary (InstantStart only)
-  start_secondary     ... and the secondary
+  start_primary       the host agent starts the primary (InstantStart only) ...
+  start_secondary     ... and, at the same time, the secondary
   commit              one transaction (group-committed) writes every row and re-checks both hosts' and every
                       touched storage's usage against capacity; the failpoint fires after the inserts
 The agent starts the VMs *before* the commit so the database only ever holds finished creates: a create that
-fails, or a process that dies mid-way, leaves no row to clean up. Undo runs in reverse order.
+fails, or a process that dies mid-way, leaves no row to clean up. Undo runs in reverse order; it destroys both VMs
+whatever their starts answered (a start that timed out may have started its VM). A VM the undo cannot destroy (the
+agent does not answer) is logged at WARNING and left on its host for the reconciler.
 
 With several replicas on one database, the commit is where a stale memory shows: the capacity re-check or a
 UNIQUE constraint refuses what another replica took first (`StaleView`). The create is then undone, the replica
@@ -23,12 +25,13 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from ftvm.agent import HostAgent, HostAgentError
+from ftvm.agent import HostAgent, HostAgentError, VmSpec
 from ftvm.placement import (
     DEFAULT_STRATEGY,
     STRATEGIES,
@@ -57,6 +60,8 @@ from .holdings import Holdings
 from .network import NIC_PORT_PURPOSES, PAIR_PORT_PURPOSES, ensure_internal_ids, int_to_ip
 from .records import assemble_views, build_vm_view, group_view, shadow_view
 from .system_tags import parse_system_tags
+
+log = logging.getLogger(__name__)
 
 MSG = "CreateFaultToleranceVmInstanceMsg"
 STRATEGY_VALUES = ("InstantStart", "CreateStopped", "JustCreate")
@@ -367,17 +372,19 @@ class CreateFlow:
             self._failpoint("allocate_network")
             records = self._build_records(account, plan, placement, undo)
             if plan.strategy == "InstantStart":
-                for step, vm in (("start_primary", records.primary_vm), ("start_secondary", records.secondary_vm)):
-                    self._failpoint(step)
-                    await self._start(vm, undo)
+                await self._start_pair(records, undo)
             self._failpoint("commit")
             checks = self._capacity_checks(placement) if placement else None
             await domain.write(lambda tx: self._commit(tx, records, checks, retry))
-        except BaseException:
+        except BaseException as error:
             for action in reversed(undo):
-                result = action()
-                if hasattr(result, "__await__"):
-                    await result
+                try:
+                    result = action()
+                    if hasattr(result, "__await__"):
+                        await result
+                except HostAgentError as e:
+                    log.warning("create of FT group[uuid:%s] failed (%s) and its undo could not destroy what it "
+                                "started: %s; left on the host for the reconciler", plan.group_uuid, error, e)
             raise
         finally:
             await domain.gate.release_shared()
@@ -404,13 +411,35 @@ class CreateFlow:
         except PlacementError as e:
             raise operation_failed(f"placement refused the request: {e}") from e
 
-    async def _start(self, vm: dict, undo: list) -> None:
+    async def _start_pair(self, r: "_Records", undo: list) -> None:
+        """Both starts at once; the undo destroys both VMs, whatever their starts answered (destroying a VM the host
+        does not hold is a success), once both starts are over."""
+        vms = (r.primary_vm, r.secondary_vm)
+        undo.append(lambda: self._destroy_started(vms))
+        outcomes = await asyncio.gather(self._start("start_primary", r.primary_vm),
+                                        self._start("start_secondary", r.secondary_vm), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _start(self, step: str, vm: dict) -> None:
+        self._failpoint(step)
         try:
-            await self._agent.start_vm(vm["host_uuid"], vm)
+            await self._agent.start_vm(vm["host_uuid"], VmSpec.of_row(vm))
         except HostAgentError as e:
             raise operation_failed(f"host[uuid:{vm['host_uuid']}] failed to start vm[uuid:{vm['uuid']}]: {e}") from e
-        agent = self._agent
-        undo.append(lambda: agent.destroy_vm(vm["host_uuid"], vm["uuid"]))
+
+    async def _destroy_started(self, vms: tuple[dict, ...]) -> None:
+        outcomes = await asyncio.gather(*(self._agent.destroy_vm(vm["host_uuid"], vm["uuid"]) for vm in vms),
+                                        return_exceptions=True)
+        left = []
+        for vm, outcome in zip(vms, outcomes):
+            if isinstance(outcome, HostAgentError):
+                left.append(f"vm[uuid:{vm['uuid']}] on host[uuid:{vm['host_uuid']}] ({outcome})")
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        if left:
+            raise HostAgentError("; ".join(left))
 
     # -- records ---------------------------------------------------------------------------------------------------
     def _build_records(self, account: Account, plan: _Plan, placement: Placement | None, undo: list) -> "_Records":

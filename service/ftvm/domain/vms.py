@@ -5,9 +5,10 @@ A normal account sees and destroys only its own groups; the admin sees all.
 
 from __future__ import annotations
 
-from typing import Sequence
+import asyncio
+import logging
 
-from ftvm.agent import HostAgent
+from ftvm.agent import HostAgent, HostAgentError
 from ftvm.store import Condition, Row, Tx
 
 from .accounts import Account
@@ -17,6 +18,8 @@ from .holdings import Holdings, give_back
 from .limits import MAX_UUID_LENGTH, check_text
 from .query import QueryRequest, run_query
 from .records import assemble_views, shadow_view
+
+log = logging.getLogger(__name__)
 
 GROUP_TYPE = "FaultToleranceVmGroup"
 
@@ -124,6 +127,17 @@ class Vms:
         finally:
             await domain.gate.release_shared()
         if outcome is not None:
-            for vm in outcome[1]:
-                if vm["host_uuid"] is not None:
-                    await self._agent.destroy_vm(vm["host_uuid"], vm["uuid"])
+            await self._destroy_on_hosts([vm for vm in outcome[1] if vm["host_uuid"] is not None])
+
+    async def _destroy_on_hosts(self, vms: list[Row]) -> None:
+        """After the records are gone: a VM whose agent does not answer is left for the reconciler (the destroy
+        itself succeeded; a retry of it would find nothing to do)."""
+        outcomes = await asyncio.gather(*(self._agent.destroy_vm(vm["host_uuid"], vm["uuid"]) for vm in vms),
+                                        return_exceptions=True)
+        for vm, outcome in zip(vms, outcomes):
+            if isinstance(outcome, HostAgentError):
+                log.warning("destroyed FT group[uuid:%s], but vm[uuid:%s] could not be destroyed on host[uuid:%s]: "
+                            "%s; left on the host for the reconciler", vm["group_uuid"], vm["uuid"], vm["host_uuid"],
+                            outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
