@@ -188,3 +188,36 @@ def test_query_management_node_shows_every_replica_with_its_figures(pair_of_repl
     assert on_b.HasField("feed_lag_p99_ms") and on_b.feed_lag_p99_ms >= 0
     assert [n.uuid for n in client_b.query("QueryManagementNode", f"ordinal={a.running.replication.ordinal}")] \
         == [a.running.replication.replica_id]
+
+
+def test_admin_writes_on_one_replica_apply_on_every_replica(pair_of_replicas):
+    """Inventory, state changes and global config made on A: B places by them within the feed's lag."""
+    a, b = pair_of_replicas
+    client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
+    names = Names(a)
+    cluster = names.cluster["z0-c0"]
+    host = client_a.inventory.AddKVMHost(pb.AddKVMHostRequest(
+        cluster_uuid=cluster, name="late-host", management_ip="192.168.77.1", cpu_num=64, memory_size=129 << 30,
+        ft_network_address="10.99.77.1"), metadata=client_a.metadata).inventory
+    image = client_a.inventory.AddImage(pb.AddImageRequest(name="late-image", url="http://images/late.qcow2",
+                                                           size=1 << 30), metadata=client_a.metadata).inventory
+    for h in names.host.values():  # every other host out: B can only place on the new one ... and one more
+        client_a.inventory.ChangeHostState(pb.ChangeHostStateRequest(
+            uuid=h, change_host_state=pb.ChangeHostStateParams(state_event="disable")), metadata=client_a.metadata)
+    client_a.inventory.ChangeHostState(pb.ChangeHostStateRequest(
+        uuid=names.host["host-1"], change_host_state=pb.ChangeHostStateParams(state_event="enable")),
+        metadata=client_a.metadata)
+    wait_caught_up(a, b)
+    reply = client_b.create(**basic(names, name="on-new", image_uuid=image.uuid))
+    assert {reply.primary_vm_inventory.host_uuid, reply.secondary_vm_inventory.host_uuid} == \
+        {host.uuid, names.host["host-1"]}
+    # a config value the engine is built with: B reloads and places by it
+    client_a.inventory.UpdateGlobalConfig(pb.UpdateGlobalConfigRequest(
+        category="ft", name="fault.tolerance.network.cidr",
+        update_global_config=pb.UpdateGlobalConfigParams(value="10.98.0.0/16")), metadata=client_a.metadata)
+    wait_caught_up(a, b)
+    assert str(b.running.domain.catalog.ft_network) == "10.98.0.0/16"
+    code, error = rpc_error(lambda: client_b.create(**basic(names, name="no-ft-hosts")))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.cause.code == "HOST_ALLOCATION.1000"
+    assert b.running.replication.stats.reloads == 1
+    assert memory_of(b.running) == memory_rebuilt_from_rows(b.running) == memory_of(a.running)

@@ -37,6 +37,8 @@ GLOBAL_CONFIG_DEFAULTS: dict[tuple[str, str], tuple[str, str]] = {
 _PLACEMENT_KEYS = (("host", "cpu.overProvisioning.ratio"), ("mevoco", "overProvisioning.memory"),
                    ("kvm", "reservedMemory"), ("mevoco", "overProvisioning.primaryStorage"),
                    ("primaryStorage", "reservedCapacity"))
+# The global config keys the placement engine is built with: changing one rebuilds the engine.
+PLACEMENT_CONFIG_KEYS = frozenset(_PLACEMENT_KEYS) | {("ft", "fault.tolerance.network.cidr")}
 
 _SIZE_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE = re.compile(r"([0-9]+)([BKMGT]?)")

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from ftvm.store import Row, Tx
 
-from .catalog import GLOBAL_CONFIG_DEFAULTS, Catalog, build_engine, validate_global_config
+from .catalog import GLOBAL_CONFIG_DEFAULTS, PLACEMENT_CONFIG_KEYS, Catalog, build_engine, validate_global_config
 from .common import Domain, check_name, insert_unique, new_uuid
 from .errors import FtError, invalid, mandatory, not_found
 from .inventory_model import (
@@ -56,22 +56,13 @@ from .inventory_model import (
 )
 from .limits import MAX_CONFIG_VALUE_LENGTH, MAX_KEYWORD_LENGTH, MAX_TAG_LENGTH, MAX_TAGS, MAX_UUID_LENGTH, \
     check_list, check_text
+from .inventory_sync import apply_refs, apply_row, config_change, ref_change, row_change
 from .memory import load_memory, replace_memory
 
 S = TypeVar("S", bound=Resource)
 
 STATE_EVENTS = {"enable": "Enabled", "disable": "Disabled"}
 HOST_STATE_EVENTS = {**STATE_EVENTS, "maintain": "Maintenance"}
-
-# The global config keys the placement engine is built with: changing one rebuilds the engine.
-PLACEMENT_CONFIG_KEYS = frozenset({
-    ("host", "cpu.overProvisioning.ratio"),
-    ("mevoco", "overProvisioning.memory"),
-    ("kvm", "reservedMemory"),
-    ("mevoco", "overProvisioning.primaryStorage"),
-    ("primaryStorage", "reservedCapacity"),
-    ("ft", "fault.tolerance.network.cidr"),
-})
 
 # The request's name of a model field where the two differ.
 _REQUEST_FIELDS = {"uuid": "resourceUuid"}
@@ -169,8 +160,10 @@ class InventoryAdmin:
         def op(tx: Tx) -> None:
             insert_unique(tx, table, row, kind)
             tx.insert("tags", tags)
+            tx.emit(row_change(table, row["uuid"]))
 
         await self._domain.write(op)
+        apply_row(self._domain, table, row)
 
     # -- zones and clusters ------------------------------------------------------------------------------------
     async def create_zone(self, *, name: str | None, description: str | None = None,
@@ -181,7 +174,6 @@ class InventoryAdmin:
         tags = tag_rows(row["uuid"], "ZoneVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("zones", "ZoneVO", row, tags)
-            self._catalog.zones[row["uuid"]] = row
         return row
 
     async def create_cluster(self, *, zone_uuid: str | None, name: str | None, description: str | None = None,
@@ -195,7 +187,6 @@ class InventoryAdmin:
         tags = tag_rows(row["uuid"], "ClusterVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("clusters", "ClusterVO", row, tags)
-            self._catalog.clusters[row["uuid"]] = row
         return row
 
     # -- hosts -------------------------------------------------------------------------------------------------
@@ -225,15 +216,11 @@ class InventoryAdmin:
                 raise request_error(problems[0], message)
             insert_unique(tx, "hosts", row, "HostVO")
             tx.insert("tags", tags)
+            tx.emit(row_change("hosts", row["uuid"]))
 
         async with self._shared_gate():
             await self._domain.write(op)
-            self._catalog.hosts[row["uuid"]] = row
-            self._domain.engine.upsert_host(self._catalog.host_spec(row["uuid"]))
-            # A local storage spans the disks of its clusters' hosts: this host's disk joins it.
-            for storage_uuid, clusters in self._catalog.storage_clusters.items():
-                if cluster["uuid"] in clusters and self._catalog.is_local(storage_uuid):
-                    self._domain.engine.upsert_storage(self._catalog.storage_spec(storage_uuid))
+            apply_row(self._domain, "hosts", row)
         return row
 
     # -- primary storage ---------------------------------------------------------------------------------------
@@ -244,8 +231,6 @@ class InventoryAdmin:
         tags = tag_rows(row["uuid"], "PrimaryStorageVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("primary_storages", "PrimaryStorageVO", row, tags)
-            self._catalog.storages[row["uuid"]] = row
-            self._domain.engine.upsert_storage(self._catalog.storage_spec(row["uuid"]))
         return row
 
     async def add_local_primary_storage(self, *, zone_uuid: str | None, name: str | None, url: str | None,
@@ -299,9 +284,9 @@ class InventoryAdmin:
             raise request_error(problem.at("clusterUuid"), message)
         ref = dict(primary_storage_uuid=storage_uuid, cluster_uuid=cluster_uuid)
         async with self._shared_gate():
-            await self._domain.write(lambda tx: tx.insert("ps_cluster_refs", [ref]))
-            catalog.storage_clusters.setdefault(storage_uuid, set()).add(cluster_uuid)
-            self._domain.engine.upsert_storage(catalog.storage_spec(storage_uuid))
+            await self._domain.write(lambda tx: (tx.insert("ps_cluster_refs", [ref]),
+                                                 tx.emit(ref_change("ps_cluster_refs", storage_uuid))))
+            apply_refs(self._domain, "ps_cluster_refs", storage_uuid, {cluster_uuid})
         return storage
 
     # -- networks ----------------------------------------------------------------------------------------------
@@ -317,7 +302,6 @@ class InventoryAdmin:
         tags = tag_rows(row["uuid"], "L2NetworkVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("l2_networks", "L2NetworkVO", row, tags)
-            self._catalog.l2_networks[row["uuid"]] = row
         return row
 
     async def attach_l2_network_to_cluster(self, *, l2_network_uuid: str | None, cluster_uuid: str | None) -> Row:
@@ -334,9 +318,9 @@ class InventoryAdmin:
             raise request_error(problem.at("clusterUuid"), message)
         ref = dict(l2_network_uuid=l2_uuid, cluster_uuid=cluster_uuid)
         async with self._shared_gate():
-            await self._domain.write(lambda tx: tx.insert("l2_cluster_refs", [ref]))
-            catalog.l2_clusters.setdefault(l2_uuid, set()).add(cluster_uuid)
-            self._domain.engine.attach_l2(cluster_uuid, l2_uuid)
+            await self._domain.write(lambda tx: (tx.insert("l2_cluster_refs", [ref]),
+                                                 tx.emit(ref_change("l2_cluster_refs", l2_uuid))))
+            apply_refs(self._domain, "l2_cluster_refs", l2_uuid, {cluster_uuid})
         return l2
 
     async def create_l3_network(self, *, l2_network_uuid: str | None, name: str | None,
@@ -353,8 +337,6 @@ class InventoryAdmin:
         tags = tag_rows(row["uuid"], "L3NetworkVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("l3_networks", "L3NetworkVO", row, tags)
-            self._catalog.l3_networks[row["uuid"]] = row
-            self._domain.engine.set_l3(row["uuid"], l2["uuid"])
         return row
 
     async def add_ip_range(self, *, l3_network_uuid: str | None, name: str | None, start_ip: str | None,
@@ -379,10 +361,11 @@ class InventoryAdmin:
                 raise request_error(overlap, message)
             insert_unique(tx, "ip_ranges", row, "IpRangeVO")
             tx.insert("tags", tags)
+            tx.emit(row_change("ip_ranges", row["uuid"]))
 
         async with self._shared_gate():
             await self._domain.write(op)
-            self._catalog.ip_ranges.setdefault(l3["uuid"], []).append(row)
+            apply_row(self._domain, "ip_ranges", row)
         return row
 
     # -- images and offerings ----------------------------------------------------------------------------------
@@ -400,7 +383,6 @@ class InventoryAdmin:
         tags = tag_rows(row["uuid"], "ImageVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("images", "ImageVO", row, tags)
-            self._catalog.images[row["uuid"]] = row
         return row
 
     async def create_instance_offering(self, *, name: str | None, cpu_num: int | None, memory_size: int | None,
@@ -417,7 +399,6 @@ class InventoryAdmin:
         tags = tag_rows(row["uuid"], "InstanceOfferingVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("instance_offerings", "InstanceOfferingVO", row, tags)
-            self._catalog.instance_offerings[row["uuid"]] = row
         return row
 
     async def create_disk_offering(self, *, name: str | None, disk_size: int | None, description: str | None = None,
@@ -431,58 +412,48 @@ class InventoryAdmin:
         tags = tag_rows(row["uuid"], "DiskOfferingVO", system_tags, user_tags, row["create_date"], message)
         async with self._shared_gate():
             await self._create("disk_offerings", "DiskOfferingVO", row, tags)
-            self._catalog.disk_offerings[row["uuid"]] = row
         return row
-
 
     # -- state changes -----------------------------------------------------------------------------------------
     async def _change_state(self, table: str, rows: dict[str, Row], kind: str, message: str, uuid: str | None,
                             state_event: str | None, events: dict[str, str]) -> Row:
-        """Updates the row and replaces the catalog's copy (readers holding the old row see a consistent one)."""
+        """Updates the row and replaces the catalog's copy (readers holding the old row see a consistent one), and
+        the engine's view of what it changes."""
         row = _lookup(rows, uuid, "uuid", kind, message)
         state = _event_state(state_event, events, message)
         now = self._domain.clock()
-        await self._domain.write(lambda tx: tx.update(table, {"uuid": row["uuid"]},
-                                                      {"state": state, "last_op_date": now}))
+
+        def op(tx: Tx) -> None:
+            tx.update(table, {"uuid": row["uuid"]}, {"state": state, "last_op_date": now})
+            tx.emit(row_change(table, row["uuid"]))
+
+        await self._domain.write(op)
         updated = {**row, "state": state, "last_op_date": now}
-        rows[row["uuid"]] = updated
+        apply_row(self._domain, table, updated)
         return updated
 
     async def change_host_state(self, *, uuid: str | None, state_event: str | None) -> Row:
         """enable | disable | maintain -> Enabled | Disabled | Maintenance; the engine places only on Enabled."""
         async with self._shared_gate():
-            row = await self._change_state("hosts", self._catalog.hosts, "HostVO", "APIChangeHostStateMsg", uuid,
-                                           state_event, HOST_STATE_EVENTS)
-            self._domain.engine.upsert_host(self._catalog.host_spec(row["uuid"]))
-        return row
+            return await self._change_state("hosts", self._catalog.hosts, "HostVO", "APIChangeHostStateMsg", uuid,
+                                            state_event, HOST_STATE_EVENTS)
 
     async def change_primary_storage_state(self, *, uuid: str | None, state_event: str | None) -> Row:
         async with self._shared_gate():
-            row = await self._change_state("primary_storages", self._catalog.storages, "PrimaryStorageVO",
-                                           "APIChangePrimaryStorageStateMsg", uuid, state_event, STATE_EVENTS)
-            self._domain.engine.upsert_storage(self._catalog.storage_spec(row["uuid"]))
-        return row
+            return await self._change_state("primary_storages", self._catalog.storages, "PrimaryStorageVO",
+                                            "APIChangePrimaryStorageStateMsg", uuid, state_event, STATE_EVENTS)
 
     async def change_zone_state(self, *, uuid: str | None, state_event: str | None) -> Row:
         """A disabled zone takes its hosts out of placement (the engine sees them as Disabled)."""
         async with self._shared_gate():
-            row = await self._change_state("zones", self._catalog.zones, "ZoneVO", "APIChangeZoneStateMsg", uuid,
-                                           state_event, STATE_EVENTS)
-            self._resync_hosts("zone_uuid", row["uuid"])
-        return row
+            return await self._change_state("zones", self._catalog.zones, "ZoneVO", "APIChangeZoneStateMsg", uuid,
+                                            state_event, STATE_EVENTS)
 
     async def change_cluster_state(self, *, uuid: str | None, state_event: str | None) -> Row:
         """A disabled cluster takes its hosts out of placement (the engine sees them as Disabled)."""
         async with self._shared_gate():
-            row = await self._change_state("clusters", self._catalog.clusters, "ClusterVO",
-                                           "APIChangeClusterStateMsg", uuid, state_event, STATE_EVENTS)
-            self._resync_hosts("cluster_uuid", row["uuid"])
-        return row
-
-    def _resync_hosts(self, column: str, uuid: str) -> None:
-        hosts = [h for h, r in self._catalog.hosts.items() if r[column] == uuid]
-        if hosts:
-            self._domain.engine.upsert_hosts([self._catalog.host_spec(h) for h in hosts])
+            return await self._change_state("clusters", self._catalog.clusters, "ClusterVO",
+                                            "APIChangeClusterStateMsg", uuid, state_event, STATE_EVENTS)
 
     async def change_l3_network_state(self, *, uuid: str | None, state_event: str | None) -> Row:
         async with self._shared_gate():
@@ -548,6 +519,7 @@ class InventoryAdmin:
         def op(tx: Tx) -> None:
             if not tx.update("global_configs", {"category": category, "name": name}, {"value": value}):
                 tx.insert("global_configs", [row])
+            tx.emit(config_change(category, name))
 
         if key not in PLACEMENT_CONFIG_KEYS:
             async with self._shared_gate():

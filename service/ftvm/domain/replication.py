@@ -27,7 +27,9 @@ from typing import Any, Callable
 from ftvm.store import FeedEntry, Row, Tx
 
 from .common import Domain
+from .catalog import PLACEMENT_CONFIG_KEYS
 from .holdings import Holdings, give_back, take
+from .inventory_sync import apply_change, read_change
 from .memory import reload_memory
 from .network import PORT_STRIPES
 
@@ -84,29 +86,37 @@ class Replication:
                 entries = await domain.read(lambda tx: tx.feed_after(after, FEED_PAGE))
                 if not entries:
                     return
-                if entries[0].seq > after + 1:
+                reload = entries[0].seq > after + 1
+                if reload:
                     log.warning("change feed entries %d..%d are gone (retention): reloading from the rows", after + 1,
                                 entries[0].seq - 1)
-                    await reload_memory(domain)
+                else:
+                    reload = await self._apply_entries(entries)
+                if reload:
+                    await reload_memory(domain)  # from a snapshot that includes every entry seen so far
                     self.stats.reloads += 1
-                    continue
-                await domain.gate.acquire_shared()  # never between an engine rebuild's read and its swap
-                try:
-                    for entry in entries:
-                        if entry.seq <= domain.feed.seq:
-                            continue  # passed meanwhile (own commit, or a reload)
-                        self._apply(entry)
-                        domain.feed.seq = entry.seq
-                finally:
-                    await domain.gate.release_shared()
-                if len(entries) < FEED_PAGE:
+                elif len(entries) < FEED_PAGE:
                     return
 
-    def _apply(self, entry: FeedEntry) -> None:
-        feed = self._domain.feed
-        if entry.origin == self.replica_id and entry.seq not in feed.uncertain:
-            return
-        feed.uncertain.discard(entry.seq)
+    async def _apply_entries(self, entries: list[FeedEntry]) -> bool:
+        """Applies entries in order; True (and stops) at one that needs the whole memory reloaded."""
+        domain = self._domain
+        await domain.gate.acquire_shared()  # never between an engine rebuild's read and its swap
+        try:
+            for entry in entries:
+                if entry.seq <= domain.feed.seq:
+                    continue  # passed meanwhile (own commit, or a reload)
+                if entry.origin != self.replica_id or entry.seq in domain.feed.uncertain:
+                    if await self._apply(entry):
+                        return True
+                domain.feed.uncertain.discard(entry.seq)
+                domain.feed.seq = entry.seq
+        finally:
+            await domain.gate.release_shared()
+        return False
+
+    async def _apply(self, entry: FeedEntry) -> bool:
+        """Another replica's entry (or an own one whose commit outcome was unknown). True when it needs a reload."""
         for change in entry.changes:
             kind = change["t"]
             if kind == "group+":
@@ -115,10 +125,16 @@ class Replication:
                 give_back(self._domain, Holdings.from_change(change))
             elif kind == "session-":
                 self._forget_session(change["uuid"])
+            elif kind == "config" and (change["category"], change["name"]) in PLACEMENT_CONFIG_KEYS:
+                return True
+            elif kind in ("row", "ref", "config"):
+                read = await self._domain.read(lambda tx, change=change: read_change(tx, change))
+                apply_change(self._domain, change, read)
             else:
                 log.error("change feed entry %d has a change of unknown type %r (a newer build's?)", entry.seq, kind)
         self.stats.applied_entries += 1
         self.stats.lag_ms.append(max(0, self._domain.clock() - entry.create_date))
+        return False
 
     def head_moved(self, head: int) -> None:
         """Called by the store's watcher (any thread) with the feed's head."""
