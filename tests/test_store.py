@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from ftvm.store import Conflict, open_store
-from ftvm.store.schema import MIGRATIONS
+from ftvm.store.schema import SCHEMA_VERSION, migrations
 from ftvm.store.sqlite import SqliteStore
 
 
@@ -20,7 +20,7 @@ def test_fresh_database_is_at_the_latest_schema_version(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/a.db")
     store.close()
     conn = sqlite3.connect(tmp_path / "a.db")
-    assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -28,7 +28,7 @@ def test_migration_2_backfills_usage_counters_from_existing_rows(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for statement in MIGRATIONS[0]:
+    for statement in migrations("sqlite")[0]:
         conn.execute(statement)
     conn.execute("INSERT INTO schema_version VALUES (1)")
     for i, (storage, host, size) in enumerate([("ps1", None, 10), ("ps1", None, 5), ("ps2", "h1", 7), ("ps2", "h2", 1)]):
@@ -58,7 +58,7 @@ def test_a_database_newer_than_the_build_is_refused(tmp_path):
     path = tmp_path / "future.db"
     open_store(f"sqlite:///{path}").close()
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS) + 1,))
+    conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION + 1,))
     conn.close()
     with pytest.raises(RuntimeError, match="newer than this build"):
         SqliteStore(str(path))

@@ -28,6 +28,11 @@ class Conflict(Exception):
         self.detail = detail
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached (down, restarting, the connection broke, or a statement timed out). Nothing of
+    the failed write landed, unless its batch says `outcome_unknown`; the next call tries again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     """One ZStack query condition on a view column: op is one of = != > < >= <= in not-in like not-like is-null
@@ -101,9 +106,14 @@ class Store(Protocol):
 
 
 def open_store(url: str) -> Store:
-    """`sqlite:///path/to/file.db` (the embedded default)."""
+    """`sqlite:///path/to/file.db` (the embedded default) or `postgresql://user:password@host:port/database` (also
+    `postgres://`; libpq's URL, query parameters included: several replicas share one)."""
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
-    raise ValueError(f"unsupported database url {url!r} (expected sqlite:///PATH)")
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(f"unsupported database url {url!r} (expected sqlite:///PATH or postgresql://...)")
