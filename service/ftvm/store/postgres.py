@@ -1,7 +1,7 @@
 """PostgreSQL store: what several replicas (processes) share. The same semantics as the SQLite store (store/sql.py
 holds what they share): group commits on the caller's thread over one dedicated write connection (READ COMMITTED,
-durable commits), reads in one REPEATABLE READ READ ONLY snapshot each from a small pool, the change feed woken by
-LISTEN/NOTIFY.
+durable commits), reads in one REPEATABLE READ READ ONLY snapshot each on up to 8 connections, the change feed
+woken by LISTEN/NOTIFY.
 
 Writes run on the caller's thread (the event loop) for the reason the SQLite store's do: a writer thread would fight
 the loop for the GIL after every round trip. A batch's INSERTs go out in one round trip (pipeline mode); a read in
@@ -19,14 +19,14 @@ import re
 import secrets
 import threading
 import time
-from typing import Any, Callable, Sequence, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from . import Condition, Conflict, Row, StoreUnavailable
 from .schema import migrations
@@ -43,9 +43,9 @@ WRITE_STATEMENT_TIMEOUT_MS = 10_000  # the writer blocks the event loop: a lock 
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000  # a replica stuck mid-transaction loses its locks to the others
 READ_STATEMENT_TIMEOUT_MS = 120_000  # reads run off the loop; start-up reads every row
 RECONNECT_PAUSE_SECONDS = 1.0  # after a failed connect, batches fail at once for this long (the loop stays free)
-READ_POOL_SIZE = 8
-POOL_WAIT_SECONDS = 5.0
-FEED_WAKE_SECONDS = 0.5  # the feed watcher's check for close()
+READ_CONNECTIONS = 8  # reads at a time (each on its own connection); more wait for one
+READ_WAIT_SECONDS = 5.0  # a read waiting longer for a connection is StoreUnavailable
+FEED_WAKE_SECONDS = 0.1  # how soon the feed watcher notices close()
 MIGRATION_LOCK = 0x6674766D_6D696772  # pg_advisory_xact_lock key: replicas starting together migrate once
 
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
@@ -120,17 +120,11 @@ class PostgresStore(GroupCommitStore):
         try:
             self._migrate(conn)
             self._columns, self._kinds = self._load_columns(conn)
-            self._pool = ConnectionPool(
-                self._conninfo("read", READ_STATEMENT_TIMEOUT_MS), min_size=1, max_size=READ_POOL_SIZE,
-                kwargs=dict(autocommit=True, row_factory=dict_row), timeout=POOL_WAIT_SECONDS, name="ftvm-read",
-                open=False)
-            self._pool.open(wait=True, timeout=POOL_WAIT_SECONDS)
-        except PoolTimeout as e:
-            conn.close()
-            raise StoreUnavailable(f"no read connection within {POOL_WAIT_SECONDS:g} s") from e
         except BaseException:
             conn.close()
             raise
+        self._readers = _ReadConnections(
+            lambda: self._connect(self._conninfo("read", READ_STATEMENT_TIMEOUT_MS)), READ_CONNECTIONS)
 
     def _conninfo(self, role: str, statement_timeout_ms: int, *options: str) -> str:
         """The URL's parameters, with the store's timeouts unless the URL sets them."""
@@ -234,12 +228,13 @@ class PostgresStore(GroupCommitStore):
 
     # -- reads -------------------------------------------------------------------------------------------------
     def _in_snapshot(self, work: Callable[[_PgTx], T]) -> T:
-        """`work` in one REPEATABLE READ READ ONLY transaction on a pooled connection. A pooled connection the
-        server dropped meanwhile (a restart) fails the first try: the pool then drops its dead connections and the
-        read runs once more."""
+        """`work` in one REPEATABLE READ READ ONLY transaction on a read connection. A kept connection the server
+        dropped meanwhile (a restart) fails the first try: the kept ones are then dropped and the read runs once more
+        on a new connection."""
         for attempt in (1, 2):
+            conn = None
             try:
-                with self._pool.connection() as conn:
+                with self._readers.connection() as conn:
                     tx = _PgTx(conn, self._columns)
                     tx._execute(_BEGIN_READ)
                     try:
@@ -247,12 +242,10 @@ class PostgresStore(GroupCommitStore):
                     finally:
                         if not conn.closed:
                             tx._execute("ROLLBACK")  # read only: nothing to commit
-            except PoolTimeout as e:
-                raise StoreUnavailable(f"no database connection within {POOL_WAIT_SECONDS:g} s") from e
             except StoreUnavailable:
-                if attempt == 2 or not conn.closed:
+                if attempt == 2 or conn is None or not conn.closed:
                     raise
-            self._pool.check()
+            self._readers.drop_idle()
         raise AssertionError("unreachable")
 
     def read(self, op: Callable[[_PgTx], T]) -> T:
@@ -323,9 +316,49 @@ class PostgresStore(GroupCommitStore):
         with self._write_lock:
             if not self._closed:
                 self._closed = True
-                self._pool.close()
+                self._readers.drop_idle()
                 if self._writer_conn is not None:
                     self._writer_conn.close()
+
+
+class _ReadConnections:
+    """At most `size` read connections in use at a time; idle ones are kept. A read takes an idle one or connects:
+    with the database away it fails at once (no background reconnects), and it reconnects the moment the database
+    is back (no back-off that outlives the outage)."""
+
+    def __init__(self, connect: Callable[[], psycopg.Connection], size: int) -> None:
+        self._connect = connect
+        self._idle: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """Raises StoreUnavailable when no connection is free within READ_WAIT_SECONDS or connecting fails."""
+        if not self._slots.acquire(timeout=READ_WAIT_SECONDS):
+            raise StoreUnavailable(f"all {READ_CONNECTIONS} read connections stayed busy for {READ_WAIT_SECONDS:g} s")
+        try:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = self._connect()
+            try:
+                yield conn
+            finally:
+                if conn.closed or conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    conn.close()
+                else:
+                    with self._lock:
+                        self._idle.append(conn)
+        finally:
+            self._slots.release()
+
+    def drop_idle(self) -> None:
+        """Closes the idle connections (after one was found lost, the others most likely are too)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 def _as_number(value: Any) -> Any:
