@@ -16,7 +16,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import psycopg
 
@@ -80,6 +82,24 @@ class PostgresCluster:
         with self.admin() as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+    def terminate(self, application_name: str) -> int:
+        """Cuts the connections of that application name the way a server restart does; answers how many."""
+        with self.admin() as conn:
+            return len(conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE application_name = %s", (application_name,)).fetchall())
+
+    @contextmanager
+    def refusing_connections(self, url: str) -> Iterator[None]:
+        """The database down: every connection to it cut, and new ones refused, until the block ends."""
+        name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+        with self.admin() as conn:
+            conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            try:
+                yield
+            finally:
+                conn.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
 
     def stop(self) -> None:
         try:

@@ -14,6 +14,7 @@ import pytest
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm.agent import SimulatedHypervisor
+from ftvm.store.postgres import RECONNECT_PAUSE_SECONDS
 from service_support import inventory, log_in, rpc_error, start_server
 from test_create_service import Names, basic
 from test_create_validation import ROW_TABLES
@@ -60,6 +61,26 @@ def test_failure_at_each_step_leaves_nothing_behind(tmp_path, database_url, step
         failpoint.step = None
         reply = client.create(**basic(names, name="after"))  # and the service carries on
         assert reply.success
+
+
+def test_database_down_is_unavailable_and_leaves_nothing_behind_and_creates_resume_when_it_is_back(
+        tmp_path, postgres_cluster):
+    agent, url = SimulatedHypervisor(), postgres_cluster.create_database()
+    spec = inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129)
+    with start_server(tmp_path, spec, database_url=url, agent=agent) as server:
+        client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
+        client.create(**basic(names, name="before"))
+        before = _state(server, agent)
+        with postgres_cluster.refusing_connections(url):
+            code, error = rpc_error(lambda: client.create(**basic(names, name="while-down")))
+            assert code == grpc.StatusCode.UNAVAILABLE and error.code == "SYS.1006"
+            assert error.details.startswith("the database is unavailable: ")
+            code, error = rpc_error(lambda: client.query("QueryFaultToleranceVm"))
+            assert code == grpc.StatusCode.UNAVAILABLE and error.code == "SYS.1006"
+        time.sleep(RECONNECT_PAUSE_SECONDS)  # the writer connects again after this pause
+        assert _state(server, agent) == before  # the refused create took nothing (memory, agent, rows)
+        assert client.create(**basic(names, name="after")).success  # no restart needed
+        assert {g.name for g in client.query("QueryFaultToleranceVm")} == {"before", "after"}
 
 
 def test_exhaustion_race_never_over_allocates_and_survives_restart(tmp_path, database_url):

@@ -11,14 +11,15 @@ import subprocess
 import sys
 
 import grpc
+import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 
-def _start(data_dir, env=None) -> tuple[subprocess.Popen, list[str]]:
+def _start(data_dir, env=None, *options: str) -> tuple[subprocess.Popen, list[str]]:
     proc = subprocess.Popen([sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", str(data_dir), "--grpc-port",
-                             "0", "--http-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})
+                             "0", "--http-port", "0", *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, **(env or {})})
     lines = []
     for line in proc.stdout:
         lines.append(line.rstrip("\n"))
@@ -77,3 +78,18 @@ def test_first_start_demo_sample_call_sigterm_and_restart(tmp_path):
         assert query.stdout.count(f'"name": "{vm_name}"') == 1
     finally:
         _stop(proc)
+
+
+def test_serve_on_postgresql_loads_the_demo_inventory_there_and_hides_the_password(tmp_path, postgres_cluster):
+    url = postgres_cluster.create_database().replace("postgres@", "postgres:s3cret@")  # trust: any password
+    proc, lines = _start(tmp_path / "data", {"FTVM_ADMIN_PASSWORD": "pw"}, "--database-url", url)
+    try:
+        text = "\n".join(lines)
+        assert f"ftvm: database {url.replace('s3cret', '***')}" in text and "s3cret" not in text
+        assert re.search(r"loaded the demo inventory: .*48 hosts", text), text
+    finally:
+        _stop(proc)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM hosts").fetchone()[0] == 48
+    assert not (tmp_path / "data" / "ftvm.db").exists()
+

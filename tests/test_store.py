@@ -9,7 +9,6 @@ import queue
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -339,24 +338,8 @@ def test_sorting_and_paging_give_the_same_order_on_both_backends(both_stores, co
 
 # -- PostgreSQL: the server goes away ---------------------------------------------------------------------------------
 def _terminate(cluster, store, role: str) -> None:
-    """Kills the store's connection(s) of `role` (writer, read, feed) the way a server restart does."""
-    with cluster.admin() as admin:
-        killed = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
-                               (f"ftvm {store.origin} {role}",)).fetchall()
-    assert killed, f"no {role} connection"
-
-
-@contextmanager
-def _refusing_connections(cluster, url: str):
-    """The database down: every connection to it cut, and new ones refused, until the block ends."""
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    with cluster.admin() as admin:
-        admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        try:
-            yield
-        finally:
-            admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+    """Cuts the store's connection(s) of `role` (writer, read, feed) the way a server restart does."""
+    assert cluster.terminate(f"ftvm {store.origin} {role}"), f"no {role} connection"
 
 
 @pytest.fixture
@@ -385,7 +368,7 @@ def test_postgres_reads_survive_losing_their_kept_connection(postgres_cluster, p
 
 
 def test_postgres_down_is_store_unavailable_and_service_resumes_when_it_is_back(postgres_cluster, pg_store):
-    with _refusing_connections(postgres_cluster, pg_store.url):
+    with postgres_cluster.refusing_connections(pg_store.url):
         with pytest.raises(StoreUnavailable):
             pg_store.write(lambda tx: tx.insert("zones", [_zone("b" * 32)]))
         with pytest.raises(StoreUnavailable):

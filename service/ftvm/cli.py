@@ -79,7 +79,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inventory", metavar="FILE",
                    help="YAML/JSON inventory loaded on first start (docs/inventory-file.md)")
     p.add_argument("--no-demo", action="store_true", help="start with an empty inventory instead of the demo")
-    p.add_argument("--database-url", help="database URL (default sqlite:///<data-dir>/ftvm.db)")
+    p.add_argument("--database-url", help="sqlite:///PATH (default sqlite:///<data-dir>/ftvm.db) or "
+                                          "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, which several "
+                                          "replicas share")
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     p.set_defaults(func=_run_serve)
 

@@ -37,7 +37,7 @@ from ftvm.domain.replication import Replication
 from ftvm.domain.vms import Vms
 from ftvm.gateway import Gateway
 from ftvm.placement import STRATEGIES, PlacementError, Request
-from ftvm.store import Store, open_store
+from ftvm.store import Store, open_store, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ async def start(config: ServerConfig) -> RunningServer:
 def _banner(running: RunningServer, config: ServerConfig) -> str:
     target = f"{running.grpc_host}:{running.grpc_port}"
     cat = running.domain.catalog
-    lines = [f"ftvm: database {config.url}"]
+    lines = [f"ftvm: database {shown_url(config.url)}"]
     if running.loaded:
         source = config.inventory_file or "the demo inventory"
         lines.append(f"ftvm: loaded {source}: " + ", ".join(f"{n} {t}" for t, n in running.loaded.items() if n))

@@ -12,6 +12,7 @@ replayed with one savepoint per op, so only the failing op fails. `Store.write(o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
@@ -103,6 +104,14 @@ class Store(Protocol):
     def watch_feed(self, head_moved: Callable[[int], None]) -> None:
         """Calls `head_moved(head)` (from any thread) soon after the change feed's head moves, until close()."""
     def close(self) -> None: ...
+
+
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*(@)|([?&]password=)[^&]*")
+
+
+def shown_url(url: str) -> str:
+    """The database URL without its password, for banners and logs."""
+    return _URL_PASSWORD.sub(lambda m: f"{m[1]}***{m[2]}" if m[1] else f"{m[3]}***", url)
 
 
 def open_store(url: str) -> Store:
