@@ -298,6 +298,10 @@ _CONDITIONS = [
     ("size", "not-in", [5, "x"]), ("size", "like", "1%"), ("size", "like", "-%"), ("size", ">", 1 << 39),
     ("system", "=", 1), ("system", "=", 0), ("system", "!=", 1), ("system", "=", "true"), ("system", "like", "1"),
     ("system", "in", [0, 1]), ("system", ">", 0), ("system", "<", "x"),
+    # a NUL, which no stored text has (PostgreSQL cannot store one)
+    ("name", "=", "Alpha\0x"), ("name", "!=", "\0"), ("name", "<", "alpha\0"), ("name", "<=", "alpha\0z"),
+    ("name", ">", "alpha\0"), ("name", ">=", "b\0"), ("name", "in", ["beta\0", "zeta"]),
+    ("name", "not-in", ["zeta\0"]), ("name", "like", "a\0%"), ("name", "not-like", "Al\0pha"), ("size", "=", "10\0"),
 ]
 
 
@@ -324,6 +328,13 @@ def test_a_query_condition_matches_the_same_rows_on_both_backends(both_stores, c
     answers = [s.query("images", [Condition(*condition)], ("uuid", True), None, 0, True) for s in both_stores]
     names = [[r["name"] for r in rows] for rows, _ in answers]
     assert names[0] == names[1] and answers[0][1] == answers[1][1] == len(names[0])
+
+
+def test_a_lookup_by_a_value_with_a_nul_finds_nothing(store):
+    store.write(lambda tx: tx.insert("zones", [_zone("a" * 32)]))
+    assert store.read(lambda tx: (tx.select("zones", {"uuid": "a\0"}), tx.select_in("zones", "uuid", ["a\0"]))) == (
+        [], [])
+    assert store.write(lambda tx: tx.delete("zones", {"uuid": "a" * 32 + "\0"})) == 0
 
 
 @pytest.mark.parametrize("column", ["name", "description", "size", "system"])

@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -76,9 +76,23 @@ def _statement(conn: psycopg.Connection, sql: str, params: Sequence[Any] = (), t
         raise _translate(e, table) from e
 
 
+def _has_nul(value: Any) -> bool:
+    return isinstance(value, str) and "\0" in value
+
+
 class _PgTx(SqlTx):
+    """PostgreSQL's texts cannot hold NUL, so no row has a value containing one: a lookup by such a value finds
+    nothing (as in SQLite, whose rows have none either: the domain refuses control characters)."""
+
     MARK = "%s"
     MAX_VARIABLES = 65535  # the protocol's bound parameters per statement
+
+    def _where(self, table: str, where: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
+        clause, params = super()._where(table, where)
+        return (" WHERE FALSE", []) if any(map(_has_nul, params)) else (clause, params)
+
+    def select_in(self, table: str, column: str, values: Sequence[Any]) -> list[Row]:
+        return super().select_in(table, column, [v for v in values if not _has_nul(v)])
 
     def _execute(self, sql: str, params: Sequence[Any] = (), table: str | None = None) -> psycopg.Cursor:
         return _statement(self._conn, sql, params, table)
@@ -381,20 +395,26 @@ def _clause(c: Condition, kind: str, params: list[Any]) -> str:
     if c.op in ("like", "not-like"):
         text = {"text": column, "number": f"CAST({column} AS TEXT)",
                 "boolean": f"CAST(CAST({column} AS INTEGER) AS TEXT)"}[kind]
-        params.append(str(c.value))
+        params.append(str(c.value).split("\0")[0])  # SQLite's LIKE reads its pattern up to a NUL
         return f"{text} COLLATE \"C\" {'ILIKE' if c.op == 'like' else 'NOT ILIKE'} %s ESCAPE ''"
     if kind == "text":
         expression, convert = f'{column} COLLATE "C"', str
     else:
         expression, convert = column if kind == "number" else f"CAST({column} AS INTEGER)", _as_number
     if c.op in ("in", "not-in"):
-        values = [v for v in map(convert, c.value) if v is not _NOT_A_NUMBER]
-        if not values:  # only texts against a number column: none is equal
+        values = [v for v in map(convert, c.value) if v is not _NOT_A_NUMBER and not _has_nul(v)]
+        if not values:  # none can be equal
             return "FALSE" if c.op == "in" else f"{column} IS NOT NULL"
         params.extend(values)
         return f"{expression} {'IN' if c.op == 'in' else 'NOT IN'} ({', '.join(['%s'] * len(values))})"
     value = convert(c.value)
     if value is _NOT_A_NUMBER:
         return f"{column} IS NOT NULL" if _NUMBER_VS_TEXT[c.op] else "FALSE"
+    if _has_nul(value):
+        # No stored text has a NUL: in binary order, `prefix NUL rest` sorts right after `prefix` itself.
+        if c.op in ("=", "!="):
+            return "FALSE" if c.op == "=" else f"{column} IS NOT NULL"
+        params.append(value.split("\0")[0])
+        return f"{expression} {'<=' if c.op in ('<', '<=') else '>'} %s"
     params.append(value)
     return f"{expression} {_COMPARE[c.op]} %s"
