@@ -1,4 +1,5 @@
-"""The store: every row the service keeps, behind an interface narrow enough for a second SQL backend.
+"""The store: every row the service keeps, in SQLite (one process) or PostgreSQL (replicas sharing it), behind one
+interface with the same semantics (store/sql.py holds what the two share).
 
 The domain never writes SQL. It reads and writes through `Tx` (table-level insert/update/delete/select by equality,
 plus the two usage sums the create flow re-checks) and `Store.query` (the ZStack query API over an inventory view).

@@ -330,7 +330,7 @@ class PostgresStore(GroupCommitStore):
         with self._write_lock:
             if not self._closed:
                 self._closed = True
-                self._readers.drop_idle()
+                self._readers.close()
                 if self._writer_conn is not None:
                     self._writer_conn.close()
 
@@ -345,6 +345,7 @@ class _ReadConnections:
         self._idle: list[psycopg.Connection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
+        self._closed = False
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -359,11 +360,12 @@ class _ReadConnections:
             try:
                 yield conn
             finally:
-                if conn.closed or conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                    conn.close()
-                else:
-                    with self._lock:
+                with self._lock:
+                    keep = not self._closed and conn.info.transaction_status == pq.TransactionStatus.IDLE
+                    if keep:
                         self._idle.append(conn)
+                if not keep:
+                    conn.close()
         finally:
             self._slots.release()
 
@@ -373,6 +375,12 @@ class _ReadConnections:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+    def close(self) -> None:
+        """Closes the idle connections now, the busy ones when their read ends."""
+        with self._lock:
+            self._closed = True
+        self.drop_idle()
 
 
 def _as_number(value: Any) -> Any:

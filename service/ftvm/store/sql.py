@@ -255,7 +255,7 @@ class GroupCommitStore:
             raise
 
     def _run_batch(self, conn: Any, ops: Sequence[Callable[[SqlTx], Any]]) -> PendingBatch:
-        done = self._run_merged(conn, ops) if len(ops) > 1 else None
+        done = self._run_merged(conn, ops)
         if done is None:
             done = self._run_one_by_one(conn, ops)
         outcomes, tx = done
@@ -279,8 +279,10 @@ class GroupCommitStore:
             self._write_lock.release()
 
     def _run_merged(self, conn: Any, ops: Sequence[Callable]) -> tuple[list, SqlTx] | None:
-        """Fast path: every op in one transaction with merged inserts. None if an op failed (the batch is rolled
-        back, to be replayed one by one so that only the failing op fails); a lost database fails the batch."""
+        """Fast path: every op in one transaction with merged inserts (a single op too: a create's inserts are one
+        statement per table, and one round trip to PostgreSQL). None if an op failed (the batch is rolled back, to be
+        replayed one by one so that only the failing op fails, with its own error); a lost database fails the
+        batch."""
         try:
             self._begin(conn)
             tx = self._tx_class(conn, self._columns, merged=True)
