@@ -39,7 +39,7 @@ FEED_CHANNEL = "ftvm_feed"
 CONNECT_TIMEOUT_SECONDS = 3
 TCP_USER_TIMEOUT_MS = 5000  # unacknowledged data: the server's host is gone
 KEEPALIVE = dict(keepalives=1, keepalives_idle=5, keepalives_interval=1, keepalives_count=3)  # a silent peer: ~8 s
-WRITE_STATEMENT_TIMEOUT_MS = 10_000  # the writer blocks the event loop: a lock held by a stuck replica must not
+WRITE_STATEMENT_TIMEOUT_MS = 10_000  # the writer runs on the event loop: never blocked long by another's lock
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000  # a replica stuck mid-transaction loses its locks to the others
 READ_STATEMENT_TIMEOUT_MS = 120_000  # reads run off the loop; start-up reads every row
 RECONNECT_PAUSE_SECONDS = 1.0  # after a failed connect, batches fail at once for this long (the loop stays free)
