@@ -280,6 +280,37 @@ def test_a_replicas_usage_recheck_waits_for_and_counts_a_concurrent_commit(datab
     second.close()
 
 
+def test_replicas_changing_usage_in_opposite_orders_never_deadlock(postgres_cluster):
+    """One replica's batch adds a VM on h1, then one on h2; meanwhile another's adds one on h2 and one on h1 (a pair
+    placed the other way round). Row locks on the counters alone would deadlock (PostgreSQL then aborts one after a
+    second, with the event loop blocked); the usage lock serializes them instead."""
+    url = postgres_cluster.create_database()
+    first, second = open_store(url), open_store(url)
+    first.write(_host_rows)
+    first_holds_h1, results = threading.Event(), queue.Queue()
+
+    def h1_then_h2(tx):
+        tx.insert("vm_instances", [_vm("vm1", "h1", 1, 1, 1)])
+        tx.host_usage(["h1"])  # a read: the insert is written now
+        first_holds_h1.set()
+        time.sleep(0.5)  # the other replica's insert is waiting meanwhile
+        tx.insert("vm_instances", [_vm("vm3", "h2", 1, 1, 3)])
+        return tx.host_usage(["h1", "h2"])
+
+    racer = threading.Thread(target=lambda: results.put(first.write(h1_then_h2)))
+    racer.start()
+    assert first_holds_h1.wait(WAIT)
+    second.write(lambda tx: tx.insert("vm_instances", [_vm("vm2", "h2", 1, 1, 2), _vm("vm4", "h1", 1, 1, 4)]))
+    racer.join()
+    assert {h: u.vm_count for h, u in results.get(timeout=WAIT).items()} == {"h1": 1, "h2": 1}  # before the other
+    assert {h: u.vm_count for h, u in first.read(lambda tx: tx.host_usage(["h1", "h2"])).items()} == {"h1": 2, "h2": 2}
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").fetchone() == (
+            0,)
+    first.close()
+    second.close()
+
+
 # -- queries: the same answers on both backends ----------------------------------------------------------------------
 _IMAGES = [  # name, description, size, system
     ("Alpha", "first", 10, False), ("alpha", None, 20, True), ("beta", "b_2", 5, False), ("Äpfel", "äpfel", 7, True),

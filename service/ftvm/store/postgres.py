@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
@@ -56,13 +55,14 @@ _NUMBER_VS_TEXT = {"=": False, "!=": True, "<": True, "<=": True, ">": False, ">
 _INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
 _REAL_TEXT = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 _NOT_A_NUMBER = object()
+_BROKEN_BY_ANOTHER_TRANSACTION = {"40001", "40P01"}  # serialization failure, deadlock
 
 
 def _translate(error: psycopg.Error, table: str | None) -> Exception:
     """The store's exception for a driver error: constraint violations and transactions another replica's
     transaction broke (deadlock, serialization) are `Conflict`; a lost or overloaded database, or a timeout, is
     `StoreUnavailable`. Anything else (a bug) stays what it is."""
-    if isinstance(error, (psycopg.IntegrityError, pg_errors.TransactionRollback)):
+    if isinstance(error, psycopg.IntegrityError) or error.sqlstate in _BROKEN_BY_ANOTHER_TRANSACTION:
         return Conflict(error.diag.table_name or table or "?", str(error))
     if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)):
         return StoreUnavailable(str(error).strip() or type(error).__name__)

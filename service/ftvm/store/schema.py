@@ -170,7 +170,10 @@ FROM ft_groups g JOIN vm_instances v ON v.uuid = g.primary_vm_instance_uuid;
 
 # Host and storage usage kept as counters by triggers on vm_instances and volumes: the create's commit-time
 # re-check reads one row per host and storage instead of summing rows (which grow with the deployment). In
-# PostgreSQL the upsert row-locks the counter, so a concurrent replica's re-check reads it with both updates.
+# PostgreSQL the upsert row-locks the counter, so a concurrent replica's re-check reads it with both updates; and
+# the first usage change of a transaction takes one advisory lock (key 'ftvmusag', held to the end of the
+# transaction), so transactions that change usage never deadlock on counter rows they lock in different orders
+# (a create locks its hosts then its storages, a destroy the other way round).
 _V2_TABLES = Dialects(sqlite="""
 CREATE TABLE host_usage (
   host_uuid TEXT PRIMARY KEY, cpu_used BIGINT NOT NULL, memory_used BIGINT NOT NULL, vm_count INTEGER NOT NULL)
@@ -222,6 +225,7 @@ END;
 """, postgresql="""
 CREATE FUNCTION vm_instances_usage_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM pg_advisory_xact_lock(x'6674766d75736167'::bigint);
   INSERT INTO host_usage AS u (host_uuid, cpu_used, memory_used, vm_count)
     VALUES (NEW.host_uuid, NEW.cpu_num, NEW.allocated_memory, 1)
     ON CONFLICT (host_uuid) DO UPDATE SET cpu_used = u.cpu_used + excluded.cpu_used,
@@ -232,6 +236,7 @@ CREATE TRIGGER vm_instances_usage_insert AFTER INSERT ON vm_instances FOR EACH R
   WHEN (NEW.host_uuid IS NOT NULL) EXECUTE FUNCTION vm_instances_usage_insert();
 CREATE FUNCTION vm_instances_usage_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM pg_advisory_xact_lock(x'6674766d75736167'::bigint);
   UPDATE host_usage SET cpu_used = cpu_used - OLD.cpu_num, memory_used = memory_used - OLD.allocated_memory,
     vm_count = vm_count - 1 WHERE host_uuid = OLD.host_uuid;
   RETURN NULL;
@@ -240,6 +245,7 @@ CREATE TRIGGER vm_instances_usage_delete AFTER DELETE ON vm_instances FOR EACH R
   WHEN (OLD.host_uuid IS NOT NULL) EXECUTE FUNCTION vm_instances_usage_delete();
 CREATE FUNCTION volumes_usage_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM pg_advisory_xact_lock(x'6674766d75736167'::bigint);
   INSERT INTO storage_usage AS u (primary_storage_uuid, host_uuid, used)
     VALUES (NEW.primary_storage_uuid, COALESCE(NEW.host_uuid, ''), NEW.allocated_size)
     ON CONFLICT (primary_storage_uuid, host_uuid) DO UPDATE SET used = u.used + excluded.used;
@@ -249,6 +255,7 @@ CREATE TRIGGER volumes_usage_insert AFTER INSERT ON volumes FOR EACH ROW
   WHEN (NEW.primary_storage_uuid IS NOT NULL AND NEW.allocated_size > 0) EXECUTE FUNCTION volumes_usage_insert();
 CREATE FUNCTION volumes_usage_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM pg_advisory_xact_lock(x'6674766d75736167'::bigint);
   UPDATE storage_usage SET used = used - OLD.allocated_size
     WHERE primary_storage_uuid = OLD.primary_storage_uuid AND host_uuid = COALESCE(OLD.host_uuid, '');
   RETURN NULL;
