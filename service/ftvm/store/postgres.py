@@ -10,7 +10,9 @@ at most; it is then `StoreUnavailable` (from begin_batch, commit, read and query
 
 Isolation: the usage counters are updated by triggers with INSERT ... ON CONFLICT DO UPDATE, which row-locks the
 counter row until commit; under READ COMMITTED the create's re-check that follows reads the counter with every
-committed update plus its own, so two replicas never both fit a create into the last room."""
+committed update plus its own, so two replicas never both fit a create into the last room. The triggers first take
+one advisory lock (schema.py), so usage changes of different replicas queue instead of deadlocking. A replica's
+batch that waits for another's lock waits on its event loop, for the other's batch and commit (milliseconds)."""
 
 from __future__ import annotations
 
