@@ -21,10 +21,10 @@ log = logging.getLogger(__name__)
 
 class SqlTx:
     """Table-level operations on one connection. Table and column names come from the schema (checked against it),
-    values are always bound parameters (`MARK` is the driver's placeholder)."""
+    values are always bound parameters."""
 
-    MARK = "?"
-    MAX_VARIABLES = 32766  # bound parameters per statement
+    MARK: str  # the driver's placeholder
+    MAX_VARIABLES: int  # bound parameters per statement
 
     def __init__(self, conn: Any, columns: dict[str, frozenset[str]], merged: bool = False) -> None:
         self._conn = conn

@@ -31,6 +31,7 @@ def _dict_rows(cursor: sqlite3.Cursor, row: tuple) -> Row:
 
 
 class _SqliteTx(SqlTx):
+    MARK = "?"
     MAX_VARIABLES = 32766  # SQLITE_MAX_VARIABLE_NUMBER since 3.32
 
     def _execute(self, sql: str, params: Sequence[Any] = (), table: str | None = None) -> sqlite3.Cursor:
