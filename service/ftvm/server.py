@@ -224,11 +224,11 @@ def serve(config: ServerConfig) -> int:
     async def main() -> None:
         running = await start(config)
         _tune_gc()  # the process is the server's alone (ServerThread leaves its host process's GC as it is)
-        print(_banner(running, config), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT):  # before the banner: a SIGTERM right after it stops cleanly
             loop.add_signal_handler(sig, stop.set)
+        print(_banner(running, config), flush=True)
         await stop.wait()
         print("ftvm: shutting down (health NOT_SERVING, finishing in-flight calls)", flush=True)
         await running.stop()
