@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Sets up everything in ./.venv (Rust extension built by maturin, the Python package, test tools) and runs every test:
-# the pure-Rust core with cargo test, then pytest over the Python package and the compiled extension.
+# the pure-Rust core with cargo test, then pytest over the Python package and the compiled extension. The tests
+# start their own throw-away PostgreSQL (tests/pg_support.py) from Debian's packages, installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo"
+  $as_root apt-get update -q
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+fi
 . scripts/venv.sh
 python -m pip install --disable-pip-version-check -q -e ".[test,bench,bench-peers]"
 cargo test --workspace --quiet

@@ -1,5 +1,6 @@
 """A failed create leaves nothing behind (failure injected at every step), and concurrent creates racing for the
-last capacity never over-allocate, over real gRPC; a restarted server reads the same state back."""
+last capacity never over-allocate, over real gRPC; a restarted server reads the same state back. On SQLite and on
+PostgreSQL (conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm.agent.simulation import SimulatedHypervisor
+from ftvm.store.postgres import RECONNECT_PAUSE_SECONDS
 from service_support import inventory, log_in, rpc_error, start_server
 from test_create_service import Names, basic
 from test_create_validation import ROW_TABLES
@@ -44,10 +46,10 @@ def _state(server, agent: SimulatedHypervisor) -> dict:
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_failure_at_each_step_leaves_nothing_behind(tmp_path, step):
+def test_failure_at_each_step_leaves_nothing_behind(tmp_path, database_url, step):
     failpoint, agent = FailAt(), SimulatedHypervisor()
     spec = inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129)
-    with start_server(tmp_path, spec, failpoint=failpoint, agent=agent) as server:
+    with start_server(tmp_path, spec, database_url=database_url, failpoint=failpoint, agent=agent) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         client.create(**basic(names, name="existing", data_disk_offering_uuids=[names.disk["data-20g"]]))
         before = _state(server, agent)
@@ -61,11 +63,31 @@ def test_failure_at_each_step_leaves_nothing_behind(tmp_path, step):
         assert reply.success
 
 
-def test_exhaustion_race_never_over_allocates_and_survives_restart(tmp_path):
+def test_database_down_is_unavailable_and_leaves_nothing_behind_and_creates_resume_when_it_is_back(
+        tmp_path, postgres_cluster):
+    agent, url = SimulatedHypervisor(), postgres_cluster.create_database()
+    spec = inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129)
+    with start_server(tmp_path, spec, database_url=url, agent=agent) as server:
+        client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
+        client.create(**basic(names, name="before"))
+        before = _state(server, agent)
+        with postgres_cluster.refusing_connections(url):
+            code, error = rpc_error(lambda: client.create(**basic(names, name="while-down")))
+            assert code == grpc.StatusCode.UNAVAILABLE and error.code == "SYS.1006"
+            assert error.details.startswith("the database is unavailable: ")
+            code, error = rpc_error(lambda: client.query("QueryFaultToleranceVm"))
+            assert code == grpc.StatusCode.UNAVAILABLE and error.code == "SYS.1006"
+        time.sleep(RECONNECT_PAUSE_SECONDS)  # the writer connects again after this pause
+        assert _state(server, agent) == before  # the refused create took nothing (memory, agent, rows)
+        assert client.create(**basic(names, name="after")).success  # no restart needed
+        assert {g.name for g in client.query("QueryFaultToleranceVm")} == {"before", "after"}
+
+
+def test_exhaustion_race_never_over_allocates_and_survives_restart(tmp_path, database_url):
     # 4 hosts x 33 GiB (32 usable) = 8 small (4 GiB) VMs per host: room for exactly K = 16 pairs.
     spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=33, ip_count=200)
     k, threads = 16, 32
-    with start_server(tmp_path, spec) as server:
+    with start_server(tmp_path, spec, database_url=database_url) as server:
         target, names = server.target, Names(server)
         channel = grpc.insecure_channel(target)
         client = log_in(channel)
@@ -121,7 +143,7 @@ def test_exhaustion_race_never_over_allocates_and_survives_restart(tmp_path):
         vms = {v.uuid: (v.host_uuid, v.vm_nics[0].ip) for v in client.query("QueryVmInstance")}
         channel.close()
 
-    with start_server(tmp_path, spec) as restarted:
+    with start_server(tmp_path, spec, database_url=database_url) as restarted:
         client = log_in(grpc.insecure_channel(restarted.target))
         assert {v.uuid: (v.host_uuid, v.vm_nics[0].ip) for v in client.query("QueryVmInstance")} == vms
         assert {h: restarted.running.domain.engine.host_usage(h) for h in names.hosts} == engine_usage
@@ -136,9 +158,10 @@ def test_exhaustion_race_never_over_allocates_and_survives_restart(tmp_path):
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-def test_destroy_gives_back_exactly_what_create_took(tmp_path):
+def test_destroy_gives_back_exactly_what_create_took(tmp_path, database_url):
     agent = SimulatedHypervisor()
-    with start_server(tmp_path, inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129), agent=agent) as server:
+    with start_server(tmp_path, inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129),
+                      database_url=database_url, agent=agent) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         before = _state(server, agent)
         reply = client.create(**basic(names, data_disk_offering_uuids=[names.disk["data-20g"]]))
@@ -148,7 +171,7 @@ def test_destroy_gives_back_exactly_what_create_took(tmp_path):
         assert _state(server, agent) == before
 
 
-def test_a_create_whose_caller_gives_up_mid_commit_still_finishes_consistently(tmp_path):
+def test_a_create_whose_caller_gives_up_mid_commit_still_finishes_consistently(tmp_path, database_url):
     """The client's deadline expires while the create's rows are being written: the create still completes (its
     work is shielded from the call), so the rows, the engine's reservation and the addresses agree."""
     agent = SimulatedHypervisor()
@@ -158,7 +181,7 @@ def test_a_create_whose_caller_gives_up_mid_commit_still_finishes_consistently(t
             time.sleep(0.3)  # blocks the loop inside the group commit: the deadline expires meanwhile
 
     with start_server(tmp_path, inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129),
-                      failpoint=slow_commit, agent=agent) as server:
+                      database_url=database_url, failpoint=slow_commit, agent=agent) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         before = _state(server, agent)
         code, _ = rpc_error(lambda: client.vm.CreateFaultToleranceVmInstance(
@@ -182,9 +205,9 @@ class SlowHypervisor(SimulatedHypervisor):
         await super().start_vm(host_uuid, vm)
 
 
-def test_graceful_stop_finishes_in_flight_creates(tmp_path):
+def test_graceful_stop_finishes_in_flight_creates(tmp_path, database_url):
     spec = inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129)
-    server = start_server(tmp_path, spec, agent=SlowHypervisor())
+    server = start_server(tmp_path, spec, database_url=database_url, agent=SlowHypervisor())
     with server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         future = client.vm.CreateFaultToleranceVmInstance.future(
@@ -195,7 +218,7 @@ def test_graceful_stop_finishes_in_flight_creates(tmp_path):
         reply = future.result(timeout=10)
         stopper.join()
     assert reply.success
-    with start_server(tmp_path, spec) as restarted:
+    with start_server(tmp_path, spec, database_url=database_url) as restarted:
         client = log_in(grpc.insecure_channel(restarted.target))
         (group,) = client.query("QueryFaultToleranceVm")
         assert group.uuid == reply.fault_tolerance_vm_group_inventory.uuid

@@ -1,4 +1,5 @@
-"""CreateFaultToleranceVmInstance end to end over real gRPC against a real server (SQLite, Rust core)."""
+"""CreateFaultToleranceVmInstance end to end over real gRPC against a real server (Rust core), on SQLite and on
+PostgreSQL (conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import grpc
 import pytest
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
+from conftest import new_database
 from service_support import G, inventory, log_in, rpc_error, start_server
 
 CONTRACT = Path(__file__).resolve().parent / "contract"  # copies of ../shared/spec files
@@ -31,11 +33,12 @@ class Names:
 
 
 @pytest.fixture(scope="module")
-def roomy(tmp_path_factory):
+def roomy(request, tmp_path_factory, backend):
     spec = inventory(hosts_per_cluster=4, clusters=2, cpu=64, memory_gib=257, zones=2,
                      extra_hosts=[{"name": "no-ft-address", "managementIp": "192.168.9.9", "cpuNum": 512,
                                    "memorySize": "4T", "failureDomain": "rack-0"}])
-    with start_server(tmp_path_factory.mktemp("roomy"), spec) as server:
+    folder = tmp_path_factory.mktemp("roomy")
+    with start_server(folder, spec, database_url=new_database(request, backend, folder)) as server:
         channel = grpc.insecure_channel(server.target)
         yield server, log_in(channel), Names(server)
         channel.close()
@@ -253,9 +256,10 @@ def test_destroy_releases_everything_and_is_idempotent(roomy):
 
 
 # -- exhaustion ---------------------------------------------------------------------------------------------------------
-def test_capacity_exhaustion_names_the_rule(tmp_path):
+def test_capacity_exhaustion_names_the_rule(tmp_path, database_url):
     # 2 hosts x 33 GiB (32 usable): 8 small VMs each, so 8 pairs (every pair takes one VM on each host).
-    with start_server(tmp_path, inventory(hosts_per_cluster=2, clusters=1, cpu=64, memory_gib=33)) as server:
+    with start_server(tmp_path, inventory(hosts_per_cluster=2, clusters=1, cpu=64, memory_gib=33),
+                      database_url=database_url) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         for i in range(8):
             client.create(**basic(names, name=f"vm-{i}"))
@@ -267,9 +271,9 @@ def test_capacity_exhaustion_names_the_rule(tmp_path):
         assert removed == {"Memory": 2.0}
 
 
-def test_ip_exhaustion_is_l3_1000(tmp_path):
-    with start_server(tmp_path, inventory(hosts_per_cluster=2, clusters=1, cpu=64, memory_gib=257,
-                                          ip_count=3)) as server:
+def test_ip_exhaustion_is_l3_1000(tmp_path, database_url):
+    with start_server(tmp_path, inventory(hosts_per_cluster=2, clusters=1, cpu=64, memory_gib=257, ip_count=3),
+                      database_url=database_url) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         ips = {client.create(**basic(names, name=f"vm-{i}")).primary_vm_inventory.vm_nics[0].ip for i in range(3)}
         assert ips == {"172.16.0.2", "172.16.0.3", "172.16.0.4"}

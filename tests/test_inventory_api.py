@@ -458,6 +458,8 @@ def test_query_numbers_and_booleans_compare_as_numbers(api):
             memory_size=8 * GIB)
     assert sorted(h.cpu_num for h in api.query("QueryHost", "cpuNum>4")) == [8, 16]
     assert sorted(h.cpu_num for h in api.query("QueryHost", "cpuNum?=4,16")) == [4, 16]
+    huge = "9" * 20  # beyond 64 bits: compared as the number it reads as
+    assert len(api.query("QueryHost", f"cpuNum<{huge}")) == 3 and api.query("QueryHost", f"cpuNum={huge}") == []
     # cpu_used is computed by the view (no type affinity): only an int literal matches it.
     assert len(api.query("QueryHost", "cpuUsed=0")) == 3
     assert len(api.query("QueryL3Network", "system=false")) == 1

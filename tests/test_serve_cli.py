@@ -12,14 +12,16 @@ import subprocess
 import sys
 
 import grpc
+import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 
-def _start(data_dir, env=None, python_flags=(), stderr=subprocess.STDOUT) -> tuple[subprocess.Popen, list[str]]:
-    proc = subprocess.Popen([sys.executable, *python_flags, "-m", "ftvm.cli", "serve", "--data-dir", str(data_dir), "--grpc-port",
-                             "0", "--http-port", "0"], stdout=subprocess.PIPE, stderr=stderr, text=True,
-                            env={**os.environ, **(env or {})})
+def _start(data_dir, env=None, *options: str, python_flags=(), stderr=subprocess.STDOUT
+           ) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen([sys.executable, *python_flags, "-m", "ftvm.cli", "serve", "--data-dir", str(data_dir),
+                             "--grpc-port", "0", "--http-port", "0", *options], stdout=subprocess.PIPE, stderr=stderr,
+                            text=True, env={**os.environ, **(env or {})})
     lines = []
     for line in proc.stdout:
         lines.append(line.rstrip("\n"))
@@ -97,3 +99,18 @@ def test_serve_imports_nothing_of_the_lab(tmp_path):
     assert {"ftvm.server", "ftvm.gateway", "ftvm._placement", "grpc", "aiohttp"} <= imported  # the log is complete
     roots = {name.partition(".")[0] for name in imported}
     assert not roots & {"numpy", "tqdm", "nova", "bench", "ortools", "highspy"}, sorted(roots)
+
+
+def test_serve_on_postgresql_loads_the_demo_inventory_there_and_hides_the_password(tmp_path, postgres_cluster):
+    url = postgres_cluster.create_database().replace("postgres@", "postgres:s3cret@")  # trust: any password
+    proc, lines = _start(tmp_path / "data", {"FTVM_ADMIN_PASSWORD": "pw"}, "--database-url", url)
+    try:
+        text = "\n".join(lines)
+        assert f"ftvm: database {url.replace('s3cret', '***')}" in text and "s3cret" not in text
+        assert re.search(r"loaded the demo inventory: .*48 hosts", text), text
+    finally:
+        _stop(proc)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM hosts").fetchone()[0] == 48
+    assert not (tmp_path / "data" / "ftvm.db").exists()
+

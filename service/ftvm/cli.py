@@ -91,7 +91,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inventory", metavar="FILE",
                    help="YAML/JSON inventory loaded on first start (docs/inventory-file.md)")
     p.add_argument("--no-demo", action="store_true", help="start with an empty inventory instead of the demo")
-    p.add_argument("--database-url", help="database URL (default sqlite:///<data-dir>/ftvm.db)")
+    p.add_argument("--database-url", help="sqlite:///PATH (default sqlite:///<data-dir>/ftvm.db) or "
+                                          "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, which several "
+                                          "replicas share")
     p.add_argument("--workers", type=int, default=1,
                    help="processes serving the same ports and database, kept in step by the change feed "
                         "(default 1)")

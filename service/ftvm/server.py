@@ -47,7 +47,7 @@ from ftvm.domain.vms import Vms
 from ftvm.gateway import Gateway
 from ftvm.gateway.app import http_url
 from ftvm.placement import STRATEGIES, PlacementError, Request
-from ftvm.store import Row, Store, Tx, open_store
+from ftvm.store import Row, Store, Tx, open_store, shown_url
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ def _sample_rows(store: Store) -> tuple[Row | None, Row | None, Row | None]:
 
 def _banner(config: ServerConfig, first: FirstStart, grpc_target: str, rest_url: str | None,
             sample: tuple[Row | None, Row | None, Row | None]) -> str:
-    lines = [f"ftvm: database {config.url}"]
+    lines = [f"ftvm: database {shown_url(config.url)}"]
     if first.loaded:
         source = config.inventory_file or "the demo inventory"
         lines.append(f"ftvm: loaded {source}: " + ", ".join(f"{n} {t}" for t, n in first.loaded.items() if n))
@@ -282,8 +282,9 @@ def serve(config: ServerConfig) -> int:
         _tune_gc()  # the process is the server's alone (ServerThread leaves its host process's GC as it is)
         rest_url = running.gateway.url if running.gateway is not None else None
         target = f"{running.grpc_host}:{running.grpc_port}"
+        stop = _until_signalled(asyncio.get_running_loop())  # before the banner: a SIGTERM right after it stops cleanly
         print(_banner(config, running.first, target, rest_url, _sample_rows(running.store)), flush=True)
-        await _until_signalled(asyncio.get_running_loop()).wait()
+        await stop.wait()
         print("ftvm: shutting down (health NOT_SERVING, finishing in-flight calls)", flush=True)
         await running.stop()
         print("ftvm: stopped", flush=True)

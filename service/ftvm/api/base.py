@@ -1,7 +1,8 @@
 """What every servicer method shares: the session check, admin-only guard, and FtError -> rich gRPC status.
 
 Decorate each RPC with `@rpc()` (or `@rpc(admin=True)`, or `@rpc(public=True)` for login). The method then receives
-the caller's `Account` (None for public RPCs) and may raise FtError; anything else is logged and answered SYS.1000.
+the caller's `Account` (None for public RPCs) and may raise FtError; a database that cannot be reached is answered
+SYS.1006 with status UNAVAILABLE (retry later); anything else is logged and answered SYS.1000.
 Register servicers with `add_servicer`: a request that cannot be decoded is then answered SYS.1007 like any other
 bad argument (gRPC's own answer is a bare UNKNOWN "Unexpected DecodeError", logged with a traceback).
 """
@@ -21,7 +22,8 @@ from google.protobuf.message import DecodeError
 
 from ftvm._proto.zstack.ft.v1 import services_pb2
 from ftvm.domain.accounts import Account, Accounts
-from ftvm.domain.errors import FtError, internal, invalid, permission_denied
+from ftvm.domain.errors import FtError, database_unavailable, internal, invalid, permission_denied
+from ftvm.store import StoreUnavailable
 
 from .errors import to_status
 from .metadata import AUTHORIZATION, FORWARDED_FOR
@@ -137,6 +139,9 @@ def rpc(admin: bool = False, public: bool = False) -> Callable:
                 return reply
             except FtError as e:
                 return e
+            except StoreUnavailable as e:
+                log.warning("%s: the database is unavailable (%s)", method.__qualname__, e)
+                return database_unavailable(str(e))
             except Exception:  # noqa: BLE001 -- a bug: answered as SYS.1000, never a bare crash
                 log.exception("unexpected error in %s", method.__qualname__)
                 return internal(f"unexpected error in {method.__name__}; see the server log")

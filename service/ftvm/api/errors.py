@@ -48,6 +48,8 @@ def grpc_code(error: FtError) -> grpc.StatusCode:
     """By family: the innermost cause decides (a SYS.1006 caused by no capacity is RESOURCE_EXHAUSTED)."""
     if error.already_exists:
         return grpc.StatusCode.ALREADY_EXISTS
+    if error.unavailable:
+        return grpc.StatusCode.UNAVAILABLE
     return _STATUS_BY_CODE[error.root.code]
 
 

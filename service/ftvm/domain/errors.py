@@ -19,6 +19,8 @@ class FtError(Exception):
     opaque: dict[str, Any] = field(default_factory=dict)
     # ALREADY_EXISTS is a SYS.1007 to ZStack but its own gRPC status here (spec §5: a taken resourceUuid).
     already_exists: bool = False
+    # UNAVAILABLE: the database cannot be reached; the same call may succeed when retried.
+    unavailable: bool = False
 
     def __post_init__(self) -> None:
         super().__init__(f"{self.code}: {self.details}")
@@ -55,6 +57,10 @@ def internal(details: str) -> FtError:
 def already_exists(kind: str, uuid: str) -> FtError:
     return FtError("SYS.1007", f"resource[uuid:{uuid}, type:{kind}] already exists; resourceUuid must be unique",
                    already_exists=True)
+
+
+def database_unavailable(reason: str) -> FtError:
+    return FtError("SYS.1006", f"the database is unavailable: {reason}", unavailable=True)
 
 
 def permission_denied(details: str) -> FtError:

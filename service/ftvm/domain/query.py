@@ -7,8 +7,8 @@ At most `MAX_CONDITIONS` conditions of at most `MAX_CONDITION_LENGTH` characters
 in-list (`limits.py`).
 
 Values stay strings, except:
-- a canonical integer literal (`4`, `-2`, not `007`) becomes an int, so `cpuNum>4` compares numbers even on a
-  view's computed column (which has no type affinity in SQLite); a text column still matches it as text;
+- a canonical integer literal (`4`, `-2`, not `007`) within 64 bits becomes an int, so `cpuNum>4` compares numbers
+  even on a view's computed column (which has no type affinity in SQLite); a text column still matches it as text;
 - `true` / `false` on a boolean column (`BOOLEAN_COLUMNS`) become 1 / 0, as booleans are stored.
 
 Paging: `limit` defaults to `DEFAULT_LIMIT` (ZStack's default of 1000) and may not exceed `MAX_LIMIT`; `limit=0`
@@ -63,7 +63,7 @@ def column_name(field: str, columns: frozenset[str]) -> str:
 def _value(column: str, text: str) -> Any:
     if column in BOOLEAN_COLUMNS and text in ("true", "false"):
         return int(text == "true")
-    if _INTEGER.match(text):
+    if _INTEGER.match(text) and -(1 << 63) <= int(text) < 1 << 63:  # a larger one stays text: SQL has no such int
         return int(text)
     return text
 

@@ -1,4 +1,5 @@
-"""The store: every row the service keeps, behind an interface narrow enough for a second SQL backend.
+"""The store: every row the service keeps, in SQLite (one process) or PostgreSQL (replicas sharing it), behind one
+interface with the same semantics (store/sql.py holds what the two share).
 
 The domain never writes SQL. It reads and writes through `Tx` (table-level insert/update/delete/select by equality,
 plus the two usage sums the create flow re-checks) and `Store.query` (the ZStack query API over an inventory view).
@@ -12,6 +13,7 @@ replayed with one savepoint per op, so only the failing op fails. `Store.write(o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
@@ -26,6 +28,11 @@ class Conflict(Exception):
         super().__init__(f"{table}: {detail}")
         self.table = table
         self.detail = detail
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached (down, restarting, the connection broke, or a statement timed out). Nothing of
+    the failed write landed, unless its batch says `outcome_unknown`; the next call tries again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +109,23 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+_URL_PASSWORD = re.compile(r"(://[^/@:]*:)[^/@]*(@)|([?&]password=)[^&]*")
+
+
+def shown_url(url: str) -> str:
+    """The database URL without its password, for banners and logs."""
+    return _URL_PASSWORD.sub(lambda m: f"{m[1]}***{m[2]}" if m[1] else f"{m[3]}***", url)
+
+
 def open_store(url: str) -> Store:
-    """`sqlite:///path/to/file.db` (the embedded default)."""
+    """`sqlite:///path/to/file.db` (the embedded default) or `postgresql://user:password@host:port/database` (also
+    `postgres://`; libpq's URL, query parameters included: several replicas share one)."""
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
-    raise ValueError(f"unsupported database url {url!r} (expected sqlite:///PATH)")
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(f"unsupported database url {url!r} (expected sqlite:///PATH or postgresql://...)")

@@ -1,11 +1,24 @@
 """Versioned schema. Column names equal the proto field names (snake_case), so a row maps onto its inventory.
 
-Migrations are applied in order, each in its own transaction, and `schema_version` records the last one. Never
-edit a released migration: append a new one. The SQL is plain SQL-92 plus `INSERT ... ON CONFLICT`, which SQLite
-and PostgreSQL both speak. Dates are INTEGER milliseconds since the epoch (UTC).
+Migrations are applied in order, in one transaction, and `schema_version` records the last one. Never edit a
+released migration: append a new one. Both backends (SQLite, PostgreSQL) run the same versions to the same schema:
+the SQL is plain SQL-92 plus `INSERT ... ON CONFLICT`, which both speak, and where they differ (triggers, SQLite's
+WITHOUT ROWID, PostgreSQL's SUM over BIGINT being NUMERIC) a `Dialects` part holds both texts side by side. Dates
+are BIGINT milliseconds since the epoch (UTC).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dialects:
+    """A migration part whose SQL differs between the backends."""
+
+    sqlite: str
+    postgresql: str
+
 
 _V1 = """
 CREATE TABLE accounts (
@@ -156,14 +169,34 @@ FROM ft_groups g JOIN vm_instances v ON v.uuid = g.primary_vm_instance_uuid;
 """
 
 # Host and storage usage kept as counters by triggers on vm_instances and volumes: the create's commit-time
-# re-check reads one row per host and storage instead of summing rows (which grow with the deployment).
-_V2 = """
+# re-check reads one row per host and storage instead of summing rows (which grow with the deployment). In
+# PostgreSQL the upsert row-locks the counter, so a concurrent replica's re-check reads it with both updates; and
+# the first usage change of a transaction takes one advisory lock (key 'ftvmusag', held to the end of the
+# transaction), so transactions that change usage never deadlock on counter rows they lock in different orders
+# (a create locks its hosts then its storages, a destroy the other way round).
+_V2_TABLES = Dialects(sqlite="""
 CREATE TABLE host_usage (
   host_uuid TEXT PRIMARY KEY, cpu_used BIGINT NOT NULL, memory_used BIGINT NOT NULL, vm_count INTEGER NOT NULL)
   WITHOUT ROWID;
+CREATE TABLE storage_usage (
+  primary_storage_uuid TEXT NOT NULL, host_uuid TEXT NOT NULL DEFAULT '', used BIGINT NOT NULL,
+  PRIMARY KEY (primary_storage_uuid, host_uuid)) WITHOUT ROWID;
+""", postgresql="""
+CREATE TABLE host_usage (
+  host_uuid TEXT PRIMARY KEY, cpu_used BIGINT NOT NULL, memory_used BIGINT NOT NULL, vm_count INTEGER NOT NULL);
+CREATE TABLE storage_usage (
+  primary_storage_uuid TEXT NOT NULL, host_uuid TEXT NOT NULL DEFAULT '', used BIGINT NOT NULL,
+  PRIMARY KEY (primary_storage_uuid, host_uuid));
+""")
+_V2_BACKFILL = """
 INSERT INTO host_usage (host_uuid, cpu_used, memory_used, vm_count)
   SELECT host_uuid, SUM(cpu_num), SUM(allocated_memory), COUNT(*) FROM vm_instances
   WHERE host_uuid IS NOT NULL GROUP BY host_uuid;
+INSERT INTO storage_usage (primary_storage_uuid, host_uuid, used)
+  SELECT primary_storage_uuid, COALESCE(host_uuid, ''), SUM(allocated_size) FROM volumes
+  WHERE primary_storage_uuid IS NOT NULL GROUP BY primary_storage_uuid, COALESCE(host_uuid, '');
+"""
+_V2_TRIGGERS = Dialects(sqlite="""
 CREATE TRIGGER vm_instances_usage_insert AFTER INSERT ON vm_instances WHEN NEW.host_uuid IS NOT NULL
 BEGIN
   INSERT INTO host_usage (host_uuid, cpu_used, memory_used, vm_count)
@@ -176,12 +209,6 @@ BEGIN
   UPDATE host_usage SET cpu_used = cpu_used - OLD.cpu_num, memory_used = memory_used - OLD.allocated_memory,
     vm_count = vm_count - 1 WHERE host_uuid = OLD.host_uuid;
 END;
-CREATE TABLE storage_usage (
-  primary_storage_uuid TEXT NOT NULL, host_uuid TEXT NOT NULL DEFAULT '', used BIGINT NOT NULL,
-  PRIMARY KEY (primary_storage_uuid, host_uuid)) WITHOUT ROWID;
-INSERT INTO storage_usage (primary_storage_uuid, host_uuid, used)
-  SELECT primary_storage_uuid, COALESCE(host_uuid, ''), SUM(allocated_size) FROM volumes
-  WHERE primary_storage_uuid IS NOT NULL GROUP BY primary_storage_uuid, COALESCE(host_uuid, '');
 CREATE TRIGGER volumes_usage_insert AFTER INSERT ON volumes
   WHEN NEW.primary_storage_uuid IS NOT NULL AND NEW.allocated_size > 0
 BEGIN
@@ -195,6 +222,48 @@ BEGIN
   UPDATE storage_usage SET used = used - OLD.allocated_size
     WHERE primary_storage_uuid = OLD.primary_storage_uuid AND host_uuid = COALESCE(OLD.host_uuid, '');
 END;
+""", postgresql="""
+CREATE FUNCTION vm_instances_usage_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(x'6674766d75736167'::bigint);
+  INSERT INTO host_usage AS u (host_uuid, cpu_used, memory_used, vm_count)
+    VALUES (NEW.host_uuid, NEW.cpu_num, NEW.allocated_memory, 1)
+    ON CONFLICT (host_uuid) DO UPDATE SET cpu_used = u.cpu_used + excluded.cpu_used,
+      memory_used = u.memory_used + excluded.memory_used, vm_count = u.vm_count + 1;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER vm_instances_usage_insert AFTER INSERT ON vm_instances FOR EACH ROW
+  WHEN (NEW.host_uuid IS NOT NULL) EXECUTE FUNCTION vm_instances_usage_insert();
+CREATE FUNCTION vm_instances_usage_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(x'6674766d75736167'::bigint);
+  UPDATE host_usage SET cpu_used = cpu_used - OLD.cpu_num, memory_used = memory_used - OLD.allocated_memory,
+    vm_count = vm_count - 1 WHERE host_uuid = OLD.host_uuid;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER vm_instances_usage_delete AFTER DELETE ON vm_instances FOR EACH ROW
+  WHEN (OLD.host_uuid IS NOT NULL) EXECUTE FUNCTION vm_instances_usage_delete();
+CREATE FUNCTION volumes_usage_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(x'6674766d75736167'::bigint);
+  INSERT INTO storage_usage AS u (primary_storage_uuid, host_uuid, used)
+    VALUES (NEW.primary_storage_uuid, COALESCE(NEW.host_uuid, ''), NEW.allocated_size)
+    ON CONFLICT (primary_storage_uuid, host_uuid) DO UPDATE SET used = u.used + excluded.used;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER volumes_usage_insert AFTER INSERT ON volumes FOR EACH ROW
+  WHEN (NEW.primary_storage_uuid IS NOT NULL AND NEW.allocated_size > 0) EXECUTE FUNCTION volumes_usage_insert();
+CREATE FUNCTION volumes_usage_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(x'6674766d75736167'::bigint);
+  UPDATE storage_usage SET used = used - OLD.allocated_size
+    WHERE primary_storage_uuid = OLD.primary_storage_uuid AND host_uuid = COALESCE(OLD.host_uuid, '');
+  RETURN NULL;
+END $$;
+CREATE TRIGGER volumes_usage_delete AFTER DELETE ON volumes FOR EACH ROW
+  WHEN (OLD.primary_storage_uuid IS NOT NULL AND OLD.allocated_size > 0) EXECUTE FUNCTION volumes_usage_delete();
+""")
+_V2_VIEWS = """
 DROP INDEX volumes_storage;
 DROP VIEW host_inventory;
 CREATE VIEW host_inventory AS
@@ -202,12 +271,20 @@ SELECT h.*, COALESCE(u.cpu_used, 0) AS cpu_used, COALESCE(u.memory_used, 0) AS m
        COALESCE(u.vm_count, 0) AS vm_count
 FROM hosts h LEFT JOIN host_usage u ON u.host_uuid = h.uuid;
 DROP VIEW primary_storage_inventory;
+"""
+_V2_STORAGE_VIEW = Dialects(sqlite="""
 CREATE VIEW primary_storage_inventory AS
 SELECT p.*, COALESCE(u.used, 0) AS used_capacity
 FROM primary_storages p LEFT JOIN (
   SELECT primary_storage_uuid, SUM(used) AS used FROM storage_usage GROUP BY primary_storage_uuid) u
   ON u.primary_storage_uuid = p.uuid;
-"""
+""", postgresql="""
+CREATE VIEW primary_storage_inventory AS
+SELECT p.*, COALESCE(u.used, 0) AS used_capacity
+FROM primary_storages p LEFT JOIN (
+  SELECT primary_storage_uuid, CAST(SUM(used) AS BIGINT) AS used FROM storage_usage GROUP BY primary_storage_uuid) u
+  ON u.primary_storage_uuid = p.uuid;
+""")
 
 
 # Accounts carry a description (CreateAccount).
@@ -256,18 +333,36 @@ FROM replicas;
 
 
 def statements(script: str) -> list[str]:
-    """Splits a migration into statements; a trigger's body (BEGIN ... END;) stays one statement."""
-    out, current, in_trigger = [], [], False
+    """Splits a migration into statements; a body (a SQLite trigger's BEGIN ... END;, a PostgreSQL function's
+    $$ ... $$) stays in its statement."""
+    out, current, in_trigger, in_function = [], [], False, False
     for line in script.strip().splitlines():
         if line.startswith("--"):
             continue
         current.append(line)
-        in_trigger = in_trigger or line.startswith("CREATE TRIGGER")
-        if line.rstrip().endswith(";") and (not in_trigger or line.strip() == "END;"):
+        stripped = line.strip()
+        if line.count("$$") % 2:
+            in_function = not in_function
+        elif stripped == "BEGIN" and not in_function:
+            in_trigger = True
+        if stripped.endswith(";") and not in_function and (not in_trigger or stripped == "END;"):
             out.append("\n".join(current))
             current, in_trigger = [], False
     return out
 
 
-MIGRATIONS: list[list[str]] = [statements(_V1 + _V1_VIEWS), statements(_V2), statements(_V3), statements(_V4),
-                               statements(_V5), statements(_V6)]
+_MIGRATIONS: list[list[str | Dialects]] = [
+    [_V1, _V1_VIEWS],
+    [_V2_TABLES, _V2_BACKFILL, _V2_TRIGGERS, _V2_VIEWS, _V2_STORAGE_VIEW],
+    [_V3],
+    [_V4],
+    [_V5],
+    [_V6],
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def migrations(dialect: str) -> list[list[str]]:
+    """Each version's statements in `dialect` ("sqlite" or "postgresql"), version 1 first."""
+    return [[statement for part in parts for statement in statements(
+        part if isinstance(part, str) else getattr(part, dialect))] for parts in _MIGRATIONS]
