@@ -96,9 +96,10 @@ def test_an_ill_formed_key_is_refused(env, key):
     assert _rows(server) == rows
 
 
-def test_a_retry_on_another_replica_gets_the_original_reply(tmp_path):
+def test_a_retry_on_another_replica_gets_the_original_reply(tmp_path, database_url):
     spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=129)
-    with start_server(tmp_path, spec) as a, start_server(tmp_path, None) as b:
+    with start_server(tmp_path, spec, database_url=database_url) as a, \
+            start_server(tmp_path, None, database_url=database_url) as b:
         names = Names(a)
         on_a, on_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
         first = _create(on_a, "cross", **basic(names, name="cross"))
@@ -156,3 +157,22 @@ def test_a_create_is_remembered_for_24_hours(tmp_path):
         client = log_in(client.channel)
         code, error = rpc_error(lambda: _create(client, "day-1", **basic(names, name="daily")))
         assert (code, error.code) == (grpc.StatusCode.ALREADY_EXISTS, "SYS.1007")
+
+
+def test_a_retry_on_another_replica_while_the_original_runs_makes_one_pair(tmp_path, database_url):
+    """The original is still starting its VMs on A when the retry reaches B: whichever commits first wins, and
+    both calls answer the same group."""
+    from test_create_failures import SlowHypervisor
+
+    spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=129)
+    with start_server(tmp_path, spec, database_url=database_url, agent=SlowHypervisor()) as a, \
+            start_server(tmp_path, None, database_url=database_url) as b:
+        names = Names(a)
+        on_a, on_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
+        rows = _rows(a)
+        request = pb.CreateFaultToleranceVmInstanceRequest(**basic(names, name="racing"))
+        original = on_a.vm.CreateFaultToleranceVmInstance.future(
+            request, metadata=on_a.metadata + (("idempotency-key", "racing"),))
+        retry = _create(on_b, "racing", **basic(names, name="racing"))
+        assert original.result() == retry
+        assert _rows(a)["ft_groups"] == rows["ft_groups"] + 1

@@ -36,14 +36,15 @@ def _serve(data_dir, *extra: str) -> tuple[subprocess.Popen, str]:
     raise AssertionError(f"ftvm serve exited with {proc.wait()}")
 
 
-def test_a_replica_killed_under_load_fails_no_call(tmp_path):
-    doomed, doomed_target = _serve(tmp_path / "data")  # a process, to be killed; the survivor runs here
+def test_a_replica_killed_under_load_fails_no_call(tmp_path, database_url):
+    # a process, to be killed; the survivor runs here
+    doomed, doomed_target = _serve(tmp_path / "data", "--database-url", database_url)
     try:
-        with start_server(tmp_path, None) as survivor:
+        with start_server(tmp_path, None, database_url=database_url) as survivor:
             _load_and_kill(doomed, doomed_target, survivor)
             wait_caught_up(survivor)
             assert memory_of(survivor.running) == memory_rebuilt_from_rows(survivor.running)
-            with start_server(tmp_path, None) as restarted:
+            with start_server(tmp_path, None, database_url=database_url) as restarted:
                 wait_caught_up(survivor, restarted)
                 assert memory_of(restarted.running) == memory_of(survivor.running)
     finally:

@@ -1,11 +1,12 @@
-"""Several replicas on one database (here: real servers in one process on one SQLite file), any replica answering
-any call: each follows the others' commits through the change feed, and the database keeps them safe when a
-replica's memory is stale."""
+"""Several replicas on one database (real servers in one process, on one SQLite file and on PostgreSQL), any replica
+answering any call: each follows the others' commits through the change feed, and the database keeps them safe when
+a replica's memory is stale."""
 
 from __future__ import annotations
 
 import collections
 import threading
+import time
 
 import grpc
 import pytest
@@ -17,9 +18,10 @@ from test_create_service import Names, basic
 
 
 @pytest.fixture
-def pair_of_replicas(tmp_path):
+def pair_of_replicas(tmp_path, database_url):
     spec = inventory(hosts_per_cluster=4, clusters=2, cpu=64, memory_gib=129)
-    with start_server(tmp_path, spec) as a, start_server(tmp_path, None) as b:
+    with start_server(tmp_path, spec, database_url=database_url) as a, \
+            start_server(tmp_path, None, database_url=database_url) as b:
         yield a, b
 
 
@@ -69,12 +71,14 @@ def test_a_logout_on_one_replica_is_refused_by_every_replica(pair_of_replicas):
     assert (code, error.code) == (grpc.StatusCode.UNAUTHENTICATED, "ID.1001")
 
 
-def test_exhaustion_race_over_replicas_never_over_allocates(tmp_path):
+def test_exhaustion_race_over_replicas_never_over_allocates(tmp_path, database_url):
     """Room for exactly K pairs; 20 x K creates spread over 3 replicas from 20 threads: exactly K succeed, the
     others get RESOURCE_EXHAUSTED (never SYS.1000), and no host, address, MAC or port is taken twice."""
     spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=33, ip_count=200)
     k, threads = 16, 20
-    with start_server(tmp_path, spec) as a, start_server(tmp_path, None) as b, start_server(tmp_path, None) as c:
+    with start_server(tmp_path, spec, database_url=database_url) as a, \
+            start_server(tmp_path, None, database_url=database_url) as b, \
+            start_server(tmp_path, None, database_url=database_url) as c:
         replicas = (a, b, c)
         clients = [log_in(grpc.insecure_channel(r.target)) for r in replicas]
         names = Names(a)
@@ -125,10 +129,11 @@ def _stale_replica(server) -> None:
     server.call(server.running.replication.stop)
 
 
-def test_a_stale_replica_that_loses_the_capacity_race_catches_up_and_places_again(tmp_path):
+def test_a_stale_replica_that_loses_the_capacity_race_catches_up_and_places_again(tmp_path, database_url):
     # 4 hosts with room for one small VM each (5 GiB - 1 GiB reserved = 4 GiB): room for exactly 2 pairs.
     spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=5)
-    with start_server(tmp_path, spec) as a, start_server(tmp_path, None) as b:
+    with start_server(tmp_path, spec, database_url=database_url) as a, \
+            start_server(tmp_path, None, database_url=database_url) as b:
         client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
         names = Names(a)
         _stale_replica(b)
@@ -143,10 +148,11 @@ def test_a_stale_replica_that_loses_the_capacity_race_catches_up_and_places_agai
         assert memory_of(b.running) == memory_rebuilt_from_rows(b.running)
 
 
-def test_a_stale_replica_that_loses_an_address_race_catches_up_and_takes_another(tmp_path):
+def test_a_stale_replica_that_loses_an_address_race_catches_up_and_takes_another(tmp_path, database_url):
     spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=129)
     spec["zones"][0]["l2Networks"][0]["l3Networks"][0]["ipAllocationStrategy"] = "FirstAvailable"
-    with start_server(tmp_path, spec) as a, start_server(tmp_path, None) as b:
+    with start_server(tmp_path, spec, database_url=database_url) as a, \
+            start_server(tmp_path, None, database_url=database_url) as b:
         client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
         names = Names(a)
         _stale_replica(b)
@@ -221,3 +227,55 @@ def test_admin_writes_on_one_replica_apply_on_every_replica(pair_of_replicas):
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and error.cause.code == "HOST_ALLOCATION.1000"
     assert b.running.replication.stats.reloads == 1
     assert memory_of(b.running) == memory_rebuilt_from_rows(b.running) == memory_of(a.running)
+
+
+def test_replicas_ride_out_postgresql_going_away_under_load(tmp_path, request):
+    """PostgreSQL cuts every connection and refuses new ones for a while, with creates in flight on two replicas:
+    while it is away, calls answer UNAVAILABLE with SYS.1006 (never SYS.1000); once it is back the same replicas
+    serve again, without a restart, and nothing is over-allocated or out of step."""
+    cluster = request.getfixturevalue("postgres_cluster")
+    url = cluster.create_database()
+    spec = inventory(hosts_per_cluster=4, clusters=2, cpu=64, memory_gib=1025, ip_count=2000)
+    with start_server(tmp_path, spec, database_url=url) as a, start_server(tmp_path, None, database_url=url) as b:
+        clients = [log_in(grpc.insecure_channel(r.target)) for r in (a, b)]
+        names = Names(a)
+        outcomes: list = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def worker(t: int) -> None:
+            i = 0
+            while not stop.is_set():
+                try:
+                    result = ("ok", clients[t % 2].create(**basic(names, name=f"load-{t}-{i}")))
+                except grpc.RpcError as e:
+                    result = ("error", e)
+                with lock:
+                    outcomes.append(result)
+                i += 1
+
+        pool = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+        for t in pool:
+            t.start()
+        time.sleep(0.5)
+        with cluster.refusing_connections(url):
+            time.sleep(2.0)
+        time.sleep(1.5)
+        stop.set()
+        for t in pool:
+            t.join()
+        errors = [e for kind, e in outcomes if kind == "error"]
+        assert errors, "the outage was not seen"
+        for e in errors:
+            code, error = rpc_error(lambda e=e: (_ for _ in ()).throw(e))
+            assert (code, error.code) == (grpc.StatusCode.UNAVAILABLE, "SYS.1006"), (code, error)
+            assert "the database is unavailable" in error.details
+        after = [kind for kind, _ in outcomes[-8:]]
+        assert "ok" in after  # serving again without a restart
+        for client in clients:  # both replicas, both directions
+            assert client.create(**basic(names, name="after-outage")).success
+        wait_caught_up(a, b)
+        rebuilt = memory_rebuilt_from_rows(a.running)
+        assert memory_of(a.running) == rebuilt == memory_of(b.running)
+        usage = a.running.store.read(lambda tx: tx.host_usage(list(names.hosts)))
+        assert all(u.memory_used <= 1024 << 30 for u in usage.values())
