@@ -12,6 +12,8 @@ import grpc
 import pytest
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
+from ftvm.domain import inventory_file
+from ftvm.store import open_store
 from replica_support import memory_of, memory_rebuilt_from_rows, wait_caught_up
 from service_support import inventory, log_in, rpc_error, start_server
 from test_create_service import Names, basic
@@ -279,3 +281,34 @@ def test_replicas_ride_out_postgresql_going_away_under_load(tmp_path, request):
         assert memory_of(a.running) == rebuilt == memory_of(b.running)
         usage = a.running.store.read(lambda tx: tx.host_usage(list(names.hosts)))
         assert all(u.memory_used <= 1024 << 30 for u in usage.values())
+
+
+def test_replicas_starting_together_on_an_empty_database_load_the_inventory_once(tmp_path, database_url):
+    """Each replica's first start finds no zone and loads the file; the one that commits second is refused. No uuid
+    seed and no hosts here: nothing unique in the rows themselves would stop a second copy of the inventory."""
+    (tmp_path / "data").mkdir()
+    spec = inventory(hosts_per_cluster=0, clusters=1)
+    stores = [open_store(database_url) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    outcomes: list[str] = []
+
+    def load(store) -> None:
+        parsed = inventory_file.validate_inventory(spec)
+        barrier.wait()
+        try:
+            inventory_file.load_into(store, parsed)
+            outcomes.append("loaded")
+        except inventory_file.InventoryFileError:
+            outcomes.append("refused")
+
+    loaders = [threading.Thread(target=load, args=(store,)) for store in stores]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    try:
+        assert sorted(outcomes) == ["loaded"] + ["refused"] * (len(stores) - 1)
+        assert len(stores[0].read(lambda tx: tx.select("zones"))) == 1
+    finally:
+        for store in stores:
+            store.close()

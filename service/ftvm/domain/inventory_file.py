@@ -494,10 +494,16 @@ def load_into(store: Store, spec: InventoryFile | Mapping[str, Any], *, now: int
     empty database only. Global config rows that already exist keep their value unless the file sets the key."""
     if not isinstance(spec, InventoryFile):
         spec = validate_inventory(spec)
-    rows = inventory_rows(spec, now_ms() if now is None else now)
+    rows_date = now_ms() if now is None else now
+    rows = inventory_rows(spec, rows_date)
     explicit = spec.global_configs.given()
 
     def op(tx: Tx) -> dict[str, int]:
+        try:  # replicas starting together on an empty database: the second waits for this row, then fails here
+            tx.insert("counters", [{"name": "inventory_loaded", "value": rows_date}])
+        except Conflict:
+            raise InventoryFileError([Problem((), "conflict", "another replica loaded the first inventory meanwhile")]
+                                     ) from None
         existing = tx.select("zones")
         if existing:
             raise InventoryFileError([Problem((), "conflict", f"the database already has {len(existing)} zone(s); an "
