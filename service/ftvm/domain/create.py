@@ -44,6 +44,7 @@ from ftvm.placement import (
 from ftvm.store import Conflict, Row, Tx
 
 from .accounts import Account
+from .catalog import Catalog
 from .common import Domain, check_description, check_name, check_resource_uuid, new_uuid
 from .errors import FtError, already_exists, invalid, mandatory, not_found, operation_failed
 from .limits import (
@@ -57,8 +58,8 @@ from .limits import (
     check_list,
 )
 from .holdings import Holdings
-from .network import NIC_PORT_PURPOSES, PAIR_PORT_PURPOSES, ensure_internal_ids, int_to_ip
-from .records import assemble_views, build_vm_view, group_view, shadow_view
+from .network import ensure_internal_ids, int_to_ip
+from .records import Disk, VolumeMaker, assemble_views, build_vm_view, group_view, nic_row, shadow_view
 from .system_tags import parse_system_tags
 
 log = logging.getLogger(__name__)
@@ -374,7 +375,7 @@ class CreateFlow:
             if plan.strategy == "InstantStart":
                 await self._start_pair(records, undo)
             self._failpoint("commit")
-            checks = self._capacity_checks(placement) if placement else None
+            checks = capacity_checks(self._domain.catalog, placement) if placement else None
             await domain.write(lambda tx: self._commit(tx, records, checks, retry))
         except BaseException as error:
             for action in reversed(undo):
@@ -455,9 +456,6 @@ class CreateFlow:
         r = _Records(group_uuid=plan.group_uuid)
         image = plan.image
 
-        def allocated(size: int) -> int:
-            return math.ceil(size / storage_ratio) if placement else 0
-
         def vm_row(role: str, name: str, host_uuid: str | None) -> dict:
             host = cat.hosts[host_uuid] if host_uuid else None
             return dict(
@@ -477,39 +475,12 @@ class CreateFlow:
         secondary_host = placement.secondary_host if placement else None
         r.primary_vm = vm_row("Primary", plan.name, primary_host)
         r.secondary_vm = vm_row("Secondary", plan.name + "-svm", secondary_host)
-
-        def volume(vm: dict, kind: str, name: str, size: int, device_id: int | None, storage: str | None,
-                   offering: str | None = None) -> dict:
-            uuid = new_uuid()
-            folder = {"Root": "rootVolumes", "Data": "dataVolumes", "Cache": "cacheVolumes"}[kind]
-            path = None
-            if storage is not None:
-                path = f"{cat.storages[storage]['url'].rstrip('/')}/{folder}/acct-{account.uuid}/vol-{uuid}/{uuid}.qcow2"
-            local_host = vm["host_uuid"] if storage is not None and cat.is_local(storage) else None
-            return dict(
-                uuid=uuid, name=name, description=None, primary_storage_uuid=storage, vm_instance_uuid=vm["uuid"],
-                disk_offering_uuid=offering, root_image_uuid=image["uuid"] if kind == "Root" else None,
-                install_path=path, type=kind, format="qcow2", size=size, actual_size=size if kind == "Root" else 0,
-                device_id=device_id, state="Enabled", status="Ready" if storage else "NotInstantiated",
-                create_date=now, last_op_date=now, is_shareable=False, volume_qos=None, last_detach_date=None,
-                last_vm_instance_uuid=None, group_uuid=plan.group_uuid, host_uuid=local_host,
-                allocated_size=allocated(size))
-
-        def volumes_of(vm: dict, root_storage: str | None, data_storage: str | None, caches: bool) -> list[dict]:
-            vms = [volume(vm, "Root", f"ROOT-for-{vm['name']}", image["size"], 0, root_storage)]
-            for i, offering in enumerate(plan.data_offerings, start=1):
-                vms.append(volume(vm, "Data", f"DATA-for-{vm['name']}", offering["disk_size"], i, data_storage,
-                                  offering["uuid"]))
-            if caches:  # COLO: an active and a hidden cache volume per secondary disk, same size
-                for disk in list(vms):
-                    for which in ("active", "hidden"):
-                        vms.append(volume(vm, "Cache", f"CACHE-{which}-for-{disk['name']}", disk["size"], None,
-                                          root_storage))
-            return vms
-
-        r.primary_volumes = volumes_of(r.primary_vm, placement.primary_storage if placement else None,
+        disks = [Disk("Root", image["size"], 0, None, image["uuid"])]
+        disks += [Disk("Data", o["disk_size"], i, o["uuid"], None) for i, o in enumerate(plan.data_offerings, start=1)]
+        volumes = VolumeMaker(cat, account.uuid, plan.group_uuid, now, storage_ratio if placement else None)
+        r.primary_volumes = volumes.of(r.primary_vm, disks, placement.primary_storage if placement else None,
                                        placement.primary_data_storage if placement else None, caches=False)
-        r.secondary_volumes = volumes_of(r.secondary_vm, placement.secondary_storage if placement else None,
+        r.secondary_volumes = volumes.of(r.secondary_vm, disks, placement.secondary_storage if placement else None,
                                          placement.secondary_storage if placement else None, caches=True)
         r.primary_vm["root_volume_uuid"] = r.primary_volumes[0]["uuid"]
         r.secondary_vm["root_volume_uuid"] = r.secondary_volumes[0]["uuid"]
@@ -524,14 +495,9 @@ class CreateFlow:
                 ip_range, address = net.take_ip(l3, group, plan.static_ips.get(l3))
                 undo.append(lambda l3=l3, address=address: net.give_back_ip(l3, address, group))
             for vm, nics in ((r.primary_vm, r.primary_nics), (r.secondary_vm, r.secondary_nics)):
-                nics.append(dict(
-                    uuid=new_uuid(), vm_instance_uuid=vm["uuid"], l3_network_uuid=l3,
-                    ip=int_to_ip(address) if ip_range else None, mac=mac, hypervisor_type="KVM",
-                    netmask=ip_range["netmask"] if ip_range else None,
-                    gateway=ip_range["gateway"] if ip_range else None, meta_data=None,
-                    ip_version=4, driver_type="virtio", internal_name=f"vnic{vm['internal_id']}.{device_id}",
-                    device_id=device_id, type="VNIC", state="enable", create_date=now, last_op_date=now,
-                    group_uuid=plan.group_uuid))
+                nics.append(nic_row(vm, l3, int_to_ip(address) if ip_range else None, mac,
+                                    ip_range["netmask"] if ip_range else None,
+                                    ip_range["gateway"] if ip_range else None, device_id, now))
             if ip_range:
                 r.used_ips.append(dict(
                     uuid=new_uuid(), ip_range_uuid=ip_range["uuid"], l3_network_uuid=l3, ip_version=4,
@@ -539,14 +505,10 @@ class CreateFlow:
                     ip_in_long=address, vm_nic_uuid=r.primary_nics[-1]["uuid"], create_date=now, last_op_date=now,
                     group_uuid=plan.group_uuid))
         if placement:
-            ports_per_host = len(PAIR_PORT_PURPOSES) + len(NIC_PORT_PURPOSES) * len(plan.l3_uuids)
-            purposes = list(PAIR_PORT_PURPOSES) + [f"{p}-{i}" for i in range(len(plan.l3_uuids))
-                                                   for p in NIC_PORT_PURPOSES]
             for host in (placement.primary_host, placement.secondary_host):
-                ports = net.take_ports(host, ports_per_host, group)
-                undo.append(lambda host=host, ports=ports: [net.give_back_port(host, p, group) for p in ports])
-                r.ports += [dict(host_uuid=host, port=p, group_uuid=plan.group_uuid, purpose=why)
-                            for p, why in zip(ports, purposes)]
+                ports = net.take_colo_ports(host, group, len(plan.l3_uuids))
+                undo.append(lambda ports=ports: [net.give_back_port(p["host_uuid"], p["port"], group) for p in ports])
+                r.ports += ports
         if plan.with_cdrom:
             for vm, cdroms in ((r.primary_vm, r.primary_cdroms), (r.secondary_vm, r.secondary_cdroms)):
                 cdroms.append(dict(uuid=new_uuid(), vm_instance_uuid=vm["uuid"], device_id=0, iso_uuid=None,
@@ -567,25 +529,7 @@ class CreateFlow:
                        group_uuid=plan.group_uuid, create_date=now) for tag_type, t, res, kind in tags]
         return r
 
-    def _capacity_checks(self, placement: Placement) -> "_CapacityChecks":
-        cat = self._domain.catalog
-        config = cat.placement_config()
-        hosts = {}
-        for uuid in {placement.primary_host, placement.secondary_host}:
-            h = cat.hosts[uuid]
-            hosts[uuid] = (h["cpu_num"] * config.cpu_overprovisioning_ratio,
-                           h["total_memory_capacity"] - config.reserved_memory, h["max_ft_vms"], h["max_ft_vcpus"])
-        storages = {}
-        for storage, host in ((placement.primary_storage, placement.primary_host),
-                              (placement.primary_data_storage, placement.primary_host),
-                              (placement.secondary_storage, placement.secondary_host)):
-            if cat.is_local(storage):
-                storages[(storage, host)] = cat.hosts[host]["local_storage_capacity"]
-            else:
-                storages[(storage, None)] = cat.storages[storage]["total_capacity"]
-        return _CapacityChecks(hosts, storages, config.storage_reserved_capacity)
-
-    def _commit(self, tx: Tx, r: "_Records", checks: "_CapacityChecks | None", retry: "_Retryable | None") -> None:
+    def _commit(self, tx: Tx, r: "_Records", checks: "CapacityChecks | None", retry: "_Retryable | None") -> None:
         try:
             tx.insert("ft_groups", [r.group])
         except Conflict as e:  # a create with the same resourceUuid committed first
@@ -614,8 +558,27 @@ class CreateFlow:
             tx.after_writes(checks.verify)
 
 
+def capacity_checks(cat: Catalog, placement: Placement) -> "CapacityChecks":
+    """The limits of the pair's hosts and storages, for the commit to re-check against the rows."""
+    config = cat.placement_config()
+    hosts = {}
+    for uuid in {placement.primary_host, placement.secondary_host}:
+        h = cat.hosts[uuid]
+        hosts[uuid] = (h["cpu_num"] * config.cpu_overprovisioning_ratio,
+                       h["total_memory_capacity"] - config.reserved_memory, h["max_ft_vms"], h["max_ft_vcpus"])
+    storages = {}
+    for storage, host in ((placement.primary_storage, placement.primary_host),
+                          (placement.primary_data_storage, placement.primary_host),
+                          (placement.secondary_storage, placement.secondary_host)):
+        if cat.is_local(storage):
+            storages[(storage, host)] = cat.hosts[host]["local_storage_capacity"]
+        else:
+            storages[(storage, None)] = cat.storages[storage]["total_capacity"]
+    return CapacityChecks(hosts, storages, config.storage_reserved_capacity)
+
+
 @dataclass(slots=True)
-class _CapacityChecks:
+class CapacityChecks:
     """Capacity limits of the touched hosts and storages, computed on the loop thread, verified against the rows
     inside the commit (the engine is the fast path; the rows have the last word)."""
 

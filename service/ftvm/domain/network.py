@@ -245,6 +245,12 @@ class NetworkAllocator:
             raise
         return taken
 
+    def take_colo_ports(self, host_uuid: str, group_uuid: str, nic_count: int) -> list[Row]:
+        """The COLO ports one VM of a pair needs on its host (per pair, and per NIC), as colo_ports rows."""
+        purposes = list(PAIR_PORT_PURPOSES) + [f"{p}-{i}" for i in range(nic_count) for p in NIC_PORT_PURPOSES]
+        ports = self.take_ports(host_uuid, len(purposes), group_uuid)
+        return [dict(host_uuid=host_uuid, port=p, group_uuid=group_uuid, purpose=why) for p, why in zip(ports, purposes)]
+
     def mark_port(self, host_uuid: str, port: int, holder: str) -> None:
         self._pool(host_uuid).mark(port, holder)
 

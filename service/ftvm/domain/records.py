@@ -1,10 +1,85 @@
-"""VM views: a vm_instances row with its NICs (each with usedIps), volumes and CD-ROMs, shaped like the proto."""
+"""The rows of an FT group's records (volumes, NICs), made the same way by the create and by re-protection; and VM
+views: a vm_instances row with its NICs (each with usedIps), volumes and CD-ROMs, shaped like the proto."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import NamedTuple, Sequence
 
 from ftvm.store import Row, Tx
+
+from .catalog import Catalog
+from .common import new_uuid
+
+_VOLUME_FOLDERS = {"Root": "rootVolumes", "Data": "dataVolumes", "Cache": "cacheVolumes"}
+
+
+class Disk(NamedTuple):
+    """A disk every VM of the pair has: its type, size, device id, disk offering and root image."""
+
+    kind: str  # Root | Data
+    size: int
+    device_id: int
+    offering_uuid: str | None
+    image_uuid: str | None
+
+
+class VolumeMaker:
+    """Volume rows of one group's VMs. `storage_ratio` None: nothing placed (JustCreate), nothing allocated."""
+
+    def __init__(self, catalog: Catalog, account_uuid: str, group_uuid: str, now: int,
+                 storage_ratio: float | None) -> None:
+        self._catalog = catalog
+        self._account = account_uuid
+        self._group = group_uuid
+        self._now = now
+        self._ratio = storage_ratio
+
+    def volume(self, vm: Row, kind: str, name: str, size: int, device_id: int | None, storage: str | None,
+               offering: str | None = None, image: str | None = None) -> Row:
+        cat, uuid = self._catalog, new_uuid()
+        path = None
+        if storage is not None:
+            path = (f"{cat.storages[storage]['url'].rstrip('/')}/{_VOLUME_FOLDERS[kind]}/acct-{self._account}/"
+                    f"vol-{uuid}/{uuid}.qcow2")
+        local_host = vm["host_uuid"] if storage is not None and cat.is_local(storage) else None
+        return dict(
+            uuid=uuid, name=name, description=None, primary_storage_uuid=storage, vm_instance_uuid=vm["uuid"],
+            disk_offering_uuid=offering, root_image_uuid=image if kind == "Root" else None, install_path=path,
+            type=kind, format="qcow2", size=size, actual_size=size if kind == "Root" else 0, device_id=device_id,
+            state="Enabled", status="Ready" if storage else "NotInstantiated", create_date=self._now,
+            last_op_date=self._now, is_shareable=False, volume_qos=None, last_detach_date=None,
+            last_vm_instance_uuid=None, group_uuid=self._group, host_uuid=local_host,
+            allocated_size=math.ceil(size / self._ratio) if self._ratio else 0)
+
+    def of(self, vm: Row, disks: Sequence[Disk], root_storage: str | None, data_storage: str | None,
+           caches: bool) -> list[Row]:
+        """A VM's volumes: one per disk; with `caches` (a secondary), COLO's active and hidden cache volume per disk,
+        same size, on the root storage."""
+        volumes = [self.volume(vm, d.kind, f"{'ROOT' if d.kind == 'Root' else 'DATA'}-for-{vm['name']}", d.size,
+                               d.device_id, root_storage if d.kind == "Root" else data_storage, d.offering_uuid,
+                               d.image_uuid) for d in disks]
+        if caches:
+            for disk in list(volumes):
+                for which in ("active", "hidden"):
+                    volumes.append(self.volume(vm, "Cache", f"CACHE-{which}-for-{disk['name']}", disk["size"], None,
+                                               root_storage))
+        return volumes
+
+
+def nic_row(vm: Row, l3_uuid: str, ip: str | None, mac: str, netmask: str | None, gateway: str | None,
+            device_id: int, now: int) -> Row:
+    return dict(uuid=new_uuid(), vm_instance_uuid=vm["uuid"], l3_network_uuid=l3_uuid, ip=ip, mac=mac,
+                hypervisor_type="KVM", netmask=netmask, gateway=gateway, meta_data=None, ip_version=4,
+                driver_type="virtio", internal_name=f"vnic{vm['internal_id']}.{device_id}", device_id=device_id,
+                type="VNIC", state="enable", create_date=now, last_op_date=now, group_uuid=vm["group_uuid"])
+
+
+def disks_of(volumes: Sequence[Row]) -> list[Disk]:
+    """The disks of a VM, from its Root and Data volumes (its cache volumes are not disks)."""
+    return [Disk(v["type"], v["size"], v["device_id"], v["disk_offering_uuid"], v["root_image_uuid"])
+            for v in sorted(volumes, key=lambda v: v["device_id"] if v["device_id"] is not None else 1 << 30)
+            if v["type"] in ("Root", "Data")]
 
 
 def build_vm_view(vm: dict, nics: list[dict], used_ips: list[dict], volumes: list[dict], cdroms: list[dict]) -> dict:

@@ -332,6 +332,53 @@ FROM replicas;
 """
 
 
+# The FT group's life after the create (domain/recovery.py). `leases`: work one replica at a time does (watching
+# hosts, recovery, reconciling the agents). `ft_events`: what recovery did, per group and host. A group between
+# losing its secondary and getting a new one has none (`secondary_vm_instance_uuid` NULL), and says why it is not
+# Protected in `status_reason` (JSON).
+_V7_COMMON = """
+CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires BIGINT NOT NULL);
+CREATE TABLE ft_events (
+  uuid TEXT PRIMARY KEY, create_date BIGINT NOT NULL, kind TEXT NOT NULL, group_uuid TEXT, vm_instance_uuid TEXT,
+  host_uuid TEXT, details TEXT);
+CREATE INDEX ft_events_group ON ft_events(group_uuid);
+CREATE INDEX ft_events_date ON ft_events(create_date);
+DROP VIEW ft_group_inventory;
+DROP VIEW volume_inventory;
+"""
+_V7_GROUPS = Dialects(sqlite="""
+CREATE TABLE ft_groups_v7 (
+  uuid TEXT PRIMARY KEY, account_uuid TEXT NOT NULL REFERENCES accounts(uuid), name TEXT NOT NULL,
+  description TEXT, primary_vm_instance_uuid TEXT NOT NULL UNIQUE, secondary_vm_instance_uuid TEXT UNIQUE,
+  status TEXT NOT NULL, strategy TEXT NOT NULL, create_date BIGINT NOT NULL, last_op_date BIGINT NOT NULL,
+  status_reason TEXT);
+INSERT INTO ft_groups_v7 (uuid, account_uuid, name, description, primary_vm_instance_uuid,
+  secondary_vm_instance_uuid, status, strategy, create_date, last_op_date)
+  SELECT uuid, account_uuid, name, description, primary_vm_instance_uuid, secondary_vm_instance_uuid, status,
+  strategy, create_date, last_op_date FROM ft_groups;
+DROP TABLE ft_groups;
+ALTER TABLE ft_groups_v7 RENAME TO ft_groups;
+CREATE INDEX ft_groups_account ON ft_groups(account_uuid);
+CREATE INDEX ft_groups_status ON ft_groups(status);
+""", postgresql="""
+ALTER TABLE ft_groups ALTER COLUMN secondary_vm_instance_uuid DROP NOT NULL;
+ALTER TABLE ft_groups ADD COLUMN status_reason TEXT;
+CREATE INDEX ft_groups_status ON ft_groups(status);
+""")
+_V7_VIEWS = """
+CREATE VIEW ft_group_inventory AS
+SELECT g.uuid, g.name, g.description, v.zone_uuid, v.cluster_uuid, v.image_uuid, v.host_uuid, v.last_host_uuid,
+       v.instance_offering_uuid, v.root_volume_uuid, v.platform, v.architecture, v.default_l3_network_uuid,
+       'FaultToleranceVmGroup' AS type, v.hypervisor_type, v.memory_size, v.cpu_num, v.cpu_speed,
+       v.allocator_strategy, g.create_date, g.last_op_date, v.state, v.guest_os_type,
+       g.primary_vm_instance_uuid, g.secondary_vm_instance_uuid, g.status, g.account_uuid, g.strategy,
+       g.status_reason
+FROM ft_groups g JOIN vm_instances v ON v.uuid = g.primary_vm_instance_uuid;
+CREATE VIEW volume_inventory AS
+SELECT v.*, g.account_uuid FROM volumes v JOIN ft_groups g ON g.uuid = v.group_uuid;
+"""
+
+
 def statements(script: str) -> list[str]:
     """Splits a migration into statements; a body (a SQLite trigger's BEGIN ... END;, a PostgreSQL function's
     $$ ... $$) stays in its statement."""
@@ -358,6 +405,7 @@ _MIGRATIONS: list[list[str | Dialects]] = [
     [_V4],
     [_V5],
     [_V6],
+    [_V7_COMMON, _V7_GROUPS, _V7_VIEWS],
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
