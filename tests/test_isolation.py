@@ -178,6 +178,11 @@ MATRIX: dict[str, Row] = {
         "QueryZone", "QueryCluster", "QueryHost", "QueryPrimaryStorage", "QueryL2Network", "QueryL3Network",
         "QueryIpRange", "QueryImage", "QueryInstanceOffering", "QueryDiskOffering", "QueryGlobalConfig")},
     "QueryManagementNode": Row(ADMIN, _query("QueryManagementNode")),
+    "FailoverFaultToleranceVm": Row(OWNER_OR_ADMIN, lambda w: pb.FailoverFaultToleranceVmRequest(
+        failover_fault_tolerance_vm=pb.FailoverFaultToleranceVmParams(
+            fault_tolerance_vm_uuid=w.owners_group().fault_tolerance_vm_group_inventory.uuid))),
+    "ReconnectHost": Row(ADMIN, lambda w: pb.ReconnectHostRequest(uuid=_site(w)["host"],
+                                                                  reconnect_host=pb.ReconnectHostParams())),
     "CreateZone": Row(ADMIN, lambda w: pb.CreateZoneRequest(name=w.unique("zone"))),
     "CreateCluster": Row(ADMIN, lambda w: pb.CreateClusterRequest(zone_uuid=_site(w)["zone"],
                                                                    name=w.unique("cluster"))),
@@ -256,7 +261,7 @@ def grpc_call(w: World, rpc: str, request: Message, metadata: tuple):
 
 def test_every_rpc_has_exactly_one_row():
     assert sorted(MATRIX) == sorted(ALL_RPCS)
-    assert len(ALL_RPCS) == len(set(ALL_RPCS)) == 44
+    assert len(ALL_RPCS) == len(set(ALL_RPCS)) == 46
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -370,9 +375,9 @@ def owners_uuids(w: World) -> set[str]:
     alice = owner_account_uuid(w)
     groups = [g.uuid for g in w.admin.query("QueryFaultToleranceVm", f"accountUuid={alice}")]
     vms = [v.uuid for v in w.admin.query("QueryVmInstance", f"accountUuid={alice}")]
-    volumes = [v.uuid for v in w.admin.query("QueryVolume", f"groupUuid?={','.join(groups)}")]
+    volumes = [v.uuid for v in w.admin.query("QueryVolume", f"accountUuid={alice}")]
     assert w.group.fault_tolerance_vm_group_inventory.uuid in groups
-    assert len(vms) == 2 * len(groups) and volumes
+    assert len(groups) <= len(vms) <= 2 * len(groups) and volumes  # a failed-over group may still recover
     return set(groups) | set(vms) | set(volumes)
 
 
@@ -383,7 +388,7 @@ def test_another_account_reads_nothing_of_the_owners(world):
     group_uuid = g.fault_tolerance_vm_group_inventory.uuid
     host = g.primary_vm_inventory.host_uuid
     w.other.create(**basic(w.names, name="bob-vm", host_uuid=host))  # bob has records of his own on the same host
-    probes = [(), (f"uuid={group_uuid}",), (f"groupUuid={group_uuid}",), (f"uuid?={','.join(sorted(mine))}",),
+    probes = [(), (f"uuid={group_uuid}",), (f"groupUuid={group_uuid}",), (f"uuid?={','.join(sorted(mine)[:120])}",),
               (f"hostUuid={host}",), ("name~=%alice%",), (f"accountUuid={owner_account_uuid(w)}",),
               (f"vmInstanceUuid={g.primary_vm_inventory.uuid}",), ("uuid!=null",)]
     views = {"QueryVmInstance": "vm_instances", "QueryVolume": "volume_inventory",

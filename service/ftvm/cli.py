@@ -105,6 +105,11 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--agent-attempts", type=_positive_int, default=DEFAULT_AGENT_ATTEMPTS, metavar="N",
                    help="tries of an agent call that got no answer (connection error or timeout) before it fails "
                         f"(default {DEFAULT_AGENT_ATTEMPTS})")
+    p.add_argument("--heartbeat-interval", type=_positive_float, default=2.0, metavar="S",
+                   help="seconds between two pings of every host's agent (default 2)")
+    p.add_argument("--missed-heartbeats", type=_positive_int, default=3, metavar="N",
+                   help="pings a host may miss in a row before it is Disconnected and its FT groups recover "
+                        "(default 3)")
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     p.set_defaults(func=_run_serve)
 
@@ -112,14 +117,17 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 def _run_serve(args: argparse.Namespace) -> int:
     import logging
 
+    from ftvm.domain.recovery import RecoveryConfig
     from ftvm.server import ServerConfig, serve
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    recovery = RecoveryConfig(heartbeat_interval=args.heartbeat_interval, missed_heartbeats=args.missed_heartbeats)
     return serve(ServerConfig(data_dir=args.data_dir, grpc_host=args.grpc_host, grpc_port=args.grpc_port,
                               http_host=args.http_host, http_port=None if args.no_gateway else args.http_port,
                               inventory_file=args.inventory, with_demo=not args.no_demo,
                               database_url=args.database_url, workers=args.workers, agent_url=args.agent_url,
-                              agent_timeout=args.agent_timeout, agent_attempts=args.agent_attempts))
+                              agent_timeout=args.agent_timeout, agent_attempts=args.agent_attempts,
+                              recovery=recovery))
 
 
 def _positive_float(text: str) -> float:

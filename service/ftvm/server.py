@@ -42,6 +42,8 @@ from ftvm.domain.common import Domain, FeedCursor, now_ms
 from ftvm.domain.create import CreateFlow
 from ftvm.domain.memory import load_memory
 from ftvm.domain.network import NetworkAllocator
+from ftvm.domain.ft_actions import FtActions
+from ftvm.domain.recovery import Recovery, RecoveryConfig
 from ftvm.domain.replication import Replication
 from ftvm.domain.vms import Vms
 from ftvm.gateway import Gateway
@@ -75,6 +77,7 @@ class ServerConfig:
     agent_attempts: int = DEFAULT_AGENT_ATTEMPTS
     workers: int = 1  # processes serving the same ports and database (serve() only)
     reuse_port: bool = False  # share the listening ports with other processes (the workers do)
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)  # heartbeats, failover, re-protection
 
     @property
     def url(self) -> str:
@@ -152,6 +155,7 @@ class RunningServer:
     grace_seconds: float
     gateway: Gateway | None  # the REST gateway (port, url) when ServerConfig.http_port is set
     agent: HostAgent
+    recovery: Recovery
 
     @property
     def network(self) -> NetworkAllocator:
@@ -164,6 +168,7 @@ class RunningServer:
             await self.gateway.stop()  # first: its in-flight requests still need the gRPC server
         await self.server.stop(grace)
         await drain(grace)  # work of calls cancelled by the stop finishes (commits or undoes) first
+        await self.recovery.stop()
         await self.replication.stop()
         await self.agent.close()
         self.accounts.close()
@@ -182,6 +187,7 @@ async def start(config: ServerConfig) -> RunningServer:
     store = open_store(config.url)
     started = None  # the gRPC server once it listens: a failure after that (the REST port taken) stops it
     replication: Replication | None = None  # once it leased an ordinal
+    recovery: Recovery | None = None
     accounts = None
     try:
         first = first_start(store, config)
@@ -198,13 +204,15 @@ async def start(config: ServerConfig) -> RunningServer:
 
         flow = CreateFlow(domain, agent, refresh, config.failpoint)
         vms = Vms(domain, agent)
+        recovery = Recovery(domain, agent, store.origin, config.recovery)
+        ft = FtActions(domain, agent, recovery.wake)
 
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                           ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                                           ("grpc.so_reuseport", int(config.reuse_port))])
         add_servicer(server, "AccountService", AccountServicer(accounts))
-        add_servicer(server, "VmService", VmServicer(accounts, flow, vms))
-        add_servicer(server, "InventoryService", InventoryServicer(domain, accounts))
+        add_servicer(server, "VmService", VmServicer(accounts, flow, vms, ft))
+        add_servicer(server, "InventoryService", InventoryServicer(domain, accounts, ft))
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -212,6 +220,9 @@ async def start(config: ServerConfig) -> RunningServer:
         replication = Replication(domain, accounts.forget_session, lambda: flow.stale_retries,
                                   _loopback_target(config.grpc_host, port))
         await replication.start()  # before serving: the ordinal decides which COLO ports this replica hands out
+        if await recovery.lease.renew():  # before serving: no create of this replica is in flight yet
+            await recovery.reconcile(at_start=True)
+        recovery.start()
         await server.start()
         started = server
         for name in SERVICE_NAMES + ("",):
@@ -224,6 +235,8 @@ async def start(config: ServerConfig) -> RunningServer:
     except BaseException:
         if started is not None:
             await started.stop(0)
+        if recovery is not None:
+            await recovery.stop()
         if replication is not None:
             await replication.stop()
         if accounts is not None:
@@ -232,7 +245,7 @@ async def start(config: ServerConfig) -> RunningServer:
         store.close()
         raise
     return RunningServer(server, health_servicer, store, domain, replication, accounts, port, config.grpc_host,
-                         first, config.grace_seconds, gateway, agent)
+                         first, config.grace_seconds, gateway, agent, recovery)
 
 
 def _sample_rows(store: Store) -> tuple[Row | None, Row | None, Row | None]:

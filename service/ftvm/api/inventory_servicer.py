@@ -17,6 +17,7 @@ from ftvm._proto.zstack.ft.v1 import services_pb2, services_pb2_grpc, types_pb2
 from ftvm.domain.accounts import Account, Accounts
 from ftvm.domain.capacity import host_capacity, storage_capacity
 from ftvm.domain.common import Domain
+from ftvm.domain.ft_actions import FtActions
 from ftvm.domain.inventory import InventoryAdmin
 from ftvm.domain.query import run_query
 from ftvm.domain.replication import management_node_view
@@ -33,10 +34,11 @@ def _tags(request: Any) -> dict[str, list[str]]:
 
 
 class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
-    def __init__(self, domain: Domain, accounts: Accounts) -> None:
+    def __init__(self, domain: Domain, accounts: Accounts, ft: FtActions) -> None:
         self.domain = domain
         self.accounts = accounts
         self.admin = InventoryAdmin(domain)
+        self.ft = ft
 
     # -- rows -> inventories -------------------------------------------------------------------------------------
     def _host(self, row: Row) -> types_pb2.HostInventory:
@@ -250,9 +252,18 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
     # -- state changes (the event sits in a params message, as ZStack's `{"changeXState": {...}}` body) ---------
     @rpc(admin=True)
     async def ChangeHostState(self, request, context: Context, account: Account):
-        row = await self.admin.change_host_state(
-            uuid=request.uuid, state_event=request.change_host_state.state_event or None)
+        event = request.change_host_state.state_event or None
+
+        async def change_state() -> Row:
+            return await self.admin.change_host_state(uuid=request.uuid, state_event=event)
+
+        row = await (self.ft.maintain_host(request.uuid, change_state) if event == "maintain" else change_state())
         return services_pb2.ChangeHostStateResponse(inventory=self._host(row))
+
+    @rpc(admin=True)
+    async def ReconnectHost(self, request, context: Context, account: Account):
+        row = await self.ft.reconnect_host(request.uuid)
+        return services_pb2.ReconnectHostResponse(inventory=self._host(row))
 
     @rpc(admin=True)
     async def ChangeZoneState(self, request, context: Context, account: Account):

@@ -7,6 +7,7 @@ from ftvm._proto.zstack.ft.v1 import services_pb2_grpc
 from ftvm._proto.zstack.ft.v1 import types_pb2 as types
 from ftvm.domain.accounts import Accounts
 from ftvm.domain.create import CreateFlow, CreateFtVm
+from ftvm.domain.ft_actions import FtActions
 from ftvm.domain.vms import Vms
 
 from .base import client_address, metadata_value, rpc
@@ -67,10 +68,17 @@ class AccountServicer(services_pb2_grpc.AccountServiceServicer):
 
 
 class VmServicer(services_pb2_grpc.VmServiceServicer):
-    def __init__(self, accounts: Accounts, create_flow: CreateFlow, vms: Vms) -> None:
+    def __init__(self, accounts: Accounts, create_flow: CreateFlow, vms: Vms, ft: FtActions) -> None:
         self.accounts = accounts
         self._create = create_flow
         self._vms = vms
+        self._ft = ft
+
+    @rpc()
+    async def FailoverFaultToleranceVm(self, request, context, account):
+        primary = await self._ft.failover(account, request.failover_fault_tolerance_vm.fault_tolerance_vm_uuid)
+        return pb.FailoverFaultToleranceVmResponse(primary_vm_inventory=vm_message(types.VmInstanceInventory,
+                                                                                    primary))
 
     @rpc()
     async def CreateFaultToleranceVmInstance(self, request, context, account):
@@ -79,7 +87,8 @@ class VmServicer(services_pb2_grpc.VmServiceServicer):
         primary = vm_message(types.VmInstanceInventory, result.primary)
         return pb.CreateFaultToleranceVmInstanceResponse(
             success=True, primary_vm_inventory=primary,
-            secondary_vm_inventory=vm_message(types.ShadowVmInstanceInventory, result.secondary),
+            secondary_vm_inventory=(vm_message(types.ShadowVmInstanceInventory, result.secondary)
+                                    if result.secondary else None),
             fault_tolerance_vm_group_inventory=vm_message(types.FaultToleranceVmGroupInventory, result.group,
                                                           like=primary))
 
@@ -88,7 +97,7 @@ class VmServicer(services_pb2_grpc.VmServiceServicer):
         primary, secondary = await self._vms.get_pair(account, request.fault_tolerance_vm_uuid)
         return pb.GetFaultToleranceVmsResponse(
             primary_vm_inventory=vm_message(types.VmInstanceInventory, primary),
-            secondary_vm_inventory=vm_message(types.ShadowVmInstanceInventory, secondary))
+            secondary_vm_inventory=vm_message(types.ShadowVmInstanceInventory, secondary) if secondary else None)
 
     @rpc()
     async def DestroyVmInstance(self, request, context, account):

@@ -127,6 +127,9 @@ class Domain:
     clock: Callable[[], int] = now_ms
     internal_id_refill: asyncio.Lock = field(default_factory=asyncio.Lock)
     feed: FeedCursor = field(default_factory=FeedCursor)
+    # Moves whenever capacity may have appeared (a host or storage changed, a group gave its usage back): FT groups
+    # left Unprotected for want of room are tried again when it moved.
+    capacity_generation: int = 0
 
     _pending_writes: list = field(default_factory=list, repr=False)
     _committing: bool = field(default=False, repr=False)

@@ -59,7 +59,7 @@ from .limits import (
 )
 from .holdings import Holdings
 from .network import ensure_internal_ids, int_to_ip
-from .records import Disk, VolumeMaker, assemble_views, build_vm_view, group_view, nic_row, shadow_view
+from .records import Disk, VolumeMaker, build_vm_view, group_view, nic_row, pair_views, shadow_view
 from .system_tags import parse_system_tags
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class _Plan:
 @dataclass(slots=True)
 class CreateResult:
     primary: dict
-    secondary: dict
+    secondary: dict | None  # None: a retry's reply while the group recovers without one
     group: dict
 
 
@@ -697,9 +697,6 @@ class _Records:
 
 
 def read_create_result(tx: Tx, group: Row) -> CreateResult:
-    """A create's reply rebuilt from the rows of its group."""
-    vms = tx.select_in("vm_instances", "uuid", [group["primary_vm_instance_uuid"], group["secondary_vm_instance_uuid"]])
-    views = assemble_views(tx, vms)
-    primary = views[group["primary_vm_instance_uuid"]]
-    return CreateResult(primary=primary, secondary=shadow_view(views[group["secondary_vm_instance_uuid"]], group),
-                        group=group_view(primary, group))
+    """A create's reply rebuilt from the rows of its group (as they are now: a recovering group has no secondary)."""
+    primary, secondary = pair_views(tx, group)
+    return CreateResult(primary=primary, secondary=secondary, group=group_view(primary, group))

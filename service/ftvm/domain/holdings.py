@@ -42,8 +42,11 @@ class Holdings:
 
     def change(self, taken: bool) -> dict[str, Any]:
         """The change feed entry: `group+` when the group took these, `group-` when it gave them back."""
-        return {"t": "group+" if taken else "group-", "uuid": self.group_uuid, "vms": self.vms,
-                "volumes": self.volumes, "ips": self.ips, "macs": self.macs, "ports": self.ports}
+        return {"t": "group+" if taken else "group-", **self.as_json()}
+
+    def as_json(self) -> dict[str, Any]:
+        return {"uuid": self.group_uuid, "vms": self.vms, "volumes": self.volumes, "ips": self.ips, "macs": self.macs,
+                "ports": self.ports}
 
     @classmethod
     def from_change(cls, change: dict[str, Any]) -> "Holdings":
@@ -73,8 +76,44 @@ def give_back(domain: Domain, holdings: Holdings) -> None:
         network.give_back_mac(mac, group)
     for host, port in holdings.ports:
         network.give_back_port(host, port, group)
+    release_usage(domain, holdings)
+    domain.capacity_generation += 1
+
+
+def reshape_change(before: Holdings, after: Holdings) -> dict[str, Any]:
+    """The change feed entry of a group that lost a VM or got a new secondary: what it held, what it holds."""
+    return {"t": "group~", "before": before.as_json(), "after": after.as_json()}
+
+
+def reshape(domain: Domain, before: Holdings, after: Holdings) -> None:
+    """A group holds `after` now instead of `before` (recovery: a VM lost, or a new secondary). Its usage is
+    released whole (its engine reservation, or its base usage) and `after` is taken as base usage; the addresses it
+    no longer holds are given back, the new ones marked."""
+    network, group = domain.network, before.group_uuid
+    for l3, address in set(before.ips) - set(after.ips):
+        network.give_back_ip(l3, address, group)
+    for mac in set(before.macs) - set(after.macs):
+        network.give_back_mac(mac, group)
+    for host, port in set(before.ports) - set(after.ports):
+        network.give_back_port(host, port, group)
+    for l3, address in after.ips:
+        network.mark_ip(l3, address, group)
+    for mac in after.macs:
+        network.mark_mac(mac, group)
+    for host, port in after.ports:
+        network.mark_port(host, port, group)
+    release_usage(domain, before)
+    _change_base(domain, after, +1)
+
+
+def release_usage(domain: Domain, holdings: Holdings) -> None:
+    """The group's CPU, memory and storage are free in memory (its engine reservation, or its base usage)."""
     if not domain.engine.release(holdings.group_uuid):
         _change_base(domain, holdings, -1)
+
+
+def take_base_usage(domain: Domain, holdings: Holdings) -> None:
+    _change_base(domain, holdings, +1)
 
 
 def _change_base(domain: Domain, holdings: Holdings, sign: int) -> None:

@@ -40,6 +40,8 @@ def config_change(category: str, name: str) -> dict[str, Any]:
 def apply_row(domain: Domain, table: str, row: Row) -> None:
     cat, engine = domain.catalog, domain.engine
     uuid = row["uuid"]
+    if table in ("zones", "clusters", "hosts", "primary_storages"):
+        domain.capacity_generation += 1
     if table == "ip_ranges":
         ranges = [r for r in cat.ip_ranges.get(row["l3_network_uuid"], []) if r["uuid"] != uuid]
         cat.ip_ranges[row["l3_network_uuid"]] = ranges + [row]

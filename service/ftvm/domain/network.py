@@ -272,9 +272,9 @@ class NetworkAllocator:
     def internal_ids_left(self) -> int:
         return self._internal_ids[1] - self._internal_ids[0] + 1 if self._internal_ids else 0
 
-    def add_internal_ids(self, last: int) -> None:
-        """The block [last - INTERNAL_ID_BLOCK + 1, last], taken from the store's counter."""
-        self._internal_ids = [last - INTERNAL_ID_BLOCK + 1, last]
+    def add_internal_ids(self, last: int, size: int) -> None:
+        """The block [last - size + 1, last], taken from the store's counter."""
+        self._internal_ids = [last - size + 1, last]
 
     def take_internal_id(self) -> int:
         if not self.internal_ids_left():
@@ -289,5 +289,6 @@ async def ensure_internal_ids(domain: Domain, count: int) -> None:
     network = domain.network
     async with domain.internal_id_refill:
         if network.internal_ids_left() < count:
-            last = await domain.write(lambda tx: tx.take_counter("vm_internal_id", INTERNAL_ID_BLOCK))
-            network.add_internal_ids(last)
+            size = max(count, INTERNAL_ID_BLOCK)
+            last = await domain.write(lambda tx: tx.take_counter("vm_internal_id", size))
+            network.add_internal_ids(last, size)

@@ -125,3 +125,11 @@ def assemble_views(tx: Tx, vms: Sequence[Row]) -> dict[str, dict]:
         used_ips.setdefault(u["group_uuid"], []).append(u)
     return {v["uuid"]: build_vm_view(v, nics.get(v["uuid"], []), used_ips.get(v["group_uuid"], []),
                                      volumes.get(v["uuid"], []), cdroms.get(v["uuid"], [])) for v in vms}
+
+
+def pair_views(tx: Tx, group: Row) -> tuple[dict, dict | None]:
+    """The group's primary and secondary views; the secondary is None while the group recovers without one."""
+    uuids = [u for u in (group["primary_vm_instance_uuid"], group["secondary_vm_instance_uuid"]) if u]
+    views = assemble_views(tx, tx.select_in("vm_instances", "uuid", uuids))
+    secondary = group["secondary_vm_instance_uuid"]
+    return views[group["primary_vm_instance_uuid"]], shadow_view(views[secondary], group) if secondary else None

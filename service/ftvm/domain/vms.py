@@ -17,17 +17,11 @@ from .errors import FtError, permission_denied
 from .holdings import Holdings, give_back
 from .limits import MAX_UUID_LENGTH, check_text
 from .query import QueryRequest, run_query
-from .records import assemble_views, shadow_view
+from .records import assemble_views, pair_views
 
 log = logging.getLogger(__name__)
 
 GROUP_TYPE = "FaultToleranceVmGroup"
-
-
-def _pair(tx: Tx, group: Row) -> tuple[dict, dict]:
-    vms = tx.select_in("vm_instances", "uuid", [group["primary_vm_instance_uuid"], group["secondary_vm_instance_uuid"]])
-    views = assemble_views(tx, vms)
-    return views[group["primary_vm_instance_uuid"]], shadow_view(views[group["secondary_vm_instance_uuid"]], group)
 
 
 def _group_of(tx: Tx, uuid: str) -> Row | None:
@@ -60,7 +54,7 @@ class Vms:
             if group is None:
                 return None
             _check_owner(account, group, uuid)
-            return _pair(tx, group)
+            return pair_views(tx, group)
 
         pair = await self._domain.read(op)
         if pair is None:

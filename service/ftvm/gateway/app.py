@@ -35,9 +35,9 @@ from ftvm._proto.zstack.ft.v1 import types_pb2
 from ftvm.api.errors import DESCRIPTIONS, error_from_status_details
 from ftvm.api.metadata import FORWARDED_FOR, IDEMPOTENCY_KEY
 
-from .codec import BadRequest, decode_request, encode
+from .codec import BadRequest, decode_request, encode, parse_json
 from .openapi import openapi_document
-from .routes import Route, routes
+from .routes import Route, by_path, routes
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +174,12 @@ async def _envelopes(request: web.Request, handler: Callable[[web.Request], Awai
         return _error_response(500, INTERNAL, "unexpected error in the REST gateway; see its log")
 
 
-def _handler(route: Route, call: grpc.aio.UnaryUnaryMultiCallable, call_timeout: float, body_timeout: float):
-    async def handle(request: web.Request) -> web.Response:
+Forward = Callable[[web.Request, bytes], Awaitable[web.Response]]
+
+
+def _forwarder(route: Route, call: grpc.aio.UnaryUnaryMultiCallable, call_timeout: float) -> Forward:
+    """Sends the request (its body already read) to the route's RPC and answers as spec §5 says."""
+    async def forward(request: web.Request, body: bytes) -> web.Response:
         metadata = () if route.public else session_metadata(request.headers.get("Authorization"))
         if request.remote:  # whom login limits count: the server trusts this only from a loopback peer (api.base)
             metadata += ((FORWARDED_FOR, request.remote),)
@@ -184,7 +188,6 @@ def _handler(route: Route, call: grpc.aio.UnaryUnaryMultiCallable, call_timeout:
             if not key.isascii() or not key.isprintable():
                 raise BadRequest("header 'Idempotency-Key' must be printable ASCII")
             metadata += ((IDEMPOTENCY_KEY, key),)
-        body = await read_body(request, body_timeout) if route.body else b""
         message = decode_request(route, body, request.match_info, request.query.items())
         try:
             reply = await call(message, metadata=metadata, timeout=call_timeout)
@@ -192,17 +195,44 @@ def _handler(route: Route, call: grpc.aio.UnaryUnaryMultiCallable, call_timeout:
             return json_response(503, envelope(rpc_error_code(e)))
         return json_response(200, encode(reply))
 
-    return handle
+    return forward
+
+
+def _handler(shared: tuple[Route, ...], forwards: tuple[Forward, ...], body_timeout: float):
+    """One route, or the actions sharing a path: the body's one top-level key (camelCase or snake_case) picks."""
+    if len(shared) == 1:
+        route, forward = shared[0], forwards[0]
+
+        async def handle(request: web.Request) -> web.Response:
+            return await forward(request, await read_body(request, body_timeout) if route.body else b"")
+
+        return handle
+    by_key = {name: forward for route, forward in zip(shared, forwards)
+              for name in (route.body_fields[0].json_name, route.body)}
+    actions = sorted(r.body_fields[0].json_name for r in shared)
+
+    async def dispatch(request: web.Request) -> web.Response:
+        if not shared[0].public:  # the header is checked before the body is read, as for a route of its own
+            session_metadata(request.headers.get("Authorization"))
+        body = await read_body(request, body_timeout)
+        document = parse_json(body)
+        keys = [k for k in document if k in by_key] if isinstance(document, dict) else []
+        if len(keys) != 1:
+            raise BadRequest(f"the body must hold exactly one of the actions {actions}")
+        return await by_key[keys[0]](request, body)
+
+    return dispatch
 
 
 def build_app(channel: grpc.aio.Channel, call_timeout: float = CALL_TIMEOUT_SECONDS,
               body_timeout: float = BODY_READ_TIMEOUT_SECONDS) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_envelopes])
     table = routes()
-    for route in table:
-        call = channel.unary_unary(route.rpc_path, request_serializer=route.input_class.SerializeToString,
-                                   response_deserializer=route.output_class.FromString)
-        app.router.add_route(route.verb, route.template, _handler(route, call, call_timeout, body_timeout))
+    for (verb, template), shared in by_path(table).items():
+        forwards = tuple(_forwarder(route, channel.unary_unary(
+            route.rpc_path, request_serializer=route.input_class.SerializeToString,
+            response_deserializer=route.output_class.FromString), call_timeout) for route in shared)
+        app.router.add_route(verb, template, _handler(shared, forwards, body_timeout))
     document = json.dumps(openapi_document(table)).encode()
 
     async def openapi(_: web.Request) -> web.Response:

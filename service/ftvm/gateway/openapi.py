@@ -17,7 +17,7 @@ from ftvm._proto.zstack.ft.v1 import types_pb2
 from ftvm.contract import MAX_UUID_LENGTH
 
 from .codec import STRUCT, TIMESTAMP, ZSTACK_DATE_PATTERN
-from .routes import VARIABLE, Route
+from .routes import VARIABLE, Route, by_path
 
 JSON = "application/json"
 _F = FieldDescriptor
@@ -199,14 +199,32 @@ def _body(route: Route, schemas: _Schemas) -> dict[str, Any]:
     return {"oneOf": [flat, sdk]}
 
 
+def _actions_operation(shared: tuple[Route, ...], schemas: _Schemas) -> dict[str, Any]:
+    """Actions sharing a path (ZStack's `.../actions`): one operation whose body is one of theirs, the body's
+    top-level key picking the RPC."""
+    operations = [_operation(route, schemas) for route in shared]
+    operation = operations[0]
+    operation["operationId"] = "Or".join(route.name for route in shared)
+    operation["summary"] = " | ".join(f"{route.method.full_name}" for route in shared) + " over REST (the body's key "\
+        "picks the action)"
+    operation["requestBody"] = {"required": True, "content": {JSON: {"schema": {"oneOf": [
+        o["requestBody"]["content"][JSON]["schema"] for o in operations]}}}}
+    operation["responses"]["200"]["content"][JSON]["schema"] = {"oneOf": [
+        o["responses"]["200"]["content"][JSON]["schema"] for o in operations]}
+    operation["responses"]["200"]["description"] = " or ".join(o["responses"]["200"]["description"]
+                                                               for o in operations)
+    return operation
+
+
 def openapi_document(routes: tuple[Route, ...]) -> dict[str, Any]:
     schemas = _Schemas()
     responses = _envelope_responses(schemas)
     paths: dict[str, dict[str, Any]] = {}
-    for route in routes:
-        fields = route.input.fields_by_name
-        path = VARIABLE.sub(lambda m: "{" + fields[m.group(1)].json_name + "}", route.template)
-        paths.setdefault(path, {})[route.verb.lower()] = _operation(route, schemas)
+    for (verb, template), shared in by_path(routes).items():
+        fields = shared[0].input.fields_by_name
+        path = VARIABLE.sub(lambda m: "{" + fields[m.group(1)].json_name + "}", template)
+        paths.setdefault(path, {})[verb.lower()] = (_operation(shared[0], schemas) if len(shared) == 1
+                                                     else _actions_operation(shared, schemas))
     return {
         "openapi": "3.1.0",
         "info": {"title": "ftvm REST API (ZStack fault-tolerant VMs)", "version": __version__,

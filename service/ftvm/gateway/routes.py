@@ -115,4 +115,22 @@ def routes(file: FileDescriptor = services_pb2.DESCRIPTOR) -> tuple[Route, ...]:
             route = _route(method)
             if route is not None:
                 out.append(route)
+    by_path(tuple(out))  # refuses an ambiguous table at start
     return tuple(out)
+
+
+def by_path(table: tuple[Route, ...]) -> dict[tuple[str, str], tuple[Route, ...]]:
+    """The routes of each (verb, template). Several RPCs may share one only as ZStack's actions do (`PUT
+    /hosts/{uuid}/actions` with `{"changeHostState": ...}` or `{"reconnectHost": ...}`): each names its body field,
+    and the body's one top-level key picks the RPC."""
+    shared: dict[tuple[str, str], list[Route]] = {}
+    for route in table:
+        shared.setdefault((route.verb, route.template), []).append(route)
+    for (verb, template), group in shared.items():
+        if len(group) > 1:
+            if any(r.body in ("", "*") for r in group):
+                raise ValueError(f"{verb} {template}: RPCs sharing a path must each name their body field: "
+                                 f"{[r.method.full_name for r in group]}")
+            if len({r.body for r in group}) != len(group):
+                raise ValueError(f"{verb} {template}: two RPCs name the same body field")
+    return {key: tuple(group) for key, group in shared.items()}

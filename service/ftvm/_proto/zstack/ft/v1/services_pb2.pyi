@@ -138,6 +138,24 @@ class GetFaultToleranceVmsResponse(_message.Message):
     secondary_vm_inventory: _types_pb2.ShadowVmInstanceInventory
     def __init__(self, primary_vm_inventory: _Optional[_Union[_types_pb2.VmInstanceInventory, _Mapping]] = ..., secondary_vm_inventory: _Optional[_Union[_types_pb2.ShadowVmInstanceInventory, _Mapping]] = ...) -> None: ...
 
+class FailoverFaultToleranceVmParams(_message.Message):
+    __slots__ = ("fault_tolerance_vm_uuid",)
+    FAULT_TOLERANCE_VM_UUID_FIELD_NUMBER: _ClassVar[int]
+    fault_tolerance_vm_uuid: str
+    def __init__(self, fault_tolerance_vm_uuid: _Optional[str] = ...) -> None: ...
+
+class FailoverFaultToleranceVmRequest(_message.Message):
+    __slots__ = ("failover_fault_tolerance_vm",)
+    FAILOVER_FAULT_TOLERANCE_VM_FIELD_NUMBER: _ClassVar[int]
+    failover_fault_tolerance_vm: FailoverFaultToleranceVmParams
+    def __init__(self, failover_fault_tolerance_vm: _Optional[_Union[FailoverFaultToleranceVmParams, _Mapping]] = ...) -> None: ...
+
+class FailoverFaultToleranceVmResponse(_message.Message):
+    __slots__ = ("primary_vm_inventory",)
+    PRIMARY_VM_INVENTORY_FIELD_NUMBER: _ClassVar[int]
+    primary_vm_inventory: _types_pb2.VmInstanceInventory
+    def __init__(self, primary_vm_inventory: _Optional[_Union[_types_pb2.VmInstanceInventory, _Mapping]] = ...) -> None: ...
+
 class DestroyVmInstanceRequest(_message.Message):
     __slots__ = ("uuid", "delete_mode")
     UUID_FIELD_NUMBER: _ClassVar[int]
@@ -865,6 +883,24 @@ class ChangeHostStateRequest(_message.Message):
     def __init__(self, uuid: _Optional[str] = ..., change_host_state: _Optional[_Union[ChangeHostStateParams, _Mapping]] = ...) -> None: ...
 
 class ChangeHostStateResponse(_message.Message):
+    __slots__ = ("inventory",)
+    INVENTORY_FIELD_NUMBER: _ClassVar[int]
+    inventory: _types_pb2.HostInventory
+    def __init__(self, inventory: _Optional[_Union[_types_pb2.HostInventory, _Mapping]] = ...) -> None: ...
+
+class ReconnectHostParams(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReconnectHostRequest(_message.Message):
+    __slots__ = ("uuid", "reconnect_host")
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    RECONNECT_HOST_FIELD_NUMBER: _ClassVar[int]
+    uuid: str
+    reconnect_host: ReconnectHostParams
+    def __init__(self, uuid: _Optional[str] = ..., reconnect_host: _Optional[_Union[ReconnectHostParams, _Mapping]] = ...) -> None: ...
+
+class ReconnectHostResponse(_message.Message):
     __slots__ = ("inventory",)
     INVENTORY_FIELD_NUMBER: _ClassVar[int]
     inventory: _types_pb2.HostInventory

@@ -217,6 +217,11 @@ class VmServiceStub:
                 request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.GetFaultToleranceVmsRequest.SerializeToString,
                 response_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.GetFaultToleranceVmsResponse.FromString,
                 _registered_method=True)
+        self.FailoverFaultToleranceVm = channel.unary_unary(
+                '/zstack.ft.v1.VmService/FailoverFaultToleranceVm',
+                request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.FailoverFaultToleranceVmRequest.SerializeToString,
+                response_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.FailoverFaultToleranceVmResponse.FromString,
+                _registered_method=True)
         self.DestroyVmInstance = channel.unary_unary(
                 '/zstack.ft.v1.VmService/DestroyVmInstance',
                 request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.DestroyVmInstanceRequest.SerializeToString,
@@ -252,6 +257,15 @@ class VmServiceServicer:
 
     def GetFaultToleranceVms(self, request, context):
         """The pair of one FT group.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FailoverFaultToleranceVm(self, request, context):
+        """The secondary of the FT group takes over (the primary is stopped first when it runs); a new secondary is placed
+        and started on another host. Refused when FT is disabled, the uuid is not an FT group, or the group is not
+        Protected or Unknown. Answers the VM that is primary now.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -294,6 +308,11 @@ def add_VmServiceServicer_to_server(servicer, server):
                     servicer.GetFaultToleranceVms,
                     request_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.GetFaultToleranceVmsRequest.FromString,
                     response_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.GetFaultToleranceVmsResponse.SerializeToString,
+            ),
+            'FailoverFaultToleranceVm': grpc.unary_unary_rpc_method_handler(
+                    servicer.FailoverFaultToleranceVm,
+                    request_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.FailoverFaultToleranceVmRequest.FromString,
+                    response_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.FailoverFaultToleranceVmResponse.SerializeToString,
             ),
             'DestroyVmInstance': grpc.unary_unary_rpc_method_handler(
                     servicer.DestroyVmInstance,
@@ -371,6 +390,33 @@ class VmService:
             '/zstack.ft.v1.VmService/GetFaultToleranceVms',
             zstack_dot_ft_dot_v1_dot_services__pb2.GetFaultToleranceVmsRequest.SerializeToString,
             zstack_dot_ft_dot_v1_dot_services__pb2.GetFaultToleranceVmsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FailoverFaultToleranceVm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zstack.ft.v1.VmService/FailoverFaultToleranceVm',
+            zstack_dot_ft_dot_v1_dot_services__pb2.FailoverFaultToleranceVmRequest.SerializeToString,
+            zstack_dot_ft_dot_v1_dot_services__pb2.FailoverFaultToleranceVmResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -636,6 +682,11 @@ class InventoryServiceStub:
                 request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.ChangeHostStateRequest.SerializeToString,
                 response_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.ChangeHostStateResponse.FromString,
                 _registered_method=True)
+        self.ReconnectHost = channel.unary_unary(
+                '/zstack.ft.v1.InventoryService/ReconnectHost',
+                request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.ReconnectHostRequest.SerializeToString,
+                response_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.ReconnectHostResponse.FromString,
+                _registered_method=True)
         self.ChangeZoneState = channel.unary_unary(
                 '/zstack.ft.v1.InventoryService/ChangeZoneState',
                 request_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.ChangeZoneStateRequest.SerializeToString,
@@ -847,6 +898,14 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReconnectHost(self, request, context):
+        """A Disconnected host whose agent answers again is Connected (VMs it still holds that were failed over while it
+        was away are destroyed first). Same path as ChangeHostState: the body's action key picks the API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ChangeZoneState(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -1032,6 +1091,11 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.ChangeHostState,
                     request_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.ChangeHostStateRequest.FromString,
                     response_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.ChangeHostStateResponse.SerializeToString,
+            ),
+            'ReconnectHost': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReconnectHost,
+                    request_deserializer=zstack_dot_ft_dot_v1_dot_services__pb2.ReconnectHostRequest.FromString,
+                    response_serializer=zstack_dot_ft_dot_v1_dot_services__pb2.ReconnectHostResponse.SerializeToString,
             ),
             'ChangeZoneState': grpc.unary_unary_rpc_method_handler(
                     servicer.ChangeZoneState,
@@ -1805,6 +1869,33 @@ class InventoryService:
             '/zstack.ft.v1.InventoryService/ChangeHostState',
             zstack_dot_ft_dot_v1_dot_services__pb2.ChangeHostStateRequest.SerializeToString,
             zstack_dot_ft_dot_v1_dot_services__pb2.ChangeHostStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReconnectHost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/zstack.ft.v1.InventoryService/ReconnectHost',
+            zstack_dot_ft_dot_v1_dot_services__pb2.ReconnectHostRequest.SerializeToString,
+            zstack_dot_ft_dot_v1_dot_services__pb2.ReconnectHostResponse.FromString,
             options,
             channel_credentials,
             insecure,
