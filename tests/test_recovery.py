@@ -318,3 +318,28 @@ def test_maintenance_is_refused_while_groups_recover(tmp_path):
         assert "Can not maintain host, because ft vms" in error.details and "are under recovering" in error.details
         assert server.running.domain.catalog.hosts[reply.primary_vm_inventory.host_uuid]["state"] == "Enabled"
         agent.refuse = False
+
+
+def test_a_failed_host_carrying_a_thousand_groups(tmp_path):
+    agent = SimulatedHypervisor()
+    spec = inventory(hosts_per_cluster=25, clusters=2, cpu=512, memory_gib=2049, ip_count=2000)
+    spec["instanceOfferings"].append({"name": "tiny", "cpuNum": 1, "memorySize": "1G"})
+    config = RecoveryConfig(heartbeat_interval=0.2, missed_heartbeats=2, reconcile_interval=3600)
+    with start_server(tmp_path, spec, agent=agent, recovery=config) as server:
+        client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
+        doomed = names.host["host-1"]
+        calls = [client.vm.CreateFaultToleranceVmInstance.future(pb.CreateFaultToleranceVmInstanceRequest(
+            **basic(names, name=f"g{i}", host_uuid=doomed, instance_offering_uuid=names.offering["tiny"])),
+            metadata=client.metadata) for i in range(1000)]
+        replies = [c.result() for c in calls]
+        assert len(agent.simulation.vms(doomed)) == 1000
+        agent.simulation.fail(doomed)
+        wait_for(lambda: events(server, "host-lost"), what="the host lost")
+        wait_for(lambda: all_protected(server, 1000), timeout=120, what="a thousand groups re-protected")
+        stats = server.running.recovery.stats
+        assert (stats.failovers, stats.reprotected) == (1000, 1000)
+        assert stats.last_batch["placed"] == 1000 and stats.last_batch["placed"] >= stats.last_batch["greedy_placed"]
+        for r in replies:  # every pair moved off the dead host, the secondaries now primaries
+            group = groups_of(server)[r.fault_tolerance_vm_group_inventory.uuid]
+            assert group["primary_vm_instance_uuid"] == r.secondary_vm_inventory.uuid
+        check_invariants(server, agent)

@@ -15,7 +15,7 @@ from ftvm.store import Row, Tx
 from .accounts import Account
 from .common import Domain
 from .errors import FtError, operation_failed, permission_denied
-from .holdings import reshape
+from .holdings import reshape_many
 from .inventory_sync import apply_row, row_change
 from .limits import MAX_UUID_LENGTH, check_text
 from .recovery import PROTECTED, RECOVERING, UNKNOWN, ft_event, lose_vm
@@ -55,7 +55,7 @@ class FtActions:
         try:
             outcome = await domain.write(op)
             if outcome is not None:
-                reshape(domain, *outcome)
+                reshape_many(domain, [outcome])
         finally:
             await domain.gate.release_shared()
         if outcome is not None:

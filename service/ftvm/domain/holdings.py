@@ -40,6 +40,10 @@ class Holdings:
             macs=[m["mac"] for m in macs],
             ports=[(p["host_uuid"], p["port"]) for p in ports])
 
+    def plus(self, other: "Holdings") -> "Holdings":
+        return Holdings(self.group_uuid, vms=self.vms + other.vms, volumes=self.volumes + other.volumes,
+                        ips=self.ips + other.ips, macs=self.macs + other.macs, ports=self.ports + other.ports)
+
     def change(self, taken: bool) -> dict[str, Any]:
         """The change feed entry: `group+` when the group took these, `group-` when it gave them back."""
         return {"t": "group+" if taken else "group-", **self.as_json()}
@@ -64,7 +68,7 @@ def take(domain: Domain, holdings: Holdings) -> None:
         network.mark_mac(mac, group)
     for host, port in holdings.ports:
         network.mark_port(host, port, group)
-    _change_base(domain, holdings, +1)
+    _change_base(domain, [holdings], +1)
 
 
 def give_back(domain: Domain, holdings: Holdings) -> None:
@@ -76,7 +80,7 @@ def give_back(domain: Domain, holdings: Holdings) -> None:
         network.give_back_mac(mac, group)
     for host, port in holdings.ports:
         network.give_back_port(host, port, group)
-    release_usage(domain, holdings)
+    release_usage(domain, [holdings])
     domain.capacity_generation += 1
 
 
@@ -85,54 +89,56 @@ def reshape_change(before: Holdings, after: Holdings) -> dict[str, Any]:
     return {"t": "group~", "before": before.as_json(), "after": after.as_json()}
 
 
-def reshape(domain: Domain, before: Holdings, after: Holdings) -> None:
-    """A group holds `after` now instead of `before` (recovery: a VM lost, or a new secondary). Its usage is
-    released whole (its engine reservation, or its base usage) and `after` is taken as base usage; the addresses it
+def reshape_many(domain: Domain, changes: Sequence[tuple[Holdings, Holdings]]) -> None:
+    """Each group holds `after` now instead of `before` (recovery: a VM lost, or a new secondary). Their usage is
+    released whole (an engine reservation, or base usage) and `after` is taken as base usage; the addresses a group
     no longer holds are given back, the new ones marked."""
-    network, group = domain.network, before.group_uuid
-    for l3, address in set(before.ips) - set(after.ips):
-        network.give_back_ip(l3, address, group)
-    for mac in set(before.macs) - set(after.macs):
-        network.give_back_mac(mac, group)
-    for host, port in set(before.ports) - set(after.ports):
-        network.give_back_port(host, port, group)
-    for l3, address in after.ips:
-        network.mark_ip(l3, address, group)
-    for mac in after.macs:
-        network.mark_mac(mac, group)
-    for host, port in after.ports:
-        network.mark_port(host, port, group)
-    release_usage(domain, before)
-    _change_base(domain, after, +1)
+    network = domain.network
+    for before, after in changes:
+        group = before.group_uuid
+        for l3, address in set(before.ips) - set(after.ips):
+            network.give_back_ip(l3, address, group)
+        for mac in set(before.macs) - set(after.macs):
+            network.give_back_mac(mac, group)
+        for host, port in set(before.ports) - set(after.ports):
+            network.give_back_port(host, port, group)
+        for l3, address in after.ips:
+            network.mark_ip(l3, address, group)
+        for mac in after.macs:
+            network.mark_mac(mac, group)
+        for host, port in after.ports:
+            network.mark_port(host, port, group)
+    release_usage(domain, [before for before, _ in changes])
+    _change_base(domain, [after for _, after in changes], +1)
 
 
-def release_usage(domain: Domain, holdings: Holdings) -> None:
-    """The group's CPU, memory and storage are free in memory (its engine reservation, or its base usage)."""
-    if not domain.engine.release(holdings.group_uuid):
-        _change_base(domain, holdings, -1)
+def release_usage(domain: Domain, groups: Sequence[Holdings]) -> None:
+    """The groups' CPU, memory and storage are free in memory (their engine reservations, or their base usage)."""
+    _change_base(domain, [h for h in groups if not domain.engine.release(h.group_uuid)], -1)
 
 
-def take_base_usage(domain: Domain, holdings: Holdings) -> None:
-    _change_base(domain, holdings, +1)
+def take_base_usage(domain: Domain, groups: Sequence[Holdings]) -> None:
+    _change_base(domain, groups, +1)
 
 
-def _change_base(domain: Domain, holdings: Holdings, sign: int) -> None:
+def _change_base(domain: Domain, groups: Sequence[Holdings], sign: int) -> None:
+    """Base usage of many groups at once: each touched host and storage is given to the engine once."""
     cat, engine = domain.catalog, domain.engine
-    hosts = set()
-    for host, cpu, memory in holdings.vms:
-        if host not in cat.hosts:
-            continue
-        base = cat.host_base.setdefault(host, Usage())
-        base.cpu += sign * cpu
-        base.memory += sign * memory
-        base.vms += sign
-        hosts.add(host)
-    storages = set()
-    for storage, host, size in holdings.volumes:
-        if storage not in cat.storages:
-            continue
-        cat.add_storage_use(storage, host, sign * size)
-        storages.add(storage)
+    hosts, storages = set(), set()
+    for holdings in groups:
+        for host, cpu, memory in holdings.vms:
+            if host not in cat.hosts:
+                continue
+            base = cat.host_base.setdefault(host, Usage())
+            base.cpu += sign * cpu
+            base.memory += sign * memory
+            base.vms += sign
+            hosts.add(host)
+        for storage, host, size in holdings.volumes:
+            if storage not in cat.storages:
+                continue
+            cat.add_storage_use(storage, host, sign * size)
+            storages.add(storage)
     if hosts:
         engine.upsert_hosts([cat.host_spec(h) for h in hosts])
     for storage in storages:

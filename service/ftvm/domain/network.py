@@ -50,12 +50,16 @@ def l3_exhausted(l3_uuid: str) -> FtError:
 class _PortPool:
     """One host's COLO ports: every taken port (any replica's) with the group holding it, and lowest-free-first
     within this replica's stripe (`free` holds stripe indexes below `high` that were given back; an index whose
-    port is taken is skipped)."""
+    port is taken is skipped). A full stripe overflows into the lowest free port of the whole range (`overflow`:
+    ports below `overflow_next` given back), where another replica may pick the same port: then the UNIQUE
+    constraint refuses one commit and its create places again."""
 
     stripe: int
     taken: dict[int, str] = field(default_factory=dict)
     high: int = 0
     free: list[int] = field(default_factory=list)
+    overflow_next: int = COLO_PORT_BASE
+    overflow: list[int] = field(default_factory=list)
 
     def _port(self, index: int) -> int:
         block, offset = divmod(index, PORT_BLOCK)
@@ -67,18 +71,38 @@ class _PortPool:
             return None
         return block // PORT_STRIPES * PORT_BLOCK + offset
 
-    def take(self, host_uuid: str, holder: str) -> int:
+    def _stripe_port(self) -> int | None:
         while True:
             if self.free:
                 port = self._port(heapq.heappop(self.free))
             else:
                 port = self._port(self.high)
                 if port > COLO_PORT_MAX:
-                    raise operation_failed(f"host[uuid:{host_uuid}] has no free COLO port left")
+                    return None
                 self.high += 1
             if port not in self.taken:
-                self.taken[port] = holder
                 return port
+
+    def _overflow_port(self) -> int | None:
+        while self.overflow:
+            port = heapq.heappop(self.overflow)
+            if port not in self.taken:
+                return port
+        while self.overflow_next <= COLO_PORT_MAX:
+            port = self.overflow_next
+            self.overflow_next += 1
+            if port not in self.taken:
+                return port
+        return None
+
+    def take(self, host_uuid: str, holder: str) -> int:
+        port = self._stripe_port()
+        if port is None:
+            port = self._overflow_port()
+        if port is None:
+            raise operation_failed(f"host[uuid:{host_uuid}] has no free COLO port left")
+        self.taken[port] = holder
+        return port
 
     def mark(self, port: int, holder: str) -> None:
         self.taken[port] = holder
@@ -95,6 +119,8 @@ class _PortPool:
         index = self._index(port)
         if index is not None and index < self.high:
             heapq.heappush(self.free, index)
+        elif index is None and port < self.overflow_next:
+            heapq.heappush(self.overflow, port)
 
 
 class NetworkAllocator:

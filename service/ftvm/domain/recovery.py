@@ -42,7 +42,7 @@ from ftvm.store import Conflict, Row, Tx
 from .common import Domain, new_uuid
 from .create import StaleView, capacity_checks
 from .errors import FtError, operation_failed
-from .holdings import Holdings, release_usage, reshape, reshape_change, take_base_usage
+from .holdings import Holdings, release_usage, reshape_change, reshape_many, take_base_usage
 from .inventory_sync import apply_row, row_change
 from .leases import Lease
 from .network import ensure_internal_ids
@@ -111,10 +111,13 @@ def lose_vm(tx: Tx, group: Row, lost: Row, now: int, reason: str) -> tuple[Holdi
     tx.delete("vm_instances", {"uuid": lost["uuid"]})
     values: dict[str, Any] = {"secondary_vm_instance_uuid": None, "status": RECOVERING, "last_op_date": now,
                               "status_reason": json.dumps({"reason": reason})}
+    gone = {v["uuid"] for v in gone_volumes}
     if lost["uuid"] == group["primary_vm_instance_uuid"]:
         survivor = next(v for v in rows["vms"] if v["uuid"] != lost["uuid"])
         tx.update("vm_instances", {"uuid": survivor["uuid"]}, {"role": "Primary", "last_op_date": now})
         tx.delete("volumes", {"vm_instance_uuid": survivor["uuid"], "type": "Cache"})
+        gone |= {v["uuid"] for v in rows["volumes"] if v["vm_instance_uuid"] == survivor["uuid"] and
+                 v["type"] == "Cache"}
         for nic in (n for n in rows["nics"] if n["vm_instance_uuid"] == survivor["uuid"]):
             tx.update("used_ips", {"group_uuid": group_uuid, "l3_network_uuid": nic["l3_network_uuid"]},
                       {"vm_nic_uuid": nic["uuid"]})
@@ -125,7 +128,9 @@ def lose_vm(tx: Tx, group: Row, lost: Row, now: int, reason: str) -> tuple[Holdi
         tx.insert("ft_events", [ft_event("secondary-dropped", now, group_uuid, lost["uuid"], lost["host_uuid"],
                                        reason=reason)])
     tx.update("ft_groups", {"uuid": group_uuid}, values)
-    after = _holdings(group_uuid, _group_rows(tx, group_uuid))
+    after = Holdings.from_rows(group_uuid, [v for v in rows["vms"] if v["uuid"] != lost["uuid"]],
+                               [v for v in rows["volumes"] if v["uuid"] not in gone], rows["used_ips"], rows["macs"],
+                               [p for p in rows["ports"] if p["host_uuid"] != lost["host_uuid"]])
     tx.emit(reshape_change(before, after))
     return before, after
 
@@ -139,7 +144,12 @@ class _Waiting:
     volumes: list[Row]
     nics: list[Row]
     cdroms: list[Row]
-    holdings: Holdings  # the primary's
+    holdings: Holdings  # everything the group holds now (its primary, its addresses, its ports there)
+
+    @property
+    def primary_usage(self) -> Holdings:
+        """The primary's CPU, memory and storage (what is re-reserved with a new secondary, as a pair)."""
+        return Holdings(self.holdings.group_uuid, vms=self.holdings.vms, volumes=self.holdings.volumes)
 
     def request(self) -> Request:
         disks = disks_of(self.volumes)
@@ -284,45 +294,43 @@ class Recovery:
     # -- recovery --------------------------------------------------------------------------------------------------
     async def recover(self) -> None:
         unknown = await self._domain.read(lambda tx: tx.select("ft_groups", {"status": UNKNOWN}))
-        for group in unknown:
-            await self.drop_lost_vm(group["uuid"])
+        if unknown:
+            await self.drop_lost_vms([g["uuid"] for g in unknown])
         await self.reprotect()
 
-    async def drop_lost_vm(self, group_uuid: str) -> None:
-        """Fails over (lost primary) or drops the secondary (lost secondary) of an Unknown group."""
+    async def drop_lost_vms(self, group_uuids: list[str]) -> None:
+        """Fails over (lost primary) or drops the secondary (lost secondary) of Unknown groups, in one write."""
         domain = self._domain
         now = domain.clock()
 
-        def op(tx: Tx):
-            groups = tx.select("ft_groups", {"uuid": group_uuid})
-            if not groups or groups[0]["status"] != UNKNOWN:
-                return None  # destroyed, or handled meanwhile
-            group = groups[0]
-            vms = tx.select("vm_instances", {"group_uuid": group_uuid})
-            lost = [v for v in vms if v["state"] == "Unknown"]
-            if not lost:
-                return None
-            if len(lost) == len(vms):
-                reason = {"reason": "every VM of the group is lost: nothing to fail over to"}
-                if group["status_reason"] != json.dumps(reason):
-                    tx.update("ft_groups", {"uuid": group_uuid}, {"status_reason": json.dumps(reason)})
-                    tx.insert("ft_events", [ft_event("pair-lost", now, group_uuid)])
-                return None
-            reason = json.loads(group["status_reason"] or "{}").get("reason", "VM lost")
-            return lost[0]["uuid"] == group["primary_vm_instance_uuid"], lose_vm(tx, group, lost[0], now, reason)
+        def op(tx: Tx) -> list[tuple[bool, tuple[Holdings, Holdings]]]:
+            done = []
+            for group in tx.select_in("ft_groups", "uuid", group_uuids):
+                if group["status"] != UNKNOWN:
+                    continue  # handled meanwhile
+                vms = tx.select("vm_instances", {"group_uuid": group["uuid"]})
+                lost = [v for v in vms if v["state"] == "Unknown"]
+                if not lost:
+                    continue
+                if len(lost) == len(vms):
+                    reason = json.dumps({"reason": "every VM of the group is lost: nothing to fail over to"})
+                    if group["status_reason"] != reason:
+                        tx.update("ft_groups", {"uuid": group["uuid"]}, {"status_reason": reason})
+                        tx.insert("ft_events", [ft_event("pair-lost", now, group["uuid"])])
+                    continue
+                reason = json.loads(group["status_reason"] or "{}").get("reason", "VM lost")
+                done.append((lost[0]["uuid"] == group["primary_vm_instance_uuid"],
+                             lose_vm(tx, group, lost[0], now, reason)))
+            return done
 
         await domain.gate.acquire_shared()
         try:
-            outcome = await domain.write(op)
-            if outcome is not None:
-                failed_over, (before, after) = outcome
-                reshape(domain, before, after)
-                if failed_over:
-                    self.stats.failovers += 1
-                else:
-                    self.stats.secondaries_dropped += 1
+            done = await domain.write(op)
+            reshape_many(domain, [changed for _, changed in done])
         finally:
             await domain.gate.release_shared()
+        self.stats.failovers += sum(1 for failed_over, _ in done if failed_over)
+        self.stats.secondaries_dropped += sum(1 for failed_over, _ in done if not failed_over)
 
     async def _waiting_groups(self) -> list[_Waiting]:
         """Recovering groups, and Unprotected ones that lost their secondary when capacity changed since they were
@@ -358,8 +366,7 @@ class Recovery:
             placed, unplaced = self._place(waiting)
             made = [self._make_secondary(w, placement) for w, placement in placed]
             started = await self._start(made)
-            for secondary in started:
-                await self._commit(secondary)
+            await asyncio.gather(*(self._commit(secondary) for secondary in started))
             if unplaced:
                 await self._leave_unprotected(unplaced)
         finally:
@@ -369,8 +376,7 @@ class Recovery:
         from ftvm.placement.batch import solve_batch  # CP-SAT: imported when a host is lost, not at start
 
         domain = self._domain
-        for w in waiting:  # the primary's usage is re-reserved with its new secondary, as one pair
-            release_usage(domain, w.holdings)
+        release_usage(domain, [w.primary_usage for w in waiting])  # re-reserved with the new secondary, as a pair
         keys = [w.group["uuid"] for w in waiting]
         result = solve_batch(domain.engine, keys, [w.request() for w in waiting],
                              time_limit_s=self.config.batch_time_limit)
@@ -382,10 +388,10 @@ class Recovery:
         placed, unplaced = [], []
         for w, placement, error in zip(waiting, result.placements, result.errors):
             if placement is None:
-                take_base_usage(domain, w.holdings)
                 unplaced.append((w, error))
             else:
                 placed.append((w, placement))
+        take_base_usage(domain, [w.primary_usage for w, _ in unplaced])
         return placed, unplaced
 
     def _make_secondary(self, w: _Waiting, placement: Placement) -> _NewSecondary:
@@ -414,7 +420,7 @@ class Recovery:
         for p in s.ports:
             domain.network.give_back_port(p["host_uuid"], p["port"], s.waiting.group["uuid"])
         domain.engine.release(s.waiting.group["uuid"])
-        take_base_usage(domain, s.waiting.holdings)
+        take_base_usage(domain, [s.waiting.primary_usage])
 
     async def _start(self, made: list[_NewSecondary]) -> list[_NewSecondary]:
         """Starts the new secondaries on their hosts; one that fails is undone (tried again next round)."""
@@ -440,14 +446,14 @@ class Recovery:
         domain = self._domain
         group_uuid, now = s.waiting.group["uuid"], domain.clock()
         checks = capacity_checks(domain.catalog, s.placement)
+        before = s.waiting.holdings
+        after = before.plus(Holdings.from_rows(group_uuid, [s.vm], s.volumes, [], [], s.ports))
 
         def op(tx: Tx) -> bool:
             groups = tx.select("ft_groups", {"uuid": group_uuid})
             if (not groups or groups[0]["primary_vm_instance_uuid"] != s.waiting.primary["uuid"]
                     or groups[0]["secondary_vm_instance_uuid"] is not None):
                 return False  # destroyed or changed meanwhile
-            rows = _group_rows(tx, group_uuid)
-            before = _holdings(group_uuid, rows)
             try:
                 tx.insert("vm_instances", [s.vm])
                 tx.insert("volumes", s.volumes)
@@ -460,7 +466,7 @@ class Recovery:
                                                           "status": PROTECTED, "status_reason": None,
                                                           "last_op_date": now})
             tx.insert("ft_events", [ft_event("reprotected", now, group_uuid, s.vm["uuid"], s.vm["host_uuid"])])
-            tx.emit(reshape_change(before, _holdings(group_uuid, _group_rows(tx, group_uuid))))
+            tx.emit(reshape_change(before, after))
             tx.after_writes(checks.verify)
             return True
 

@@ -28,7 +28,7 @@ from ftvm.store import FeedEntry, Row, Tx
 
 from .common import Domain
 from .catalog import PLACEMENT_CONFIG_KEYS
-from .holdings import Holdings, give_back, reshape, take
+from .holdings import Holdings, give_back, reshape_many, take
 from .inventory_sync import apply_change, read_change
 from .memory import reload_memory
 from .network import PORT_STRIPES
@@ -124,7 +124,8 @@ class Replication:
             elif kind == "group-":
                 give_back(self._domain, Holdings.from_change(change))
             elif kind == "group~":
-                reshape(self._domain, Holdings.from_change(change["before"]), Holdings.from_change(change["after"]))
+                reshape_many(self._domain, [(Holdings.from_change(change["before"]),
+                                             Holdings.from_change(change["after"]))])
             elif kind == "session-":
                 self._forget_session(change["uuid"])
             elif kind == "config" and (change["category"], change["name"]) in PLACEMENT_CONFIG_KEYS:
