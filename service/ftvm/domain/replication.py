@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 from collections import deque
 from dataclasses import dataclass, field
@@ -158,16 +159,22 @@ class Replication:
 
     # -- membership ----------------------------------------------------------------------------------------------
     async def join(self) -> int:
-        """Leases the lowest free ordinal (one whose heartbeat lapsed counts as free) and stripes ports by it."""
+        """Leases the lowest free ordinal (one whose heartbeat lapsed counts as free) and stripes ports by it. A
+        replica of this machine whose process is gone (killed, crashed) is dead at once: its row and its leases of
+        one-replica work go (other machines' replicas only lapse)."""
         now = self._domain.clock()
-        row = dict(replica_id=self.replica_id, host_name=socket.gethostname(), grpc_address=self._address,
+        host_name = socket.gethostname()
+        row = dict(replica_id=self.replica_id, host_name=host_name, grpc_address=self._address, pid=os.getpid(),
                    started=now, heartbeat=now, stats=json.dumps(self.status()))
 
         def lease(tx: Tx) -> int:
             taken = set()
             for r in tx.select("replicas"):
-                if now - r["heartbeat"] > LEASE_SECONDS * 1000 or r["replica_id"] == self.replica_id:
+                dead_here = r["host_name"] == host_name and r["pid"] is not None and not _process_alive(r["pid"])
+                if now - r["heartbeat"] > LEASE_SECONDS * 1000 or r["replica_id"] == self.replica_id or dead_here:
                     tx.delete("replicas", {"ordinal": r["ordinal"]})
+                    if dead_here:
+                        tx.delete("leases", {"holder": r["replica_id"]})
                 else:
                     taken.add(r["ordinal"])
             free = [o for o in range(PORT_STRIPES) if o not in taken]
@@ -228,6 +235,18 @@ class Replication:
             await self._domain.write(lambda tx: tx.delete("replicas", {"replica_id": self.replica_id}))
         except Exception as e:  # noqa: BLE001 -- the lease lapses on its own
             log.warning("could not leave the replicas table (%s)", e)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def management_node_view(row: Row) -> dict[str, Any]:

@@ -335,7 +335,8 @@ FROM replicas;
 # The FT group's life after the create (domain/recovery.py). `leases`: work one replica at a time does (watching
 # hosts, recovery, reconciling the agents). `ft_events`: what recovery did, per group and host. A group between
 # losing its secondary and getting a new one has none (`secondary_vm_instance_uuid` NULL), and says why it is not
-# Protected in `status_reason` (JSON).
+# Protected in `status_reason` (JSON). A replica records its process id, so that a restart on the same machine knows
+# its killed predecessor is dead at once.
 _V7_COMMON = """
 CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires BIGINT NOT NULL);
 CREATE TABLE ft_events (
@@ -343,6 +344,7 @@ CREATE TABLE ft_events (
   host_uuid TEXT, details TEXT);
 CREATE INDEX ft_events_group ON ft_events(group_uuid);
 CREATE INDEX ft_events_date ON ft_events(create_date);
+ALTER TABLE replicas ADD COLUMN pid INTEGER;
 DROP VIEW ft_group_inventory;
 DROP VIEW volume_inventory;
 """
