@@ -4,7 +4,7 @@
     ftvm agent --simulate --listen HOST:PORT --state FILE
     ftvm gateway --target HOST:PORT [--http-host HOST] [--http-port N]
     ftvm call [--target HOST:PORT] [--session UUID | --login ACCOUNT:PASSWORD] (--list | METHOD [JSON])
-    ftvm bench placement|service [ARGS]   (from a source checkout: runs the top-level bench/ package)
+    ftvm bench placement|service|failover [ARGS]   (from a source checkout: runs the top-level bench/ package)
 
 New commands (serve, call, ...) add an `_add_<name>(subparsers)` function and register it in `COMMANDS`.
 Each sets `func` (called with the parsed namespace, returns the exit code); heavy imports happen inside `func`.
@@ -30,7 +30,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
                                        "lists NAME's options.")
     bsub = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
     for name, summary in (("placement", "placement engines side by side (rust, numpy, CP-SAT, Nova)"),
-                          ("service", "CreateFaultToleranceVmInstance over gRPC against a real `ftvm serve`")):
+                          ("service", "CreateFaultToleranceVmInstance over gRPC against a real `ftvm serve`"),
+                          ("failover", "a host carrying many FT groups dies: detection, failover, re-protection")):
         # The benchmark parses its own arguments once its package is imported (only when it runs), so this parser
         # takes every argument as it is: no option prefix, no -h of its own.
         p = bsub.add_parser(name, help=summary, add_help=False, prefix_chars="\0")

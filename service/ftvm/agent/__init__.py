@@ -17,7 +17,7 @@ dead, or only the path to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence
 
 RUNNING = "Running"
 STOPPED = "Stopped"
@@ -87,6 +87,9 @@ class HostAgent(Protocol):
 
     async def ping(self, host_uuid: str) -> AgentPing:
         """The heartbeat. One attempt only: the poller's next round is the retry."""
+
+    async def ping_many(self, host_uuids: Sequence[str], timeout: float) -> dict[str, AgentPing | None]:
+        """Every host's heartbeat within `timeout` seconds; None for a host that did not answer."""
 
     async def close(self) -> None:
         """Releases connections (the server calls it when it stops)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Sequence
 
 import aiohttp
 
@@ -87,6 +87,16 @@ class HttpHostAgent:
     async def ping(self, host_uuid: str) -> AgentPing:
         path = wire.host_path(host_uuid, "ping")
         return _parsed(wire.parse_ping_reply, await self._call("GET", path, attempts=1), path)
+
+    async def ping_many(self, host_uuids: Sequence[str], timeout: float) -> dict[str, AgentPing | None]:
+        """One ping per host, all at once (at most the connection pool's size in flight)."""
+        async def ping(host: str) -> AgentPing | None:
+            try:
+                return await asyncio.wait_for(self.ping(host), timeout)
+            except (HostAgentError, asyncio.TimeoutError):
+                return None
+
+        return dict(zip(host_uuids, await asyncio.gather(*(ping(h) for h in host_uuids))))
 
     async def close(self) -> None:
         if self._session is not None:

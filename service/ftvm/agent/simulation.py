@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from . import RUNNING, STOPPED, AgentPing, AgentVm, HostUnreachable, VmSpec
 
@@ -204,6 +205,16 @@ class SimulatedHypervisor:
 
     async def ping(self, host_uuid: str) -> AgentPing:
         return self._call(host_uuid, self.simulation.ping)
+
+    async def ping_many(self, host_uuids: Sequence[str], timeout: float) -> dict[str, AgentPing | None]:
+        """In memory: every host answers at once, a failed one with None."""
+        out: dict[str, AgentPing | None] = {}
+        for host in host_uuids:
+            try:
+                out[host] = self.simulation.ping(host)
+            except HostFailed:
+                out[host] = None
+        return out
 
     async def close(self) -> None:
         """Nothing to release."""

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ftvm.agent import AgentPing, HostAgent, HostAgentError, VmSpec
+from ftvm.agent import HostAgent, HostAgentError, VmSpec
 from ftvm.placement import NoHostAvailable, Placement, Request
 from ftvm.store import Conflict, Row, Tx
 
@@ -60,7 +60,6 @@ class RecoveryConfig:
     missed_heartbeats: int = 3  # pings missed in a row before a host is Disconnected
     reconcile_interval: float = 30.0  # seconds between two reconciliations of the agents' VMs with the rows
     batch_time_limit: float = 0.15  # seconds the joint placement of a re-protection may take
-    max_concurrent_pings: int = 256
 
 
 @dataclass
@@ -75,6 +74,14 @@ class RecoveryStats:
     orphans_destroyed: int = 0
     vms_vanished: int = 0
     last_batch: dict[str, Any] = field(default_factory=dict)
+
+
+def _import_batch_solver():
+    """The batch solver (CP-SAT: OR-Tools and numpy, ~2 s to import) is loaded when a host may be lost, not at
+    start: a server that never loses a host never loads it."""
+    from ftvm.placement.batch import solve_batch
+
+    return solve_batch
 
 
 def ft_event(kind: str, now: int, group: str | None = None, vm: str | None = None, host: str | None = None,
@@ -188,6 +195,7 @@ class Recovery:
         self._orphan_suspects: set[tuple[str, str]] = set()  # (host, vm) without rows at the last sweep
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._batch_solver: asyncio.Future | None = None  # its import, started at the first missed heartbeat
         self.stats = RecoveryStats()
 
     # -- running ---------------------------------------------------------------------------------------------------
@@ -232,18 +240,13 @@ class Recovery:
     # -- heartbeats ------------------------------------------------------------------------------------------------
     async def watch_hosts(self) -> None:
         hosts = [u for u, h in self._domain.catalog.hosts.items() if h["status"] == "Connected"]
-        limit = asyncio.Semaphore(self.config.max_concurrent_pings)
-
-        async def ping(host: str) -> AgentPing | None:
-            async with limit:
-                try:
-                    return await asyncio.wait_for(self._agent.ping(host), self.config.heartbeat_interval)
-                except (HostAgentError, asyncio.TimeoutError):
-                    return None
-
+        answers = await self._agent.ping_many(hosts, self.config.heartbeat_interval)
         lost, rebooted = [], []
-        for host, answer in zip(hosts, await asyncio.gather(*(ping(h) for h in hosts))):
+        for host in hosts:
+            answer = answers.get(host)
             if answer is None:
+                if not self._misses and self._batch_solver is None:  # a host may be lost: load the solver now
+                    self._batch_solver = asyncio.ensure_future(asyncio.to_thread(_import_batch_solver))
                 self._misses[host] = self._misses.get(host, 0) + 1
                 if self._misses[host] >= self.config.missed_heartbeats:
                     lost.append(host)
@@ -373,8 +376,7 @@ class Recovery:
             await domain.gate.release_shared()
 
     def _place(self, waiting: list[_Waiting]) -> tuple[list[tuple[_Waiting, Placement]], list[tuple[_Waiting, Any]]]:
-        from ftvm.placement.batch import solve_batch  # CP-SAT: imported when a host is lost, not at start
-
+        solve_batch = _import_batch_solver()
         domain = self._domain
         release_usage(domain, [w.primary_usage for w in waiting])  # re-reserved with the new secondary, as a pair
         keys = [w.group["uuid"] for w in waiting]
@@ -384,7 +386,8 @@ class Recovery:
         self.stats.last_batch = dict(groups=len(waiting), placed=result.placed, greedy_placed=result.greedy_placed,
                                      soft_violations=result.soft_violations,
                                      greedy_soft_violations=result.greedy_soft_violations, source=result.source,
-                                     status=result.status, seconds=result.seconds)
+                                     status=result.status, seconds=result.seconds,
+                                     greedy_seconds=result.stats.get("greedy_seconds"))
         placed, unplaced = [], []
         for w, placement, error in zip(waiting, result.placements, result.errors):
             if placement is None:
