@@ -345,3 +345,25 @@ def test_a_failed_host_carrying_a_thousand_groups(tmp_path):
             group = groups_of(server)[r.fault_tolerance_vm_group_inventory.uuid]
             assert group["primary_vm_instance_uuid"] == r.secondary_vm_inventory.uuid
         check_invariants(server, agent)
+
+
+def test_recovery_with_two_replicas_keeps_both_memories_right(tmp_path, database_url):
+    """The lease holder recovers; the other replica follows every failover and re-protection through the feed."""
+    from replica_support import wait_caught_up
+
+    agent = SimulatedHypervisor()  # both replicas talk to the same simulated hosts
+    spec = inventory(hosts_per_cluster=4, clusters=2, cpu=64, memory_gib=129, racks=4)
+    with start_server(tmp_path, spec, agent=agent, recovery=FAST, database_url=database_url) as a, \
+            start_server(tmp_path, None, agent=agent, recovery=FAST, database_url=database_url) as b:
+        names = Names(a)
+        clients = [log_in(grpc.insecure_channel(s.target)) for s in (a, b)]
+        replies = [clients[i % 2].create(**basic(names, name=f"r{i}")) for i in range(10)]
+        doomed = max(names.host.values(), key=lambda h: len(agent.simulation.vms(h)))
+        agent.simulation.fail(doomed)
+        wait_for(lambda: events(a, "host-lost") and all_protected(a, len(replies)), what="recovery")
+        workers = [s for s in (a, b) if s.running.recovery.stats.failovers + s.running.recovery.stats.secondaries_dropped]
+        assert len(workers) == 1  # one replica at a time did the recovery
+        wait_caught_up(a, b)
+        rebuilt = memory_rebuilt_from_rows(a.running)
+        assert memory_of(a.running) == rebuilt == memory_of(b.running)
+        check_invariants(a, agent)

@@ -187,7 +187,8 @@ class Recovery:
         self._domain = domain
         self._agent = agent
         self.config = config or RecoveryConfig()
-        self.lease = Lease(domain, LEASE, holder, ttl_ms=int(self.config.heartbeat_interval * 5000))
+        # Another replica takes the work over after 5 heartbeats of silence, and never sooner than 5 s.
+        self.lease = Lease(domain, LEASE, holder, ttl_ms=int(max(5.0, self.config.heartbeat_interval * 5) * 1000))
         self._misses: dict[str, int] = {}
         self._boot_ids: dict[str, str] = {}
         self._capacity_tried = -1  # the capacity generation Unprotected groups were last tried at
