@@ -320,6 +320,9 @@ def cluster_up(config: ClusterConfig) -> int:
     replicas: list[Replica] = []
     code = 0
     try:
+        if max(config.grpc_port_base, config.http_port_base or 0) + config.replicas - 1 > 65535:
+            raise ClusterError(f"{config.replicas} replicas need ports up to their base + {config.replicas - 1}, "
+                               "beyond 65535")
         postgres = PostgresCluster(folder / "postgres", bin_dir=config.postgres_bin)
         postgres.start()
         url = postgres.create_database("ftvm", exist_ok=True)
