@@ -157,6 +157,19 @@ def test_postgres_replicas_beside_the_sqlite_baseline(capsys):
     assert all(name in table for name in ("sqlite, 1 worker", "postgresql, 1 replica", "postgresql, 2 replicas"))
 
 
+def test_an_existing_postgresql_gets_a_database_per_configuration_dropped_after_it(capsys, postgres_cluster):
+    res = _run_json(capsys, ["--database-url", postgres_cluster.url(), "--no-sqlite", "--replicas", "1",
+                             "--concurrency", "2", "--requests", "10", "--warmup", "2", "--hosts", "4", "--no-noop",
+                             "--json", "--no-progress"])
+    conf = _only(res)
+    assert res["config"]["postgres"] == "url" and conf["key"] == "postgresql-r1"
+    assert conf["server"]["database"].startswith(f"postgresql://postgres@127.0.0.1:{postgres_cluster.port}/ftvm_bench_")
+    assert conf["server"]["postmaster_pid"] == postgres_cluster.pid  # found by its port: its processes are measured
+    assert conf["levels"][0]["create"]["ok"] == 10 and conf["levels"][0]["create"]["db_cpu_s"] > 0
+    with postgres_cluster.admin() as conn:
+        assert conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'ftvm_bench_%'").fetchall() == []
+
+
 def test_killing_a_replica_or_a_worker_under_load_fails_no_call_and_loses_no_create(capsys):
     res = _run_json(capsys, ["--workers", "1,2", "--postgres", "--replicas", "2", "--kill-replica-after", "15",
                              "--concurrency", "4", "--requests", "60", "--warmup", "4", "--hosts", "8", "--no-noop",
