@@ -338,7 +338,7 @@ def cluster_up(config: ClusterConfig) -> int:
         if not stopping.is_set():
             _print_cluster(config, url, replicas)
             _run_until_stopped(replicas, stopping)
-    except (ClusterError, psycopg.Error) as e:
+    except (ClusterError, psycopg.Error, OSError) as e:  # what this machine lacks or refused: said plainly
         print(f"ftvm cluster: {e}", file=sys.stderr, flush=True)
         code = 1
     finally:
