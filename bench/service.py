@@ -1,37 +1,61 @@
-"""`ftvm bench service`: CreateFaultToleranceVmInstance over gRPC against a real `ftvm serve`, beside a no-op RPC.
+"""`ftvm bench service`: CreateFaultToleranceVmInstance over gRPC against real `ftvm serve` processes, beside a no-op
+RPC, on one or several server configurations.
 
-The benchmark starts the server as a subprocess (`python -m ftvm.cli serve --data-dir TMP --grpc-port 0
---inventory FILE`, SQLite in TMP with the server's durable commits) on a generated inventory big enough that no
-run exhausts it (`--hosts` KVM hosts with 64 CPUs and 1 TiB each in racks of 20, one shared storage of 1 PiB
-attached to every cluster, one L3 with a /16 range, FT enabled with its network CIDR, one image, one 1 vCPU /
-1 GiB instance offering), logs in as admin, and then for every `--concurrency` level C:
+Configurations (each from an empty database, in this order):
+
+- SQLite, `--workers 1,2,...` (default 1): `ftvm serve --workers N` on a SQLite file in a temporary folder (durable
+  commits): N processes sharing the port (SO_REUSEPORT) and the file. The client opens one connection per worker
+  (a connection the kernel handed to a worker that has one already is closed and opened again), so every worker
+  gets the same share of the calls. `--no-sqlite` leaves these out.
+- PostgreSQL, `--replicas 1,2,3` with `--postgres` (a throw-away PostgreSQL that `ftvm.localcluster` starts in a
+  temporary folder, fsync on) or `--database-url URL` (an existing server on which the benchmark may create
+  databases): for each count R a new database and R `ftvm serve --database-url` processes; the client channel is
+  `ftvm.client.open_aio_channel` over all of them (round robin, retries on UNAVAILABLE: the shipped service config).
+
+Each server loads a generated inventory file big enough that no run exhausts it (`--hosts` KVM hosts with 64 CPUs and
+1 TiB each in racks of 20, one shared storage of 1 PiB attached to every cluster, one L3 with a /16 range, FT
+enabled with its network CIDR, one image, one 1 vCPU / 1 GiB instance offering). The benchmark logs in as admin and
+then, for every `--concurrency` level C:
 
 1. warm-up: `--warmup` creates at concurrency C (not timed);
 2. creates: `--requests` CreateFaultToleranceVmInstance calls (`--strategy`, default InstantStart, with the
-   offering, the image and the L3), C of them in flight at any time, from a grpc.aio client;
-3. no-op: as many grpc.health.v1.Health/Check calls on the same server at the same concurrency: the ceiling of
-   what the server's gRPC stack answers, so creates/s / no-op/s is the share of that ceiling the create reaches;
+   offering, the image and the L3), C of them in flight at any time, from a grpc.aio client; each with its own
+   `idempotency-key` (as `ftvm call` sends it: a retry on another replica gets the original reply), unless
+   `--no-idempotency-keys`;
+3. no-op: as many grpc.health.v1.Health/Check calls at the same concurrency: the ceiling of what the servers' gRPC
+   stack answers, so creates/s / no-op/s is the share of that ceiling the create reaches;
 4. destroy: DestroyVmInstance on every group created at this level (`--destroy`, default on), so the next level
    starts from the same inventory (its rate is reported too, not a goal).
 
 Requests are serialized before the clock starts and replies are kept as bytes while it runs (each is parsed and
 checked afterwards: success, a group uuid, two different hosts, both VMs in the strategy's state), so the client
-spends as little CPU as it can. `--client-procs P` splits every level over P client processes (spawned, each with
-its own channel, started together at a barrier) for when one Python client process is the bottleneck. The CPU
-the server and the client(s) used per phase is reported (from /proc and os.times): on a 2-core machine the client
-shares the cores with the server, which the CPU columns make visible.
+spends as little CPU as it can. `--client-procs P` splits every level over P client processes (spawned, each with its
+own channels, every phase started together at a barrier).
 
-The server's host agent is its in-process simulated hypervisor unless `--agent simulate-process` (the benchmark
-starts `ftvm agent --simulate` on a free port with its state in TMP and passes `--agent-url` to the server: every
-create then makes two HTTP starts, every destroy two HTTP destroys; the agent's CPU per level is reported) or
-`--agent-url URL` (an agent already running).
+Reported per configuration and level: creates/s (successful creates per second of wall time), p50/p99 latency in ms,
+errors by status code (0 in a healthy run), the server CPU per create (user + system CPU of every server process,
+read from /proc: the replicas or workers and, with a PostgreSQL on this machine, the postmaster and its backends;
+over the timed creates, divided by the successful ones), the client's CPU, the no-op figures, and with several server
+processes what they publish in QueryManagementNode (read 2.5 s after the warm-up and after the timed creates, so that
+every replica's 2 s heartbeat published fresh figures): the conflict-retry rate (the rise of the summed
+`stale_retries`, creates placed again after another replica took first what they chose, over the timed creates) and
+the feed lag p50/p99 of the worst replica (over the last 4,096 entries each applied: mostly this level's).
 
-Reported per level: creates/s (successful creates per second of wall time), p50/p99 latency in ms, errors by
-status code (0 in a healthy run), the same for the no-op, and the ratio. The goals (≥ 1000 creates/s, ≥ 0.5 of
-the no-op ceiling, p99 ≤ 50 ms, at 32 concurrent calls) are printed beside the numbers; they are not asserted.
+`--kill-replica-after N` (one client process; configurations of several processes only) sends SIGKILL to one
+replica (the last) or worker after N timed creates of each level finished, and reports the calls that failed as the
+client saw them (goal 0), the latency of the calls in flight at the kill (the retried calls are among them) and of
+those started in the second after it, and the acknowledged creates lost (asked of QueryFaultToleranceVm once the
+level's creates are done; goal 0). The killed replica is started again (same port) before the next level; the
+supervisor restarts a killed worker by itself.
 
-`--json` prints one JSON object as the last line of stdout: `{"config": {...}, "server": {...}, "machine": {...},
-"levels": [{"concurrency", "create": {...}, "noop": {...}, "ratio", "destroy": {...}}], "goals": {...}}`.
+Goals (printed, not asserted; at the level nearest 32 calls in flight): SQLite, 1 worker: >= 1000 creates/s, >= 0.5 of
+the no-op ceiling, p99 <= 50 ms; SQLite 2 workers >= 1.4 x 1 worker's creates/s; PostgreSQL 1 replica >= 800
+creates/s with p99 <= 80 ms; server CPU per create at R > 1 replicas <= 1.15 x one replica's; conflict retries <= 1 %
+over the most replicas (3); feed lag p99 <= 50 ms; no errors; with kills: no failed call, no lost create.
+
+`--json` prints one JSON object as the last line of stdout: `{"config": {...}, "machine": {... "loadavg_start",
+"loadavg_end"}, "configurations": [{"name", "backend", "processes", "server": {...}, "levels": [{"concurrency",
+"create": {...}, "noop": {...}, "ratio", "replicas": {...}, "kill": {...}, "destroy": {...}}]}], "goals": {...}}`.
 """
 
 from __future__ import annotations
@@ -54,8 +78,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import uuid
 from typing import Any, Callable, Sequence
 
+import psutil
 from tqdm import tqdm
 
 ADMIN = "admin"
@@ -64,8 +91,12 @@ AGENT_READY_RE = re.compile(r"ftvm agent \(simulation\): listening on (http://\S
 GIB = 1 << 30
 TIB = 1 << 40
 GOAL_CONCURRENCY = 32
-GOALS = {"creates_per_s": 1000.0, "ratio": 0.5, "p99_ms": 50.0}
+GOALS = {"creates_per_s": 1000.0, "ratio": 0.5, "p99_ms": 50.0, "workers_speedup": 1.4,
+         "postgres_creates_per_s": 800.0, "postgres_p99_ms": 80.0, "cpu_per_create_ratio": 1.15,
+         "conflict_retry_rate": 0.01, "feed_lag_p99_ms": 50.0}
 STRATEGY_STATE = {"InstantStart": "Running", "CreateStopped": "Stopped", "JustCreate": "Created"}
+FRESH_FIGURES_S = 2.5  # a replica publishes its figures with its heartbeat, every 2 s
+KILL_WINDOW_S = 1.0  # calls started this long after a kill are reported apart
 
 
 # ---- argument parsing ------------------------------------------------------------------------------------------
@@ -94,6 +125,27 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="destroy each level's groups after it (default on)")
     p.add_argument("--noop", action=argparse.BooleanOptionalAction, default=True,
                    help="measure the no-op ceiling (grpc.health.v1 Health/Check) at each level (default on)")
+    p.add_argument("--idempotency-keys", action=argparse.BooleanOptionalAction, default=True,
+                   help="send each create with its own idempotency-key, as a client of several replicas must "
+                        "(default on)")
+    configs = p.add_argument_group("server configurations")
+    configs.add_argument("--workers", type=_int_list, default=[1],
+                         help="SQLite configurations: `ftvm serve --workers N` for each N, comma separated "
+                              "(default 1)")
+    configs.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True,
+                         help="run the SQLite configurations (default on; --no-sqlite: PostgreSQL only)")
+    database = configs.add_mutually_exclusive_group()
+    database.add_argument("--postgres", action="store_true",
+                          help="also PostgreSQL: a throw-away one started for the run (ftvm.localcluster)")
+    database.add_argument("--database-url", metavar="URL",
+                          help="also PostgreSQL: an existing server (postgresql://USER@HOST:PORT/DB, a role that "
+                               "may create databases; each configuration gets a new database, dropped after it)")
+    configs.add_argument("--replicas", type=_int_list, default=[1],
+                         help="PostgreSQL configurations: that many `ftvm serve` processes on one database, comma "
+                              "separated (default 1)")
+    configs.add_argument("--kill-replica-after", type=int, metavar="N",
+                         help="SIGKILL one replica (or worker) after N timed creates of each level, in the "
+                              "configurations of several processes; report failed calls and lost creates")
     agent = p.add_mutually_exclusive_group()
     agent.add_argument("--agent", choices=("in-process", "simulate-process"), default="in-process",
                        help="the server's host agent: its in-process simulated hypervisor (default), or an "
@@ -107,6 +159,24 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars on stderr")
     return p
+
+
+def check_options(opts) -> None:
+    """What argparse cannot say alone; raises ValueError."""
+    if opts.requests < 1:
+        raise ValueError("--requests must be at least 1")
+    postgres = opts.postgres or opts.database_url
+    if not opts.sqlite and not postgres:
+        raise ValueError("--no-sqlite needs --postgres or --database-url")
+    if opts.replicas != [1] and not postgres:
+        raise ValueError("--replicas needs --postgres or --database-url")
+    if opts.kill_replica_after is not None:
+        if opts.kill_replica_after < 1:
+            raise ValueError("--kill-replica-after must be at least 1")
+        if opts.client_procs != 1:
+            raise ValueError("--kill-replica-after needs one client process (--client-procs 1)")
+        if not opts.idempotency_keys:
+            raise ValueError("--kill-replica-after needs idempotency keys: a retried create must get its reply")
 
 
 # ---- the inventory -------------------------------------------------------------------------------------------
@@ -270,24 +340,25 @@ class ListeningProcess:
 
 
 class ServerProcess(ListeningProcess):
-    """`ftvm serve` (gRPC only, a free port) on `data_dir`."""
+    """`ftvm serve` (gRPC only, on `grpc_port`, 0: a free one) on `data_dir`."""
 
     name = "ftvm serve"
     ready_re = READY_RE
 
     def __init__(self, data_dir: str, *, inventory: str | None = None, password: str | None = None,
-                 extra_args: Sequence[str] = (), log_path: str | None = None) -> None:
+                 extra_args: Sequence[str] = (), log_path: str | None = None, grpc_port: int = 0) -> None:
         super().__init__(log_path or os.path.join(data_dir, "server.log"))
         self.data_dir = data_dir
         self.inventory = inventory
         self.password = password or secrets.token_hex(12)
         self.extra_args = list(extra_args)
+        self.grpc_port = grpc_port
 
     @property
     def argv(self) -> list[str]:
         # gRPC only: the benchmark measures the gRPC path (and must not take the REST default port 8080)
-        argv = [sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", self.data_dir, "--grpc-port", "0",
-                "--no-gateway"]
+        argv = [sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", self.data_dir, "--grpc-port",
+                str(self.grpc_port), "--no-gateway"]
         if self.inventory:
             argv += ["--inventory", self.inventory]
         return argv + self.extra_args
@@ -328,6 +399,310 @@ class AgentProcess(ListeningProcess):
         return self.target
 
 
+# ---- server configurations -----------------------------------------------------------------------------------
+
+def _tree(pid: int | None) -> list[int]:
+    """A process and its descendants (none when it is gone)."""
+    if pid is None:
+        return []
+    try:
+        return [pid] + [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _cpu_by_process(pids: Sequence[int]) -> dict[tuple[int, float], float]:
+    """User + system CPU seconds of each live process (every thread), keyed by pid and start time (a reused pid is
+    another process)."""
+    out = {}
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            with p.oneshot():
+                times = p.cpu_times()
+                out[(pid, p.create_time())] = times.user + times.system
+        except psutil.Error:
+            pass
+    return out
+
+
+def _cpu_between(a: dict, b: dict) -> float:
+    """CPU the processes alive at `b` used since `a` (a process started since counts whole; one gone is lost)."""
+    return sum(v - a.get(k, 0.0) for k, v in b.items())
+
+
+def _listening_pid(host: str, port: int) -> int | None:
+    """The process listening on a TCP port of this machine (root sees every process's sockets)."""
+    if host not in ("127.0.0.1", "localhost", "::1", ""):
+        return None
+    with contextlib.suppress(psutil.Error):
+        for c in psutil.net_connections("tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid:
+                return c.pid
+    return None
+
+
+class Deployment:
+    """The server processes of one configuration, on a database of their own."""
+
+    backend: str
+    key: str
+    name: str
+    processes: int
+
+    def __init__(self, password: str) -> None:
+        self.password = password
+
+    @property
+    def targets(self) -> list[str]:
+        raise NotImplementedError
+
+    def server_pids(self) -> list[int]:
+        raise NotImplementedError
+
+    def database_pids(self) -> list[int] | None:
+        """PostgreSQL's processes when they run on this machine; None when there are none to measure."""
+        return None
+
+    def balance_pids(self) -> list[int]:
+        """Processes sharing one address, which the client gives one connection each; [] for one channel over the
+        targets."""
+        return []
+
+    def cpu_mark(self) -> dict:
+        database = self.database_pids()
+        return {"app": _cpu_by_process(self.server_pids()),
+                "db": None if database is None else _cpu_by_process(database)}
+
+    def kill_one(self) -> dict:
+        """SIGKILL to one server process (a crash); what was killed."""
+        raise NotImplementedError
+
+    def restore(self) -> None:
+        """Every server process serving again after `kill_one`."""
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        raise NotImplementedError
+
+    def start(self) -> "Deployment":
+        raise NotImplementedError
+
+    def stop(self) -> list[int | None]:
+        """Stops every process; their exit codes."""
+        raise NotImplementedError
+
+    def __enter__(self) -> "Deployment":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.exit_codes = self.stop()
+
+
+class SqliteDeployment(Deployment):
+    """`ftvm serve --workers N` on a SQLite file of its own."""
+
+    backend = "sqlite"
+
+    def __init__(self, folder: str, workers: int, inventory: str, password: str, extra_args: Sequence[str]) -> None:
+        super().__init__(password)
+        self.processes = workers
+        self.key = f"sqlite-w{workers}"
+        self.name = f"sqlite, {workers} worker{'s' if workers > 1 else ''}"
+        args = list(extra_args) + (["--workers", str(workers)] if workers > 1 else [])
+        self.server = ServerProcess(os.path.join(folder, "data"), inventory=inventory, password=password,
+                                    extra_args=args, log_path=os.path.join(folder, "server.log"))
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.server.target]
+
+    def server_pids(self) -> list[int]:
+        return _tree(self.server.pid)  # the supervisor, its workers (and multiprocessing's resource tracker)
+
+    def worker_pids(self) -> list[int]:
+        if self.processes == 1:
+            return [self.server.pid]
+        out = []
+        for pid in _tree(self.server.pid)[1:]:
+            with contextlib.suppress(psutil.Error):
+                if "spawn_main" in " ".join(psutil.Process(pid).cmdline()):
+                    out.append(pid)
+        return out
+
+    def balance_pids(self) -> list[int]:
+        return self.worker_pids() if self.processes > 1 else []
+
+    def kill_one(self) -> dict:
+        pid = self.worker_pids()[-1]
+        os.kill(pid, signal.SIGKILL)
+        return {"process": f"worker pid {pid}", "pid": pid}
+
+    def restore(self, timeout: float = 120.0) -> None:
+        """The supervisor starts a dead worker again: until N workers listen."""
+        port = int(self.server.target.rpartition(":")[2])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            listening = 0
+            for pid in self.worker_pids():
+                with contextlib.suppress(psutil.Error):
+                    listening += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                                     for c in psutil.Process(pid).net_connections("tcp"))
+            if listening == self.processes:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name}: the killed worker did not come back in {timeout:g} s")
+
+    def describe(self) -> dict:
+        return {"targets": self.targets, "pids": [self.server.pid], "argv": self.server.argv[1:],
+                "start_s": self.server.start_s, "database": "sqlite"}
+
+    def start(self) -> "SqliteDeployment":
+        self.server.start()
+        return self
+
+    def stop(self) -> list[int | None]:
+        return [self.server.stop()]
+
+
+def _with_database(url: str, name: str) -> str:
+    return urllib.parse.urlsplit(url)._replace(path=f"/{name}").geturl()
+
+
+class PostgresDeployment(Deployment):
+    """R `ftvm serve --database-url` processes on a new database of the server at `admin_url`."""
+
+    backend = "postgresql"
+
+    def __init__(self, folder: str, replicas: int, admin_url: str, inventory: str, password: str,
+                 extra_args: Sequence[str]) -> None:
+        from ftvm.localcluster import free_port
+
+        super().__init__(password)
+        self.processes = replicas
+        self.key = f"postgresql-r{replicas}"
+        self.name = f"postgresql, {replicas} replica{'s' if replicas > 1 else ''}"
+        self.admin_url = admin_url
+        self.database = f"ftvm_bench_{secrets.token_hex(4)}"
+        self.url = _with_database(admin_url, self.database)
+        parts = urllib.parse.urlsplit(admin_url)
+        self._postmaster = _listening_pid(parts.hostname or "", parts.port or 5432)
+        # fixed ports: a killed replica comes back where the client's channel looks for it
+        self.replicas = [ServerProcess(os.path.join(folder, f"replica-{i}"), inventory=inventory if i == 1 else None,
+                                       password=password, extra_args=["--database-url", self.url, *extra_args],
+                                       grpc_port=free_port(), log_path=os.path.join(folder, f"replica-{i}.log"))
+                         for i in range(1, replicas + 1)]
+        self._killed: ServerProcess | None = None
+
+    @property
+    def targets(self) -> list[str]:
+        return [r.target for r in self.replicas]
+
+    def server_pids(self) -> list[int]:
+        return [pid for r in self.replicas if r.proc is not None and r.proc.poll() is None for pid in _tree(r.pid)]
+
+    def database_pids(self) -> list[int] | None:
+        return _tree(self._postmaster) if self._postmaster is not None else None
+
+    def kill_one(self) -> dict:
+        self._killed = self.replicas[-1]
+        pid, target = self._killed.pid, self._killed.target
+        self._killed.stop(sig=signal.SIGKILL)
+        return {"process": f"replica {len(self.replicas)} ({target}) pid {pid}", "pid": pid}
+
+    def restore(self) -> None:
+        if self._killed is not None:
+            self._killed.start()
+            self._killed = None
+
+    def describe(self) -> dict:
+        from ftvm.store import shown_url
+
+        return {"targets": self.targets, "pids": [r.pid for r in self.replicas], "argv": self.replicas[0].argv[1:],
+                "start_s": [r.start_s for r in self.replicas], "database": shown_url(self.url),
+                "postmaster_pid": self._postmaster}
+
+    def start(self) -> "PostgresDeployment":
+        from ftvm.localcluster import create_database
+
+        create_database(self.admin_url, self.database)
+        try:
+            for replica in self.replicas:  # the first loads the inventory: the others find it there
+                replica.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> list[int | None]:
+        from ftvm.localcluster import drop_database
+
+        codes = [r.stop() for r in self.replicas]
+        drop_database(self.admin_url, self.database)
+        return codes
+
+
+# ---- what the replicas publish, and what the database holds ----------------------------------------------------
+
+def _sync_call(ctx: dict, method: str, request):
+    from ftvm import client
+
+    m = client.find_method(method)
+    with client.open_channel(",".join(ctx["targets"])) as channel:
+        return client.unary(channel, m)(request, metadata=client.auth_metadata(ctx["session"]),
+                                        timeout=ctx["timeout"])
+
+
+def fleet_figures(ctx: dict) -> list[dict]:
+    """QueryManagementNode: every replica's figures as its last heartbeat published them."""
+    from ftvm._proto.zstack.ft.v1 import services_pb2
+
+    reply = _sync_call(ctx, "zstack.ft.v1.InventoryService/QueryManagementNode",
+                       services_pb2.QueryManagementNodeRequest())
+
+    def optional(node, name: str):
+        return getattr(node, name) if node.HasField(name) else None
+
+    return [{"uuid": n.uuid, "ordinal": optional(n, "ordinal"), "grpc_address": optional(n, "grpc_address"),
+             **{k: optional(n, k) for k in ("feed_seq", "applied_entries", "feed_lag_p50_ms", "feed_lag_p99_ms",
+                                            "stale_retries", "reloads")}}
+            for n in reply.inventories]
+
+
+def _replica_figures(before: list[dict], after: list[dict], creates: int) -> dict:
+    """The level's conflict retries (summed over the replicas, each from its figure before) and the worst lag."""
+    earlier = {n["uuid"]: n["stale_retries"] or 0 for n in before}
+    retries = sum(max(0, (n["stale_retries"] or 0) - earlier.get(n["uuid"], 0)) for n in after)
+
+    def worst(key: str) -> float | None:
+        return max((n[key] for n in after if n[key] is not None), default=None)
+
+    return {"stale_retries": retries, "conflict_retry_rate": retries / creates if creates else None,
+            "feed_lag_p50_ms": worst("feed_lag_p50_ms"), "feed_lag_p99_ms": worst("feed_lag_p99_ms"),
+            "nodes": after}
+
+
+def _groups_found(ctx: dict, uuids: Sequence[str]) -> set[str]:
+    from ftvm._proto.zstack.ft.v1 import services_pb2
+
+    found: set[str] = set()
+    for i in range(0, len(uuids), 100):  # a query condition takes 4,096 characters
+        chunk = uuids[i:i + 100]
+        reply = _sync_call(ctx, "zstack.ft.v1.VmService/QueryFaultToleranceVm",
+                           services_pb2.QueryFaultToleranceVmRequest(q=[f"uuid?={','.join(chunk)}"], limit=1000))
+        found.update(g.uuid for g in reply.inventories)
+    return found
+
+
+def _groups_named(ctx: dict, prefix: str) -> int:
+    from ftvm._proto.zstack.ft.v1 import services_pb2
+
+    reply = _sync_call(ctx, "zstack.ft.v1.VmService/QueryFaultToleranceVm",
+                       services_pb2.QueryFaultToleranceVmRequest(q=[f"name~={prefix}%"], limit=1,
+                                                                 reply_with_count=True))
+    return reply.total
+
+
 # ---- load generation ------------------------------------------------------------------------------------------
 
 def _stats_ms(lat_ns: Sequence[int]) -> dict:
@@ -345,37 +720,47 @@ def _stats_ms(lat_ns: Sequence[int]) -> dict:
             "max_ms": a[-1] / 1e6}
 
 
-async def _drive(call: Callable, payloads: Sequence[bytes], concurrency: int, metadata, timeout: float,
-                 tick: Callable[[], None] | None = None) -> dict:
-    """`len(payloads)` calls, `concurrency` in flight; answers latencies, codes and raw replies by index."""
+async def _drive(calls: Sequence[Callable], requests: Sequence[tuple[bytes, tuple]], concurrency: int,
+                 timeout: float, tick: Callable[[], None] | None = None,
+                 finished: Callable[[int], None] | None = None) -> dict:
+    """`len(requests)` calls (payload, metadata), `concurrency` in flight, slot k on `calls[k % len(calls)]` (one
+    per channel); answers start times, latencies, codes and raw replies by index. `finished(n)` runs after the
+    n-th call ended."""
     import grpc
 
-    n = len(payloads)
+    n = len(requests)
+    starts = [0] * n
     lat = [0] * n
     codes: list[str] = ["OK"] * n
     replies: list[bytes | None] = [None] * n
     details: dict[str, str] = {}
     next_i = 0
+    done = 0
 
-    async def worker() -> None:
-        nonlocal next_i
+    async def worker(slot: int) -> None:
+        nonlocal next_i, done
+        call = calls[slot % len(calls)]
         while next_i < n:
             i = next_i
             next_i += 1
-            t = time.perf_counter_ns()
+            payload, metadata = requests[i]
+            t = starts[i] = time.perf_counter_ns()
             try:
-                replies[i] = await call(payloads[i], metadata=metadata, timeout=timeout)
+                replies[i] = await call(payload, metadata=metadata, timeout=timeout)
             except grpc.aio.AioRpcError as e:
                 codes[i] = e.code().name
                 details.setdefault(codes[i], f"{e.details()}")
             lat[i] = time.perf_counter_ns() - t
+            done += 1
             if tick is not None:
                 tick()
+            if finished is not None:
+                finished(done)
 
     cpu0, t0 = _cpu_self(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, n) or 1)))
+    await asyncio.gather(*(worker(k) for k in range(min(concurrency, n) or 1)))
     t1, cpu1 = time.perf_counter(), _cpu_self()
-    return {"lat": lat, "codes": codes, "replies": replies, "details": details, "t0": t0, "t1": t1,
+    return {"starts": starts, "lat": lat, "codes": codes, "replies": replies, "details": details, "t0": t0, "t1": t1,
             "client_cpu_s": cpu1 - cpu0}
 
 
@@ -383,23 +768,28 @@ def _cpu_self() -> float:
     return time.process_time()  # user + system CPU of this process, every thread
 
 
-def _create_payloads(ctx: dict, level: int, part: int, n: int, tag: str) -> list[bytes]:
+def _create_requests(ctx: dict, name: str, n: int) -> list[tuple[bytes, tuple]]:
+    from ftvm import client
     from ftvm._proto.zstack.ft.v1 import services_pb2
 
+    metadata = client.auth_metadata(ctx["session"])
     out = []
     for i in range(n):
         req = services_pb2.CreateFaultToleranceVmInstanceRequest(
-            name=f"bench-c{level}-{tag}-p{part}-{i}", instance_offering_uuid=ctx["offering"],
-            image_uuid=ctx["image"], l3_network_uuids=[ctx["l3"]], strategy=ctx["strategy"])
-        out.append(req.SerializeToString())
+            name=f"{name}-{i}", instance_offering_uuid=ctx["offering"], image_uuid=ctx["image"],
+            l3_network_uuids=[ctx["l3"]], strategy=ctx["strategy"])
+        key = (("idempotency-key", uuid.uuid4().hex),) if ctx["idempotency_keys"] else ()
+        out.append((req.SerializeToString(), metadata + key))
     return out
 
 
-def _noop_payloads(n: int) -> list[bytes]:
+def _noop_requests(ctx: dict, n: int) -> list[tuple[bytes, tuple]]:
     from grpc_health.v1 import health_pb2
 
-    b = health_pb2.HealthCheckRequest().SerializeToString()
-    return [b] * n
+    from ftvm import client
+
+    item = (health_pb2.HealthCheckRequest().SerializeToString(), client.auth_metadata(ctx["session"]))
+    return [item] * n
 
 
 class _Tick:
@@ -440,69 +830,135 @@ def _check_creates(replies: Sequence[bytes | None], codes: list[str], strategy: 
     return groups
 
 
-async def _run_part(spec: dict, barrier=None) -> dict:
-    """One client's share of one level: warm-up, creates, no-op; with `barrier` (several client processes) every
-    phase starts together with the other clients' and the parent's."""
-    import grpc
+async def _open_channels(ctx: dict) -> list:
+    """One channel over every target (the shipped service config balances its calls over them); for processes
+    sharing one address, one channel to each."""
+    from ftvm import client
 
+    options = [("grpc.max_receive_message_length", 64 << 20)]
+    if ctx["balance_pids"]:
+        return await _one_connection_per_process(ctx["targets"][0], ctx["balance_pids"], options)
+    channel = client.open_aio_channel(",".join(ctx["targets"]), options)
+    await channel.channel_ready()
+    return [channel]
+
+
+async def _one_connection_per_process(target: str, pids: Sequence[int], options: list) -> list:
+    """A channel to each of the processes sharing `target`'s port. The kernel hands a new connection to any of them
+    (SO_REUSEPORT), so one that reached a process which has one already is closed and opened again; which process
+    holds it is read from the sockets (/proc)."""
+    from ftvm import client
+
+    port = int(target.rpartition(":")[2])
+    me = psutil.Process()
+
+    def mine() -> set[int]:
+        return {c.laddr.port for c in me.net_connections("tcp") if c.raddr and c.raddr.port == port}
+
+    def holder(local_port: int) -> int | None:
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                if any(c.laddr.port == port and c.raddr and c.raddr.port == local_port
+                       for c in psutil.Process(pid).net_connections("tcp")):
+                    return pid
+        return None
+
+    chosen: dict[int, Any] = {}
+    try:
+        for _ in range(50 * len(pids)):
+            before = mine()
+            channel = client.open_aio_channel(target, [*options, ("grpc.use_local_subchannel_pool", 1)])
+            await channel.channel_ready()
+            new = mine() - before
+            pid = holder(new.pop()) if len(new) == 1 else None
+            if pid is None or pid in chosen:
+                await channel.close()
+                continue
+            chosen[pid] = channel
+            if len(chosen) == len(pids):
+                return list(chosen.values())
+        raise RuntimeError(f"no connection reached every one of the {len(pids)} processes on {target}")
+    except BaseException:
+        for channel in chosen.values():
+            await channel.close()
+        raise
+
+
+BOUNDARIES = ("warmup_done", "creates_done", "noop_start", "noop_done")
+
+
+async def _run_part(spec: dict, sync: Callable[[str], Any], kill: Callable[[], dict] | None = None) -> dict:
+    """One client's share of one level: warm-up, creates, no-op. `await sync(boundary)` at each of BOUNDARIES (the
+    parent measures there; with several client processes every phase starts together). `kill` (one client
+    process) runs after `spec["kill_after"]` timed creates finished."""
     from ftvm import client
 
     ctx, c, part = spec["ctx"], spec["concurrency"], spec["part"]
     create = client.find_method("zstack.ft.v1.VmService/CreateFaultToleranceVmInstance")
     noop = client.find_method("grpc.health.v1.Health/Check")
-    metadata = client.auth_metadata(ctx["session"])
-    warm = _create_payloads(ctx, c, part, spec["warmup"], "w")
-    timed = _create_payloads(ctx, c, part, spec["requests"], "t")
-    noops = _noop_payloads(spec["requests"] if spec["noop"] else 0)
+    name = f"bench-l{spec['level']}-c{c}-p{part}"
+    warm = _create_requests(ctx, f"{name}-w", spec["warmup"])
+    timed = _create_requests(ctx, f"{name}-t", spec["requests"])
+    noops = _noop_requests(ctx, spec["requests"] if spec["noop"] else 0)
     progress = spec.get("progress", False)
     out: dict[str, Any] = {}
 
-    async def sync() -> None:
-        if barrier is not None:
-            await asyncio.get_running_loop().run_in_executor(None, barrier.wait)
+    def finished(n: int) -> None:
+        if kill is not None and n == spec["kill_after"]:
+            out["kill_ns"] = time.perf_counter_ns()
+            out["kill"] = kill()
 
-    options = [("grpc.max_receive_message_length", 64 << 20)]
-    async with grpc.aio.insecure_channel(ctx["target"], options=options) as channel:
-        create_call = channel.unary_unary(create.path)  # bytes in, bytes out: no (de)serialization while timed
-        noop_call = channel.unary_unary(noop.path)
-        await channel.channel_ready()
+    channels = await _open_channels(ctx)
+    try:
+        out["connections"] = len(channels)
+        create_calls = [ch.unary_unary(create.path) for ch in channels]  # bytes in, bytes out: no (de)serializing
+        noop_calls = [ch.unary_unary(noop.path) for ch in channels]
         tick = _Tick(progress, len(warm), f"warm-up   c={c}")
         try:
-            w = await _drive(create_call, warm, c, metadata, ctx["timeout"], tick)
+            w = await _drive(create_calls, warm, c, ctx["timeout"], tick)
         finally:
             tick.close()
         out["warmup_groups"] = _check_creates(w["replies"], w["codes"], ctx["strategy"])
         out["warmup_codes"] = collections.Counter(w["codes"])
         out["warmup_details"] = w["details"]
-        await sync()
+        await sync("warmup_done")
         tick = _Tick(progress, len(timed), f"creates   c={c}")
         try:
-            r = await _drive(create_call, timed, c, metadata, ctx["timeout"], tick)
+            r = await _drive(create_calls, timed, c, ctx["timeout"], tick, finished)
         finally:
             tick.close()
-        await sync()
+        await sync("creates_done")
         groups = _check_creates(r["replies"], r["codes"], ctx["strategy"])
         out["create"] = {"lat": [x for x, k in zip(r["lat"], r["codes"]) if k == "OK"], "codes": r["codes"],
                          "details": r["details"], "t0": r["t0"], "t1": r["t1"], "client_cpu_s": r["client_cpu_s"],
-                         "groups": groups}
+                         "groups": groups, "starts": r["starts"], "lat_all": r["lat"]}
         if noops:
-            await _drive(noop_call, noops[: max(1, len(noops) // 10)], c, metadata, ctx["timeout"])  # warm-up
-            await sync()
+            await _drive(noop_calls, noops[: max(1, len(noops) // 10)], c, ctx["timeout"])  # warm-up
+            await sync("noop_start")
             tick = _Tick(progress, len(noops), f"no-op     c={c}")
             try:
-                r = await _drive(noop_call, noops, c, metadata, ctx["timeout"], tick)
+                r = await _drive(noop_calls, noops, c, ctx["timeout"], tick)
             finally:
                 tick.close()
-            await sync()
+            await sync("noop_done")
             out["noop"] = {"lat": [x for x, k in zip(r["lat"], r["codes"]) if k == "OK"], "codes": r["codes"],
                            "details": r["details"], "t0": r["t0"], "t1": r["t1"], "client_cpu_s": r["client_cpu_s"]}
+    finally:
+        for channel in channels:
+            await channel.close()
     return out
 
 
 def _child_main(spec: dict, barrier, queue) -> None:
-    """Entry point of one client process (multiprocessing spawn)."""
+    """Entry point of one client process (multiprocessing spawn): at each boundary it waits for the others and
+    the parent twice (all arrived; the parent measured)."""
+    async def sync(_: str) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, barrier.wait)
+        await loop.run_in_executor(None, barrier.wait)
+
     try:
-        queue.put((spec["part"], asyncio.run(_run_part(spec, barrier))))
+        queue.put((spec["part"], asyncio.run(_run_part(spec, sync))))
     except BaseException as e:  # noqa: BLE001 -- reported to the parent, which fails the level
         try:
             barrier.abort()
@@ -514,7 +970,8 @@ def _split(n: int, parts: int) -> list[int]:
     return [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
 
 
-def _phase_result(parts: list[dict], key: str, server_cpu_s: float | None, wall_s: float | None = None) -> dict:
+def _phase_result(parts: list[dict], key: str, cpu: dict | None) -> dict:
+    """`cpu`: the server processes' CPU over the phase, {"app": s, "db": s or None}."""
     lat: list[int] = []
     codes: collections.Counter = collections.Counter()
     details: dict[str, str] = {}
@@ -527,65 +984,121 @@ def _phase_result(parts: list[dict], key: str, server_cpu_s: float | None, wall_
         client_cpu += p[key]["client_cpu_s"]
         for k, v in p[key]["details"].items():
             details.setdefault(k, v)
-    wall = wall_s if wall_s is not None else t1 - t0
+    wall = t1 - t0
     ok = codes.pop("OK", 0)
+    app, db = (cpu or {}).get("app"), (cpu or {}).get("db")
+    server = None if app is None else app + (db or 0.0)
     out = {"n": ok + sum(codes.values()), "ok": ok, "errors": dict(codes), "error_count": sum(codes.values()),
            "wall_s": wall, "per_s": ok / wall if wall > 0 else None, **_stats_ms(lat),
            "client_cpu_s": client_cpu, "client_cpu_pct": 100 * client_cpu / wall if wall > 0 else None,
-           "server_cpu_s": server_cpu_s,
-           "server_cpu_pct": 100 * server_cpu_s / wall if wall > 0 and server_cpu_s is not None else None}
+           "server_cpu_s": server, "app_cpu_s": app, "db_cpu_s": db,
+           "server_cpu_pct": 100 * server / wall if wall > 0 and server is not None else None,
+           "server_cpu_ms_per_call": 1000 * server / ok if ok and server is not None else None}
     if details:
         out["error_details"] = details
     return out
 
 
-def run_level(ctx: dict, server: ServerProcess, concurrency: int, opts) -> dict:
+class _LevelProbe:
+    """What the parent does at each boundary of a level: the server processes' CPU, and with several processes the
+    figures they publish (after waiting for a heartbeat that includes the phase)."""
+
+    def __init__(self, ctx: dict, deployment: Deployment) -> None:
+        self.ctx = ctx
+        self.deployment = deployment
+        self.several = deployment.processes > 1
+        self.cpu: dict[str, dict] = {}
+        self.figures: dict[str, list[dict]] = {}
+
+    def __call__(self, boundary: str) -> None:
+        if boundary == "warmup_done" and self.several:
+            time.sleep(FRESH_FIGURES_S)
+            self.figures["before"] = fleet_figures(self.ctx)
+        self.cpu[boundary] = self.deployment.cpu_mark()
+        if boundary == "creates_done" and self.several:
+            time.sleep(FRESH_FIGURES_S)
+            self.figures["after"] = fleet_figures(self.ctx)
+
+    def phase_cpu(self, start: str, end: str) -> dict | None:
+        a, b = self.cpu.get(start), self.cpu.get(end)
+        if a is None or b is None:
+            return None
+        return {"app": _cpu_between(a["app"], b["app"]),
+                "db": None if a["db"] is None or b["db"] is None else _cpu_between(a["db"], b["db"])}
+
+
+def run_level(ctx: dict, deployment: Deployment, index: int, concurrency: int, opts) -> dict:
     procs = max(1, min(opts.client_procs, concurrency))
-    specs = [{"ctx": ctx, "concurrency": c, "part": i, "warmup": w, "requests": r, "noop": opts.noop,
-              "progress": opts.progress and procs == 1}
+    killing = opts.kill_replica_after is not None and deployment.processes > 1
+    specs = [{"ctx": ctx, "level": index, "concurrency": c, "part": i, "warmup": w, "requests": r,
+              "noop": opts.noop, "progress": opts.progress and procs == 1, "kill_after": opts.kill_replica_after}
              for i, (c, w, r) in enumerate(zip(_split(concurrency, procs), _split(opts.warmup, procs),
                                                _split(opts.requests, procs)))]
-    cpu: list[float | None] = []
+    probe = _LevelProbe(ctx, deployment)
     if procs == 1:
-        parts = [asyncio.run(_run_part_measured(specs[0], server, cpu))]
-    else:
-        parts = _run_parts_in_processes(specs, server, cpu, timeout=max(600.0, opts.requests * opts.timeout / 10))
+        async def sync(boundary: str) -> None:
+            probe(boundary)
 
-    def delta(a: int, b: int) -> float | None:
-        return None if cpu[a] is None or cpu[b] is None else cpu[b] - cpu[a]
+        parts = [asyncio.run(_run_part(specs[0], sync, deployment.kill_one if killing else None))]
+    else:
+        parts = _run_parts_in_processes(specs, probe, timeout=max(600.0, opts.requests * opts.timeout / 10))
 
     warm_codes: collections.Counter = collections.Counter()
     for p in parts:
         warm_codes.update(p["warmup_codes"])
     level: dict[str, Any] = {"concurrency": concurrency, "client_procs": procs,
+                             "connections": sum(p["connections"] for p in parts),
                              "warmup": {"n": sum(warm_codes.values()), "ok": warm_codes.pop("OK", 0),
                                         "errors": dict(warm_codes)},
-                             "create": _phase_result(parts, "create", delta(0, 1))}
+                             "create": _phase_result(parts, "create", probe.phase_cpu("warmup_done", "creates_done"))}
     warm_details = {k: v for p in parts for k, v in p["warmup_details"].items()}
     if warm_details:
         level["warmup"]["error_details"] = warm_details
     if opts.noop:
-        level["noop"] = _phase_result(parts, "noop", delta(2, 3))
+        level["noop"] = _phase_result(parts, "noop", probe.phase_cpu("noop_start", "noop_done"))
         c, n = level["create"]["per_s"], level["noop"]["per_s"]
         level["ratio"] = c / n if c and n else None
+    if probe.several:
+        level["replicas"] = _replica_figures(probe.figures["before"], probe.figures["after"],
+                                             level["create"]["ok"])
     groups = [g for p in parts for g in p["warmup_groups"] + p["create"]["groups"]]
     level["groups"] = len(groups)
+    if killing:
+        level["kill"] = _kill_report(parts[0], ctx, groups, f"bench-l{index}-", opts.kill_replica_after)
+        deployment.restore()
+    elif opts.kill_replica_after is not None:
+        level["kill"] = {"skipped": "one server process"}
     if opts.destroy and groups:
         level["destroy"] = asyncio.run(_destroy(ctx, groups, min(32, max(concurrency, 8)), opts.progress))
     return level
 
 
-async def _run_part_measured(spec: dict, server: ServerProcess, cpu: list) -> dict:
-    """The single-process level: `_run_part` with the server's CPU read at each phase boundary."""
+def _kill_report(part: dict, ctx: dict, acknowledged: list[str], name_prefix: str, after: int) -> dict:
+    """The kill as the client saw it: failed calls, the latency of the calls it could have hit, and whether every
+    acknowledged create is in the database (and no create made a second group)."""
+    create = part["create"]
+    report: dict[str, Any] = {"after": after, "failed_calls": sum(k != "OK" for k in create["codes"]),
+                              "acknowledged": len(acknowledged)}
+    if "kill" not in part:
+        report["killed"] = None  # the level ended before that many creates
+    else:
+        at = part["kill_ns"]
+        spans = list(zip(create["starts"], create["lat_all"]))
+        in_flight = [lat for start, lat in spans if start < at < start + lat]
+        just_after = [lat for start, lat in spans if at <= start < at + KILL_WINDOW_S * 1e9]
+        report.update(killed=part["kill"]["process"], at_s=(at / 1e9) - create["t0"],
+                      in_flight={"n": len(in_flight), **_stats_ms(in_flight)},
+                      started_within_1s={"n": len(just_after), **_stats_ms(just_after)})
+    found = _groups_found(ctx, acknowledged)
+    report["lost"] = len(set(acknowledged) - found)
+    report["lost_uuids"] = sorted(set(acknowledged) - found)[:20]
+    report["extra_groups"] = _groups_named(ctx, name_prefix) - len(found)
+    if create["details"]:
+        report["error_details"] = create["details"]
+    return report
 
-    class _Marks:  # a "barrier" that records the server's CPU instead of waiting for others
-        def wait(self) -> None:
-            cpu.append(server.cpu_seconds())
 
-    return await _run_part(spec, _Marks())
-
-
-def _run_parts_in_processes(specs: list[dict], server: ServerProcess, cpu: list, timeout: float) -> list[dict]:
+def _run_parts_in_processes(specs: list[dict], probe: Callable[[str], None], timeout: float) -> list[dict]:
     mp = multiprocessing.get_context("spawn")
     barrier = mp.Barrier(len(specs) + 1)
     queue = mp.Queue()
@@ -594,10 +1107,10 @@ def _run_parts_in_processes(specs: list[dict], server: ServerProcess, cpu: list,
         p.start()
     results: dict[int, dict] = {}
     try:
-        n_sync = 4 if specs[0]["noop"] else 2
-        for _ in range(n_sync):  # warm-up done | creates done | no-op warm-up done | no-ops done
-            barrier.wait(timeout)
-            cpu.append(server.cpu_seconds())
+        for boundary in BOUNDARIES if specs[0]["noop"] else BOUNDARIES[:2]:
+            barrier.wait(timeout)  # every client arrived
+            probe(boundary)
+            barrier.wait(timeout)  # and goes on
         deadline = time.monotonic() + timeout
         while len(results) < len(specs):
             part, res = queue.get(timeout=max(1.0, deadline - time.monotonic()))
@@ -620,24 +1133,22 @@ def _run_parts_in_processes(specs: list[dict], server: ServerProcess, cpu: list,
 
 
 async def _destroy(ctx: dict, groups: Sequence[str], concurrency: int, progress: bool) -> dict:
-    import grpc
-
     from ftvm import client
     from ftvm._proto.zstack.ft.v1 import services_pb2
 
     m = client.find_method("zstack.ft.v1.VmService/DestroyVmInstance")
-    payloads = [services_pb2.DestroyVmInstanceRequest(uuid=g).SerializeToString() for g in groups]
-    async with grpc.aio.insecure_channel(ctx["target"]) as channel:
-        tick = _Tick(progress, len(payloads), "destroy")
+    metadata = client.auth_metadata(ctx["session"])
+    requests = [(services_pb2.DestroyVmInstanceRequest(uuid=g).SerializeToString(), metadata) for g in groups]
+    async with client.open_aio_channel(",".join(ctx["targets"])) as channel:
+        tick = _Tick(progress, len(requests), "destroy")
         try:
-            r = await _drive(channel.unary_unary(m.path), payloads, concurrency, client.auth_metadata(ctx["session"]),
-                             ctx["timeout"], tick)
+            r = await _drive([channel.unary_unary(m.path)], requests, concurrency, ctx["timeout"], tick)
         finally:
             tick.close()
     codes = collections.Counter(r["codes"])
     ok = codes.pop("OK", 0)
     wall = r["t1"] - r["t0"]
-    out = {"n": len(payloads), "ok": ok, "errors": dict(codes), "concurrency": concurrency, "wall_s": wall,
+    out = {"n": len(requests), "ok": ok, "errors": dict(codes), "concurrency": concurrency, "wall_s": wall,
            "per_s": ok / wall if wall > 0 else None,
            **{k: v for k, v in _stats_ms([x for x, k in zip(r["lat"], r["codes"]) if k == "OK"]).items()
               if k in ("p50_ms", "p99_ms")}}
@@ -676,18 +1187,46 @@ async def _setup(target: str, password: str, timeout: float) -> dict:
 
 # ---- the run ----------------------------------------------------------------------------------------------------
 
+def run_configuration(deployment: Deployment, opts, agent: "AgentProcess | None") -> dict:
+    with deployment:
+        print(f"ftvm bench service: {deployment.name} on {','.join(deployment.targets)}", file=sys.stderr,
+              flush=True)
+        ctx = asyncio.run(_setup(deployment.targets[0], deployment.password, opts.timeout))
+        conf: dict[str, Any] = {"name": deployment.name, "key": deployment.key, "backend": deployment.backend,
+                                "processes": deployment.processes,
+                                "server": {**deployment.describe(), "hosts": ctx.pop("hosts"),
+                                           "agent": agent.url if agent else opts.agent_url or "in-process"},
+                                "levels": []}
+        ctx.update(targets=deployment.targets, strategy=opts.strategy, timeout=opts.timeout,
+                   idempotency_keys=opts.idempotency_keys)
+        for index, c in enumerate(opts.concurrency):
+            ctx["balance_pids"] = deployment.balance_pids()  # a worker killed at the last level has a new pid
+            agent_cpu = agent.cpu_seconds() if agent else None
+            level = run_level(ctx, deployment, index, c, opts)
+            if agent is not None:
+                level["agent_cpu_s"] = agent.cpu_seconds() - agent_cpu  # the whole level, destroys too
+            conf["levels"].append(level)
+    conf["server"]["exit_codes"] = deployment.exit_codes
+    return conf
+
+
 def run(opts) -> dict:
-    if opts.requests < 1:
-        raise ValueError("--requests must be at least 1")
+    check_options(opts)
     own_dir = opts.data_dir is None
     data_dir = tempfile.mkdtemp(prefix="ftvm-bench-service-") if own_dir else opts.data_dir
     result: dict[str, Any] = {
         "config": {"concurrency": opts.concurrency, "requests": opts.requests, "warmup": opts.warmup,
                    "strategy": opts.strategy, "client_procs": opts.client_procs, "hosts": opts.hosts,
-                   "destroy": opts.destroy, "noop": opts.noop, "agent": opts.agent_url or opts.agent},
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-        "levels": [],
+                   "destroy": opts.destroy, "noop": opts.noop, "agent": opts.agent_url or opts.agent,
+                   "idempotency_keys": opts.idempotency_keys, "workers": opts.workers if opts.sqlite else [],
+                   "postgres": "local" if opts.postgres else ("url" if opts.database_url else None),
+                   "replicas": opts.replicas if opts.postgres or opts.database_url else [],
+                   "kill_replica_after": opts.kill_replica_after},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "loadavg_start": os.getloadavg()},
+        "configurations": [],
     }
+    password = secrets.token_hex(12)
     try:
         os.makedirs(data_dir, exist_ok=True)
         # JSON: the server reads it ~4x faster than YAML (72 s -> 18 s to start on 100,000 hosts)
@@ -700,49 +1239,107 @@ def run(opts) -> dict:
                 agent = stack.enter_context(AgentProcess(os.path.join(data_dir, "agent-state.db"),
                                                          log_path=os.path.join(data_dir, "agent.log")))
                 agent_url = agent.url
-            server = ServerProcess(os.path.join(data_dir, "server"), inventory=inventory_path,
-                                   extra_args=opts.server_arg + (["--agent-url", agent_url] if agent_url else []),
-                                   log_path=os.path.join(data_dir, "server.log"))
-            with server:
-                print(f"ftvm bench service: server pid {server.pid} on {server.target} (data {data_dir})",
-                      file=sys.stderr, flush=True)
-                ctx = asyncio.run(_setup(server.target, server.password, opts.timeout))
-                result["server"] = {"target": server.target, "pid": server.pid, "argv": server.argv[1:],
-                                    "start_s": server.start_s, "hosts": ctx.pop("hosts"),
-                                    "agent": agent_url or "in-process"}
-                ctx.update(target=server.target, strategy=opts.strategy, timeout=opts.timeout)
-                for c in opts.concurrency:
-                    agent_cpu = agent.cpu_seconds() if agent else None
-                    level = run_level(ctx, server, c, opts)
-                    if agent is not None:
-                        level["agent_cpu_s"] = agent.cpu_seconds() - agent_cpu  # the whole level, destroys too
-                    result["levels"].append(level)
-            result["server"]["exit_code"] = server.proc.returncode if server.proc else None
-            result["server"]["log"] = server.log_path if opts.keep_data or not own_dir else None
+            extra_args = opts.server_arg + (["--agent-url", agent_url] if agent_url else [])
+            deployments: list[Callable[[], Deployment]] = []
+            if opts.sqlite:
+                deployments += [lambda w=w: SqliteDeployment(os.path.join(data_dir, f"sqlite-w{w}"), w,
+                                                             inventory_path, password, extra_args)
+                                for w in opts.workers]
+            admin_url = opts.database_url
+            if opts.postgres:
+                from ftvm.localcluster import PostgresCluster
+
+                cluster = PostgresCluster().start()  # durable: fsync on, as SQLite's synchronous=FULL
+                stack.callback(cluster.stop)
+                admin_url = cluster.url()
+                result["config"]["postgres"] = f"local PostgreSQL {cluster.version} (ftvm.localcluster, fsync on)"
+            if admin_url:
+                deployments += [lambda r=r: PostgresDeployment(os.path.join(data_dir, f"postgresql-r{r}"), r,
+                                                               admin_url, inventory_path, password, extra_args)
+                                for r in opts.replicas]
+            for make in deployments:
+                result["configurations"].append(run_configuration(make(), opts, agent))
     finally:
         if own_dir and not opts.keep_data:
             shutil.rmtree(data_dir, ignore_errors=True)
-    result["goals"] = evaluate_goals(result["levels"])
+    result["machine"]["loadavg_end"] = os.getloadavg()
+    result["data_dir"] = data_dir if opts.keep_data or not own_dir else None
+    result["goals"] = evaluate_goals(result["configurations"])
     return result
 
 
-def evaluate_goals(levels: list[dict]) -> dict:
-    if not levels:
-        return {}
-    level = min(levels, key=lambda lv: (abs(lv["concurrency"] - GOAL_CONCURRENCY), -lv["concurrency"]))
-    c = level["create"]
-    out: dict[str, Any] = {"concurrency": level["concurrency"], "targets": dict(GOALS)}
-    out["creates_per_s"] = {"value": c["per_s"], "goal": f">= {GOALS['creates_per_s']:g}",
-                            "met": c["per_s"] is not None and c["per_s"] >= GOALS["creates_per_s"]}
-    ratio = level.get("ratio")
-    out["ratio"] = {"value": ratio, "goal": f">= {GOALS['ratio']:g}",
-                    "met": None if ratio is None else ratio >= GOALS["ratio"]}
-    out["p99_ms"] = {"value": c["p99_ms"], "goal": f"<= {GOALS['p99_ms']:g}",
-                     "met": c["p99_ms"] is not None and c["p99_ms"] <= GOALS["p99_ms"]}
-    out["errors"] = {"value": sum(lv["create"]["error_count"] + lv.get("noop", {}).get("error_count", 0)
-                                  for lv in levels), "goal": "0"}
-    out["errors"]["met"] = out["errors"]["value"] == 0
-    return out
+# ---- goals --------------------------------------------------------------------------------------------------------
+
+def _goal_level(conf: dict | None) -> dict | None:
+    if not conf or not conf["levels"]:
+        return None
+    return min(conf["levels"], key=lambda lv: (abs(lv["concurrency"] - GOAL_CONCURRENCY), -lv["concurrency"]))
+
+
+def evaluate_goals(configurations: list[dict]) -> dict:
+    """Each goal: {"value", "goal", "met", "where"}; a goal whose configurations did not run is left out."""
+    goals: dict[str, dict] = {}
+    by_key = {c["key"]: c for c in configurations}
+
+    def add(key: str, value, goal: str, met: bool | None, where: str) -> None:
+        goals[key] = {"value": value, "goal": goal, "met": None if value is None else met, "where": where}
+
+    def at(conf: dict, level: dict) -> str:
+        return f"{conf['name']}, {level['concurrency']} in flight"
+
+    sqlite1, sqlite2, pg1 = by_key.get("sqlite-w1"), by_key.get("sqlite-w2"), by_key.get("postgresql-r1")
+    if (lv := _goal_level(sqlite1)) is not None:
+        c = lv["create"]
+        add("creates_per_s", c["per_s"], f">= {GOALS['creates_per_s']:g}",
+            c["per_s"] is not None and c["per_s"] >= GOALS["creates_per_s"], at(sqlite1, lv))
+        if lv.get("ratio") is not None:
+            add("ratio", lv["ratio"], f">= {GOALS['ratio']:g}", lv["ratio"] >= GOALS["ratio"], at(sqlite1, lv))
+        add("p99_ms", c["p99_ms"], f"<= {GOALS['p99_ms']:g}",
+            c["p99_ms"] is not None and c["p99_ms"] <= GOALS["p99_ms"], at(sqlite1, lv))
+        if (lv2 := _goal_level(sqlite2)) is not None and lv2["concurrency"] == lv["concurrency"]:
+            one, two = c["per_s"], lv2["create"]["per_s"]
+            speedup = two / one if one and two else None
+            add("workers_speedup", speedup, f">= {GOALS['workers_speedup']:g} x 1 worker",
+                speedup is not None and speedup >= GOALS["workers_speedup"], at(sqlite2, lv2))
+    if (lv := _goal_level(pg1)) is not None:
+        c = lv["create"]
+        add("postgres_creates_per_s", c["per_s"], f">= {GOALS['postgres_creates_per_s']:g}",
+            c["per_s"] is not None and c["per_s"] >= GOALS["postgres_creates_per_s"], at(pg1, lv))
+        add("postgres_p99_ms", c["p99_ms"], f"<= {GOALS['postgres_p99_ms']:g}",
+            c["p99_ms"] is not None and c["p99_ms"] <= GOALS["postgres_p99_ms"], at(pg1, lv))
+        base = c["server_cpu_ms_per_call"]
+        for conf in configurations:
+            lvr = _goal_level(conf)
+            if conf["backend"] != "postgresql" or conf["processes"] < 2 or lvr["concurrency"] != lv["concurrency"]:
+                continue
+            mine = lvr["create"]["server_cpu_ms_per_call"]
+            ratio = mine / base if mine and base else None
+            add(f"cpu_per_create_r{conf['processes']}", ratio, f"<= {GOALS['cpu_per_create_ratio']:g} x 1 replica",
+                ratio is not None and ratio <= GOALS["cpu_per_create_ratio"], at(conf, lvr))
+    several = [c for c in configurations if c["processes"] > 1]
+    postgres_several = [c for c in several if c["backend"] == "postgresql"]
+    if postgres_several:
+        conf = max(postgres_several, key=lambda c: c["processes"])
+        lv = _goal_level(conf)
+        rate = lv["replicas"]["conflict_retry_rate"]
+        add("conflict_retry_rate", rate, f"<= {GOALS['conflict_retry_rate']:.0%}",
+            rate is not None and rate <= GOALS["conflict_retry_rate"], at(conf, lv))
+    lags = [(lv["replicas"]["feed_lag_p99_ms"], conf, lv) for conf in several
+            if (lv := _goal_level(conf)) is not None and lv["replicas"]["feed_lag_p99_ms"] is not None]
+    if lags:
+        worst, conf, lv = max(lags, key=lambda x: x[0])
+        add("feed_lag_p99_ms", worst, f"<= {GOALS['feed_lag_p99_ms']:g} (worst replica)",
+            worst <= GOALS["feed_lag_p99_ms"], at(conf, lv))
+    calm = [lv for conf in configurations for lv in conf["levels"] if "killed" not in lv.get("kill", {})]
+    errors = sum(lv["create"]["error_count"] + lv.get("noop", {}).get("error_count", 0) for lv in calm)
+    add("errors", errors, "0", errors == 0, "every level without a kill")
+    kills = [lv["kill"] for conf in configurations for lv in conf["levels"] if "killed" in lv.get("kill", {})]
+    if kills:
+        failed = sum(k["failed_calls"] for k in kills)
+        lost = sum(k["lost"] for k in kills)
+        add("kill_failed_calls", failed, "0", failed == 0, f"{len(kills)} level(s) with a replica killed")
+        add("kill_lost_creates", lost, "0", lost == 0, f"{len(kills)} level(s) with a replica killed")
+    return goals
 
 
 # ---- output -------------------------------------------------------------------------------------------------------
@@ -753,50 +1350,71 @@ def _f(x, spec: str = ",.1f") -> str:
 
 def format_table(result: dict) -> str:
     cfg = result["config"]
-    srv = result.get("server", {})
+    machine = result["machine"]
+    load = "/".join(f"{x:.2f}" for x in machine["loadavg_start"])
     lines = [f"CreateFaultToleranceVmInstance ({cfg['strategy']}) over gRPC: {cfg['requests']:,} timed calls per "
-             f"level after {cfg['warmup']:,} warm-up; server {srv.get('target')} with {srv.get('hosts')} hosts, host "
-             f"agent {srv.get('agent')}; "
-             f"{cfg['client_procs']} client process(es); {result['machine']['cpus']} CPUs shared by server and "
-             "client"]
-    hdr = (f"{'conc':>5} {'creates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'no-op/s':>9} {'p50 ms':>8} "
-           f"{'p99 ms':>8} {'ratio':>6} {'srv CPU%':>8} {'cli CPU%':>8} {'destroys/s':>10}")
+             f"level after {cfg['warmup']:,} warm-up; {cfg['hosts']} hosts; host agent {cfg['agent']}; idempotency "
+             f"keys {'on' if cfg['idempotency_keys'] else 'off'}; {cfg['client_procs']} client process(es); "
+             f"{machine['cpus']} CPUs shared by servers, database and client; load average at the start {load}"]
+    hdr = (f"{'configuration':<24} {'conc':>4} {'creates/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+           f"{'CPU ms/create':>13} {'(app+db)':>11} {'conflicts':>9} {'lag p50/p99 ms':>14} {'no-op/s':>8} "
+           f"{'ratio':>5} {'srv CPU%':>8} {'cli CPU%':>8} {'destroys/s':>10}")
     lines += [hdr, "-" * len(hdr)]
-    for lv in result["levels"]:
-        c, n, d = lv["create"], lv.get("noop", {}), lv.get("destroy", {})
-        errors = c["error_count"] + n.get("error_count", 0)
-        lines.append(
-            f"{lv['concurrency']:>5} {_f(c['per_s'], ',.0f'):>10} {_f(c['p50_ms'], '.2f'):>8} "
-            f"{_f(c['p99_ms'], '.2f'):>8} {errors:>7} {_f(n.get('per_s'), ',.0f'):>9} "
-            f"{_f(n.get('p50_ms'), '.2f'):>8} {_f(n.get('p99_ms'), '.2f'):>8} {_f(lv.get('ratio'), '.2f'):>6} "
-            f"{_f(c['server_cpu_pct'], '.0f'):>8} {_f(c['client_cpu_pct'], '.0f'):>8} "
-            f"{_f(d.get('per_s'), ',.0f'):>10}")
-    for lv in result["levels"]:
-        if "agent_cpu_s" in lv:
-            lines.append(f"  c={lv['concurrency']} agent process CPU over the level (creates, no-ops, destroys): "
-                         f"{lv['agent_cpu_s']:.1f} s")
-        for phase in ("warmup", "create", "noop", "destroy"):
-            ph = lv.get(phase) or {}
-            if ph.get("errors"):
-                lines.append(f"  c={lv['concurrency']} {phase} errors: {ph['errors']} "
-                             f"{ph.get('error_details', '')}")
-    g = result.get("goals") or {}
-    if g:
-        def mark(k: str) -> str:
-            met = g[k]["met"]
-            return "n/a" if met is None else ("met" if met else "MISSED")
-
-        lines.append("")
-        lines.append(f"goals at {g['concurrency']} concurrent calls (printed, not asserted): "
-                     f"creates/s {_f(g['creates_per_s']['value'], ',.0f')} (goal >= {GOALS['creates_per_s']:,.0f}: "
-                     f"{mark('creates_per_s')}); creates/no-op {_f(g['ratio']['value'], '.2f')} "
-                     f"(goal >= {GOALS['ratio']:g}: {mark('ratio')}); p99 {_f(g['p99_ms']['value'], '.1f')} ms "
-                     f"(goal <= {GOALS['p99_ms']:g}: {mark('p99_ms')}); errors {g['errors']['value']} "
-                     f"(must be 0: {mark('errors')})")
+    for conf in result["configurations"]:
+        for lv in conf["levels"]:
+            c, n, d = lv["create"], lv.get("noop", {}), lv.get("destroy", {})
+            rep = lv.get("replicas") or {}
+            errors = c["error_count"] + n.get("error_count", 0)
+            split = "-"
+            if c["app_cpu_s"] is not None and c["ok"]:
+                db = None if c["db_cpu_s"] is None else 1000 * c["db_cpu_s"] / c["ok"]
+                split = f"{1000 * c['app_cpu_s'] / c['ok']:.2f}+{_f(db, '.2f')}"
+            rate = rep.get("conflict_retry_rate")
+            lag = "-" if not rep else f"{_f(rep['feed_lag_p50_ms'], '.0f')}/{_f(rep['feed_lag_p99_ms'], '.0f')}"
+            lines.append(
+                f"{conf['name']:<24} {lv['concurrency']:>4} {_f(c['per_s'], ',.0f'):>9} {_f(c['p50_ms'], '.2f'):>7} "
+                f"{_f(c['p99_ms'], '.2f'):>7} {errors:>6} {_f(c['server_cpu_ms_per_call'], '.2f'):>13} {split:>11} "
+                f"{_f(None if rate is None else 100 * rate, '.2f') + ('%' if rate is not None else ''):>9} "
+                f"{lag:>14} {_f(n.get('per_s'), ',.0f'):>8} {_f(lv.get('ratio'), '.2f'):>5} "
+                f"{_f(c['server_cpu_pct'], '.0f'):>8} {_f(c['client_cpu_pct'], '.0f'):>8} "
+                f"{_f(d.get('per_s'), ',.0f'):>10}")
+    for conf in result["configurations"]:
+        for lv in conf["levels"]:
+            where = f"  {conf['name']}, c={lv['concurrency']}:"
+            if "agent_cpu_s" in lv:
+                lines.append(f"{where} agent process CPU over the level (creates, no-ops, destroys): "
+                             f"{lv['agent_cpu_s']:.1f} s")
+            k = lv.get("kill") or {}
+            if k.get("killed"):
+                lines.append(f"{where} killed {k['killed']} after {k['after']:,} creates ({k['at_s']:.2f} s in): "
+                             f"failed calls {k['failed_calls']}; {k['in_flight']['n']} calls in flight, worst "
+                             f"{_f(k['in_flight']['max_ms'], '.0f')} ms; {k['started_within_1s']['n']} started in the "
+                             f"next 1 s, worst {_f(k['started_within_1s']['max_ms'], '.0f')} ms; acknowledged "
+                             f"{k['acknowledged']:,}, lost {k['lost']}, extra groups {k['extra_groups']}")
+            elif "killed" in k:
+                lines.append(f"{where} no kill: the level ended before {k['after']:,} creates")
+            for phase in ("warmup", "create", "noop", "destroy"):
+                ph = lv.get(phase) or {}
+                if ph.get("errors"):
+                    lines.append(f"{where} {phase} errors: {ph['errors']} {ph.get('error_details', '')}")
+    goals = result.get("goals") or {}
+    if goals:
+        lines += ["", "goals (printed, not asserted):"]
+        for key, g in goals.items():
+            mark = "n/a" if g["met"] is None else ("met" if g["met"] else "MISSED")
+            value = g["value"]
+            shown = _f(value, ".3f" if isinstance(value, float) and value < 10 else ",.1f") \
+                if isinstance(value, float) else str(value)
+            lines.append(f"  {key:<24} {shown:>10}  (goal {g['goal']}: {mark}; {g['where']})")
     return "\n".join(lines)
 
 
 def run_cli(opts) -> int:
+    try:
+        check_options(opts)
+    except ValueError as e:
+        print(f"ftvm bench service: {e}", file=sys.stderr)
+        return 2
     result = run(opts)
     print(format_table(result), flush=True)
     if opts.json:

@@ -3,7 +3,7 @@
 A test (or fixture) that takes `backend` runs once per backend: SQLite, then PostgreSQL (the parameter is
 module-scoped, so a module's shared server is started once per backend). `database_url` is a new empty database
 of that backend for the test. PostgreSQL's cluster starts the first time a test needs it and stops at the end of the
-session (tests/pg_support.py)."""
+session (tests/pg_support.py, on ftvm.localcluster)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@
     ftvm agent --simulate --listen HOST:PORT --state FILE
     ftvm gateway --target HOST:PORT [--http-host HOST] [--http-port N]
     ftvm call [--target HOST:PORT] [--session UUID | --login ACCOUNT:PASSWORD] (--list | METHOD [JSON])
+    ftvm cluster up [--replicas N] [--data-dir DIR] [--grpc-port-base P] [--http-port-base P | --no-gateway]
     ftvm bench placement|service|failover [ARGS]   (from a source checkout: runs the top-level bench/ package)
 
 New commands (serve, call, ...) add an `_add_<name>(subparsers)` function and register it in `COMMANDS`.
@@ -187,6 +188,53 @@ def _run_agent(args: argparse.Namespace) -> int:
     return serve(host, port, args.state)
 
 
+def _add_cluster(sub: argparse._SubParsersAction) -> None:
+    cluster = sub.add_parser("cluster", help="a PostgreSQL and several replicas on this machine (cluster up)")
+    csub = cluster.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
+    p = csub.add_parser("up", help="start a throw-away PostgreSQL and N `ftvm serve` replicas on it",
+                        description="Starts PostgreSQL (initdb into DIR/postgres on first use, a free port of "
+                                    "127.0.0.1), the database `ftvm`, the first replica (which loads the inventory and "
+                                    "creates the admin account on first start), then the others; prints every "
+                                    "replica's addresses, the database URL, the admin password and a sample call over "
+                                    "all replicas. Runs until SIGTERM/SIGINT, then stops the replicas and the "
+                                    "database; the data stays in DIR (a later `cluster up` on it starts the same "
+                                    "cluster) unless --ephemeral.")
+    p.add_argument("--replicas", type=_positive_int, default=3, help="ftvm serve processes (default 3)")
+    p.add_argument("--data-dir", default="ftvm-cluster",
+                   help="the cluster's folder: postgres/ (data and server.log) and replica-N.log "
+                        "(default ./ftvm-cluster)")
+    p.add_argument("--host", default="127.0.0.1", help="address every replica listens on (default 127.0.0.1)")
+    p.add_argument("--grpc-port-base", type=_port, default=50051,
+                   help="replica N listens for gRPC on BASE+N-1; 0 picks free ports (default 50051)")
+    rest = p.add_mutually_exclusive_group()
+    rest.add_argument("--http-port-base", type=_port, default=8080,
+                      help="replica N serves REST on BASE+N-1; 0 picks free ports (default 8080)")
+    rest.add_argument("--no-gateway", action="store_true", help="gRPC only (no REST gateway)")
+    p.add_argument("--inventory", metavar="FILE", help="YAML/JSON inventory loaded on first start (default: the demo)")
+    p.add_argument("--no-demo", action="store_true", help="first start with an empty inventory instead of the demo")
+    p.add_argument("--ephemeral", action="store_true", help="remove the folder when stopping")
+    p.add_argument("--postgres-bin", metavar="DIR",
+                   help="PostgreSQL's bin folder (default: the newest /usr/lib/postgresql/*/bin)")
+    p.add_argument("--log-level", default="WARNING", help="the replicas' Python log level (default WARNING)")
+    p.set_defaults(func=_run_cluster_up)
+
+
+def _run_cluster_up(args: argparse.Namespace) -> int:
+    from ftvm.localcluster import ClusterConfig, cluster_up
+
+    return cluster_up(ClusterConfig(
+        replicas=args.replicas, data_dir=args.data_dir, host=args.host, grpc_port_base=args.grpc_port_base,
+        http_port_base=None if args.no_gateway else args.http_port_base, inventory_file=args.inventory,
+        with_demo=not args.no_demo, ephemeral=args.ephemeral, postgres_bin=args.postgres_bin,
+        log_level=args.log_level))
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number (0 picks free ones), got {text!r}")
+    return int(text)
+
+
 def _add_http_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http-host", default="127.0.0.1", help="REST address to listen on (default 127.0.0.1)")
     p.add_argument("--http-port", type=int, default=8080, help="REST port; 0 picks a free one (default 8080)")
@@ -214,7 +262,7 @@ def _run_gateway(args: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_serve, _add_agent, _add_gateway, _add_call,
-                                                                _add_bench]
+                                                                _add_cluster, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

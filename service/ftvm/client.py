@@ -226,6 +226,13 @@ def open_channel(targets: str):
     return grpc.insecure_channel(channel_target(targets), options=channel_options())
 
 
+def open_aio_channel(targets: str, extra_options: Sequence[tuple[str, Any]] = ()):
+    """The same for asyncio clients (grpc.aio), with channel options of the caller's beside the shipped ones."""
+    import grpc
+
+    return grpc.aio.insecure_channel(channel_target(targets), options=channel_options() + list(extra_options))
+
+
 # ---- the command ----------------------------------------------------------------------------------------------
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -248,8 +248,8 @@ async def start(config: ServerConfig) -> RunningServer:
                          first, config.grace_seconds, gateway, agent, recovery)
 
 
-def _sample_rows(store: Store) -> tuple[Row | None, Row | None, Row | None]:
-    """An image, an L3 network and an offering for the banner's sample call."""
+def sample_rows(store: Store) -> tuple[Row | None, Row | None, Row | None]:
+    """An image, an L3 network and an offering for a sample call (the banner's, `ftvm cluster up`'s)."""
     def read(tx: Tx):
         images = [i for i in tx.select("images") if i["media_type"] == "RootVolumeTemplate"]
         l3s, offerings = tx.select("l3_networks"), tx.select("instance_offerings")
@@ -274,13 +274,20 @@ def _banner(config: ServerConfig, first: FirstStart, grpc_target: str, rest_url:
     lines.append(f"ftvm: gRPC listening on {grpc_target}{workers}")
     if rest_url is not None:
         lines.append(f"ftvm: REST listening on {rest_url}")
-    image, l3, offering = sample
-    if image and l3 and offering:
-        lines.append("ftvm: try it:")
-        lines.append(f"  ftvm call --target {grpc_target} --login {login} CreateFaultToleranceVmInstance "
-                     f"'{{\"name\": \"web-1\", \"instanceOfferingUuid\": \"{offering['uuid']}\", "
-                     f"\"imageUuid\": \"{image['uuid']}\", \"l3NetworkUuids\": [\"{l3['uuid']}\"]}}'")
+    call = sample_call(grpc_target, login, sample)
+    if call is not None:
+        lines += ["ftvm: try it:", f"  {call}"]
     return "\n".join(lines)
+
+
+def sample_call(grpc_target: str, login: str, sample: tuple[Row | None, Row | None, Row | None]) -> str | None:
+    """An `ftvm call` creating an FT VM from `sample_rows`; None when the inventory lacks one of them."""
+    image, l3, offering = sample
+    if not (image and l3 and offering):
+        return None
+    return (f"ftvm call --target {grpc_target} --login {login} CreateFaultToleranceVmInstance "
+            f"'{{\"name\": \"web-1\", \"instanceOfferingUuid\": \"{offering['uuid']}\", "
+            f"\"imageUuid\": \"{image['uuid']}\", \"l3NetworkUuids\": [\"{l3['uuid']}\"]}}'")
 
 
 def _until_signalled(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
@@ -301,7 +308,7 @@ def serve(config: ServerConfig) -> int:
         rest_url = running.gateway.url if running.gateway is not None else None
         target = f"{running.grpc_host}:{running.grpc_port}"
         stop = _until_signalled(asyncio.get_running_loop())  # before the banner: a SIGTERM right after it stops cleanly
-        print(_banner(config, running.first, target, rest_url, _sample_rows(running.store)), flush=True)
+        print(_banner(config, running.first, target, rest_url, sample_rows(running.store)), flush=True)
         await stop.wait()
         print("ftvm: shutting down (health NOT_SERVING, finishing in-flight calls)", flush=True)
         await running.stop()
@@ -349,7 +356,7 @@ def _supervise(config: ServerConfig) -> int:
     store = open_store(config.url)
     try:
         first = first_start(store, config)  # once, before any worker: they find the database ready
-        sample = _sample_rows(store)
+        sample = sample_rows(store)
     finally:
         store.close()
     reserved = [_reserve_port(config.grpc_host, config.grpc_port)]
