@@ -16,9 +16,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import psycopg
 
@@ -51,7 +51,7 @@ class PostgresCluster:
         prefix = ["runuser", "-u", USER, "--"] if self._as_root else []
         subprocess.run(prefix + list(command), check=True, capture_output=True, text=True, cwd=self.folder)
 
-    def start(self) -> "PostgresCluster":
+    def start(self) -> PostgresCluster:
         if self._as_root:
             try:
                 pwd.getpwnam(USER)

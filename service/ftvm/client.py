@@ -32,9 +32,10 @@ import json
 import os
 import sys
 import uuid
-from pathlib import Path
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"

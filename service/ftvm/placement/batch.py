@@ -81,8 +81,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -276,7 +276,7 @@ class _Role:
     zopts: dict | None = None  # zone id -> options some candidate of that zone has (lazy, see _zone_options)
 
 
-def _zone_options(snap: "_Snap", rd: "_Role") -> dict:
+def _zone_options(snap: _Snap, rd: _Role) -> dict:
     if rd.zopts is None:
         zopts: dict = {}
         nz = len(snap.zone_ids)
@@ -385,7 +385,7 @@ class _Problem:
         self.greedy_objective, self.greedy_placed, self.greedy_soft = self.score(self.greedy_placements)
 
     @classmethod
-    def of(cls, snap: _Snap, requests: Sequence[Request], greedy: list) -> "_Problem":
+    def of(cls, snap: _Snap, requests: Sequence[Request], greedy: list) -> _Problem:
         n = max(len(requests), 1)
         levels = [int(snap.level(q.strategy).max()) for q in requests if q.strategy in STRATEGIES and snap.H]
         w_soft = 2 * n * (max(levels + [0]) + 1)  # > any level_sum
@@ -461,7 +461,7 @@ class _Globals:
     storage_units: int  # B_S: (VM, storage) incidences of the batch (each VM uses 1 or 2 storages)
 
     @classmethod
-    def of(cls, problem: _Problem) -> "_Globals":
+    def of(cls, problem: _Problem) -> _Globals:
         cfg = problem.snap.cfg
         qs = [problem.requests[i] for i in problem.valid]
         limits = [q.max_instance_per_host for q in qs
@@ -1089,7 +1089,7 @@ def _solve_cpsat(M: _Model, hint: dict[int, int], time_limit_s: float, workers: 
         return name, None, None, None
     sol = s.response_proto.solution
     values = [int(sol[x.index]) for x in xs]
-    return name, values, int(round(s.objective_value)), float(s.best_objective_bound)
+    return name, values, round(s.objective_value), float(s.best_objective_bound)
 
 
 def _quiet_highs(highspy):
@@ -1149,7 +1149,7 @@ def _solve_highs(M: _Model, hint: dict[int, int], time_limit_s: float, workers: 
     sol.value_valid = True
     try:
         h.setSolution(sol)
-    except Exception:  # pragma: no cover - older highspy
+    except Exception:  # noqa: BLE001 -- an older highspy refuses the start hint: solved without it
         pass
     # HiGHS does not always honour time_limit (presolve, symmetry): run it in its thread and cancel at the deadline.
     deadline = time.perf_counter() + float(time_limit_s)
@@ -1164,9 +1164,9 @@ def _solve_highs(M: _Model, hint: dict[int, int], time_limit_s: float, workers: 
     info = h.getInfo()
     if info.primal_solution_status != 2:  # kSolutionStatusFeasible
         return name.upper(), None, None, None
-    values = [int(round(v)) for v in h.getSolution().col_value]
+    values = [round(v) for v in h.getSolution().col_value]
     status = "OPTIMAL" if ms == highspy.HighsModelStatus.kOptimal else "FEASIBLE"
-    return status, values, int(round(info.objective_function_value)), float(info.mip_dual_bound)
+    return status, values, round(info.objective_function_value), float(info.mip_dual_bound)
 
 
 __all__ = ["BatchResult", "NotPlacedInBatch", "solve_batch"]

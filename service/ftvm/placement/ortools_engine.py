@@ -1,4 +1,4 @@
-"""OR-Tools CP-SAT placement engine: the fallback used when the Rust core is missing (``FTVM_PLACEMENT_ENGINE=ortools``).
+"""OR-Tools CP-SAT placement engine: the fallback when the Rust core is missing (``FTVM_PLACEMENT_ENGINE=ortools``).
 
 It follows ``docs/placement-semantics.md`` exactly (every rule and formula from ``ftvm.placement.semantics``) and
 answers the same as the Rust core. The inventory lives in plain Python structures (dicts of specs plus
@@ -36,8 +36,8 @@ How ``place()`` works:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 from ortools.sat.python import cp_model
 
@@ -128,7 +128,7 @@ class _View:
 
     __slots__ = ("eng", "cfg", "eff")
 
-    def __init__(self, eng: "OrToolsEngine") -> None:
+    def __init__(self, eng: OrToolsEngine) -> None:
         self.eng = eng
         self.cfg = eng.config
         self.eff: dict[str, HostSpec] = {}
@@ -300,7 +300,8 @@ class OrToolsEngine:
                     ha = {h: v - st.res_local.get(h, 0) for h, v in s.host_available.items()}
                     storages.append(replace(s, host_available=ha))
                 else:
-                    storages.append(replace(s, available=s.available - st.res_shared, host_available=dict(s.host_available)))
+                    storages.append(replace(s, available=s.available - st.res_shared,
+                                            host_available=dict(s.host_available)))
             return Inventory(
                 config=self.config,
                 hosts=hosts,
@@ -309,7 +310,7 @@ class OrToolsEngine:
                 cluster_l2={c: sorted(l2s) for c, l2s in self._cluster_l2.items()},
             )
 
-    def copy(self) -> "OrToolsEngine":
+    def copy(self) -> OrToolsEngine:
         with self._lock:
             other = OrToolsEngine(self.config, num_workers=self.num_workers)
             other._hosts = {u: _Host(r.spec, r.key, r.gen, list(r.res)) for u, r in self._hosts.items()}
@@ -499,7 +500,7 @@ class OrToolsEngine:
         by_sig: dict[tuple, list] = {}
         for i, (_, _, choice) in enumerate(kept_p):
             by_sig.setdefault(choice, []).append(x[i])
-        for j, (_, h, profile) in enumerate(kept_s):
+        for j, (_, _, profile) in enumerate(kept_s):
             if profile is None:
                 continue
             for sig, xs in by_sig.items():
@@ -626,7 +627,7 @@ class OrToolsEngine:
                     continue  # the host was removed since: its reservations went with it
                 for i in range(5):
                     rec.res[i] -= delta[i]
-            for su, sgen, hu, hgen, amount in res.storage_parts:
+            for su, sgen, hu, _, amount in res.storage_parts:
                 st = self._storages.get(su)
                 if st is None or st.gen != sgen:
                     continue

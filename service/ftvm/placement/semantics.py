@@ -10,8 +10,8 @@ no OR-Tools): importing it costs nothing.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Collection, Iterable, Mapping
 
 from .errors import InvalidRequest, NoHostAvailable
 from .model import RULES, SECONDARY_STORAGE_FACTOR, STRATEGIES, Config, HostSpec, Request, StorageSpec
@@ -95,11 +95,8 @@ def l2_attached(q: Request, l3_to_l2: Mapping[str, str], cluster_l2s: Collection
 
 def pins_ok(h: HostSpec, q: Request) -> bool:
     """The zone and cluster pins (both roles)."""
-    if q.zone_uuid is not None and h.zone_uuid != q.zone_uuid:
-        return False
-    if q.cluster_uuid is not None and h.cluster_uuid != q.cluster_uuid:
-        return False
-    return True
+    zone_ok = q.zone_uuid is None or h.zone_uuid == q.zone_uuid
+    return zone_ok and (q.cluster_uuid is None or h.cluster_uuid == q.cluster_uuid)
 
 
 def location_ok(h: HostSpec, q: Request, primary: HostSpec | None = None) -> bool:

@@ -12,7 +12,8 @@ import os
 import secrets
 import sqlite3
 import threading
-from typing import Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from . import Condition, Conflict, Row
 from .schema import migrations
