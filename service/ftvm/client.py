@@ -90,8 +90,12 @@ def methods() -> list[Method]:
                         elif kind:
                             verb, path = kind.upper(), getattr(rule, kind)
                         body = rule.body or None
-                    out.append(Method(service.full_name, m.name, message_factory.GetMessageClass(m.input_type),
-                                      message_factory.GetMessageClass(m.output_type), verb, path, body))
+                    # types-protobuf: GetMessageClass takes protobuf's Python Descriptor, the health stubs give
+                    # upb's (what every descriptor is at run time)
+                    out.append(Method(service.full_name, m.name,
+                                      message_factory.GetMessageClass(m.input_type),  # type: ignore[arg-type]
+                                      message_factory.GetMessageClass(m.output_type),  # type: ignore[arg-type]
+                                      verb, path, body))
         _METHODS = out
     return _METHODS
 

@@ -81,7 +81,7 @@ def _error_response(status: int, code: str, details: str, headers: dict[str, str
 def rpc_error_code(error: grpc.aio.AioRpcError) -> types_pb2.ErrorCode:
     """The ZStack ErrorCode the server packed in the rich status details, else one made from the status."""
     for key, value in error.trailing_metadata() or ():
-        if key == STATUS_DETAILS_KEY:
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):  # a -bin key's value is bytes
             try:
                 found = error_from_status_details(value)
             except DecodeError:

@@ -146,8 +146,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document = dict(pairs)
     if len(document) < len(pairs):
         seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise BadRequest(f"the key {_shown(twice)} is given twice in one object of the JSON body")
+        for key, _ in pairs:
+            if key in seen:
+                raise BadRequest(f"the key {_shown(key)} is given twice in one object of the JSON body")
+            seen.add(key)
     return document
 
 

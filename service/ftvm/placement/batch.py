@@ -83,6 +83,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -210,8 +211,9 @@ class _Snap:
         self.st_local = [s.kind == "Local" for s in self.st]
         self.st_usable = [s.state == "Enabled" and s.status == "Connected" for s in self.st]
         self.st_attach = []  # bool per cluster id
-        self.st_room = []  # shared: int (available - reserved); local: int64 array per host (room), with has mask
-        self.st_has = []
+        # shared: int (available - reserved); local: int64 array of the room per host, with the has mask
+        self.st_room: list[Any] = []
+        self.st_has: list[np.ndarray | None] = []
         rc = self.cfg.storage_reserved_capacity
         for s in self.st:
             att = np.zeros(len(self.cluster_ids), dtype=bool)
@@ -292,7 +294,7 @@ def _role_data(snap: _Snap, q: Request, role: str, base: np.ndarray) -> _Role:
     ratio = snap.cfg.storage_overprovisioning_ratio
     r, d = q.root_bytes, q.data_bytes
     nst = len(snap.st)
-    options = []
+    options: list[tuple[tuple[tuple[int, int], ...], np.ndarray]] = []
     if role == "S":
         n = secondary_bytes(q)
         for t in range(nst):
@@ -305,7 +307,7 @@ def _role_data(snap: _Snap, q: Request, role: str, base: np.ndarray) -> _Role:
             roots = [R] if R is not None else range(nst)
             for t in roots:
                 data = t if D is None else D
-                holds = snap.holds(t, r + d) if data == t else snap.holds(t, r) & snap.holds(D, d)
+                holds = snap.holds(t, r + d) if data == t else snap.holds(t, r) & snap.holds(data, d)
                 options.append((tuple(primary_take(q, t, data, ratio).items()), holds))
     options = [(o, m & base) for o, m in options]
     options = [(o, m) for o, m in options if m.any()]
@@ -380,8 +382,8 @@ class _Problem:
 
     def __post_init__(self) -> None:
         self.greedy_placements = [pl if isinstance(pl, Placement) else None for pl in self.greedy]
-        self.greedy_columns = {i: self._columns_of(self.requests[i], self.greedy_placements[i])
-                               for i in self.valid if self.greedy_placements[i] is not None}
+        self.greedy_columns = {i: self._columns_of(self.requests[i], pl)
+                               for i in self.valid if (pl := self.greedy_placements[i]) is not None}
         self.greedy_objective, self.greedy_placed, self.greedy_soft = self.score(self.greedy_placements)
 
     @classmethod
@@ -622,7 +624,8 @@ class _Pruner:
     def _storage_costs(self, prefix: list[int]) -> tuple[np.ndarray, list[set[int]]]:
         """s(h) per host of ``prefix``: the cheapest way to kill all of its storage options (each option must lose
         one of its storages), and the shared storages that route touches."""
-        bt, m_t = self.bt, {}
+        bt = self.bt
+        m_t: dict[int, int] = {}
         for h in prefix:
             for t in {t for opt in self._options_of(h) for t, _ in opt if t in bt}:
                 m_t[t] = m_t.get(t, 0) + 1
@@ -752,7 +755,7 @@ class _ModelBuilder:
                 self.st_terms.setdefault((t, h if self.snap.st_local[t] else -1), []).append((c, amount))
         return c
 
-    def _add_request(self, i: int, cand_sets: dict) -> None:
+    def _add_request(self, i: int, cand_sets: dict[tuple[int, str], tuple[_Role, np.ndarray]]) -> None:
         """Request i's columns (kept hosts x their options, plus greedy's pair) and its rows: one primary and one
         secondary or neither, same zone, anti-affinity, soft rules."""
         level = self.snap.level(self.problem.requests[i].strategy)
@@ -965,7 +968,7 @@ def _checked_answer(problem: _Problem, base_engine, keys: Sequence[str], found: 
                     stats: dict) -> tuple[str, list[Placement | None]]:
     """(source, placements): the solver's answer when strictly better than greedy's and it passes a dry run of
     ``reserve()`` on ``base_engine`` (solve_batch's own copy), else greedy's."""
-    if found.placements is not None and found.objective > problem.greedy_objective:
+    if found.placements is not None and found.objective is not None and found.objective > problem.greedy_objective:
         try:
             for k, q, pl in zip(keys, problem.requests, found.placements):
                 if pl is not None:

@@ -134,12 +134,13 @@ class _View:
         self.eff: dict[str, HostSpec] = {}
 
     def host(self, uuid: str) -> HostSpec | None:
-        h = self.eff.get(uuid)
+        rec = self.eng._hosts.get(uuid)
+        return None if rec is None else self.effective(rec)
+
+    def effective(self, rec: _Host) -> HostSpec:
+        h = self.eff.get(rec.spec.uuid)
         if h is None:
-            rec = self.eng._hosts.get(uuid)
-            if rec is None:
-                return None
-            h = self.eff[uuid] = rec.effective()
+            h = self.eff[rec.spec.uuid] = rec.effective()
         return h
 
     def l2_ok(self, q: Request, cluster: str) -> bool:
@@ -282,9 +283,10 @@ class OrToolsEngine:
                 raise UnknownResource("PrimaryStorage", uuid)
             if not st.local:
                 return st.spec.available - st.res_shared
-            if host_uuid is None or host_uuid not in st.spec.host_available:
+            avail = None if host_uuid is None else st.avail(host_uuid)
+            if avail is None:  # no host given, or the local storage has no disk on it
                 raise UnknownResource("PrimaryStorage", uuid)
-            return st.avail(host_uuid)
+            return avail
 
     def reservation_count(self) -> int:
         with self._lock:
@@ -344,7 +346,7 @@ class OrToolsEngine:
         cluster_cache: dict[str, list] = {}
         cs = self._cluster_storages()
         for rec in self._hosts.values():
-            h = v.host(rec.spec.uuid)
+            h = v.effective(rec)
             cc = cluster_cache.get(h.cluster_uuid)
             if cc is None:
                 attached = cs.get(h.cluster_uuid, [])
@@ -389,7 +391,7 @@ class OrToolsEngine:
             root, data = primaries[0][3]
             scounts = [0] * len(RULES)
             for rec in self._hosts.values():
-                h = v.host(rec.spec.uuid)
+                h = v.effective(rec)
                 rule = first_rule_for(location_ok(h, q, p), h.uuid != p.uuid, common[h.uuid])
                 if rule < 0 and v.secondary_storage(h, q, root, data) is None:
                     rule = R_STORAGE
@@ -482,9 +484,9 @@ class OrToolsEngine:
         # anti-affinity
         sidx = {h.uuid: j for j, (_, h, _) in enumerate(kept_s)}
         for i, (_, h, _) in enumerate(kept_p):
-            j = sidx.get(h.uuid)
-            if j is not None:
-                m.add_at_most_one([x[i], y[j]])
+            same_host = sidx.get(h.uuid)
+            if same_host is not None:
+                m.add_at_most_one([x[i], y[same_host]])
         # failure domains
         sfd = m.new_bool_var("same_fd")
         by_fd: dict[str, tuple[list, list]] = {}
@@ -590,7 +592,7 @@ class OrToolsEngine:
                 rec.res[i] += delta[i]
             host_parts.append((hu, rec.gen, delta))
         takes = list(v.primary_take(q, pl.primary_storage, pl.primary_data_storage).items())
-        storage_parts = []
+        storage_parts: list[tuple[str, int, str | None, int | None, int]] = []
         secondary_take = [(pl.secondary_storage, consume(secondary_bytes(q), cfg.storage_overprovisioning_ratio))]
         for host_uuid, items in ((pl.primary_host, takes), (pl.secondary_host, secondary_take)):
             for su, amount in items:
