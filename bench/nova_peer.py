@@ -62,8 +62,10 @@ def _import_nova():
 def _do_import_nova():
     import logging
 
-    import nova.conf
+    # The order matters: nova decides on import how it threads (eventlet or not); sorted, it refuses to start.
+    # isort: off
     from nova import objects
+    from nova.tests.unit.scheduler import fakes
     from nova.scheduler import filters as nova_filters
     from nova.scheduler import weights as nova_weights
     from nova.scheduler.filters import (
@@ -74,7 +76,8 @@ def _do_import_nova():
         json_filter,
     )
     from nova.scheduler.weights import cpu, num_instances, ram
-    from nova.tests.unit.scheduler import fakes
+    import nova.conf
+    # isort: on
 
     objects.register_all()
     # ComputeFilter warns about every down host on every pass; keep the benchmark's output readable
