@@ -19,8 +19,8 @@ chunks so that 1M hosts go into an engine through `upsert_hosts` in a few second
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 

@@ -25,7 +25,7 @@ The Nova peer therefore does comparable work per decision but does not give iden
 
 Runs in-process when nova imports here; otherwise `run_subprocess` runs this module under another interpreter
 (e.g. a `.venv-peers/` venv) that regenerates the same inventory from the seed.
-"""
+"""  # noqa: E501 -- the rows of the FT rule -> Nova filter table cannot wrap
 
 from __future__ import annotations
 
@@ -38,10 +38,10 @@ import sys
 import time
 import uuid as uuid_mod
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
-INSTALL_HINT = ("pip install -e '.[bench-peers]' from a checkout (nova==34.0.0), or put nova in a separate venv and pass "
-                "--nova-python .venv-peers/bin/python")
+INSTALL_HINT = ("pip install -e '.[bench-peers]' from a checkout (nova==34.0.0), "
+                "or put nova in a separate venv and pass --nova-python .venv-peers/bin/python")
 
 _nova = None  # the imported modules, once
 
@@ -62,6 +62,8 @@ def _import_nova():
 def _do_import_nova():
     import logging
 
+    # The order matters: nova decides on import how it threads (eventlet or not); sorted, it refuses to start.
+    # isort: off
     from nova import objects
     from nova.tests.unit.scheduler import fakes
     from nova.scheduler import filters as nova_filters
@@ -75,6 +77,7 @@ def _do_import_nova():
     )
     from nova.scheduler.weights import cpu, num_instances, ram
     import nova.conf
+    # isort: on
 
     objects.register_all()
     # ComputeFilter warns about every down host on every pass; keep the benchmark's output readable
@@ -133,7 +136,7 @@ def _nova_version() -> str:
         from importlib.metadata import version
 
         return version("nova")
-    except Exception:  # pragma: no cover
+    except Exception:  # noqa: BLE001 -- the version only labels the report: '?' when nova's metadata is unreadable
         return "?"
 
 
@@ -142,7 +145,7 @@ def nova_unavailable_reason() -> str | None:
     try:
         _import_nova()
         return None
-    except Exception as e:  # ImportError mostly, but nova's import side effects can raise anything
+    except Exception as e:  # noqa: BLE001 -- ImportError mostly, but nova's import side effects can raise anything
         return f"{type(e).__name__}: {e}"
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import copy as _copy
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from ftvm.placement import semantics
 from ftvm.placement.errors import (
     NoHostAvailable,
     PlacementError,
@@ -25,7 +26,6 @@ from ftvm.placement.errors import (
     StalePlacement,
     UnknownResource,
 )
-from ftvm.placement import semantics
 from ftvm.placement.model import (
     RULES,
     Config,
@@ -910,7 +910,7 @@ class NumpyEngine:
             return Inventory(self.config, hosts, storages, dict(self._l3_to_l2),
                              {c: sorted(l2s) for c, l2s in self._cluster_l2.items()})
 
-    def copy(self) -> "NumpyEngine":
+    def copy(self) -> NumpyEngine:
         with self._lock:
             lock = self._lock
             self._lock = None  # type: ignore[assignment]

@@ -29,7 +29,8 @@ import os
 import platform
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -123,7 +124,7 @@ def _stats(lat_us: Sequence[float]) -> dict:
     if not len(a):
         return {"n": 0}
     mean = float(a.mean())
-    return {"n": int(len(a)), "p50_us": float(np.percentile(a, 50)), "p99_us": float(np.percentile(a, 99)),
+    return {"n": len(a), "p50_us": float(np.percentile(a, 50)), "p99_us": float(np.percentile(a, 99)),
             "mean_us": mean, "max_us": float(a.max()), "per_s": 1e6 / mean if mean > 0 else float("inf")}
 
 
@@ -280,7 +281,7 @@ def run_size(n_hosts: int, opts) -> dict:
                     engines[name] = run_nova(inv, stream[:k], opts, progress=opts.progress)
         except ImportError as e:
             engines[name] = {"skipped": f"not available: {e}"}
-        except Exception as e:  # one engine failing must not lose the others' numbers
+        except Exception as e:  # noqa: BLE001 -- one engine failing must not lose the others' numbers
             engines[name] = {"error": f"{type(e).__name__}: {e}"}
     # agreement with Rust (same semantics => same placements on the same stream prefix)
     ref = engines.get("rust", {}).get("_outcomes")
@@ -331,7 +332,7 @@ def run_batch(opts) -> dict:
                 res = batch_mod.solve_batch(engine, keys, reqs, opts.batch_time_limit, solver=solver)
             wall = time.perf_counter() - t
             out["solvers"][solver] = {**_batch_fields(res), "wall_s": wall}
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 -- one solver failing must not lose the others' numbers
             out["solvers"][solver] = {"error": f"{type(e).__name__}: {e}"}
     return out
 

@@ -80,7 +80,8 @@ import threading
 import time
 import urllib.parse
 import uuid
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import psutil
 from tqdm import tqdm
@@ -264,7 +265,7 @@ class ListeningProcess:
 
     def start(self, timeout: float = 180.0):
         os.makedirs(os.path.dirname(os.path.abspath(self.log_path)), exist_ok=True)
-        self._log = open(self.log_path, "a", encoding="utf-8")
+        self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 -- open while the server runs: stop()
         self.target = None
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._log, env=self.env(), text=True,
@@ -366,7 +367,7 @@ class ServerProcess(ListeningProcess):
     def env(self) -> dict[str, str]:
         return dict(super().env(), FTVM_ADMIN_PASSWORD=self.password)
 
-    def start(self, timeout: float = 180.0) -> "ServerProcess":
+    def start(self, timeout: float = 180.0) -> ServerProcess:
         os.makedirs(self.data_dir, exist_ok=True)
         return super().start(timeout)
 
@@ -388,7 +389,7 @@ class AgentProcess(ListeningProcess):
         return [sys.executable, "-m", "ftvm.cli", "agent", "--simulate", "--listen", f"127.0.0.1:{self.port}",
                 "--state", self.state_path, "--log-level", "INFO"]
 
-    def start(self, timeout: float = 60.0) -> "AgentProcess":
+    def start(self, timeout: float = 60.0) -> AgentProcess:
         super().start(timeout)
         self.port = int(self.url.rpartition(":")[2])
         return self
@@ -1115,7 +1116,7 @@ def _run_parts_in_processes(specs: list[dict], probe: Callable[[str], None], tim
         while len(results) < len(specs):
             part, res = queue.get(timeout=max(1.0, deadline - time.monotonic()))
             results[part] = res
-    except Exception:
+    except Exception:  # noqa: BLE001 -- whatever broke (barrier, queue timeout): raised below with the clients' errors
         while not queue.empty():
             part, res = queue.get_nowait()
             results[part] = res

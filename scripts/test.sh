@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Sets up everything in ./.venv (Rust extension built by maturin, the Python package, test tools) and runs every test:
-# the pure-Rust core with cargo test, then pytest over the Python package and the compiled extension. The tests
-# start their own throw-away PostgreSQL (ftvm.localcluster, as `ftvm cluster up` does) from Debian's packages,
-# installed here when missing.
+# Sets up everything in ./.venv (Rust extension built by maturin, the Python package, test tools), runs the static
+# checks (scripts/check.sh) and every test: the pure-Rust core with cargo test, then pytest over the Python package
+# and the compiled extension. The tests start their own throw-away PostgreSQL (ftvm.localcluster, as `ftvm cluster
+# up` does) from Debian's packages, installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
@@ -13,5 +13,6 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
 fi
 . scripts/venv.sh
 python -m pip install --disable-pip-version-check -q -e ".[test,bench,bench-peers]"
+bash scripts/check.sh
 cargo test --workspace --quiet
 python -m pytest -q "$@"

@@ -103,30 +103,31 @@ class _Inv:
 
 def brute_force_place(inv: Inventory, request: Request):
     """The doc's answer: a Placement, or ("primary"|"secondary", rule, counts, considered) for NoHostAvailable."""
-    I = _Inv(inv)
-    prim = I.primary_candidates(request)
+    view = _Inv(inv)
+    prim = view.primary_candidates(request)
     if not prim:
-        c = I.counts(request, "P")
-        return ("primary", semantics.blocking_rule(c), c, len(I.hosts))
+        c = view.counts(request, "P")
+        return ("primary", semantics.blocking_rule(c), c, len(view.hosts))
     for p, p_st in prim:
-        sec = I.secondary_candidates(request, p, p_st)
+        sec = view.secondary_candidates(request, p, p_st)
         if sec:
             _, s, (s_st, _) = sec[0]
             return Placement(p.uuid, p_st[0], p_st[1], s.uuid, s_st)
     p, p_st = prim[0]
-    c = I.counts(request, "S", p, p_st)
-    return ("secondary", semantics.blocking_rule(c), c, len(I.hosts))
+    c = view.counts(request, "S", p, p_st)
+    return ("secondary", semantics.blocking_rule(c), c, len(view.hosts))
 
 
 def brute_force_feasible(inv: Inventory, request: Request) -> bool:
-    """Whether some (primary, secondary) pair satisfies every hard rule of the doc (primary storage as the doc picks it)."""
-    I = _Inv(inv)
-    for p in I.hosts:
-        rule, p_st = I.rejecting_rule(p, request, "P")
+    """Whether some (primary, secondary) pair satisfies every hard rule of the doc (primary storage as the doc picks
+    it)."""
+    view = _Inv(inv)
+    for p in view.hosts:
+        rule, p_st = view.rejecting_rule(p, request, "P")
         if rule is not None:
             continue
-        for s in I.hosts:
-            rule, _ = I.rejecting_rule(s, request, "S", p, p_st)
+        for s in view.hosts:
+            rule, _ = view.rejecting_rule(s, request, "S", p, p_st)
             if rule is None:
                 return True
     return False
@@ -134,15 +135,15 @@ def brute_force_feasible(inv: Inventory, request: Request) -> bool:
 
 def check_placement(inv: Inventory, request: Request, placement: Placement) -> None:
     """Assert that ``placement`` satisfies every hard rule and every soft rule of the doc on ``inv``."""
-    I = _Inv(inv)
+    view = _Inv(inv)
     q = request
-    p = I.by_uuid.get(placement.primary_host)
-    s = I.by_uuid.get(placement.secondary_host)
+    p = view.by_uuid.get(placement.primary_host)
+    s = view.by_uuid.get(placement.secondary_host)
     assert p is not None, f"primary host {placement.primary_host} not in the inventory"
     assert s is not None, f"secondary host {placement.secondary_host} not in the inventory"
 
     # Hard rules, primary host (all host filters; storage checked below for the storages actually chosen).
-    rule, _ = I.rejecting_rule(p, q, "P")
+    rule, _ = view.rejecting_rule(p, q, "P")
     assert rule in (None, "PrimaryStorage"), f"primary host fails {rule}"
     root, data = placement.primary_storage, placement.primary_data_storage
     r, d = q.root_bytes, q.data_bytes
@@ -153,30 +154,31 @@ def check_placement(inv: Inventory, request: Request, placement: Placement) -> N
     else:
         assert data == root, "without a data pin the data volumes go with the root volume"
     if root == data:
-        assert I.fits(I.storages.get(root), p, r + d), "primary storage cannot hold root + data"
+        assert view.fits(view.storages.get(root), p, r + d), "primary storage cannot hold root + data"
     else:
-        assert I.fits(I.storages.get(root), p, r), "root storage cannot hold the root volume"
-        assert I.fits(I.storages.get(data), p, d), "data storage cannot hold the data volumes"
+        assert view.fits(view.storages.get(root), p, r), "root storage cannot hold the root volume"
+        assert view.fits(view.storages.get(data), p, d), "data storage cannot hold the data volumes"
     # The doc's storage choice for the primary is deterministic: check it too.
-    assert I.primary_storages(p, q) == (root, data), "primary storages are not the doc's choice"
+    assert view.primary_storages(p, q) == (root, data), "primary storages are not the doc's choice"
 
     # Hard rules, secondary host and storage.
     assert s.uuid != p.uuid, "anti-affinity violated"
     assert s.zone_uuid == p.zone_uuid, "secondary not in the primary's zone"
-    rule, _ = I.rejecting_rule(s, q, "S", p, (root, data))
+    rule, _ = view.rejecting_rule(s, q, "S", p, (root, data))
     assert rule in (None, "PrimaryStorage"), f"secondary host fails {rule}"
-    st = I.storages.get(placement.secondary_storage)
+    st = view.storages.get(placement.secondary_storage)
     n = semantics.secondary_bytes(q)
-    same = I.is_same(placement.secondary_storage, root, data)
-    already = I.primary_consumes_from(q, root, data, placement.secondary_storage) if same else 0
-    assert I.fits(st, s, n, already), "secondary storage cannot hold the secondary's volumes (+ what the primary takes)"
+    same = view.is_same(placement.secondary_storage, root, data)
+    already = view.primary_consumes_from(q, root, data, placement.secondary_storage) if same else 0
+    assert view.fits(st, s, n, already), (
+        "secondary storage cannot hold the secondary's volumes (+ what the primary takes)")
 
     # Soft rules, given the chosen primary.
     if same:
-        others = [o for o in I.secondary_options(s, q, root, data) if not o[1]]
+        others = [o for o in view.secondary_options(s, q, root, data) if not o[1]]
         assert not others, "secondary storage is the primary's although another storage on that host would do"
     chosen = (s.failure_domain == p.failure_domain, same)
-    for key, h, (_, h_same) in I.secondary_candidates(q, p, (root, data)):
+    for key, h, _ in view.secondary_candidates(q, p, (root, data)):
         assert (key[0], key[1]) >= chosen, (
             f"soft rule violated: host {h.uuid} (same_fd={key[0]}, same_storage={key[1]}) beats the chosen "
             f"secondary (same_fd={chosen[0]}, same_storage={chosen[1]})"

@@ -49,7 +49,7 @@ def inventory(hosts_per_cluster: int = 4, clusters: int = 2, cpu: int = 8, memor
                                 "netmask": "255.255.0.0", "gateway": f"172.{16 + z}.0.1"}]}]}]}
         for c, cname in enumerate(cluster_names):
             hosts = []
-            for h in range(hosts_per_cluster):
+            for _ in range(hosts_per_cluster):
                 host_no += 1
                 hosts.append({"name": f"host-{host_no}", "managementIp": f"192.168.{host_no // 250}.{host_no % 250}",
                               "ftNetworkAddress": f"10.99.{host_no // 250}.{host_no % 250}", "cpuNum": cpu,

@@ -21,7 +21,6 @@ from ftvm.placement import NoHostAvailable, PlacementError, Request, create_engi
 from ftvm.placement.model import GIB, STRATEGIES
 
 
-
 def _outcome(engine, key, q):
     try:
         return engine.place_and_reserve(key, q)

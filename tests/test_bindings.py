@@ -1,5 +1,6 @@
 """The compiled engine seen from Python: types in and out, typed errors with their data, the GIL released."""
 
+import itertools
 import threading
 import time
 import uuid
@@ -14,8 +15,8 @@ from ftvm.placement import (
     NoHostAvailable,
     Placement,
     PlacementError,
-    ReservationConflict,
     Request,
+    ReservationConflict,
     StalePlacement,
     StorageSpec,
     UnknownResource,
@@ -193,7 +194,7 @@ def test_threads_progress_while_a_placement_runs():
     # Holding the GIL, the engine would leave the counter a gap as long as the whole scan: it can only run
     # around the call (while the call takes the GIL and while errors are built). Released, it runs throughout.
     inside = [start] + [t for t in ticks if start < t < end] + [end]
-    longest_gap = max(b - a for a, b in zip(inside, inside[1:]))
+    longest_gap = max(b - a for a, b in itertools.pairwise(inside))
     assert longest_gap < duration / 3
 
 

@@ -11,13 +11,13 @@ import time
 
 import grpc
 import pytest
+from test_create_service import Names, basic
+from test_create_validation import ROW_TABLES
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm.agent.simulation import SimulatedHypervisor
 from ftvm.store.postgres import RECONNECT_PAUSE_SECONDS
 from service_support import inventory, log_in, rpc_error, start_server
-from test_create_service import Names, basic
-from test_create_validation import ROW_TABLES
 
 STEPS = ("validate", "place", "allocate_network", "start_primary", "start_secondary", "commit",
          "commit_rows_written")
@@ -54,7 +54,8 @@ def test_failure_at_each_step_leaves_nothing_behind(tmp_path, database_url, step
         client.create(**basic(names, name="existing", data_disk_offering_uuids=[names.disk["data-20g"]]))
         before = _state(server, agent)
         failpoint.step = step
-        code, error = rpc_error(lambda: client.create(**basic(names, data_disk_offering_uuids=[names.disk["data-20g"]])))
+        code, error = rpc_error(
+            lambda: client.create(**basic(names, data_disk_offering_uuids=[names.disk["data-20g"]])))
         assert step in failpoint.seen  # the step was reached, so the injected failure is what refused the create
         assert code == grpc.StatusCode.INTERNAL and error.code == "SYS.1000"
         assert _state(server, agent) == before
@@ -153,7 +154,8 @@ def test_exhaustion_race_never_over_allocates_and_survives_restart(tmp_path, dat
         victim = replies[0].fault_tolerance_vm_group_inventory.uuid
         client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=victim), metadata=client.metadata)
         again = client.create(**basic(names, name="after-restart"))
-        assert again.primary_vm_inventory.vm_nics[0].ip not in set(ips) - {replies[0].primary_vm_inventory.vm_nics[0].ip}
+        freed_ip = replies[0].primary_vm_inventory.vm_nics[0].ip
+        assert again.primary_vm_inventory.vm_nics[0].ip not in set(ips) - {freed_ip}
         code, _ = rpc_error(lambda: client.create(**basic(names, name="full-again")))
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
 

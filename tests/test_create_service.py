@@ -8,9 +8,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from conftest import new_database
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
-from conftest import new_database
 from service_support import G, inventory, log_in, rpc_error, start_server
 
 CONTRACT = Path(__file__).resolve().parent / "contract"  # copies of ../shared/spec files
@@ -87,7 +87,7 @@ def test_reply_has_every_seed_field(roomy):
             for m in message:
                 if f.is_repeated:
                     values += list(getattr(m, f.name))
-                elif f.message_type is None and not f.has_presence or m.HasField(f.name):
+                elif (f.message_type is None and not f.has_presence) or m.HasField(f.name):
                     values.append(getattr(m, f.name))
             if not values:
                 if part not in EMPTY_ON_SUCCESS:
@@ -119,7 +119,8 @@ def test_records_are_filled_as_the_contract_says(roomy):
     assert [v.device_id for v in p.all_volumes] == [0, 1, 2]
     root = p.all_volumes[0]
     assert root.name == "ROOT-for-db-1" and root.size == 10 * G and root.root_image_uuid == names.image["centos"]
-    assert root.install_path.endswith(f"/vol-{root.uuid}/{root.uuid}.qcow2") and "/rootVolumes/acct-" in root.install_path
+    assert root.install_path.endswith(f"/vol-{root.uuid}/{root.uuid}.qcow2")
+    assert "/rootVolumes/acct-" in root.install_path
     assert p.root_volume_uuid == root.uuid and p.all_volumes[1].name == "DATA-for-db-1"
     assert sorted(v.type for v in s.all_volumes) == ["Cache"] * 6 + ["Data"] * 2 + ["Root"]
     assert sum(v.size for v in s.all_volumes) == 3 * sum(v.size for v in p.all_volumes)
@@ -255,7 +256,7 @@ def test_destroy_releases_everything_and_is_idempotent(roomy):
     assert again.primary_vm_inventory.vm_nics[0].ip == ip
 
 
-# -- exhaustion ---------------------------------------------------------------------------------------------------------
+# -- exhaustion ------------------------------------------------------------------------------------------------------
 def test_capacity_exhaustion_names_the_rule(tmp_path, database_url):
     # 2 hosts x 33 GiB (32 usable): 8 small VMs each, so 8 pairs (every pair takes one VM on each host).
     with start_server(tmp_path, inventory(hosts_per_cluster=2, clusters=1, cpu=64, memory_gib=33),
@@ -287,8 +288,9 @@ def test_disabled_cluster_is_out_of_unpinned_placement(roomy):
     cluster = names.cluster["z0-c0"]
 
     def cluster_state(event: str) -> None:
-        client.inventory.ChangeClusterState(pb.ChangeClusterStateRequest(
-            uuid=cluster, change_cluster_state=pb.ChangeClusterStateParams(state_event=event)), metadata=client.metadata)
+        change = pb.ChangeClusterStateParams(state_event=event)
+        client.inventory.ChangeClusterState(
+            pb.ChangeClusterStateRequest(uuid=cluster, change_cluster_state=change), metadata=client.metadata)
 
     cluster_state("disable")
     try:

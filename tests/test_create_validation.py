@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from test_create_service import Names, basic
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from service_support import inventory, log_in, rpc_error, start_server
-from test_create_service import Names, basic
 
 ROW_TABLES = ("ft_groups", "vm_instances", "vm_nics", "used_ips", "mac_allocations", "volumes", "vm_cdroms",
               "colo_ports", "tags")
@@ -46,7 +46,8 @@ def refused(env, expected_code: str, status: grpc.StatusCode, text: str, **field
     return error
 
 
-INVALID, MISSING, FAILED = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION
+INVALID, MISSING = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
+FAILED = grpc.StatusCode.FAILED_PRECONDITION
 UNKNOWN = "0123456789ab4def8123456789abcdef"
 
 

@@ -113,7 +113,8 @@ def scenarios(draw):
             max_instance_per_host=draw(st.integers(0, 3)),
         )
 
-    history = [(draw(st.sampled_from(["reserve", "reserve", "release"])), request()) for _ in range(draw(st.integers(0, 3)))]
+    history = [(draw(st.sampled_from(["reserve", "reserve", "release"])), request())
+               for _ in range(draw(st.integers(0, 3)))]
     return cfg, hosts, storages, l3_to_l2, cluster_l2, history, request()
 
 
@@ -161,7 +162,8 @@ def test_rust_and_ortools_agree_with_each_other_and_the_oracle(scenario):
     got_rust, got_ortools = _answer(rust, q), _answer(ortools, q)
     event("placed" if isinstance(got_ortools, Placement) else f"{got_ortools[0]} {got_ortools[1:3]}")
     if isinstance(got_ortools, Placement):
-        event(f"secondary storage same as primary's: {got_ortools.secondary_storage in (got_ortools.primary_storage, got_ortools.primary_data_storage)}")
+        primary_storages = (got_ortools.primary_storage, got_ortools.primary_data_storage)
+        event(f"secondary storage same as primary's: {got_ortools.secondary_storage in primary_storages}")
     assert got_rust == got_ortools, f"engines disagree:\n rust    {got_rust}\n ortools {got_ortools}\n request {q}"
     if isinstance(expected, Placement):
         assert got_ortools == expected

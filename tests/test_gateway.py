@@ -23,13 +23,13 @@ import pytest
 from google.api import annotations_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from openapi_spec_validator import validate as validate_openapi
+from test_create_service import EMPTY_ON_SUCCESS
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm._proto.zstack.ft.v1 import types_pb2
 from ftvm.gateway import routes
 from ftvm.gateway.routes import by_path
 from service_support import ADMIN_PASSWORD, G, inventory, start_server
-from test_create_service import EMPTY_ON_SUCCESS
 
 CONTRACT = Path(__file__).resolve().parent / "contract"
 # `MMM d, yyyy h:mm:ss a`: no zero padding of day or hour.

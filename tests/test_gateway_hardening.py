@@ -14,6 +14,7 @@ from concurrent import futures
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
+from test_gateway import ENVELOPE_KEYS, Site, sha512
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm._proto.zstack.ft.v1 import services_pb2_grpc as pb_grpc
@@ -23,7 +24,6 @@ from ftvm.gateway import Gateway, Route
 from ftvm.gateway.app import ServerLog
 from ftvm.gateway.codec import BadRequest, decode_request
 from service_support import ADMIN_PASSWORD, G, inventory, log_in, rpc_error, start_server
-from test_gateway import ENVELOPE_KEYS, Site, sha512
 
 SHORT_TIMEOUT = 2.0  # body read and keep-alive idle of the test's own gateway
 SAFETY_SECONDS = 60.0  # a socket read that waits longer has found a connection the server never closes

@@ -10,12 +10,12 @@ import sqlite3
 
 import grpc
 import pytest
+from test_create_service import Names, basic
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm.domain import inventory as inventory_module
 from ftvm.domain.catalog import GLOBAL_CONFIG_DEFAULTS
 from service_support import G, inventory, log_in, rpc_error, start_server
-from test_create_service import Names, basic
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 ROW_TABLES = ("ft_groups", "vm_instances", "vm_nics", "used_ips", "mac_allocations", "volumes", "vm_cdroms",
@@ -125,7 +125,7 @@ def test_storage_capacity_past_int64_is_clamped_not_an_error(tmp_path):
                                     "clusters": ["z0-c0"]})
     with start_server(tmp_path, spec) as server:
         client = log_in(grpc.insecure_channel(server.target))
-        local = [s for s in client.query("QueryPrimaryStorage") if s.name == "local"][0]
+        local = next(s for s in client.query("QueryPrimaryStorage") if s.name == "local")
         assert local.total_capacity == (1 << 63) - 1 and local.available_capacity == (1 << 63) - 1
         assert [r.total_capacity for r in local.local_storage_host_refs] == [1 << 62] * 4
 

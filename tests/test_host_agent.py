@@ -12,6 +12,8 @@ import urllib.request
 
 import grpc
 import pytest
+from test_create_service import Names, basic
+from test_create_validation import ROW_TABLES
 
 from bench.service import AgentProcess
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
@@ -20,8 +22,6 @@ from ftvm.agent.http_client import HttpHostAgent
 from ftvm.agent.simulation import SimulatedHypervisor
 from ftvm.cli import build_parser
 from service_support import G, inventory, log_in, rpc_error, start_server
-from test_create_service import Names, basic
-from test_create_validation import ROW_TABLES
 
 SHORT = dict(timeout=0.3, attempts=2)  # a dead host costs 2 x 0.3 s per call
 

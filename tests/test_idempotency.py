@@ -7,11 +7,11 @@ import hashlib
 
 import grpc
 import pytest
+from test_create_service import Names, basic
+from test_create_validation import ROW_TABLES
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from service_support import inventory, log_in, rpc_error, start_server
-from test_create_service import Names, basic
-from test_create_validation import ROW_TABLES
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 import pytest

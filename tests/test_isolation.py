@@ -16,19 +16,20 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 import pytest
 from google.api import annotations_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from test_create_service import Names, basic
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm.domain.accounts import SESSION_IDLE_MS
 from service_support import Client, inventory, log_in, rpc_error, start_server
-from test_create_service import Names, basic
 
 SERVICES = pb.DESCRIPTOR.services_by_name
 ALL_RPCS = [m.name for s in SERVICES.values() for m in s.methods]
@@ -231,7 +232,7 @@ def expected(who: str, caller: str) -> str | None:
         return None
     if caller not in LOGGED_IN:
         return "ID.1001"
-    if who == ADMIN and caller != "admin" or who == OWNER_OR_ADMIN and caller == "other":
+    if (who == ADMIN and caller != "admin") or (who == OWNER_OR_ADMIN and caller == "other"):
         return "ID.1002"
     return None
 

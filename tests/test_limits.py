@@ -8,6 +8,8 @@ from __future__ import annotations
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from test_create_service import Names, basic
+from test_create_validation import ROW_TABLES
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm.domain.limits import (
@@ -22,8 +24,6 @@ from ftvm.domain.limits import (
 )
 from ftvm.server import MAX_MESSAGE_BYTES
 from service_support import inventory, log_in, rpc_error, start_server
-from test_create_service import Names, basic
-from test_create_validation import ROW_TABLES
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 SERVICES = pb.DESCRIPTOR.services_by_name

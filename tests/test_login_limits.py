@@ -25,8 +25,15 @@ from ftvm.api.base import client_address
 from ftvm.api.errors import error_from_status_details
 from ftvm.domain import login_limits
 from ftvm.domain.accounts import HASH_THREADS, MAX_LOGINS_HASHING
-from ftvm.domain.login_limits import (ACCOUNT_FAILURES, ACCOUNT_LOCKOUT_MS, ADDRESS_FAILURES, ADDRESS_LOCKOUT_MS,
-                                      MAX_ACCOUNT_LOCKOUT_MS, MAX_TRACKED, LoginLimits)
+from ftvm.domain.login_limits import (
+    ACCOUNT_FAILURES,
+    ACCOUNT_LOCKOUT_MS,
+    ADDRESS_FAILURES,
+    ADDRESS_LOCKOUT_MS,
+    MAX_ACCOUNT_LOCKOUT_MS,
+    MAX_TRACKED,
+    LoginLimits,
+)
 from service_support import ADMIN_PASSWORD, log_in, start_server
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
@@ -182,7 +189,8 @@ def test_logins_sent_at_once_cannot_get_past_the_account_limit(channel, admin, s
         assert early == ["account[name:iris] has 5 logins failed or still being checked; try again in a moment"] * 35
         assert [f.result() for f in logins].count(WRONG) == ACCOUNT_FAILURES
     assert scrypt.calls - before == ACCOUNT_FAILURES
-    assert attempt(channel, "iris", "iris-pw", "10.3.1.0") == "account[name:iris] is locked for 60 s after 5 failed logins"
+    assert attempt(channel, "iris", "iris-pw", "10.3.1.0") == (
+        "account[name:iris] is locked for 60 s after 5 failed logins")
 
 
 # -- account lockout ------------------------------------------------------------------------------------------------
@@ -220,7 +228,8 @@ def test_a_locked_account_refuses_the_right_password_until_the_lockout_ends(chan
     for i in range(ACCOUNT_FAILURES):
         assert attempt(channel, "kate", "wrong", f"10.5.0.{i}") == WRONG
     before = scrypt.calls
-    assert attempt(channel, "kate", "kate-pw", "10.5.1.0") == "account[name:kate] is locked for 60 s after 5 failed logins"
+    assert attempt(channel, "kate", "kate-pw", "10.5.1.0") == (
+        "account[name:kate] is locked for 60 s after 5 failed logins")
     assert scrypt.calls == before  # refused without hashing
     clock[0] += ACCOUNT_LOCKOUT_MS
     assert attempt(channel, "kate", "kate-pw", "10.5.1.0") == "ok"
@@ -231,7 +240,8 @@ def test_a_locked_account_refuses_the_right_password_until_the_lockout_ends(chan
     assert attempt(channel, "kate", "kate-pw", "10.5.1.0") == "ok"
     for i in range(ACCOUNT_FAILURES):
         assert attempt(channel, "kate", "wrong", f"10.5.3.{i}") == WRONG
-    assert attempt(channel, "kate", "kate-pw", "10.5.1.0") == "account[name:kate] is locked for 60 s after 5 failed logins"
+    assert attempt(channel, "kate", "kate-pw", "10.5.1.0") == (
+        "account[name:kate] is locked for 60 s after 5 failed logins")
 
 
 def test_lockouts_grow_up_to_fifteen_minutes(channel, clock):
@@ -329,7 +339,7 @@ def rest_refusal(server, name: str, password: str, source: str) -> str:
 
 def test_rest_logins_lock_an_account_and_count_against_the_http_clients_address(server, channel, admin, clock):
     create_account(admin, "lena", "lena-pw")
-    for i in range(ACCOUNT_FAILURES):
+    for _ in range(ACCOUNT_FAILURES):
         assert rest_refusal(server, "lena", "wrong", "127.0.0.2") == WRONG
     assert rest_refusal(server, "lena", "lena-pw", "127.0.0.3") == (
         "account[name:lena] is locked for 60 s after 5 failed logins")

@@ -152,17 +152,17 @@ def test_memory_reserved_memory_ratio_and_exact_fit():
     # free = 16 - 1 (reserved) - 7 = 8 GiB
     e = engine([host("a", memory_total=16 * GIB, memory_used=7 * GIB)] * 1 + [host("b")])
     place_checked(e, req(memory=8 * GIB))
-    e = engine([host("a", memory_total=16 * GIB, memory_used=7 * GIB), host("b", memory_total=16 * GIB, memory_used=7 * GIB)])
+    half_full = dict(memory_total=16 * GIB, memory_used=7 * GIB)
+    e = engine([host("a", **half_full), host("b", **half_full)])
     err = no_host(e, req(memory=8 * GIB + 1))
     assert err.removed["Memory"] == 2
     # reserved memory from the config
-    e = engine([host("a", memory_total=16 * GIB, memory_used=7 * GIB), host("b")], config=Config(reserved_memory=2 * GIB))
+    e = engine([host("a", **half_full), host("b")], config=Config(reserved_memory=2 * GIB))
     err = no_host(e, req(memory=8 * GIB))
     assert err.phase == "secondary" and err.removed["Memory"] == 1
     # over-provisioning: 8 GiB free * 1.5 >= 12 GiB; a VM then uses ceil(12 GiB / 1.5) = 8 GiB
     cfg = Config(memory_overprovisioning_ratio=1.5)
-    e = engine([host("a", memory_total=16 * GIB, memory_used=7 * GIB), host("b", memory_total=16 * GIB, memory_used=7 * GIB)],
-               config=cfg)
+    e = engine([host("a", **half_full), host("b", **half_full)], config=cfg)
     pl = e.place_and_reserve("k", req(memory=12 * GIB))
     assert e.host_usage(pl.primary_host)["memory_used"] == 15 * GIB
     # negative free memory never fits
@@ -180,7 +180,8 @@ def test_storage_exact_fit_reserved_capacity_and_ratio():
     err = no_host(e, req(root_bytes=r))
     assert err.phase == "secondary" and err.removed["PrimaryStorage"] == 1
     # over-provisioning 2.0: consume = ceil(bytes / 2)
-    e = engine([host("a"), host("b")], [shared("nfs", available=21 * GIB)], config=Config(storage_overprovisioning_ratio=2.0))
+    e = engine([host("a"), host("b")], [shared("nfs", available=21 * GIB)],
+               config=Config(storage_overprovisioning_ratio=2.0))
     pl = e.place_and_reserve("k", req(root_bytes=r))
     assert e.storage_available(U("nfs")) == 21 * GIB - 5 * GIB - 15 * GIB
 

@@ -20,7 +20,6 @@ from ftvm.client import open_channel
 from replica_support import memory_of, memory_rebuilt_from_rows, wait_caught_up
 from service_support import ADMIN_PASSWORD, log_in, start_server
 
-
 THREADS, CREATES_PER_THREAD, KILL_AFTER = 6, 25, 40
 
 

@@ -10,13 +10,13 @@ import time
 
 import grpc
 import pytest
+from test_create_service import Names, basic
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm.domain import inventory_file
 from ftvm.store import open_store
 from replica_support import memory_of, memory_rebuilt_from_rows, wait_caught_up
 from service_support import inventory, log_in, rpc_error, start_server
-from test_create_service import Names, basic
 
 
 @pytest.fixture

@@ -21,8 +21,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (allow_header_conformance, ignored_auth, missing_required_header,
-                                                positive_data_acceptance)
+from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
+    ignored_auth,
+    missing_required_header,
+    positive_data_acceptance,
+)
 
 from ftvm.gateway import routes
 from ftvm.gateway.openapi import openapi_document

@@ -32,6 +32,9 @@ struct Reservation {
     takes: Vec<(u32, Option<u128>, i64)>,
 }
 
+/// The network as `network` reports it: (L3 uuid, L2 uuid) pairs and (cluster uuid, attached L2 uuids).
+pub type Network = (Vec<(String, String)>, Vec<(String, Vec<String>)>);
+
 /// Effective usage of one host, as `host_usage` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Usage {
@@ -475,8 +478,7 @@ impl Engine {
         specs
     }
 
-    /// (L3 uuid, L2 uuid) pairs and (cluster uuid, attached L2 uuids).
-    pub fn network(&self) -> (Vec<(String, String)>, Vec<(String, Vec<String>)>) {
+    pub fn network(&self) -> Network {
         let inv = &self.inv;
         let mut l3s: Vec<(String, String)> =
             inv.l3_to_l2.iter().map(|(l3, &l2)| (l3.to_string(), inv.l2s.name(l2).to_string())).collect();

@@ -28,7 +28,7 @@ impl Interner {
     pub fn name(&self, id: u32) -> &str {
         &self.names[id as usize]
     }
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.names.len()
     }
 }
@@ -80,7 +80,8 @@ pub struct HostText {
 }
 
 impl Hosts {
-    pub fn len(&self) -> usize {
+    /// Slots, removed ones included.
+    pub(crate) fn len(&self) -> usize {
         self.live.len()
     }
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ftvm.agent import DEFAULT_AGENT_ATTEMPTS, DEFAULT_AGENT_TIMEOUT
-
 
 BENCH_SETUP_HINT = "from a checkout of the ftvm repository, after pip install -e '.[bench,bench-peers]'"
 

@@ -32,9 +32,10 @@ import json
 import os
 import sys
 import uuid
-from pathlib import Path
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -89,8 +90,12 @@ def methods() -> list[Method]:
                         elif kind:
                             verb, path = kind.upper(), getattr(rule, kind)
                         body = rule.body or None
-                    out.append(Method(service.full_name, m.name, message_factory.GetMessageClass(m.input_type),
-                                      message_factory.GetMessageClass(m.output_type), verb, path, body))
+                    # types-protobuf: GetMessageClass takes protobuf's Python Descriptor, the health stubs give
+                    # upb's (what every descriptor is at run time)
+                    out.append(Method(service.full_name, m.name,
+                                      message_factory.GetMessageClass(m.input_type),  # type: ignore[arg-type]
+                                      message_factory.GetMessageClass(m.output_type),  # type: ignore[arg-type]
+                                      verb, path, body))
         _METHODS = out
     return _METHODS
 

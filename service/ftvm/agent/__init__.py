@@ -16,8 +16,9 @@ dead, or only the path to it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 RUNNING = "Running"
 STOPPED = "Stopped"
@@ -47,7 +48,7 @@ class VmSpec:
     group_uuid: str
 
     @classmethod
-    def of_row(cls, vm: Mapping[str, Any]) -> "VmSpec":
+    def of_row(cls, vm: Mapping[str, Any]) -> VmSpec:
         """From a `vm_instances` row."""
         return cls(uuid=vm["uuid"], name=vm["name"], cpu_num=vm["cpu_num"], memory_size=vm["memory_size"],
                    role=vm["role"], group_uuid=vm["group_uuid"])

@@ -15,8 +15,16 @@ from typing import Any, Sequence
 
 import aiohttp
 
-from . import DEFAULT_AGENT_ATTEMPTS, DEFAULT_AGENT_TIMEOUT, AgentPing, AgentVm, HostAgentError, HostUnreachable, VmSpec
-from . import wire
+from . import (
+    DEFAULT_AGENT_ATTEMPTS,
+    DEFAULT_AGENT_TIMEOUT,
+    AgentPing,
+    AgentVm,
+    HostAgentError,
+    HostUnreachable,
+    VmSpec,
+    wire,
+)
 
 FIRST_PAUSE_SECONDS = 0.1
 # Connections to the agent at once: two starts per create in flight, with room for destroys and heartbeats.
@@ -54,9 +62,9 @@ class HttpHostAgent:
                     raw = await response.read()
                     status = response.status
                 break
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as e:
+            except (TimeoutError, aiohttp.ClientConnectionError) as e:
                 if attempt == attempts:
-                    why = f"no reply within {self.timeout:g} s" if isinstance(e, asyncio.TimeoutError) else str(e)
+                    why = f"no reply within {self.timeout:g} s" if isinstance(e, TimeoutError) else str(e)
                     raise HostUnreachable(f"the host agent did not answer {what} ({why}; "
                                           f"{attempts} attempt{'s' if attempts > 1 else ''})") from None
                 await asyncio.sleep(pause)

@@ -23,7 +23,8 @@ import json
 import logging
 import re
 import signal
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from aiohttp import web
@@ -80,7 +81,7 @@ def _error_response(status: int, code: str, details: str, headers: dict[str, str
 def rpc_error_code(error: grpc.aio.AioRpcError) -> types_pb2.ErrorCode:
     """The ZStack ErrorCode the server packed in the rich status details, else one made from the status."""
     for key, value in error.trailing_metadata() or ():
-        if key == STATUS_DETAILS_KEY:
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):  # a -bin key's value is bytes
             try:
                 found = error_from_status_details(value)
             except DecodeError:
@@ -169,7 +170,7 @@ async def _envelopes(request: web.Request, handler: Callable[[web.Request], Awai
         return _error_response(404, NO_SUCH_API, f"no API at {request.path}")
     except web.HTTPRequestEntityTooLarge:
         return _error_response(413, INVALID_REQUEST, f"the request body is larger than {MAX_BODY_BYTES} bytes")
-    except Exception:  # noqa: BLE001 -- a gateway bug: logged, answered 500 with the envelope
+    except Exception:  # a gateway bug: logged, answered 500 with the envelope
         log.exception("REST gateway error on %s %s", request.method, request.path)
         return _error_response(500, INTERNAL, "unexpected error in the REST gateway; see its log")
 
@@ -264,7 +265,7 @@ class Gateway:
     async def start(cls, target: str, host: str = "127.0.0.1", port: int = 0, *,
                     call_timeout: float = CALL_TIMEOUT_SECONDS, grace_seconds: float = 10.0,
                     body_timeout: float = BODY_READ_TIMEOUT_SECONDS,
-                    keepalive_timeout: float = KEEPALIVE_TIMEOUT_SECONDS, reuse_port: bool = False) -> "Gateway":
+                    keepalive_timeout: float = KEEPALIVE_TIMEOUT_SECONDS, reuse_port: bool = False) -> Gateway:
         """`reuse_port`: share the port with other processes (the workers of `ftvm serve --workers N`)."""
         # No receive cap: the server caps what it sends, and a reply it sent must reach the client.
         channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -72,7 +73,8 @@ def zstack_date(timestamp) -> str:
     """`Nov 14, 2017 2:20:57 PM` in the server's local time (seconds; ZStack prints no fraction)."""
     t = datetime.fromtimestamp(timestamp.seconds)
     hour = t.hour % 12 or 12
-    return f"{_MONTHS[t.month - 1]} {t.day}, {t.year} {hour}:{t.minute:02d}:{t.second:02d} {'AM' if t.hour < 12 else 'PM'}"
+    am_pm = "AM" if t.hour < 12 else "PM"
+    return f"{_MONTHS[t.month - 1]} {t.day}, {t.year} {hour}:{t.minute:02d}:{t.second:02d} {am_pm}"
 
 
 def _whole_numbers(value: Any) -> Any:
@@ -94,7 +96,7 @@ def _struct(struct) -> dict[str, Any]:
 _Plan = tuple[tuple[str, str, bool, bool, Callable[[Any], Any] | None], ...]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _plan(descriptor: Descriptor) -> _Plan:
     plan = []
     for f in descriptor.fields:
@@ -144,8 +146,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document = dict(pairs)
     if len(document) < len(pairs):
         seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise BadRequest(f"the key {_shown(twice)} is given twice in one object of the JSON body")
+        for key, _ in pairs:
+            if key in seen:
+                raise BadRequest(f"the key {_shown(key)} is given twice in one object of the JSON body")
+            seen.add(key)
     return document
 
 
@@ -163,7 +167,7 @@ def _names(field: FieldDescriptor) -> tuple[str, str]:
     return field.json_name, field.name
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fields_by_key(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
     return {name: f for f in descriptor.fields for name in _names(f)}
 

@@ -102,13 +102,14 @@ class _Schemas:
         return self._register(message.name, message.full_name, build)
 
     def _reply_field(self, field: FieldDescriptor) -> dict[str, Any]:
-        kind = field.message_type.full_name if field.message_type else None
+        message = field.message_type
+        kind = message.full_name if message else None
         if kind == TIMESTAMP:
             value = {"type": "string", "pattern": ZSTACK_DATE_PATTERN, "description": "MMM d, yyyy h:mm:ss a"}
         elif kind == STRUCT:
             value = {"type": "object"}
-        elif kind:
-            value = self.reply(field.message_type)
+        elif message:
+            value = self.reply(message)
         else:
             value = _scalar(field)
         if field.is_repeated:
@@ -124,22 +125,25 @@ class _Schemas:
         return self._register(message.name, message.full_name, lambda: self.request_object(message.fields))
 
     def _request_field(self, field: FieldDescriptor) -> dict[str, Any]:
-        kind = field.message_type.full_name if field.message_type else None
+        message = field.message_type
+        kind = message.full_name if message else None
         if kind == TIMESTAMP:
             value = {"type": "string", "format": "date-time"}  # RFC 3339, as json_format reads it
         elif kind == STRUCT:
             value = {"type": "object"}
-        elif kind:
-            value = self.request(field.message_type)
+        elif message:
+            value = self.request(message)
         else:
             value = _scalar(field)
         return _nullable({"type": "array", "items": value} if field.is_repeated else value)
 
 
 def _envelope_responses(schemas: _Schemas) -> dict[str, Any]:
+    # types-protobuf types a message's DESCRIPTOR as protobuf's Python Descriptor or upb's
+    error = schemas.reply(types_pb2.ErrorCode.DESCRIPTOR)  # type: ignore[arg-type]
     schemas.schemas["ErrorEnvelope"] = {
         "type": "object", "required": ["success", "error"], "additionalProperties": False,
-        "properties": {"success": {"const": False}, "error": schemas.reply(types_pb2.ErrorCode.DESCRIPTOR)}}
+        "properties": {"success": {"const": False}, "error": error}}
     content = {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
     return {
         "BadRequest": {"description": "SYS.1007: malformed JSON, a wrong JSON type, an unknown field or query "

@@ -7,7 +7,8 @@ Every engine has the methods of `PlacementEngine` below and raises the errors of
 from __future__ import annotations
 
 import os
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from .errors import (
     InvalidRequest,
@@ -40,8 +41,11 @@ __all__ = [
 
 
 class PlacementEngine(Protocol):
-    name: str
-    config: Config
+    # Read-only: the Rust engine's are (a class attribute and a getter), and nobody sets them.
+    @property
+    def name(self) -> str: ...
+    @property
+    def config(self) -> Config: ...
 
     def upsert_host(self, spec: HostSpec) -> None: ...
     def upsert_hosts(self, specs: Sequence[HostSpec]) -> None: ...
@@ -60,7 +64,7 @@ class PlacementEngine(Protocol):
     def storage_available(self, uuid: str, host_uuid: str | None = None) -> int: ...
     def reservation_count(self) -> int: ...
     def snapshot(self) -> Inventory: ...
-    def copy(self) -> "PlacementEngine": ...
+    def copy(self) -> PlacementEngine: ...
 
 
 def engine_names() -> list[str]:
@@ -76,6 +80,8 @@ def engine_names() -> list[str]:
 
 
 def create_engine(config: Config | None = None, kind: str | None = None) -> PlacementEngine:
+    # The returns below are where mypy checks that both engines satisfy PlacementEngine (the Rust one by its stub,
+    # ftvm/_placement.pyi).
     kind = kind or os.environ.get("FTVM_PLACEMENT_ENGINE") or engine_names()[0]
     config = config or Config()
     if kind == "rust":

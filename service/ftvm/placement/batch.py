@@ -81,8 +81,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -210,8 +211,9 @@ class _Snap:
         self.st_local = [s.kind == "Local" for s in self.st]
         self.st_usable = [s.state == "Enabled" and s.status == "Connected" for s in self.st]
         self.st_attach = []  # bool per cluster id
-        self.st_room = []  # shared: int (available - reserved); local: int64 array per host (room), with has mask
-        self.st_has = []
+        # shared: int (available - reserved); local: int64 array of the room per host, with the has mask
+        self.st_room: list[Any] = []
+        self.st_has: list[np.ndarray | None] = []
         rc = self.cfg.storage_reserved_capacity
         for s in self.st:
             att = np.zeros(len(self.cluster_ids), dtype=bool)
@@ -276,7 +278,7 @@ class _Role:
     zopts: dict | None = None  # zone id -> options some candidate of that zone has (lazy, see _zone_options)
 
 
-def _zone_options(snap: "_Snap", rd: "_Role") -> dict:
+def _zone_options(snap: _Snap, rd: _Role) -> dict:
     if rd.zopts is None:
         zopts: dict = {}
         nz = len(snap.zone_ids)
@@ -292,7 +294,7 @@ def _role_data(snap: _Snap, q: Request, role: str, base: np.ndarray) -> _Role:
     ratio = snap.cfg.storage_overprovisioning_ratio
     r, d = q.root_bytes, q.data_bytes
     nst = len(snap.st)
-    options = []
+    options: list[tuple[tuple[tuple[int, int], ...], np.ndarray]] = []
     if role == "S":
         n = secondary_bytes(q)
         for t in range(nst):
@@ -305,7 +307,7 @@ def _role_data(snap: _Snap, q: Request, role: str, base: np.ndarray) -> _Role:
             roots = [R] if R is not None else range(nst)
             for t in roots:
                 data = t if D is None else D
-                holds = snap.holds(t, r + d) if data == t else snap.holds(t, r) & snap.holds(D, d)
+                holds = snap.holds(t, r + d) if data == t else snap.holds(t, r) & snap.holds(data, d)
                 options.append((tuple(primary_take(q, t, data, ratio).items()), holds))
     options = [(o, m & base) for o, m in options]
     options = [(o, m) for o, m in options if m.any()]
@@ -380,12 +382,12 @@ class _Problem:
 
     def __post_init__(self) -> None:
         self.greedy_placements = [pl if isinstance(pl, Placement) else None for pl in self.greedy]
-        self.greedy_columns = {i: self._columns_of(self.requests[i], self.greedy_placements[i])
-                               for i in self.valid if self.greedy_placements[i] is not None}
+        self.greedy_columns = {i: self._columns_of(self.requests[i], pl)
+                               for i in self.valid if (pl := self.greedy_placements[i]) is not None}
         self.greedy_objective, self.greedy_placed, self.greedy_soft = self.score(self.greedy_placements)
 
     @classmethod
-    def of(cls, snap: _Snap, requests: Sequence[Request], greedy: list) -> "_Problem":
+    def of(cls, snap: _Snap, requests: Sequence[Request], greedy: list) -> _Problem:
         n = max(len(requests), 1)
         levels = [int(snap.level(q.strategy).max()) for q in requests if q.strategy in STRATEGIES and snap.H]
         w_soft = 2 * n * (max(levels + [0]) + 1)  # > any level_sum
@@ -461,7 +463,7 @@ class _Globals:
     storage_units: int  # B_S: (VM, storage) incidences of the batch (each VM uses 1 or 2 storages)
 
     @classmethod
-    def of(cls, problem: _Problem) -> "_Globals":
+    def of(cls, problem: _Problem) -> _Globals:
         cfg = problem.snap.cfg
         qs = [problem.requests[i] for i in problem.valid]
         limits = [q.max_instance_per_host for q in qs
@@ -622,7 +624,8 @@ class _Pruner:
     def _storage_costs(self, prefix: list[int]) -> tuple[np.ndarray, list[set[int]]]:
         """s(h) per host of ``prefix``: the cheapest way to kill all of its storage options (each option must lose
         one of its storages), and the shared storages that route touches."""
-        bt, m_t = self.bt, {}
+        bt = self.bt
+        m_t: dict[int, int] = {}
         for h in prefix:
             for t in {t for opt in self._options_of(h) for t, _ in opt if t in bt}:
                 m_t[t] = m_t.get(t, 0) + 1
@@ -752,7 +755,7 @@ class _ModelBuilder:
                 self.st_terms.setdefault((t, h if self.snap.st_local[t] else -1), []).append((c, amount))
         return c
 
-    def _add_request(self, i: int, cand_sets: dict) -> None:
+    def _add_request(self, i: int, cand_sets: dict[tuple[int, str], tuple[_Role, np.ndarray]]) -> None:
         """Request i's columns (kept hosts x their options, plus greedy's pair) and its rows: one primary and one
         secondary or neither, same zone, anti-affinity, soft rules."""
         level = self.snap.level(self.problem.requests[i].strategy)
@@ -965,7 +968,7 @@ def _checked_answer(problem: _Problem, base_engine, keys: Sequence[str], found: 
                     stats: dict) -> tuple[str, list[Placement | None]]:
     """(source, placements): the solver's answer when strictly better than greedy's and it passes a dry run of
     ``reserve()`` on ``base_engine`` (solve_batch's own copy), else greedy's."""
-    if found.placements is not None and found.objective > problem.greedy_objective:
+    if found.placements is not None and found.objective is not None and found.objective > problem.greedy_objective:
         try:
             for k, q, pl in zip(keys, problem.requests, found.placements):
                 if pl is not None:
@@ -1089,7 +1092,7 @@ def _solve_cpsat(M: _Model, hint: dict[int, int], time_limit_s: float, workers: 
         return name, None, None, None
     sol = s.response_proto.solution
     values = [int(sol[x.index]) for x in xs]
-    return name, values, int(round(s.objective_value)), float(s.best_objective_bound)
+    return name, values, round(s.objective_value), float(s.best_objective_bound)
 
 
 def _quiet_highs(highspy):
@@ -1149,7 +1152,7 @@ def _solve_highs(M: _Model, hint: dict[int, int], time_limit_s: float, workers: 
     sol.value_valid = True
     try:
         h.setSolution(sol)
-    except Exception:  # pragma: no cover - older highspy
+    except Exception:  # noqa: BLE001 -- an older highspy refuses the start hint: solved without it
         pass
     # HiGHS does not always honour time_limit (presolve, symmetry): run it in its thread and cancel at the deadline.
     deadline = time.perf_counter() + float(time_limit_s)
@@ -1164,9 +1167,9 @@ def _solve_highs(M: _Model, hint: dict[int, int], time_limit_s: float, workers: 
     info = h.getInfo()
     if info.primal_solution_status != 2:  # kSolutionStatusFeasible
         return name.upper(), None, None, None
-    values = [int(round(v)) for v in h.getSolution().col_value]
+    values = [round(v) for v in h.getSolution().col_value]
     status = "OPTIMAL" if ms == highspy.HighsModelStatus.kOptimal else "FEASIBLE"
-    return status, values, int(round(info.objective_function_value)), float(info.mip_dual_bound)
+    return status, values, round(info.objective_function_value), float(info.mip_dual_bound)
 
 
 __all__ = ["BatchResult", "NotPlacedInBatch", "solve_batch"]

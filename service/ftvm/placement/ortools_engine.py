@@ -1,4 +1,4 @@
-"""OR-Tools CP-SAT placement engine: the fallback used when the Rust core is missing (``FTVM_PLACEMENT_ENGINE=ortools``).
+"""OR-Tools CP-SAT placement engine: the fallback when the Rust core is missing (``FTVM_PLACEMENT_ENGINE=ortools``).
 
 It follows ``docs/placement-semantics.md`` exactly (every rule and formula from ``ftvm.placement.semantics``) and
 answers the same as the Rust core. The inventory lives in plain Python structures (dicts of specs plus
@@ -36,8 +36,8 @@ How ``place()`` works:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 from ortools.sat.python import cp_model
 
@@ -128,18 +128,19 @@ class _View:
 
     __slots__ = ("eng", "cfg", "eff")
 
-    def __init__(self, eng: "OrToolsEngine") -> None:
+    def __init__(self, eng: OrToolsEngine) -> None:
         self.eng = eng
         self.cfg = eng.config
         self.eff: dict[str, HostSpec] = {}
 
     def host(self, uuid: str) -> HostSpec | None:
-        h = self.eff.get(uuid)
+        rec = self.eng._hosts.get(uuid)
+        return None if rec is None else self.effective(rec)
+
+    def effective(self, rec: _Host) -> HostSpec:
+        h = self.eff.get(rec.spec.uuid)
         if h is None:
-            rec = self.eng._hosts.get(uuid)
-            if rec is None:
-                return None
-            h = self.eff[uuid] = rec.effective()
+            h = self.eff[rec.spec.uuid] = rec.effective()
         return h
 
     def l2_ok(self, q: Request, cluster: str) -> bool:
@@ -282,9 +283,10 @@ class OrToolsEngine:
                 raise UnknownResource("PrimaryStorage", uuid)
             if not st.local:
                 return st.spec.available - st.res_shared
-            if host_uuid is None or host_uuid not in st.spec.host_available:
+            avail = None if host_uuid is None else st.avail(host_uuid)
+            if avail is None:  # no host given, or the local storage has no disk on it
                 raise UnknownResource("PrimaryStorage", uuid)
-            return st.avail(host_uuid)
+            return avail
 
     def reservation_count(self) -> int:
         with self._lock:
@@ -300,7 +302,8 @@ class OrToolsEngine:
                     ha = {h: v - st.res_local.get(h, 0) for h, v in s.host_available.items()}
                     storages.append(replace(s, host_available=ha))
                 else:
-                    storages.append(replace(s, available=s.available - st.res_shared, host_available=dict(s.host_available)))
+                    storages.append(replace(s, available=s.available - st.res_shared,
+                                            host_available=dict(s.host_available)))
             return Inventory(
                 config=self.config,
                 hosts=hosts,
@@ -309,7 +312,7 @@ class OrToolsEngine:
                 cluster_l2={c: sorted(l2s) for c, l2s in self._cluster_l2.items()},
             )
 
-    def copy(self) -> "OrToolsEngine":
+    def copy(self) -> OrToolsEngine:
         with self._lock:
             other = OrToolsEngine(self.config, num_workers=self.num_workers)
             other._hosts = {u: _Host(r.spec, r.key, r.gen, list(r.res)) for u, r in self._hosts.items()}
@@ -343,7 +346,7 @@ class OrToolsEngine:
         cluster_cache: dict[str, list] = {}
         cs = self._cluster_storages()
         for rec in self._hosts.values():
-            h = v.host(rec.spec.uuid)
+            h = v.effective(rec)
             cc = cluster_cache.get(h.cluster_uuid)
             if cc is None:
                 attached = cs.get(h.cluster_uuid, [])
@@ -388,7 +391,7 @@ class OrToolsEngine:
             root, data = primaries[0][3]
             scounts = [0] * len(RULES)
             for rec in self._hosts.values():
-                h = v.host(rec.spec.uuid)
+                h = v.effective(rec)
                 rule = first_rule_for(location_ok(h, q, p), h.uuid != p.uuid, common[h.uuid])
                 if rule < 0 and v.secondary_storage(h, q, root, data) is None:
                     rule = R_STORAGE
@@ -481,9 +484,9 @@ class OrToolsEngine:
         # anti-affinity
         sidx = {h.uuid: j for j, (_, h, _) in enumerate(kept_s)}
         for i, (_, h, _) in enumerate(kept_p):
-            j = sidx.get(h.uuid)
-            if j is not None:
-                m.add_at_most_one([x[i], y[j]])
+            same_host = sidx.get(h.uuid)
+            if same_host is not None:
+                m.add_at_most_one([x[i], y[same_host]])
         # failure domains
         sfd = m.new_bool_var("same_fd")
         by_fd: dict[str, tuple[list, list]] = {}
@@ -499,7 +502,7 @@ class OrToolsEngine:
         by_sig: dict[tuple, list] = {}
         for i, (_, _, choice) in enumerate(kept_p):
             by_sig.setdefault(choice, []).append(x[i])
-        for j, (_, h, profile) in enumerate(kept_s):
+        for j, (_, _, profile) in enumerate(kept_s):
             if profile is None:
                 continue
             for sig, xs in by_sig.items():
@@ -589,7 +592,7 @@ class OrToolsEngine:
                 rec.res[i] += delta[i]
             host_parts.append((hu, rec.gen, delta))
         takes = list(v.primary_take(q, pl.primary_storage, pl.primary_data_storage).items())
-        storage_parts = []
+        storage_parts: list[tuple[str, int, str | None, int | None, int]] = []
         secondary_take = [(pl.secondary_storage, consume(secondary_bytes(q), cfg.storage_overprovisioning_ratio))]
         for host_uuid, items in ((pl.primary_host, takes), (pl.secondary_host, secondary_take)):
             for su, amount in items:
@@ -626,7 +629,7 @@ class OrToolsEngine:
                     continue  # the host was removed since: its reservations went with it
                 for i in range(5):
                     rec.res[i] -= delta[i]
-            for su, sgen, hu, hgen, amount in res.storage_parts:
+            for su, sgen, hu, _, amount in res.storage_parts:
                 st = self._storages.get(su)
                 if st is None or st.gen != sgen:
                     continue

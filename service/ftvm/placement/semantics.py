@@ -10,8 +10,9 @@ no OR-Tools): importing it costs nothing.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Collection, Iterable, Mapping
+from typing import TypeGuard, cast
 
 from .errors import InvalidRequest, NoHostAvailable
 from .model import RULES, SECONDARY_STORAGE_FACTOR, STRATEGIES, Config, HostSpec, Request, StorageSpec
@@ -95,11 +96,8 @@ def l2_attached(q: Request, l3_to_l2: Mapping[str, str], cluster_l2s: Collection
 
 def pins_ok(h: HostSpec, q: Request) -> bool:
     """The zone and cluster pins (both roles)."""
-    if q.zone_uuid is not None and h.zone_uuid != q.zone_uuid:
-        return False
-    if q.cluster_uuid is not None and h.cluster_uuid != q.cluster_uuid:
-        return False
-    return True
+    zone_ok = q.zone_uuid is None or h.zone_uuid == q.zone_uuid
+    return zone_ok and (q.cluster_uuid is None or h.cluster_uuid == q.cluster_uuid)
 
 
 def location_ok(h: HostSpec, q: Request, primary: HostSpec | None = None) -> bool:
@@ -205,7 +203,8 @@ class StorageState:
         return self.spec.available - self.res_shared
 
 
-def storage_fits(st: StorageState | None, h: HostSpec, nbytes: int, config: Config, already: int = 0) -> bool:
+def storage_fits(st: StorageState | None, h: HostSpec, nbytes: int, config: Config,
+                 already: int = 0) -> TypeGuard[StorageState]:
     """The doc's ``fits(s, h, bytes, already)``: Enabled, Connected, attached to h's cluster, and
     ``avail - already - consume(bytes) >= storage_reserved_capacity``."""
     if st is None or st.spec.state != "Enabled" or st.spec.status != "Connected" or h.cluster_uuid not in st.clusters:
@@ -222,7 +221,8 @@ def storage_preference(avail: int, key: int, same: bool = False) -> tuple:
 
 
 def best_storage(h: HostSpec, candidates: Iterable[StorageState]) -> StorageState | None:
-    return min(candidates, key=lambda st: storage_preference(st.avail(h.uuid), st.key), default=None)
+    """The best of ``candidates``: storages that fit on ``h``, so each has bytes available there."""
+    return min(candidates, key=lambda st: storage_preference(cast(int, st.avail(h.uuid)), st.key), default=None)
 
 
 def choose_primary_storage(q: Request, h: HostSpec, storages: Mapping[str, StorageState],
@@ -275,5 +275,5 @@ def choose_secondary_storage(q: Request, h: HostSpec, root: str, data: str, atta
     options = secondary_storage_options(q, h, root, data, attached, config)
     if not options:
         return None
-    st, same = min(options, key=lambda o: storage_preference(o[0].avail(h.uuid), o[0].key, o[1]))
+    st, same = min(options, key=lambda o: storage_preference(cast(int, o[0].avail(h.uuid)), o[0].key, o[1]))
     return st.uuid, same

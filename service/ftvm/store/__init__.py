@@ -14,8 +14,9 @@ replayed with one savepoint per op, so only the failing op fails. `Store.write(o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -64,7 +65,7 @@ class HostUsage:
 
 class Tx(Protocol):
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
-    def after_writes(self, check: Callable[["Tx"], None]) -> None:
+    def after_writes(self, check: Callable[[Tx], None]) -> None:
         """Runs `check` once this op's writes (and, in a group commit, the other ops' too) are in the
         transaction; an exception fails the op."""
     def emit(self, change: Mapping[str, Any]) -> None:
@@ -99,7 +100,7 @@ class Store(Protocol):
     origin: str  # this process's id in the change feed
 
     def write(self, op: Callable[[Tx], T]) -> T: ...
-    def begin_batch(self, ops: Sequence[Callable[[Tx], Any]]) -> "PendingBatch": ...
+    def begin_batch(self, ops: Sequence[Callable[[Tx], Any]]) -> PendingBatch: ...
     def read(self, op: Callable[[Tx], T]) -> T: ...
     def query(self, view: str, conditions: Sequence[Condition], sort: tuple[str, bool] | None, limit: int | None,
               start: int, count: bool) -> tuple[list[Row], int | None]: ...

@@ -21,13 +21,14 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 
 from . import Condition, Conflict, Row, StoreUnavailable
 from .schema import migrations
@@ -71,7 +72,8 @@ def _translate(error: psycopg.Error, table: str | None) -> Exception:
     return error
 
 
-def _statement(conn: psycopg.Connection, sql: str, params: Sequence[Any] = (), table: str | None = None) -> Any:
+def _statement(conn: psycopg.Connection[DictRow], sql: str, params: Sequence[Any] = (),
+               table: str | None = None) -> Any:
     try:
         return conn.execute(sql, params)
     except psycopg.Error as e:
@@ -96,7 +98,7 @@ class _PgTx(SqlTx):
     def select_in(self, table: str, column: str, values: Sequence[Any]) -> list[Row]:
         return super().select_in(table, column, [v for v in values if not _has_nul(v)])
 
-    def _execute(self, sql: str, params: Sequence[Any] = (), table: str | None = None) -> psycopg.Cursor:
+    def _execute(self, sql: str, params: Sequence[Any] = (), table: str | None = None) -> Any:
         return _statement(self._conn, sql, params, table)
 
     def _insert_all(self, statements: list[tuple[str, list[Any], str]]) -> None:
@@ -129,7 +131,7 @@ class PostgresStore(GroupCommitStore):
         self.origin = secrets.token_hex(8)
         self._closing = threading.Event()
         self._watchers: list[threading.Thread] = []
-        self._writer_conn: psycopg.Connection | None = None
+        self._writer_conn: psycopg.Connection[DictRow] | None = None
         self._connect_again_at = 0.0
         self._connect_error = ""
         conn = self._writer()
@@ -144,7 +146,7 @@ class PostgresStore(GroupCommitStore):
 
     def _conninfo(self, role: str, statement_timeout_ms: int, *options: str) -> str:
         """The URL's parameters, with the store's timeouts unless the URL sets them."""
-        params = conninfo_to_dict(self.url)
+        params: dict[str, Any] = conninfo_to_dict(self.url)
         for name, value in dict(connect_timeout=CONNECT_TIMEOUT_SECONDS, tcp_user_timeout=TCP_USER_TIMEOUT_MS,
                                 application_name=f"ftvm {self.origin} {role}", **KEEPALIVE).items():
             params.setdefault(name, value)
@@ -152,14 +154,14 @@ class PostgresStore(GroupCommitStore):
         params["options"] = " ".join(filter(None, [params.get("options", ""), *settings]))
         return make_conninfo(**params)
 
-    def _connect(self, conninfo: str) -> psycopg.Connection:
+    def _connect(self, conninfo: str) -> psycopg.Connection[DictRow]:
         try:
             return psycopg.connect(conninfo, autocommit=True, row_factory=dict_row)
         except psycopg.Error as e:
             raise _translate(e, None) from e
 
     @staticmethod
-    def _migrate(conn: psycopg.Connection) -> None:
+    def _migrate(conn: psycopg.Connection[DictRow]) -> None:
         """Every migration not applied yet, in one transaction under an advisory lock (replicas starting together
         migrate once; the others wait and find nothing left to do)."""
         steps = migrations("postgresql")
@@ -183,7 +185,7 @@ class PostgresStore(GroupCommitStore):
             raise
 
     @staticmethod
-    def _load_columns(conn: psycopg.Connection) -> tuple[dict[str, frozenset[str]], dict[str, dict[str, str]]]:
+    def _load_columns(conn: psycopg.Connection[DictRow]) -> tuple[dict[str, frozenset[str]], dict[str, dict[str, str]]]:
         """Column names per table and view, and each column's kind for queries: text, number or boolean."""
         kinds: dict[str, dict[str, str]] = {}
         for r in _statement(conn, "SELECT table_name, column_name, data_type FROM information_schema.columns "
@@ -193,7 +195,7 @@ class PostgresStore(GroupCommitStore):
         return {t: frozenset(c) for t, c in kinds.items()}, kinds
 
     # -- writes ------------------------------------------------------------------------------------------------
-    def _writer(self) -> psycopg.Connection:
+    def _writer(self) -> psycopg.Connection[DictRow]:
         """The write connection, connected again if it was lost (at most once per RECONNECT_PAUSE_SECONDS)."""
         conn = self._writer_conn
         if conn is not None and not conn.closed:
@@ -211,7 +213,7 @@ class PostgresStore(GroupCommitStore):
             raise
         return self._writer_conn
 
-    def _batch(self, ops: Sequence[Callable[[_PgTx], Any]]) -> PendingBatch:
+    def _batch(self, ops: Sequence[Callable[[SqlTx], Any]]) -> PendingBatch:
         fresh = self._writer_conn is None or self._writer_conn.closed
         conn = self._writer()
         try:
@@ -224,19 +226,19 @@ class PostgresStore(GroupCommitStore):
         log.warning("the database connection was lost; reconnecting")
         return self._run_batch(self._writer(), ops)
 
-    def _begin(self, conn: psycopg.Connection) -> None:
+    def _begin(self, conn: psycopg.Connection[DictRow]) -> None:
         _statement(conn, _BEGIN_WRITE)
 
-    def _rollback(self, conn: psycopg.Connection) -> None:
+    def _rollback(self, conn: psycopg.Connection[DictRow]) -> None:
         if not conn.closed and conn.info.transaction_status != pq.TransactionStatus.IDLE:
             _statement(conn, "ROLLBACK")
 
-    def _commit(self, conn: psycopg.Connection) -> None:
+    def _commit(self, conn: psycopg.Connection[DictRow]) -> None:
         if conn.info.transaction_status == pq.TransactionStatus.INERROR:
             raise RuntimeError("the transaction failed before its commit")  # COMMIT would quietly roll back
         _statement(conn, "COMMIT")
 
-    def _commit_failed(self, conn: psycopg.Connection, error: Exception) -> tuple[BaseException, bool]:
+    def _commit_failed(self, conn: psycopg.Connection[DictRow], error: Exception) -> tuple[BaseException, bool]:
         if conn.closed:  # lost while committing: the server may have committed before the connection broke
             return StoreUnavailable(f"the connection broke during the commit: {error}"), True
         self._rollback(conn)
@@ -273,7 +275,8 @@ class PostgresStore(GroupCommitStore):
         number: numbers sort before texts), texts in binary order, LIKE case-insensitive for ASCII only and without
         an escape character, NULLs first in ascending order."""
         kinds = self._kinds[view]
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         for c in conditions:
             if c.column not in kinds:
                 raise ValueError(f"unknown column {c.column!r} of {view}")
@@ -342,15 +345,15 @@ class _ReadConnections:
     with the database away it fails at once (no background reconnects), and it reconnects the moment the database
     is back (no back-off that outlives the outage)."""
 
-    def __init__(self, connect: Callable[[], psycopg.Connection], size: int) -> None:
+    def __init__(self, connect: Callable[[], psycopg.Connection[DictRow]], size: int) -> None:
         self._connect = connect
-        self._idle: list[psycopg.Connection] = []
+        self._idle: list[psycopg.Connection[DictRow]] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
         self._closed = False
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
+    def connection(self) -> Iterator[psycopg.Connection[DictRow]]:
         """Raises StoreUnavailable when no connection is free within READ_WAIT_SECONDS or connecting fails."""
         if not self._slots.acquire(timeout=READ_WAIT_SECONDS):
             raise StoreUnavailable(f"all {READ_CONNECTIONS} read connections stayed busy for {READ_WAIT_SECONDS:g} s")
@@ -407,6 +410,7 @@ def _clause(c: Condition, kind: str, params: list[Any]) -> str:
                 "boolean": f"CAST(CAST({column} AS INTEGER) AS TEXT)"}[kind]
         params.append(str(c.value).split("\0")[0])  # SQLite's LIKE reads its pattern up to a NUL
         return f"{text} COLLATE \"C\" {'ILIKE' if c.op == 'like' else 'NOT ILIKE'} %s ESCAPE ''"
+    convert: Callable[[Any], Any]
     if kind == "text":
         expression, convert = f'{column} COLLATE "C"', str
     else:

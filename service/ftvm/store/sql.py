@@ -11,7 +11,8 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from . import FeedEntry, HostUsage, Row, StoreUnavailable
 
@@ -35,7 +36,7 @@ class SqlTx:
         self._merged = merged
         self._pending: dict[tuple[str, tuple[str, ...]], list[Mapping[str, Any]]] = {}
         self._checked: set[tuple[str, tuple[str, ...]]] = set()  # (table, columns) already checked
-        self._checks: list[Callable[["SqlTx"], None]] = []
+        self._checks: list[Callable[[SqlTx], None]] = []
         self.changes: list[Mapping[str, Any]] = []  # emitted by the batch's ops, for the change feed
 
     # -- the backend's part --------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ class SqlTx:
         return self._execute(f"UPDATE counters SET value = value + {self.MARK} WHERE name = {self.MARK} "
                              "RETURNING value", (step, name), "counters").fetchone()["value"]
 
-    def after_writes(self, check: Callable[["SqlTx"], None]) -> None:
+    def after_writes(self, check: Callable[[SqlTx], None]) -> None:
         if self._merged:
             self._checks.append(check)
         else:
@@ -190,7 +191,7 @@ class PendingBatch:
     """A group commit whose ops have run: `outcomes` is (result, None) or (None, error) per op, final once
     `commit()` returned (a failed commit turns every outcome into its error)."""
 
-    def __init__(self, store: "GroupCommitStore", conn: Any, outcomes: list[tuple[Any, BaseException | None]],
+    def __init__(self, store: GroupCommitStore, conn: Any, outcomes: list[tuple[Any, BaseException | None]],
                  feed_seq: int | None) -> None:
         self._store = store
         self._conn = conn
@@ -275,7 +276,7 @@ class GroupCommitStore:
         try:
             self._commit(conn)
             batch.committed = True
-        except Exception as e:  # noqa: BLE001 -- the commit failed: every op of the batch failed with it
+        except Exception as e:  # the commit failed: every op of the batch failed with it
             error, batch.outcome_unknown = self._commit_failed(conn, e)
             log.exception("group commit of %d ops failed%s", len(batch.outcomes),
                           " (it may have landed)" if batch.outcome_unknown else "")

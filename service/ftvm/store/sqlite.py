@@ -12,7 +12,8 @@ import os
 import secrets
 import sqlite3
 import threading
-from typing import Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from . import Condition, Conflict, Row
 from .schema import migrations
@@ -107,7 +108,7 @@ class SqliteStore(GroupCommitStore):
         return {n: frozenset(r["name"] for r in conn.execute(f"PRAGMA table_info({n})")) for n in names}
 
     # -- writes ------------------------------------------------------------------------------------------------
-    def _batch(self, ops: Sequence[Callable[[_SqliteTx], Any]]) -> PendingBatch:
+    def _batch(self, ops: Sequence[Callable[[SqlTx], Any]]) -> PendingBatch:
         return self._run_batch(self._writer_conn, ops)
 
     def _begin(self, conn: sqlite3.Connection) -> None:
