@@ -486,14 +486,14 @@ class Deployment:
     def describe(self) -> dict:
         raise NotImplementedError
 
-    def start(self) -> "Deployment":
+    def start(self) -> Deployment:
         raise NotImplementedError
 
     def stop(self) -> list[int | None]:
         """Stops every process; their exit codes."""
         raise NotImplementedError
 
-    def __enter__(self) -> "Deployment":
+    def __enter__(self) -> Deployment:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -558,7 +558,7 @@ class SqliteDeployment(Deployment):
         return {"targets": self.targets, "pids": [self.server.pid], "argv": self.server.argv[1:],
                 "start_s": self.server.start_s, "database": "sqlite"}
 
-    def start(self) -> "SqliteDeployment":
+    def start(self) -> SqliteDeployment:
         self.server.start()
         return self
 
@@ -623,7 +623,7 @@ class PostgresDeployment(Deployment):
                 "start_s": [r.start_s for r in self.replicas], "database": shown_url(self.url),
                 "postmaster_pid": self._postmaster}
 
-    def start(self) -> "PostgresDeployment":
+    def start(self) -> PostgresDeployment:
         from ftvm.localcluster import create_database
 
         create_database(self.admin_url, self.database)
@@ -1188,7 +1188,7 @@ async def _setup(target: str, password: str, timeout: float) -> dict:
 
 # ---- the run ----------------------------------------------------------------------------------------------------
 
-def run_configuration(deployment: Deployment, opts, agent: "AgentProcess | None") -> dict:
+def run_configuration(deployment: Deployment, opts, agent: AgentProcess | None) -> dict:
     with deployment:
         print(f"ftvm bench service: {deployment.name} on {','.join(deployment.targets)}", file=sys.stderr,
               flush=True)

@@ -11,6 +11,7 @@ import time
 
 import grpc
 import pytest
+from test_create_service import Names, basic
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm.agent import HostAgentError
@@ -18,7 +19,6 @@ from ftvm.agent.simulation import SimulatedHypervisor
 from ftvm.domain.recovery import RecoveryConfig
 from replica_support import memory_of, memory_rebuilt_from_rows
 from service_support import inventory, log_in, rpc_error, start_server
-from test_create_service import Names, basic
 
 FAST = RecoveryConfig(heartbeat_interval=0.1, missed_heartbeats=2, reconcile_interval=3600)
 

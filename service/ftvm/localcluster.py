@@ -140,7 +140,7 @@ class PostgresCluster:
                                f"cannot reach {self.folder}: choose a folder whose parents it may enter (e.g. under "
                                "/tmp, or chmod o+x the parents)")
 
-    def start(self) -> "PostgresCluster":
+    def start(self) -> PostgresCluster:
         self._prepare_folder()
         if not (self.data / "PG_VERSION").is_file():
             # An ICU collation (like most production databases' linguistic locale) so that the store's explicit
@@ -225,17 +225,16 @@ class Replica:
         self._with_rest = "--no-gateway" not in argv
         self._ready = threading.Event()
 
-    def start(self) -> "Replica":
-        log = open(self.log_path, "a", encoding="utf-8")
+    def start(self) -> Replica:
         # its own session: a Ctrl-C in the terminal reaches `cluster up` only, which stops the replicas first
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      bufsize=1, env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
-        threading.Thread(target=self._read, args=(log,), name=f"replica-{self.number}-output", daemon=True).start()
+        threading.Thread(target=self._read, name=f"replica-{self.number}-output", daemon=True).start()
         return self
 
-    def _read(self, log) -> None:
+    def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        with log:
+        with open(self.log_path, "a", encoding="utf-8") as log:
             for line in self.proc.stdout:
                 log.write(line)
                 log.flush()

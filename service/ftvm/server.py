@@ -40,9 +40,9 @@ from ftvm.domain.accounts import Accounts, ensure_admin
 from ftvm.domain.catalog import build_engine
 from ftvm.domain.common import Domain, FeedCursor, now_ms
 from ftvm.domain.create import CreateFlow
+from ftvm.domain.ft_actions import FtActions
 from ftvm.domain.memory import load_memory
 from ftvm.domain.network import NetworkAllocator
-from ftvm.domain.ft_actions import FtActions
 from ftvm.domain.recovery import Recovery, RecoveryConfig
 from ftvm.domain.replication import Replication
 from ftvm.domain.vms import Vms

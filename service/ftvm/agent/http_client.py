@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 
@@ -101,7 +102,7 @@ class HttpHostAgent:
         async def ping(host: str) -> AgentPing | None:
             try:
                 return await asyncio.wait_for(self.ping(host), timeout)
-            except (HostAgentError, asyncio.TimeoutError):
+            except (TimeoutError, HostAgentError):
                 return None
 
         return dict(zip(host_uuids, await asyncio.gather(*(ping(h) for h in host_uuids))))

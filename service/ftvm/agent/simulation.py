@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from . import RUNNING, STOPPED, AgentPing, AgentVm, HostUnreachable, VmSpec
 

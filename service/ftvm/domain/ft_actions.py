@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from ftvm.agent import HostAgent, HostAgentError
 from ftvm.store import Row, Tx
@@ -18,8 +18,8 @@ from .errors import FtError, operation_failed, permission_denied
 from .holdings import reshape_many
 from .inventory_sync import apply_row, row_change
 from .limits import MAX_UUID_LENGTH, check_text
-from .recovery import PROTECTED, RECOVERING, UNKNOWN, ft_event, lose_vm
 from .records import assemble_views
+from .recovery import PROTECTED, RECOVERING, UNKNOWN, ft_event, lose_vm
 
 log = logging.getLogger(__name__)
 

@@ -222,11 +222,11 @@ class Recovery:
             try:
                 if await self.lease.renew():
                     await self.tick()
-            except Exception:  # noqa: BLE001 -- one bad round must not end recovery; the next one retries
+            except Exception:  # one bad round must not end recovery; the next one retries
                 log.exception("FT recovery round failed")
             try:
                 await asyncio.wait_for(self._wake.wait(), self.config.heartbeat_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
 
