@@ -58,8 +58,15 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def _inventory(hosts: int) -> dict:
     spec = make_inventory(hosts)
     spec["zones"][0]["clusters"][0]["hosts"].append(
-        {"name": "big-host", "managementIp": "10.31.255.1", "ftNetworkAddress": "10.31.255.1", "cpuNum": 512,
-         "memorySize": "4T", "failureDomain": "rack-big"})
+        {
+            "name": "big-host",
+            "managementIp": "10.31.255.1",
+            "ftNetworkAddress": "10.31.255.1",
+            "cpuNum": 512,
+            "memorySize": "4T",
+            "failureDomain": "rack-big",
+        }
+    )
     spec["globalConfigs"]["ft.fault.tolerance.network.cidr"] = "10.16.0.0/11"  # the big host's address too
     spec["instanceOfferings"].append({"name": "tiny", "cpuNum": 1, "memorySize": "1G"})
     return spec
@@ -76,9 +83,19 @@ def _create_groups(server: ServerThread, count: int) -> str:
     stub = services_pb2_grpc.VmServiceStub(channel)
     metadata = (("authorization", f"OAuth {session}"),)
     for start in range(0, count, 200):
-        calls = [stub.CreateFaultToleranceVmInstance.future(pb.CreateFaultToleranceVmInstanceRequest(
-            name=f"g{i}", image_uuid=image, l3_network_uuids=[l3], instance_offering_uuid=offering, host_uuid=big),
-            metadata=metadata) for i in range(start, min(count, start + 200))]
+        calls = [
+            stub.CreateFaultToleranceVmInstance.future(
+                pb.CreateFaultToleranceVmInstanceRequest(
+                    name=f"g{i}",
+                    image_uuid=image,
+                    l3_network_uuids=[l3],
+                    instance_offering_uuid=offering,
+                    host_uuid=big,
+                ),
+                metadata=metadata,
+            )
+            for i in range(start, min(count, start + 200))
+        ]
         for call in calls:
             call.result()
     channel.close()
@@ -94,10 +111,19 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ftvm-bench-failover-") as folder:
         inventory = Path(folder) / "inventory.json"
         inventory.write_text(json.dumps(_inventory(opts.hosts)))
-        config = ServerConfig(data_dir=str(Path(folder) / "data"), inventory_file=str(inventory), with_demo=False,
-                              admin_password=PASSWORD, agent=agent, recovery=RecoveryConfig(
-                                  heartbeat_interval=opts.heartbeat_interval, missed_heartbeats=opts.missed_heartbeats,
-                                  reconcile_interval=3600, batch_time_limit=opts.batch_time_limit))
+        config = ServerConfig(
+            data_dir=str(Path(folder) / "data"),
+            inventory_file=str(inventory),
+            with_demo=False,
+            admin_password=PASSWORD,
+            agent=agent,
+            recovery=RecoveryConfig(
+                heartbeat_interval=opts.heartbeat_interval,
+                missed_heartbeats=opts.missed_heartbeats,
+                reconcile_interval=3600,
+                batch_time_limit=opts.batch_time_limit,
+            ),
+        )
         with ServerThread(config) as server:
             t = time.perf_counter()
             big = _create_groups(server, opts.groups)
@@ -126,14 +152,23 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
                 by_group[vm["group_uuid"]].add(vm["host_uuid"])
             batch = dict(server.running.recovery.stats.last_batch)
             return dict(
-                config=dict(hosts=opts.hosts + 1, groups=opts.groups, heartbeat_interval=opts.heartbeat_interval,
-                            missed_heartbeats=opts.missed_heartbeats, batch_time_limit=opts.batch_time_limit),
-                create_s=created_s, detect_s=(detected - failed_ms) / 1000,
+                config=dict(
+                    hosts=opts.hosts + 1,
+                    groups=opts.groups,
+                    heartbeat_interval=opts.heartbeat_interval,
+                    missed_heartbeats=opts.missed_heartbeats,
+                    batch_time_limit=opts.batch_time_limit,
+                ),
+                create_s=created_s,
+                detect_s=(detected - failed_ms) / 1000,
                 failover_s=(max(events["failover"]) - detected) / 1000,
                 reprotect_s=(max(events["reprotected"]) - detected) / 1000,
-                failovers=len(events["failover"]), reprotected=len(events["reprotected"]), batch=batch,
+                failovers=len(events["failover"]),
+                reprotected=len(events["reprotected"]),
+                batch=batch,
                 pairs_on_one_host=sum(1 for hosts in by_group.values() if len(hosts) < 2),
-                on_failed_host=sum(1 for vm in vms if vm["host_uuid"] == big))
+                on_failed_host=sum(1 for vm in vms if vm["host_uuid"] == big),
+            )
 
 
 def format_report(r: dict[str, Any]) -> str:
@@ -156,8 +191,9 @@ def format_report(r: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    opts = add_arguments(argparse.ArgumentParser(prog="ftvm bench failover", description=__doc__.split("\n\n")[0]))\
-        .parse_args(argv)
+    opts = add_arguments(
+        argparse.ArgumentParser(prog="ftvm bench failover", description=__doc__.split("\n\n")[0])
+    ).parse_args(argv)
     result = run(opts)
     print(format_report(result), flush=True)
     if opts.json:

@@ -34,8 +34,17 @@ HOST_MODELS = np.array([(32, 256), (64, 384), (64, 512), (96, 768), (128, 1024)]
 HOST_MODEL_WEIGHTS = np.array([0.15, 0.25, 0.30, 0.20, 0.10])
 
 # (vCPUs, memory GiB, weight): the VM size mix of the request stream.
-VM_SIZES = ((1, 1, 5), (1, 2, 10), (2, 4, 25), (4, 8, 25), (8, 16, 15), (8, 32, 8), (16, 32, 6), (16, 64, 4),
-            (32, 128, 2))
+VM_SIZES = (
+    (1, 1, 5),
+    (1, 2, 10),
+    (2, 4, 25),
+    (4, 8, 25),
+    (8, 16, 15),
+    (8, 32, 8),
+    (16, 32, 6),
+    (16, 64, 4),
+    (32, 128, 2),
+)
 ROOT_GIB = (20, 40, 50, 100)
 DATA_GIB = (50, 100, 200, 500, 1000)
 DATA_P = (0.35, 0.30, 0.20, 0.10, 0.05)
@@ -117,16 +126,44 @@ class SyntheticInventory:
         racks = self.host_rack[sl].tolist()
         states, statuses, hvs = self.HOST_STATES, self.HOST_STATUSES, self.HYPERVISORS
         cols = zip(
-            self.host_uuids[sl], clusters, racks, self.cpu_num[sl].tolist(), self.memory_total[sl].tolist(),
-            self.state[sl].tolist(), self.status[sl].tolist(), self.hypervisor[sl].tolist(),
-            self.cpu_used[sl].tolist(), self.memory_used[sl].tolist(), self.vm_count[sl].tolist(),
-            self.ft_vm_count[sl].tolist(), self.ft_vcpu_count[sl].tolist(), self.max_ft_vms[sl].tolist(),
-            self.max_ft_vcpus[sl].tolist(), self.ft_address[sl].tolist(),
+            self.host_uuids[sl],
+            clusters,
+            racks,
+            self.cpu_num[sl].tolist(),
+            self.memory_total[sl].tolist(),
+            self.state[sl].tolist(),
+            self.status[sl].tolist(),
+            self.hypervisor[sl].tolist(),
+            self.cpu_used[sl].tolist(),
+            self.memory_used[sl].tolist(),
+            self.vm_count[sl].tolist(),
+            self.ft_vm_count[sl].tolist(),
+            self.ft_vcpu_count[sl].tolist(),
+            self.max_ft_vms[sl].tolist(),
+            self.max_ft_vcpus[sl].tolist(),
+            self.ft_address[sl].tolist(),
         )
         cu = self.cluster_uuids
         return [
-            HostSpec(u, zone_of[c], cu[c], cpu, mem, states[st], statuses[ss], hvs[hv], cpu_u, mem_u, vms, ftv,
-                     ftc, mfv, mfc, "" if r < 0 else f"rack-{r:06d}", fta)
+            HostSpec(
+                u,
+                zone_of[c],
+                cu[c],
+                cpu,
+                mem,
+                states[st],
+                statuses[ss],
+                hvs[hv],
+                cpu_u,
+                mem_u,
+                vms,
+                ftv,
+                ftc,
+                mfv,
+                mfc,
+                "" if r < 0 else f"rack-{r:06d}",
+                fta,
+            )
             for (u, c, r, cpu, mem, st, ss, hv, cpu_u, mem_u, vms, ftv, ftc, mfv, mfc, fta) in cols
         ]
 
@@ -157,8 +194,16 @@ class SyntheticInventory:
 
     # ---- request stream ----------------------------------------------------------------------------------
 
-    def requests(self, n: int, seed: int | None = None, *, sizes: Sequence[tuple[int, int, int]] = VM_SIZES,
-                 pins: bool = True, strategies: bool = True, data_disk_share: float = 0.3) -> list[Request]:
+    def requests(
+        self,
+        n: int,
+        seed: int | None = None,
+        *,
+        sizes: Sequence[tuple[int, int, int]] = VM_SIZES,
+        pins: bool = True,
+        strategies: bool = True,
+        data_disk_share: float = 0.3,
+    ) -> list[Request]:
         """A stream of n FT requests: mostly unpinned, some zone/cluster (and rare host/storage) pins,
         a mix of VM sizes and allocator strategies, some with data disks.
 
@@ -171,8 +216,9 @@ class SyntheticInventory:
             block += 1
         return out[:n]
 
-    def _request_block(self, rng: np.random.Generator, n: int, sizes, pins: bool, strategies: bool,
-                       data_disk_share: float) -> list[Request]:
+    def _request_block(
+        self, rng: np.random.Generator, n: int, sizes, pins: bool, strategies: bool, data_disk_share: float
+    ) -> list[Request]:
         size_w = np.array([w for _, _, w in sizes], dtype=float)
         size_idx = rng.choice(len(sizes), size=n, p=size_w / size_w.sum())
         zone_hosts = np.bincount(self.host_zone(), minlength=len(self.zone_uuids)).astype(float)
@@ -187,9 +233,14 @@ class SyntheticInventory:
         host_zone = self.host_zone()
         hosts_of_zone = [np.flatnonzero(host_zone == z) for z in range(len(self.zone_uuids))]
         # VLAN L2s that share at least one cluster with the zone's common L2
-        vlans = [[l2 for l2 in self.zone_l2[z][1:]
-                  if any(l2 in ls and self.zone_l2[z][0] in ls for ls in self.cluster_l2.values())]
-                 for z in range(len(self.zone_uuids))]
+        vlans = [
+            [
+                l2
+                for l2 in self.zone_l2[z][1:]
+                if any(l2 in ls and self.zone_l2[z][0] in ls for ls in self.cluster_l2.values())
+            ]
+            for z in range(len(self.zone_uuids))
+        ]
         out = []
         for i in range(n):
             z = int(zone_idx[i])
@@ -204,8 +255,11 @@ class SyntheticInventory:
             if p < 0.08:
                 kw["zone_uuid"] = self.zone_uuids[z]
             elif p < 0.13:
-                attached = [c for c in clusters_of_zone[z].tolist()
-                            if all(l2 in self.cluster_l2.get(self.cluster_uuids[c], ()) for l2 in chosen_l2)]
+                attached = [
+                    c
+                    for c in clusters_of_zone[z].tolist()
+                    if all(l2 in self.cluster_l2.get(self.cluster_uuids[c], ()) for l2 in chosen_l2)
+                ]
                 pool = attached or clusters_of_zone[z].tolist()
                 kw["cluster_uuid"] = self.cluster_uuids[pool[int(rng.integers(0, len(pool)))]]
             elif p < 0.14:
@@ -228,8 +282,16 @@ class SyntheticInventory:
                 else:
                     kw["strategy"] = STRATEGIES[4]  # MaxInstancePerHost
                     kw["max_instance_per_host"] = int(rng.integers(30, 80))
-            out.append(Request(vcpus=vcpus, memory=mem_gib * GIB, l3_uuids=l3s, root_bytes=int(roots[i]) * GIB,
-                               data_bytes=int(data[i]) * GIB, **kw))
+            out.append(
+                Request(
+                    vcpus=vcpus,
+                    memory=mem_gib * GIB,
+                    l3_uuids=l3s,
+                    root_bytes=int(roots[i]) * GIB,
+                    data_bytes=int(data[i]) * GIB,
+                    **kw,
+                )
+            )
         return out
 
 
@@ -244,8 +306,9 @@ def _cluster_sizes(rng: np.random.Generator, n_hosts: int) -> np.ndarray:
     return sizes[sizes > 0]
 
 
-def generate(n_hosts: int, seed: int = 0, config: Config | None = None, *,
-             utilization: tuple[float, float] = (0.30, 0.90)) -> SyntheticInventory:
+def generate(
+    n_hosts: int, seed: int = 0, config: Config | None = None, *, utilization: tuple[float, float] = (0.30, 0.90)
+) -> SyntheticInventory:
     """A deterministic synthetic inventory of n_hosts hosts (see the module docstring)."""
     config = config or Config()
     rng = np.random.default_rng([seed, n_hosts])
@@ -271,8 +334,11 @@ def generate(n_hosts: int, seed: int = 0, config: Config | None = None, *,
 
     # hardware: mostly one model per cluster
     cluster_model = rng.choice(len(HOST_MODELS), size=n_clusters, p=HOST_MODEL_WEIGHTS)
-    host_model = np.where(rng.random(n_hosts) < 0.85, cluster_model[host_cluster],
-                          rng.choice(len(HOST_MODELS), size=n_hosts, p=HOST_MODEL_WEIGHTS))
+    host_model = np.where(
+        rng.random(n_hosts) < 0.85,
+        cluster_model[host_cluster],
+        rng.choice(len(HOST_MODELS), size=n_hosts, p=HOST_MODEL_WEIGHTS),
+    )
     cpu_num = HOST_MODELS[host_model, 0]
     memory_total = HOST_MODELS[host_model, 1] * GIB
 
@@ -330,7 +396,7 @@ def generate(n_hosts: int, seed: int = 0, config: Config | None = None, *,
         shared = cz[local_kind[cz] >= 0.12]
         k = 0
         while k < len(shared):
-            g = shared[k:k + int(rng.integers(2, 9))]
+            g = shared[k : k + int(rng.integers(2, 9))]
             k += len(g)
             group_hosts = int(csize[g].sum())
             for _ in range(int(rng.integers(1, 3))):
@@ -338,10 +404,14 @@ def generate(n_hosts: int, seed: int = 0, config: Config | None = None, *,
                 avail = int(cap_b * rng.uniform(0.3, 0.7)) // GIB * GIB
                 st_roll = rng.random()
                 spec = StorageSpec(
-                    uuid="", zone_uuid=zone_uuids[z], cluster_uuids=tuple(cluster_uuids[c] for c in g.tolist()),
-                    available=avail, kind="Shared",
+                    uuid="",
+                    zone_uuid=zone_uuids[z],
+                    cluster_uuids=tuple(cluster_uuids[c] for c in g.tolist()),
+                    available=avail,
+                    kind="Shared",
                     state="Disabled" if st_roll < 0.02 else "Enabled",
-                    status="Disconnected" if 0.02 <= st_roll < 0.03 else "Connected")
+                    status="Disconnected" if 0.02 <= st_roll < 0.03 else "Connected",
+                )
                 for c in g.tolist():
                     cluster_storages[c].append(len(storages))
                 storages.append(spec)
@@ -350,18 +420,44 @@ def generate(n_hosts: int, seed: int = 0, config: Config | None = None, *,
             hosts = hosts[rng.random(len(hosts)) >= 0.02]  # a few hosts without a local disk entry
             disk = rng.choice([2, 4, 8, 16], size=len(hosts)) * TIB
             avail = (disk * rng.uniform(0.1, 0.7, size=len(hosts))).astype(np.int64) // GIB * GIB
-            spec = StorageSpec(uuid="", zone_uuid=zone_uuids[z], cluster_uuids=(cluster_uuids[c],), kind="Local",
-                               host_available=dict(zip((host_uuids[h] for h in hosts.tolist()), avail.tolist())))
+            spec = StorageSpec(
+                uuid="",
+                zone_uuid=zone_uuids[z],
+                cluster_uuids=(cluster_uuids[c],),
+                kind="Local",
+                host_available=dict(zip((host_uuids[h] for h in hosts.tolist()), avail.tolist())),
+            )
             cluster_storages[c].append(len(storages))
             storages.append(spec)
     for spec, u_ in zip(storages, make_uuids(rng, len(storages))):
         spec.uuid = u_
 
     return SyntheticInventory(
-        seed=seed, config=config, zone_uuids=zone_uuids, cluster_uuids=cluster_uuids, cluster_zone=cluster_zone,
-        host_uuids=host_uuids, host_cluster=host_cluster, host_rack=host_rack, cpu_num=cpu_num,
-        memory_total=memory_total, cpu_used=cpu_used, memory_used=memory_used, vm_count=vm_count,
-        ft_vm_count=ft_vm_count, ft_vcpu_count=ft_vcpu_count, max_ft_vms=max_ft_vms, max_ft_vcpus=max_ft_vcpus,
-        state=state, status=status, hypervisor=hypervisor, ft_address=ft_address, storages=storages,
-        l3_to_l2=l3_to_l2, cluster_l2=cluster_l2, zone_l2=zone_l2, l2_l3=l2_l3, cluster_storages=cluster_storages,
+        seed=seed,
+        config=config,
+        zone_uuids=zone_uuids,
+        cluster_uuids=cluster_uuids,
+        cluster_zone=cluster_zone,
+        host_uuids=host_uuids,
+        host_cluster=host_cluster,
+        host_rack=host_rack,
+        cpu_num=cpu_num,
+        memory_total=memory_total,
+        cpu_used=cpu_used,
+        memory_used=memory_used,
+        vm_count=vm_count,
+        ft_vm_count=ft_vm_count,
+        ft_vcpu_count=ft_vcpu_count,
+        max_ft_vms=max_ft_vms,
+        max_ft_vcpus=max_ft_vcpus,
+        state=state,
+        status=status,
+        hypervisor=hypervisor,
+        ft_address=ft_address,
+        storages=storages,
+        l3_to_l2=l3_to_l2,
+        cluster_l2=cluster_l2,
+        zone_l2=zone_l2,
+        l2_l3=l2_l3,
+        cluster_storages=cluster_storages,
     )

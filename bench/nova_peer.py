@@ -40,8 +40,10 @@ import uuid as uuid_mod
 import warnings
 from collections.abc import Sequence
 
-INSTALL_HINT = ("pip install -e '.[bench-peers]' from a checkout (nova==34.0.0), "
-                "or put nova in a separate venv and pass --nova-python .venv-peers/bin/python")
+INSTALL_HINT = (
+    "pip install -e '.[bench-peers]' from a checkout (nova==34.0.0), "
+    "or put nova in a separate venv and pass --nova-python .venv-peers/bin/python"
+)
 
 _nova = None  # the imported modules, once
 
@@ -121,11 +123,18 @@ def _do_import_nova():
             self.ft_vcpus += spec_obj.vcpus
 
     return {
-        "objects": objects, "fakes": fakes, "HostState": FtHostState,
-        "FilterHandler": nova_filters.HostFilterHandler, "WeightHandler": nova_weights.HostWeightHandler,
-        "filters": [compute_filter.ComputeFilter, image_props_filter.ImagePropertiesFilter,
-                    aggregate_instance_extra_specs.AggregateInstanceExtraSpecsFilter,
-                    affinity_filter.DifferentHostFilter, json_filter.JsonFilter],
+        "objects": objects,
+        "fakes": fakes,
+        "HostState": FtHostState,
+        "FilterHandler": nova_filters.HostFilterHandler,
+        "WeightHandler": nova_weights.HostWeightHandler,
+        "filters": [
+            compute_filter.ComputeFilter,
+            image_props_filter.ImagePropertiesFilter,
+            aggregate_instance_extra_specs.AggregateInstanceExtraSpecsFilter,
+            affinity_filter.DifferentHostFilter,
+            json_filter.JsonFilter,
+        ],
         "weighers": [num_instances.NumInstancesWeigher, ram.RAMWeigher, cpu.CPUWeigher],
         "version": _nova_version(),
     }
@@ -204,28 +213,56 @@ class NovaPeer:
         HS = nv["HostState"]
         self.hosts = []
         self.zone_of = {}
-        cols = zip(inv.host_uuids, inv.host_cluster.tolist(), inv.cpu_num.tolist(), inv.memory_total.tolist(),
-                   inv.cpu_used.tolist(), inv.memory_used.tolist(), inv.vm_count.tolist(), inv.ft_vm_count.tolist(),
-                   inv.ft_vcpu_count.tolist(), inv.max_ft_vms.tolist(), inv.max_ft_vcpus.tolist(),
-                   inv.state.tolist(), inv.status.tolist(), inv.hypervisor.tolist(), inv.ft_address.tolist())
-        for (u, c, cpu, mem, cpu_u, mem_u, vms, ftv, ftc, mfv, mfc, st, ss, hv, fta) in cols:
-            hs = HS(u, u, {
-                "uuid": u,
-                "service": {"disabled": st != 0, "disabled_reason": None, "forced_down": False,
-                            "last_seen_up": now if ss == 0 else stale, "created_at": stale},
-                "hypervisor_type": "QEMU" if hv == 0 else "VMware vCenter Server",
-                "supported_instances": kvm if hv == 0 else esx,
-                "hypervisor_version": 9002000,
-                "total_usable_ram_mb": mem // mib,
-                "free_ram_mb": (mem - cfg.reserved_memory - mem_u) // mib,
-                "vcpus_total": cpu, "vcpus_used": cpu_u,
-                "cpu_allocation_ratio": cfg.cpu_overprovisioning_ratio,
-                "ram_allocation_ratio": cfg.memory_overprovisioning_ratio,
-                "num_instances": vms,
-                "aggregates": [aggs[c]],
-                "ft_address": bool(fta), "ft_vms": ftv, "ft_vcpus": ftc, "max_ft_vms": mfv, "max_ft_vcpus": mfc,
-                "ft_storages": cl_st[c], "ft_reserved_capacity": cfg.storage_reserved_capacity,
-            })
+        cols = zip(
+            inv.host_uuids,
+            inv.host_cluster.tolist(),
+            inv.cpu_num.tolist(),
+            inv.memory_total.tolist(),
+            inv.cpu_used.tolist(),
+            inv.memory_used.tolist(),
+            inv.vm_count.tolist(),
+            inv.ft_vm_count.tolist(),
+            inv.ft_vcpu_count.tolist(),
+            inv.max_ft_vms.tolist(),
+            inv.max_ft_vcpus.tolist(),
+            inv.state.tolist(),
+            inv.status.tolist(),
+            inv.hypervisor.tolist(),
+            inv.ft_address.tolist(),
+        )
+        for u, c, cpu, mem, cpu_u, mem_u, vms, ftv, ftc, mfv, mfc, st, ss, hv, fta in cols:
+            hs = HS(
+                u,
+                u,
+                {
+                    "uuid": u,
+                    "service": {
+                        "disabled": st != 0,
+                        "disabled_reason": None,
+                        "forced_down": False,
+                        "last_seen_up": now if ss == 0 else stale,
+                        "created_at": stale,
+                    },
+                    "hypervisor_type": "QEMU" if hv == 0 else "VMware vCenter Server",
+                    "supported_instances": kvm if hv == 0 else esx,
+                    "hypervisor_version": 9002000,
+                    "total_usable_ram_mb": mem // mib,
+                    "free_ram_mb": (mem - cfg.reserved_memory - mem_u) // mib,
+                    "vcpus_total": cpu,
+                    "vcpus_used": cpu_u,
+                    "cpu_allocation_ratio": cfg.cpu_overprovisioning_ratio,
+                    "ram_allocation_ratio": cfg.memory_overprovisioning_ratio,
+                    "num_instances": vms,
+                    "aggregates": [aggs[c]],
+                    "ft_address": bool(fta),
+                    "ft_vms": ftv,
+                    "ft_vcpus": ftc,
+                    "max_ft_vms": mfv,
+                    "max_ft_vcpus": mfc,
+                    "ft_storages": cl_st[c],
+                    "ft_reserved_capacity": cfg.storage_reserved_capacity,
+                },
+            )
             self.hosts.append(hs)
             self.zone_of[u] = aggs[c].metadata["zone"]
         self.by_uuid = {h.host: h for h in self.hosts}
@@ -235,20 +272,38 @@ class NovaPeer:
     def _spec(self, q, instance_uuid: str, extra: dict, query: list, different_host: str | None):
         objects = self._objects
         gib = 1 << 30
-        flavor = objects.Flavor(memory_mb=q.memory >> 20, vcpus=q.vcpus, root_gb=q.root_bytes // gib,
-                                ephemeral_gb=q.data_bytes // gib, swap=0, extra_specs=extra)
+        flavor = objects.Flavor(
+            memory_mb=q.memory >> 20,
+            vcpus=q.vcpus,
+            root_gb=q.root_bytes // gib,
+            ephemeral_gb=q.data_bytes // gib,
+            swap=0,
+            extra_specs=extra,
+        )
         hints = {"query": [json.dumps(query)]}
         if different_host:
             hints["different_host"] = [different_host]
         return objects.RequestSpec(
-            flavor=flavor, instance_uuid=instance_uuid, num_instances=1, scheduler_hints=hints,
+            flavor=flavor,
+            instance_uuid=instance_uuid,
+            num_instances=1,
+            scheduler_hints=hints,
             image=objects.ImageMeta(properties=objects.ImageMetaProps(img_hv_type="kvm")),
-            pci_requests=None, numa_topology=None, instance_group=None)
+            pci_requests=None,
+            numa_topology=None,
+            instance_group=None,
+        )
 
     def _query(self, q, need_bytes: int) -> list:
-        query = ["and", ["=", "$ft_address", True], [">=", "$ft_vms_left", 1], [">=", "$ft_vcpus_left", q.vcpus],
-                 [">=", "$vcpus_free", q.vcpus], [">=", "$free_ram_mb", q.memory >> 20],
-                 [">=", "$storage_free_gb", -(-need_bytes // (1 << 30))]]
+        query = [
+            "and",
+            ["=", "$ft_address", True],
+            [">=", "$ft_vms_left", 1],
+            [">=", "$ft_vcpus_left", q.vcpus],
+            [">=", "$vcpus_free", q.vcpus],
+            [">=", "$free_ram_mb", q.memory >> 20],
+            [">=", "$storage_free_gb", -(-need_bytes // (1 << 30))],
+        ]
         if q.strategy.startswith("MaxInstancePerHost") and q.max_instance_per_host > 0:
             query.append(["<", "$num_instances", q.max_instance_per_host])
         return query
@@ -298,8 +353,9 @@ class NovaPeer:
             return None
         # The secondary may not land where the primary's instance is (DifferentHostFilter reads host.instances)
         primary.instances[p_uuid] = None
-        spec_s = self._spec(q, s_uuid, self._extra_specs(q, self.zone_of[primary.host]),
-                            self._query(q, 3 * (r + d)), p_uuid)
+        spec_s = self._spec(
+            q, s_uuid, self._extra_specs(q, self.zone_of[primary.host]), self._query(q, 3 * (r + d)), p_uuid
+        )
         secondary = self._sorted(self.hosts, spec_s)
         if secondary is None:
             del primary.instances[p_uuid]
@@ -341,8 +397,19 @@ def run_subprocess(python: str, n_hosts: int, seed: int, n_requests: int, utiliz
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout: bench/ and service/ftvm/
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([root, os.path.join(root, "service"), env.get("PYTHONPATH", "")])
-    cmd = [python, "-m", "bench.nova_peer", "--hosts", str(n_hosts), "--seed", str(seed),
-           "--requests", str(n_requests), "--utilization", f"{utilization[0]},{utilization[1]}"]
+    cmd = [
+        python,
+        "-m",
+        "bench.nova_peer",
+        "--hosts",
+        str(n_hosts),
+        "--seed",
+        str(seed),
+        "--requests",
+        str(n_requests),
+        "--utilization",
+        f"{utilization[0]},{utilization[1]}",
+    ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"nova peer subprocess failed ({out.returncode}): {out.stderr.strip()[-500:]}")

@@ -39,18 +39,67 @@ from ftvm.placement.model import (
 
 U64_MAX = np.uint64(semantics.U64_MAX)
 _SENT = np.iinfo(np.int64).min  # "no storage" in avail comparisons
-_HOST_FIELDS = ("zone", "cluster", "fd", "cpu_num", "cap", "mem_total", "enabled", "connected", "kvm", "ft_addr",
-                "max_ft_vms", "max_ft_vcpus", "cpu_used", "mem_used", "vm_count", "ft_vms", "ft_vcpus",
-                "r_cpu", "r_mem", "r_vm", "r_ftvms", "r_ftvcpus", "key_hi", "key_lo", "present", "gen",
-                # derived, kept in step by _refresh() on every upsert / reserve / release:
-                "base_ok", "cpu_free", "mem_ok_f", "ft_vm_ok", "ft_vcpu_room", "s_cpu", "s_mem", "s_def")
-_HOST_DTYPES = {"enabled": bool, "connected": bool, "kvm": bool, "ft_addr": bool, "present": bool,
-                "key_hi": np.uint64, "key_lo": np.uint64, "base_ok": bool, "mem_ok_f": np.float64,
-                "ft_vm_ok": bool, "s_cpu": np.uint64, "s_mem": np.uint64, "s_def": np.uint64}
+_HOST_FIELDS = (
+    "zone",
+    "cluster",
+    "fd",
+    "cpu_num",
+    "cap",
+    "mem_total",
+    "enabled",
+    "connected",
+    "kvm",
+    "ft_addr",
+    "max_ft_vms",
+    "max_ft_vcpus",
+    "cpu_used",
+    "mem_used",
+    "vm_count",
+    "ft_vms",
+    "ft_vcpus",
+    "r_cpu",
+    "r_mem",
+    "r_vm",
+    "r_ftvms",
+    "r_ftvcpus",
+    "key_hi",
+    "key_lo",
+    "present",
+    "gen",
+    # derived, kept in step by _refresh() on every upsert / reserve / release:
+    "base_ok",
+    "cpu_free",
+    "mem_ok_f",
+    "ft_vm_ok",
+    "ft_vcpu_room",
+    "s_cpu",
+    "s_mem",
+    "s_def",
+)
+_HOST_DTYPES = {
+    "enabled": bool,
+    "connected": bool,
+    "kvm": bool,
+    "ft_addr": bool,
+    "present": bool,
+    "key_hi": np.uint64,
+    "key_lo": np.uint64,
+    "base_ok": bool,
+    "mem_ok_f": np.float64,
+    "ft_vm_ok": bool,
+    "s_cpu": np.uint64,
+    "s_mem": np.uint64,
+    "s_def": np.uint64,
+}
 _I64_MAX = np.iinfo(np.int64).max
 # (usage column, reserved column) in the order of semantics.reservation_delta
-_RESERVED_FIELDS = (("cpu_used", "r_cpu"), ("mem_used", "r_mem"), ("vm_count", "r_vm"), ("ft_vms", "r_ftvms"),
-                    ("ft_vcpus", "r_ftvcpus"))
+_RESERVED_FIELDS = (
+    ("cpu_used", "r_cpu"),
+    ("mem_used", "r_mem"),
+    ("vm_count", "r_vm"),
+    ("ft_vms", "r_ftvms"),
+    ("ft_vcpus", "r_ftvcpus"),
+)
 
 
 def _shl40_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -163,8 +212,9 @@ class NumpyEngine:
             ratio = self.config.cpu_overprovisioning_ratio
             col = lambda attr: np.fromiter((getattr(s, attr) for s in specs), dtype=np.int64, count=len(specs))  # noqa: E731
             h["cpu_num"][idx] = col("cpu_num")
-            h["cap"][idx] = np.fromiter((semantics.cpu_capacity(s.cpu_num, ratio) for s in specs), dtype=np.int64,
-                                        count=len(specs))
+            h["cap"][idx] = np.fromiter(
+                (semantics.cpu_capacity(s.cpu_num, ratio) for s in specs), dtype=np.int64, count=len(specs)
+            )
             h["mem_total"][idx] = col("memory_total")
             h["max_ft_vms"][idx] = col("max_ft_vms")
             h["max_ft_vcpus"][idx] = col("max_ft_vcpus")
@@ -188,10 +238,12 @@ class NumpyEngine:
             if new_mask.any():
                 keys = [s.uuid.replace("-", "") for s in specs]
                 new_idx = idx[new_mask]
-                h["key_hi"][new_idx] = np.array([int(keys[k][:16], 16) for k in np.flatnonzero(new_mask)],
-                                                dtype=np.uint64)
-                h["key_lo"][new_idx] = np.array([int(keys[k][16:], 16) for k in np.flatnonzero(new_mask)],
-                                                dtype=np.uint64)
+                h["key_hi"][new_idx] = np.array(
+                    [int(keys[k][:16], 16) for k in np.flatnonzero(new_mask)], dtype=np.uint64
+                )
+                h["key_lo"][new_idx] = np.array(
+                    [int(keys[k][16:], 16) for k in np.flatnonzero(new_mask)], dtype=np.uint64
+                )
                 gens = np.arange(self._gen_counter, self._gen_counter + len(new_idx))
                 self._gen_counter += len(new_idx)
                 h["gen"][new_idx] = gens
@@ -210,7 +262,7 @@ class NumpyEngine:
             self._static_cache.clear()
             self._uuids[i] = ""
             self._st_dirty = True
-            for (st, hu) in [k for k in self._loc_res if k[1] == uuid]:
+            for st, hu in [k for k in self._loc_res if k[1] == uuid]:
                 del self._loc_res[(st, hu)]
 
     def _refresh(self, idx) -> None:
@@ -218,14 +270,14 @@ class NumpyEngine:
         limits, CPU room) and the semantics.strategy_score of each strategy, vectorised."""
         h = self.h
         cfg = self.config
-        h["base_ok"][idx] = h["present"][idx] & h["enabled"][idx] & h["connected"][idx] & h["kvm"][idx] \
-            & h["ft_addr"][idx]
+        h["base_ok"][idx] = (
+            h["present"][idx] & h["enabled"][idx] & h["connected"][idx] & h["kvm"][idx] & h["ft_addr"][idx]
+        )
         cap, used = h["cap"][idx], h["cpu_used"][idx]
         h["cpu_free"][idx] = cap - used
         free = h["mem_total"][idx] - cfg.reserved_memory - h["mem_used"][idx]
         # Memory passes when free >= 0 and float(free) * ratio >= float(memory): -inf encodes free < 0
-        h["mem_ok_f"][idx] = np.where(free >= 0, free.astype(np.float64) * cfg.memory_overprovisioning_ratio,
-                                      -np.inf)
+        h["mem_ok_f"][idx] = np.where(free >= 0, free.astype(np.float64) * cfg.memory_overprovisioning_ratio, -np.inf)
         mfv, mfc = h["max_ft_vms"][idx], h["max_ft_vcpus"][idx]
         h["ft_vm_ok"][idx] = (mfv == 0) | (h["ft_vms"][idx] + 1 <= mfv)
         h["ft_vcpu_room"][idx] = np.where(mfc == 0, _I64_MAX, mfc - h["ft_vcpus"][idx])
@@ -311,8 +363,9 @@ class NumpyEngine:
         ns = len(sts)
         self._st_ok = np.array([s.state == "Enabled" and s.status == "Connected" for s in sts], dtype=bool)
         self._st_shared = np.array([s.kind != "Local" for s in sts], dtype=bool)
-        self._st_avail = np.array([s.available - self._st_res.get(s.uuid, 0) if s.kind != "Local" else 0
-                                   for s in sts], dtype=np.int64)
+        self._st_avail = np.array(
+            [s.available - self._st_res.get(s.uuid, 0) if s.kind != "Local" else 0 for s in sts], dtype=np.int64
+        )
         nc = len(self._clusters)
         per_cluster: list[list[int]] = [[] for _ in range(nc)]
         pairs = []
@@ -357,15 +410,24 @@ class NumpyEngine:
             layer[order] = np.arange(len(sh)) - run_start
         self._loc_layer = layer
         self._loc_layers = int(layer.max()) + 1 if len(ls) else 0
-        self._loc_attached = np.isin(self._view("cluster")[self._loc_h] * max(ns, 1) + self._loc_s, self._pairs) \
-            if len(ls) else np.zeros(0, dtype=bool)
+        self._loc_attached = (
+            np.isin(self._view("cluster")[self._loc_h] * max(ns, 1) + self._loc_s, self._pairs)
+            if len(ls)
+            else np.zeros(0, dtype=bool)
+        )
         self._st_dirty = False
 
     def _consume(self, nbytes: int) -> int:
         return semantics.consume(nbytes, self.config.storage_overprovisioning_ratio)
 
-    def _best_storage(self, hosts: np.ndarray, need: np.ndarray, already: np.ndarray | None = None,
-                      same: np.ndarray | None = None, only: int = -1):
+    def _best_storage(
+        self,
+        hosts: np.ndarray,
+        need: np.ndarray,
+        already: np.ndarray | None = None,
+        same: np.ndarray | None = None,
+        only: int = -1,
+    ):
         """Best storage per host of `hosts` for per-storage consumptions `need` (bytes after the ratio).
 
         already/same: per storage, what the pair's other VM takes from it / whether it is "the same storage".
@@ -377,8 +439,9 @@ class NumpyEngine:
         if ns == 0 or len(self._cs) == 0:
             none = np.full(len(hosts), -1, dtype=np.int64)
             return none, np.zeros(len(hosts), dtype=bool)
-        fit_s = self._st_ok & self._st_shared & (self._st_avail - need - (0 if already is None else already)
-                                                 >= reserved)
+        fit_s = (
+            self._st_ok & self._st_shared & (self._st_avail - need - (0 if already is None else already) >= reserved)
+        )
         if only >= 0:
             keep = np.zeros(ns, dtype=bool)
             keep[only] = True
@@ -403,8 +466,12 @@ class NumpyEngine:
             pos = np.full(self._n, -1, dtype=np.int64)
             pos[hosts] = np.arange(len(hosts))
             ent_pos = pos[self._loc_h]
-            e_ok = (ent_pos >= 0) & self._loc_attached & self._st_ok[self._loc_s] & \
-                (self._loc_avail - need[self._loc_s] >= reserved)
+            e_ok = (
+                (ent_pos >= 0)
+                & self._loc_attached
+                & self._st_ok[self._loc_s]
+                & (self._loc_avail - need[self._loc_s] >= reserved)
+            )
             if only >= 0:
                 e_ok &= self._loc_s == only
             for layer in range(self._loc_layers):
@@ -421,16 +488,23 @@ class NumpyEngine:
                 best_same[p[better]] = False
         return best, best_same
 
-    def _storage_ok(self, hosts: np.ndarray, need: np.ndarray, already: np.ndarray | None = None,
-                    same: np.ndarray | None = None, only: int = -1):
+    def _storage_ok(
+        self,
+        hosts: np.ndarray,
+        need: np.ndarray,
+        already: np.ndarray | None = None,
+        same: np.ndarray | None = None,
+        only: int = -1,
+    ):
         """Fast path of `_best_storage`: per host of `hosts`, whether some storage fits and whether the best one
         is "the same storage" (only same storages fit). Decided per cluster, plus each host's local disks."""
         reserved = self.config.storage_reserved_capacity
         ns = len(self._st_list)
         if ns == 0 or len(self._cs) == 0:
             return np.zeros(len(hosts), dtype=bool), np.zeros(len(hosts), dtype=bool)
-        fit_s = self._st_ok & self._st_shared & (self._st_avail - need - (0 if already is None else already)
-                                                 >= reserved)
+        fit_s = (
+            self._st_ok & self._st_shared & (self._st_avail - need - (0 if already is None else already) >= reserved)
+        )
         if only >= 0:
             keep = np.zeros(ns, dtype=bool)
             keep[only] = True
@@ -464,8 +538,14 @@ class NumpyEngine:
             same_h &= ~loc
         return ok, same_h
 
-    def _best_one(self, i: int, need: np.ndarray, already: np.ndarray | None = None,
-                  same: np.ndarray | None = None, only: int = -1) -> int:
+    def _best_one(
+        self,
+        i: int,
+        need: np.ndarray,
+        already: np.ndarray | None = None,
+        same: np.ndarray | None = None,
+        only: int = -1,
+    ) -> int:
         """Exact best storage index for one host (-1 if none) by semantics.storage_preference."""
         reserved = self.config.storage_reserved_capacity
         best = None
@@ -524,8 +604,7 @@ class NumpyEngine:
             m_mi = None
         m_cpu = h["cpu_used"][:n] + q.vcpus <= h["cap"][:n]
         free = h["mem_total"][:n] - self.config.reserved_memory - h["mem_used"][:n]
-        m_mem = (free >= 0) & (free.astype(np.float64) * self.config.memory_overprovisioning_ratio
-                               >= float(q.memory))
+        m_mem = (free >= 0) & (free.astype(np.float64) * self.config.memory_overprovisioning_ratio >= float(q.memory))
         return m_l2, m_ftl, m_mi, m_cpu, m_mem
 
     def _loc_pin_mask(self, q: Request) -> np.ndarray:
@@ -621,8 +700,13 @@ class NumpyEngine:
         rank = self._ranks()
         v = q.vcpus
         # rules 1-11 for both roles (the secondary's zone and anti-affinity come below)
-        common = self._static_mask(q) & h["ft_vm_ok"][:n] & (h["ft_vcpu_room"][:n] >= v) \
-            & (h["cpu_free"][:n] >= v) & (h["mem_ok_f"][:n] >= float(q.memory))
+        common = (
+            self._static_mask(q)
+            & h["ft_vm_ok"][:n]
+            & (h["ft_vcpu_room"][:n] >= v)
+            & (h["cpu_free"][:n] >= v)
+            & (h["mem_ok_f"][:n] >= float(q.memory))
+        )
         if q.strategy == semantics.MAX_INSTANCE_STRATEGY and q.max_instance_per_host > 0:
             common &= h["vm_count"][:n] < q.max_instance_per_host
         if q.host_uuid is not None:
@@ -651,8 +735,7 @@ class NumpyEngine:
         k = 0
         zone = h["zone"][:n]
         fd = h["fd"][:n]
-        s_need = np.full(ns, self._consume(semantics.secondary_bytes(q)),
-                         dtype=np.int64)
+        s_need = np.full(ns, self._consume(semantics.secondary_bytes(q)), dtype=np.int64)
         while True:
             j = first if order is None else order[k]
             p = int(cand[j])
@@ -681,8 +764,13 @@ class NumpyEngine:
                 sel = keep[np.argmin(rank[sc[keep]])]
                 s = int(sc[sel])
                 s_st = self._best_one(s, s_need, already=already, same=same)
-                placement = Placement(self._uuids[p], self._st_list[root].uuid, self._st_list[data].uuid,
-                                      self._uuids[s], self._st_list[s_st].uuid)
+                placement = Placement(
+                    self._uuids[p],
+                    self._st_list[root].uuid,
+                    self._st_list[data].uuid,
+                    self._uuids[s],
+                    self._st_list[s_st].uuid,
+                )
                 return placement, (p, s, p_take, s_st)
             if order is None:
                 order = np.lexsort((rank[cand], score))  # order[0] is `first`
@@ -709,9 +797,17 @@ class NumpyEngine:
             anti = np.ones(n, dtype=bool)
             anti[p] = False
         masks = {
-            "HostState": h["enabled"][:n], "HostStatus": h["connected"][:n], "Hypervisor": h["kvm"][:n],
-            "Location": loc, "HostAntiAffinity": anti, "L2Attachment": m_l2, "FtNetwork": h["ft_addr"][:n],
-            "FtLimits": m_ftl, "MaxInstancePerHost": m_mi, "Cpu": m_cpu, "Memory": m_mem,
+            "HostState": h["enabled"][:n],
+            "HostStatus": h["connected"][:n],
+            "Hypervisor": h["kvm"][:n],
+            "Location": loc,
+            "HostAntiAffinity": anti,
+            "L2Attachment": m_l2,
+            "FtNetwork": h["ft_addr"][:n],
+            "FtLimits": m_ftl,
+            "MaxInstancePerHost": m_mi,
+            "Cpu": m_cpu,
+            "Memory": m_mem,
         }
         alive = h["present"][:n].copy()
         removed = {}
@@ -780,15 +876,27 @@ class NumpyEngine:
             q = request
             p = self._index.get(placement.primary_host)
             s = self._index.get(placement.secondary_host)
-            ids = [self._st_idx.get(u) for u in (placement.primary_storage, placement.primary_data_storage,
-                                                 placement.secondary_storage)]
+            ids = [
+                self._st_idx.get(u)
+                for u in (placement.primary_storage, placement.primary_data_storage, placement.secondary_storage)
+            ]
             if p is None or s is None or None in ids or p == s:
                 raise StalePlacement(f"placement {placement} no longer fits: unknown or identical hosts/storages")
             root, data, s_st = ids
             n = self._n
             m_l2, m_ftl, m_mi, m_cpu, m_mem = self._rule_masks(q)
-            common = self.h["present"][:n] & self.h["enabled"][:n] & self.h["connected"][:n] & \
-                self.h["kvm"][:n] & self._loc_pin_mask(q) & m_l2 & self.h["ft_addr"][:n] & m_ftl & m_cpu & m_mem
+            common = (
+                self.h["present"][:n]
+                & self.h["enabled"][:n]
+                & self.h["connected"][:n]
+                & self.h["kvm"][:n]
+                & self._loc_pin_mask(q)
+                & m_l2
+                & self.h["ft_addr"][:n]
+                & m_ftl
+                & m_cpu
+                & m_mem
+            )
             if m_mi is not None:
                 common &= m_mi
             ok = bool(common[p]) and bool(common[s]) and self.h["zone"][p] == self.h["zone"][s]
@@ -868,9 +976,13 @@ class NumpyEngine:
             if i is None:
                 raise UnknownResource("Host", uuid)
             h = self.h
-            return {"cpu_used": int(h["cpu_used"][i]), "memory_used": int(h["mem_used"][i]),
-                    "vm_count": int(h["vm_count"][i]), "ft_vm_count": int(h["ft_vms"][i]),
-                    "ft_vcpu_count": int(h["ft_vcpus"][i])}
+            return {
+                "cpu_used": int(h["cpu_used"][i]),
+                "memory_used": int(h["mem_used"][i]),
+                "vm_count": int(h["vm_count"][i]),
+                "ft_vm_count": int(h["ft_vms"][i]),
+                "ft_vcpu_count": int(h["ft_vcpus"][i]),
+            }
 
     def storage_available(self, uuid: str, host_uuid: str | None = None) -> int:
         with self._lock:
@@ -891,24 +1003,44 @@ class NumpyEngine:
             h = self.h
             hosts = []
             for uuid, i in self._index.items():
-                hosts.append(HostSpec(
-                    uuid, zones[int(h["zone"][i])], clusters[int(h["cluster"][i])], int(h["cpu_num"][i]),
-                    int(h["mem_total"][i]), "Enabled" if h["enabled"][i] else "Disabled",
-                    "Connected" if h["connected"][i] else "Disconnected", "KVM" if h["kvm"][i] else "Other",
-                    int(h["cpu_used"][i]), int(h["mem_used"][i]), int(h["vm_count"][i]), int(h["ft_vms"][i]),
-                    int(h["ft_vcpus"][i]), int(h["max_ft_vms"][i]), int(h["max_ft_vcpus"][i]),
-                    fds[int(h["fd"][i])], bool(h["ft_addr"][i])))
+                hosts.append(
+                    HostSpec(
+                        uuid,
+                        zones[int(h["zone"][i])],
+                        clusters[int(h["cluster"][i])],
+                        int(h["cpu_num"][i]),
+                        int(h["mem_total"][i]),
+                        "Enabled" if h["enabled"][i] else "Disabled",
+                        "Connected" if h["connected"][i] else "Disconnected",
+                        "KVM" if h["kvm"][i] else "Other",
+                        int(h["cpu_used"][i]),
+                        int(h["mem_used"][i]),
+                        int(h["vm_count"][i]),
+                        int(h["ft_vms"][i]),
+                        int(h["ft_vcpus"][i]),
+                        int(h["max_ft_vms"][i]),
+                        int(h["max_ft_vcpus"][i]),
+                        fds[int(h["fd"][i])],
+                        bool(h["ft_addr"][i]),
+                    )
+                )
             storages = []
             for spec in self._storages.values():
                 s = _copy.copy(spec)
                 if s.kind != "Local":
                     s.available = spec.available - self._st_res.get(spec.uuid, 0)
                 else:
-                    s.host_available = {hu: a - self._loc_res.get((spec.uuid, hu), 0)
-                                        for hu, a in spec.host_available.items()}
+                    s.host_available = {
+                        hu: a - self._loc_res.get((spec.uuid, hu), 0) for hu, a in spec.host_available.items()
+                    }
                 storages.append(s)
-            return Inventory(self.config, hosts, storages, dict(self._l3_to_l2),
-                             {c: sorted(l2s) for c, l2s in self._cluster_l2.items()})
+            return Inventory(
+                self.config,
+                hosts,
+                storages,
+                dict(self._l3_to_l2),
+                {c: sorted(l2s) for c, l2s in self._cluster_l2.items()},
+            )
 
     def copy(self) -> NumpyEngine:
         with self._lock:

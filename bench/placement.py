@@ -47,6 +47,7 @@ PEERS_VENV_PYTHON = os.path.join(".venv-peers", "bin", "python")
 
 # ---- argument parsing ------------------------------------------------------------------------------------------
 
+
 def _int_list(s: str) -> list[int]:
     out = []
     for part in s.split(","):
@@ -73,49 +74,85 @@ def _engine_list(s: str) -> list[str]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--hosts", type=_int_list, default=[1000, 10000, 100000],
-                   help="inventory sizes, comma separated (1k/1m suffixes ok); default 1000,10000,100000")
+    p.add_argument(
+        "--hosts",
+        type=_int_list,
+        default=[1000, 10000, 100000],
+        help="inventory sizes, comma separated (1k/1m suffixes ok); default 1000,10000,100000",
+    )
     p.add_argument("--requests", type=int, default=1000, help="FT requests per size for rust and numpy (default 1000)")
-    p.add_argument("--engines", type=_engine_list, default=list(ENGINES),
-                   help="engines to run, comma separated from rust,numpy,cpsat,nova (default all)")
+    p.add_argument(
+        "--engines",
+        type=_engine_list,
+        default=list(ENGINES),
+        help="engines to run, comma separated from rust,numpy,cpsat,nova (default all)",
+    )
     p.add_argument("--seed", type=int, default=0, help="inventory and request stream seed (default 0)")
-    p.add_argument("--batch", action=argparse.BooleanOptionalAction, default=True,
-                   help="run the batch section (greedy vs CP-SAT / HiGHS); default on")
+    p.add_argument(
+        "--batch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the batch section (greedy vs CP-SAT / HiGHS); default on",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars on stderr")
-    p.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True,
-                   help="before timing, call place() (no reserve) once per strategy so lazily built indexes "
-                        "exist; its cost is reported as warmup_ms (default on)")
+    p.add_argument(
+        "--warmup",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="before timing, call place() (no reserve) once per strategy so lazily built indexes "
+        "exist; its cost is reported as warmup_ms (default on)",
+    )
     g = p.add_argument_group("CP-SAT per request")
     g.add_argument("--cpsat-requests", type=int, default=20, help="stream prefix CP-SAT runs on (default 20)")
     g.add_argument("--cpsat-max-hosts", type=int, default=10000, help="skip CP-SAT above this size (default 10000)")
-    g.add_argument("--cpsat-budget", type=float, default=120.0,
-                   help="wall-time cap in s for the CP-SAT stream per size; stops early (default 120)")
+    g.add_argument(
+        "--cpsat-budget",
+        type=float,
+        default=120.0,
+        help="wall-time cap in s for the CP-SAT stream per size; stops early (default 120)",
+    )
     g = p.add_argument_group("Nova peer")
-    g.add_argument("--nova-requests", type=int, default=100,
-                   help="Nova decisions at 1k hosts, scaled by 1000/hosts (at least 3) at larger sizes (default 100)")
+    g.add_argument(
+        "--nova-requests",
+        type=int,
+        default=100,
+        help="Nova decisions at 1k hosts, scaled by 1000/hosts (at least 3) at larger sizes (default 100)",
+    )
     g.add_argument("--nova-max-hosts", type=int, default=100000, help="skip Nova above this size (default 100000)")
     g.add_argument("--nova-budget", type=float, default=120.0, help="wall-time cap in s for Nova per size")
-    g.add_argument("--nova-python", default=None,
-                   help="run the Nova peer under this interpreter (a venv with nova) as a subprocess; default: "
-                        "in-process when nova imports, else .venv-peers/bin/python if present")
+    g.add_argument(
+        "--nova-python",
+        default=None,
+        help="run the Nova peer under this interpreter (a venv with nova) as a subprocess; default: "
+        "in-process when nova imports, else .venv-peers/bin/python if present",
+    )
     g = p.add_argument_group("batch")
     g.add_argument("--batch-requests", type=int, default=200, help="N requests of the batch (default 200)")
     g.add_argument("--batch-hosts", type=int, default=10000, help="M hosts of the batch (default 10000)")
     g.add_argument("--batch-time-limit", type=float, default=30.0, help="solver time limit in s (default 30)")
     g.add_argument("--batch-solvers", default="cpsat,highs", help="batch solvers (default cpsat,highs)")
-    g.add_argument("--batch-utilization", default="0.80,0.97",
-                   help="host memory utilization range of the batch inventory (default 0.80,0.97)")
+    g.add_argument(
+        "--batch-utilization",
+        default="0.80,0.97",
+        help="host memory utilization range of the batch inventory (default 0.80,0.97)",
+    )
     return p
 
 
 # ---- measurement -----------------------------------------------------------------------------------------------
 
+
 def _outcome(x: Any) -> Any:
     """Comparable outcome of one call: the Placement, or (phase, rule, removed) of a NoHostAvailable."""
     if isinstance(x, PlacementError):
-        return ("error", type(x).__name__, getattr(x, "phase", None), getattr(x, "rule", None),
-                tuple(sorted((getattr(x, "removed", None) or {}).items())))
+        return (
+            "error",
+            type(x).__name__,
+            getattr(x, "phase", None),
+            getattr(x, "rule", None),
+            tuple(sorted((getattr(x, "removed", None) or {}).items())),
+        )
     return x
 
 
@@ -124,8 +161,14 @@ def _stats(lat_us: Sequence[float]) -> dict:
     if not len(a):
         return {"n": 0}
     mean = float(a.mean())
-    return {"n": len(a), "p50_us": float(np.percentile(a, 50)), "p99_us": float(np.percentile(a, 99)),
-            "mean_us": mean, "max_us": float(a.max()), "per_s": 1e6 / mean if mean > 0 else float("inf")}
+    return {
+        "n": len(a),
+        "p50_us": float(np.percentile(a, 50)),
+        "p99_us": float(np.percentile(a, 99)),
+        "mean_us": mean,
+        "max_us": float(a.max()),
+        "per_s": 1e6 / mean if mean > 0 else float("inf"),
+    }
 
 
 class _Progress:
@@ -221,8 +264,9 @@ def run_nova(inv, stream, opts, *, progress: bool) -> dict:
     if python is None:
         return {"skipped": f"nova is not importable ({reason}); install it with: {nova_peer.INSTALL_HINT}"}
     if python:
-        res = nova_peer.run_subprocess(python, inv.n_hosts, inv.seed, len(stream), opts._utilization,
-                                       timeout=max(600.0, 30 * opts.nova_budget))
+        res = nova_peer.run_subprocess(
+            python, inv.n_hosts, inv.seed, len(stream), opts._utilization, timeout=max(600.0, 30 * opts.nova_budget)
+        )
         mode = f"subprocess ({python})"
     else:  # pragma: no cover - python == "" would mean in-process explicitly
         res = nova_peer.run_stream(inv, stream)
@@ -231,8 +275,14 @@ def run_nova(inv, stream, opts, *, progress: bool) -> dict:
 
 
 def _nova_result(res: dict, mode: str) -> dict:
-    out = {"load_s": res["build_s"], **_stats(res["latencies_us"]), "placed": res["placed"],
-           "failed": len(res["latencies_us"]) - res["placed"], "mode": mode, "version": res.get("version")}
+    out = {
+        "load_s": res["build_s"],
+        **_stats(res["latencies_us"]),
+        "placed": res["placed"],
+        "failed": len(res["latencies_us"]) - res["placed"],
+        "mode": mode,
+        "version": res.get("version"),
+    }
     return out
 
 
@@ -254,10 +304,18 @@ def run_size(n_hosts: int, opts) -> dict:
     inv = inv_mod.generate(n_hosts, seed=opts.seed, utilization=opts._utilization)
     gen_s = time.perf_counter() - t
     stream = inv.requests(opts.requests)
-    run: dict[str, Any] = {"hosts": n_hosts, "requests": len(stream), "inventory_s": gen_s,
-                           "inventory": {"zones": len(inv.zone_uuids), "clusters": len(inv.cluster_uuids),
-                                         "storages": len(inv.storages), "l3": len(inv.l3_to_l2)},
-                           "engines": {}}
+    run: dict[str, Any] = {
+        "hosts": n_hosts,
+        "requests": len(stream),
+        "inventory_s": gen_s,
+        "inventory": {
+            "zones": len(inv.zone_uuids),
+            "clusters": len(inv.cluster_uuids),
+            "storages": len(inv.storages),
+            "l3": len(inv.l3_to_l2),
+        },
+        "engines": {},
+    }
     engines = run["engines"]
     for name in opts.engines:
         try:
@@ -267,12 +325,20 @@ def run_size(n_hosts: int, opts) -> dict:
                 if n_hosts > opts.cpsat_max_hosts:
                     engines[name] = {"skipped": f"{n_hosts} hosts > --cpsat-max-hosts {opts.cpsat_max_hosts}"}
                     continue
-                engines[name] = run_engine(name, inv, stream[: opts.cpsat_requests], progress=opts.progress,
-                                           warmup=False, budget_s=opts.cpsat_budget)
+                engines[name] = run_engine(
+                    name,
+                    inv,
+                    stream[: opts.cpsat_requests],
+                    progress=opts.progress,
+                    warmup=False,
+                    budget_s=opts.cpsat_budget,
+                )
             elif name == "nova":
                 if n_hosts > opts.nova_max_hosts:
-                    engines[name] = {"skipped": f"{n_hosts} hosts > --nova-max-hosts {opts.nova_max_hosts} "
-                                                f"(Nova takes ~60 µs per host per decision: ~{n_hosts * 6e-5:,.0f} s)"}
+                    engines[name] = {
+                        "skipped": f"{n_hosts} hosts > --nova-max-hosts {opts.nova_max_hosts} "
+                        f"(Nova takes ~60 µs per host per decision: ~{n_hosts * 6e-5:,.0f} s)"
+                    }
                     continue
                 k = min(_nova_count(opts, n_hosts), len(stream))
                 if opts.nova_python is None and nova_peer.nova_unavailable_reason() is None:
@@ -307,6 +373,7 @@ def run_size(n_hosts: int, opts) -> dict:
 
 # ---- batch -----------------------------------------------------------------------------------------------------
 
+
 def run_batch(opts) -> dict:
     try:
         from ftvm.placement import batch as batch_mod
@@ -316,8 +383,13 @@ def run_batch(opts) -> dict:
     inv = inv_mod.generate(opts.batch_hosts, seed=opts.seed, utilization=(lo, hi))
     reqs = inv.requests(opts.batch_requests, seed=31337)
     keys = [f"batch-{i}" for i in range(len(reqs))]
-    out: dict[str, Any] = {"requests": len(reqs), "hosts": opts.batch_hosts, "utilization": [lo, hi],
-                           "time_limit_s": opts.batch_time_limit, "solvers": {}}
+    out: dict[str, Any] = {
+        "requests": len(reqs),
+        "hosts": opts.batch_hosts,
+        "utilization": [lo, hi],
+        "time_limit_s": opts.batch_time_limit,
+        "solvers": {},
+    }
     for solver in [s.strip() for s in opts.batch_solvers.split(",") if s.strip()]:
         if solver == "highs":
             try:
@@ -391,14 +463,17 @@ def _batch_fields(res) -> dict:
 
 # ---- output ----------------------------------------------------------------------------------------------------
 
+
 def _fmt(x, spec: str = ",.1f") -> str:
     return "-" if x is None else format(x, spec)
 
 
 def format_table(result: dict) -> str:
     lines = []
-    hdr = (f"{'hosts':>9}  {'engine':<6} {'decisions':>9} {'p50 µs':>11} {'p99 µs':>11} {'decisions/s':>12} "
-           f"{'placed':>7} {'load s':>7} {'rust× p50':>9} {'rust× /s':>9}  notes")
+    hdr = (
+        f"{'hosts':>9}  {'engine':<6} {'decisions':>9} {'p50 µs':>11} {'p99 µs':>11} {'decisions/s':>12} "
+        f"{'placed':>7} {'load s':>7} {'rust× p50':>9} {'rust× /s':>9}  notes"
+    )
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for run in result["runs"]:
@@ -420,17 +495,22 @@ def format_table(result: dict) -> str:
                 f"{_fmt(e['per_s'], ',.0f' if e['per_s'] >= 100 else ',.2f'):>12} {e['placed']:>7,} "
                 f"{_fmt(e['load_s'], '.2f'):>7} "
                 f"{_fmt(e.get('rust_speedup_p50'), ',.1f'):>9} {_fmt(e.get('rust_speedup_per_s'), ',.1f'):>9}  "
-                + "; ".join(notes))
+                + "; ".join(notes)
+            )
     b = result.get("batch")
     if b:
         lines.append("")
         if "solvers" not in b:
             lines.append(f"batch: {b.get('skipped') or b.get('error')}")
         else:
-            lines.append(f"batch: {b['requests']} requests x {b['hosts']:,} hosts at {b['utilization'][0]:.0%}-"
-                         f"{b['utilization'][1]:.0%} memory utilization, time limit {b['time_limit_s']:g} s")
-            bh = (f"  {'solver':<7}{'placed':>7} {'greedy':>7} {'objective':>16} {'greedy obj.':>16} {'gap':>9} "
-                  f"{'soft':>5} {'greedy':>7} {'seconds':>8}  status")
+            lines.append(
+                f"batch: {b['requests']} requests x {b['hosts']:,} hosts at {b['utilization'][0]:.0%}-"
+                f"{b['utilization'][1]:.0%} memory utilization, time limit {b['time_limit_s']:g} s"
+            )
+            bh = (
+                f"  {'solver':<7}{'placed':>7} {'greedy':>7} {'objective':>16} {'greedy obj.':>16} {'gap':>9} "
+                f"{'soft':>5} {'greedy':>7} {'seconds':>8}  status"
+            )
             lines.append(bh)
             for solver, r in b["solvers"].items():
                 if "skipped" in r or "error" in r:
@@ -443,15 +523,19 @@ def format_table(result: dict) -> str:
                     f"  {solver:<7}{g('placed'):>7} {g('greedy_placed'):>7} {g('objective'):>16} "
                     f"{g('greedy_objective'):>16} {('-' if gap is None else f'{gap:.2e}'):>9} "
                     f"{g('soft_violations'):>5} {g('greedy_soft_violations'):>7} {_fmt(r.get('seconds'), '.2f'):>8}  "
-                    f"{g('status')}, answer from {g('source')}")
+                    f"{g('status')}, answer from {g('source')}"
+                )
     return "\n".join(lines)
 
 
 def run(opts) -> dict:
     opts._utilization = (0.30, 0.90)
-    result: dict[str, Any] = {"seed": opts.seed, "requests": opts.requests,
-                              "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-                              "runs": []}
+    result: dict[str, Any] = {
+        "seed": opts.seed,
+        "requests": opts.requests,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "runs": [],
+    }
     for n in opts.hosts:
         result["runs"].append(run_size(n, opts))
     if opts.batch:

@@ -92,15 +92,24 @@ AGENT_READY_RE = re.compile(r"ftvm agent \(simulation\): listening on (http://\S
 GIB = 1 << 30
 TIB = 1 << 40
 GOAL_CONCURRENCY = 32
-GOALS = {"creates_per_s": 1000.0, "ratio": 0.5, "p99_ms": 50.0, "workers_speedup": 1.4,
-         "postgres_creates_per_s": 800.0, "postgres_p99_ms": 80.0, "cpu_per_create_ratio": 1.15,
-         "conflict_retry_rate": 0.01, "feed_lag_p99_ms": 50.0}
+GOALS = {
+    "creates_per_s": 1000.0,
+    "ratio": 0.5,
+    "p99_ms": 50.0,
+    "workers_speedup": 1.4,
+    "postgres_creates_per_s": 800.0,
+    "postgres_p99_ms": 80.0,
+    "cpu_per_create_ratio": 1.15,
+    "conflict_retry_rate": 0.01,
+    "feed_lag_p99_ms": 50.0,
+}
 STRATEGY_STATE = {"InstantStart": "Running", "CreateStopped": "Stopped", "JustCreate": "Created"}
 FRESH_FIGURES_S = 2.5  # a replica publishes its figures with its heartbeat, every 2 s
 KILL_WINDOW_S = 1.0  # calls started this long after a kill are reported apart
 
 
 # ---- argument parsing ------------------------------------------------------------------------------------------
+
 
 def _int_list(s: str) -> list[int]:
     try:
@@ -113,49 +122,101 @@ def _int_list(s: str) -> list[int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--concurrency", type=_int_list, default=[1, 8, 32, 64],
-                   help="calls in flight per level, comma separated (default 1,8,32,64)")
+    p.add_argument(
+        "--concurrency",
+        type=_int_list,
+        default=[1, 8, 32, 64],
+        help="calls in flight per level, comma separated (default 1,8,32,64)",
+    )
     p.add_argument("--requests", type=int, default=2000, help="timed creates (and no-ops) per level (default 2000)")
     p.add_argument("--warmup", type=int, default=200, help="untimed creates before each level (default 200)")
-    p.add_argument("--strategy", default="InstantStart", choices=sorted(STRATEGY_STATE),
-                   help="the creates' strategy (default InstantStart)")
-    p.add_argument("--client-procs", type=int, default=1,
-                   help="client processes sharing each level's calls (default 1: one grpc.aio process)")
+    p.add_argument(
+        "--strategy",
+        default="InstantStart",
+        choices=sorted(STRATEGY_STATE),
+        help="the creates' strategy (default InstantStart)",
+    )
+    p.add_argument(
+        "--client-procs",
+        type=int,
+        default=1,
+        help="client processes sharing each level's calls (default 1: one grpc.aio process)",
+    )
     p.add_argument("--hosts", type=int, default=200, help="KVM hosts in the generated inventory (default 200)")
-    p.add_argument("--destroy", action=argparse.BooleanOptionalAction, default=True,
-                   help="destroy each level's groups after it (default on)")
-    p.add_argument("--noop", action=argparse.BooleanOptionalAction, default=True,
-                   help="measure the no-op ceiling (grpc.health.v1 Health/Check) at each level (default on)")
-    p.add_argument("--idempotency-keys", action=argparse.BooleanOptionalAction, default=True,
-                   help="send each create with its own idempotency-key, as a client of several replicas must "
-                        "(default on)")
+    p.add_argument(
+        "--destroy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="destroy each level's groups after it (default on)",
+    )
+    p.add_argument(
+        "--noop",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the no-op ceiling (grpc.health.v1 Health/Check) at each level (default on)",
+    )
+    p.add_argument(
+        "--idempotency-keys",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="send each create with its own idempotency-key, as a client of several replicas must (default on)",
+    )
     configs = p.add_argument_group("server configurations")
-    configs.add_argument("--workers", type=_int_list, default=[1],
-                         help="SQLite configurations: `ftvm serve --workers N` for each N, comma separated "
-                              "(default 1)")
-    configs.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True,
-                         help="run the SQLite configurations (default on; --no-sqlite: PostgreSQL only)")
+    configs.add_argument(
+        "--workers",
+        type=_int_list,
+        default=[1],
+        help="SQLite configurations: `ftvm serve --workers N` for each N, comma separated (default 1)",
+    )
+    configs.add_argument(
+        "--sqlite",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the SQLite configurations (default on; --no-sqlite: PostgreSQL only)",
+    )
     database = configs.add_mutually_exclusive_group()
-    database.add_argument("--postgres", action="store_true",
-                          help="also PostgreSQL: a throw-away one started for the run (ftvm.localcluster)")
-    database.add_argument("--database-url", metavar="URL",
-                          help="also PostgreSQL: an existing server (postgresql://USER@HOST:PORT/DB, a role that "
-                               "may create databases; each configuration gets a new database, dropped after it)")
-    configs.add_argument("--replicas", type=_int_list, default=[1],
-                         help="PostgreSQL configurations: that many `ftvm serve` processes on one database, comma "
-                              "separated (default 1)")
-    configs.add_argument("--kill-replica-after", type=int, metavar="N",
-                         help="SIGKILL one replica (or worker) after N timed creates of each level, in the "
-                              "configurations of several processes; report failed calls and lost creates")
+    database.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also PostgreSQL: a throw-away one started for the run (ftvm.localcluster)",
+    )
+    database.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="also PostgreSQL: an existing server (postgresql://USER@HOST:PORT/DB, a role that "
+        "may create databases; each configuration gets a new database, dropped after it)",
+    )
+    configs.add_argument(
+        "--replicas",
+        type=_int_list,
+        default=[1],
+        help="PostgreSQL configurations: that many `ftvm serve` processes on one database, comma separated (default 1)",
+    )
+    configs.add_argument(
+        "--kill-replica-after",
+        type=int,
+        metavar="N",
+        help="SIGKILL one replica (or worker) after N timed creates of each level, in the "
+        "configurations of several processes; report failed calls and lost creates",
+    )
     agent = p.add_mutually_exclusive_group()
-    agent.add_argument("--agent", choices=("in-process", "simulate-process"), default="in-process",
-                       help="the server's host agent: its in-process simulated hypervisor (default), or an "
-                            "`ftvm agent --simulate` process the benchmark starts (HTTP)")
+    agent.add_argument(
+        "--agent",
+        choices=("in-process", "simulate-process"),
+        default="in-process",
+        help="the server's host agent: its in-process simulated hypervisor (default), or an "
+        "`ftvm agent --simulate` process the benchmark starts (HTTP)",
+    )
     agent.add_argument("--agent-url", metavar="URL", help="the server's host agent: one already running at URL")
     p.add_argument("--data-dir", default=None, help="server data directory (default: a temporary directory)")
     p.add_argument("--keep-data", action="store_true", help="keep the data directory (and server log) afterwards")
-    p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
-                   help="extra argument for `ftvm serve` (repeatable, e.g. --server-arg=--log-level=warning)")
+    p.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for `ftvm serve` (repeatable, e.g. --server-arg=--log-level=warning)",
+    )
     p.add_argument("--timeout", type=float, default=60.0, help="deadline of each call in s (default 60)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars on stderr")
@@ -211,34 +272,74 @@ def make_inventory(n_hosts: int) -> dict:
         hosts = []
         for h in range(c * 50, min(n_hosts, (c + 1) * 50)):
             management_ip, ft_address = host_addresses(h)
-            hosts.append({"name": f"bench-host-{h}", "managementIp": management_ip, "ftNetworkAddress": ft_address,
-                          "failureDomain": f"rack-{h // 20}"})
-        clusters.append({"name": f"bench-cluster-{c}", "hostDefaults": {"cpuNum": 64, "memorySize": "1T"},
-                         "hosts": hosts})
+            hosts.append(
+                {
+                    "name": f"bench-host-{h}",
+                    "managementIp": management_ip,
+                    "ftNetworkAddress": ft_address,
+                    "failureDomain": f"rack-{h // 20}",
+                }
+            )
+        clusters.append(
+            {"name": f"bench-cluster-{c}", "hostDefaults": {"cpuNum": 64, "memorySize": "1T"}, "hosts": hosts}
+        )
     names = [c["name"] for c in clusters]
     return {
         "uuidSeed": "ftvm-bench-service",
         "globalConfigs": {"ft.enable": True, "ft.fault.tolerance.network.cidr": str(FT_NETWORK)},
-        "zones": [{
-            "name": "bench-zone",
-            "clusters": clusters,
-            "primaryStorages": [{"name": "bench-nfs", "type": "NFS", "url": "10.100.255.1:/bench",
-                                 "totalCapacity": "1024T", "clusters": names}],
-            "l2Networks": [{
-                "name": "bench-l2", "physicalInterface": "eth0", "clusters": names,
-                "l3Networks": [{"name": "bench-l3", "ipRanges": [
-                    {"startIp": "172.16.0.2", "endIp": "172.16.255.254", "netmask": "255.255.0.0",
-                     "gateway": "172.16.0.1"}]}],
-            }],
-        }],
-        "images": [{"name": "bench-image", "url": "http://bench.invalid/bench.qcow2", "size": "1G",
-                    "format": "qcow2", "mediaType": "RootVolumeTemplate", "platform": "Linux",
-                    "architecture": "x86_64", "guestOsType": "Linux"}],
+        "zones": [
+            {
+                "name": "bench-zone",
+                "clusters": clusters,
+                "primaryStorages": [
+                    {
+                        "name": "bench-nfs",
+                        "type": "NFS",
+                        "url": "10.100.255.1:/bench",
+                        "totalCapacity": "1024T",
+                        "clusters": names,
+                    }
+                ],
+                "l2Networks": [
+                    {
+                        "name": "bench-l2",
+                        "physicalInterface": "eth0",
+                        "clusters": names,
+                        "l3Networks": [
+                            {
+                                "name": "bench-l3",
+                                "ipRanges": [
+                                    {
+                                        "startIp": "172.16.0.2",
+                                        "endIp": "172.16.255.254",
+                                        "netmask": "255.255.0.0",
+                                        "gateway": "172.16.0.1",
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+        "images": [
+            {
+                "name": "bench-image",
+                "url": "http://bench.invalid/bench.qcow2",
+                "size": "1G",
+                "format": "qcow2",
+                "mediaType": "RootVolumeTemplate",
+                "platform": "Linux",
+                "architecture": "x86_64",
+                "guestOsType": "Linux",
+            }
+        ],
         "instanceOfferings": [{"name": "bench-1c1g", "cpuNum": 1, "memorySize": "1G"}],
     }
 
 
 # ---- the server and agent subprocesses ------------------------------------------------------------------------
+
 
 class ListeningProcess:
     """A command as a subprocess; `start()` returns once it printed its listening line (`ready_re`, whose group 1
@@ -268,8 +369,9 @@ class ListeningProcess:
         self._log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 -- open while the server runs: stop()
         self.target = None
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._log, env=self.env(), text=True,
-                                     bufsize=1)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=self._log, env=self.env(), text=True, bufsize=1
+        )
         ready = threading.Event()
 
         def read() -> None:
@@ -346,8 +448,16 @@ class ServerProcess(ListeningProcess):
     name = "ftvm serve"
     ready_re = READY_RE
 
-    def __init__(self, data_dir: str, *, inventory: str | None = None, password: str | None = None,
-                 extra_args: Sequence[str] = (), log_path: str | None = None, grpc_port: int = 0) -> None:
+    def __init__(
+        self,
+        data_dir: str,
+        *,
+        inventory: str | None = None,
+        password: str | None = None,
+        extra_args: Sequence[str] = (),
+        log_path: str | None = None,
+        grpc_port: int = 0,
+    ) -> None:
         super().__init__(log_path or os.path.join(data_dir, "server.log"))
         self.data_dir = data_dir
         self.inventory = inventory
@@ -358,8 +468,17 @@ class ServerProcess(ListeningProcess):
     @property
     def argv(self) -> list[str]:
         # gRPC only: the benchmark measures the gRPC path (and must not take the REST default port 8080)
-        argv = [sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", self.data_dir, "--grpc-port",
-                str(self.grpc_port), "--no-gateway"]
+        argv = [
+            sys.executable,
+            "-m",
+            "ftvm.cli",
+            "serve",
+            "--data-dir",
+            self.data_dir,
+            "--grpc-port",
+            str(self.grpc_port),
+            "--no-gateway",
+        ]
         if self.inventory:
             argv += ["--inventory", self.inventory]
         return argv + self.extra_args
@@ -386,8 +505,19 @@ class AgentProcess(ListeningProcess):
 
     @property
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "ftvm.cli", "agent", "--simulate", "--listen", f"127.0.0.1:{self.port}",
-                "--state", self.state_path, "--log-level", "INFO"]
+        return [
+            sys.executable,
+            "-m",
+            "ftvm.cli",
+            "agent",
+            "--simulate",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--state",
+            self.state_path,
+            "--log-level",
+            "INFO",
+        ]
 
     def start(self, timeout: float = 60.0) -> AgentProcess:
         super().start(timeout)
@@ -401,6 +531,7 @@ class AgentProcess(ListeningProcess):
 
 
 # ---- server configurations -----------------------------------------------------------------------------------
+
 
 def _tree(pid: int | None) -> list[int]:
     """A process and its descendants (none when it is gone)."""
@@ -472,8 +603,10 @@ class Deployment:
 
     def cpu_mark(self) -> dict:
         database = self.database_pids()
-        return {"app": _cpu_by_process(self.server_pids()),
-                "db": None if database is None else _cpu_by_process(database)}
+        return {
+            "app": _cpu_by_process(self.server_pids()),
+            "db": None if database is None else _cpu_by_process(database),
+        }
 
     def kill_one(self) -> dict:
         """SIGKILL to one server process (a crash); what was killed."""
@@ -511,8 +644,13 @@ class SqliteDeployment(Deployment):
         self.key = f"sqlite-w{workers}"
         self.name = f"sqlite, {workers} worker{'s' if workers > 1 else ''}"
         args = list(extra_args) + (["--workers", str(workers)] if workers > 1 else [])
-        self.server = ServerProcess(os.path.join(folder, "data"), inventory=inventory, password=password,
-                                    extra_args=args, log_path=os.path.join(folder, "server.log"))
+        self.server = ServerProcess(
+            os.path.join(folder, "data"),
+            inventory=inventory,
+            password=password,
+            extra_args=args,
+            log_path=os.path.join(folder, "server.log"),
+        )
 
     @property
     def targets(self) -> list[str]:
@@ -547,16 +685,23 @@ class SqliteDeployment(Deployment):
             listening = 0
             for pid in self.worker_pids():
                 with contextlib.suppress(psutil.Error):
-                    listening += any(c.status == psutil.CONN_LISTEN and c.laddr.port == port
-                                     for c in psutil.Process(pid).net_connections("tcp"))
+                    listening += any(
+                        c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                        for c in psutil.Process(pid).net_connections("tcp")
+                    )
             if listening == self.processes:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"{self.name}: the killed worker did not come back in {timeout:g} s")
 
     def describe(self) -> dict:
-        return {"targets": self.targets, "pids": [self.server.pid], "argv": self.server.argv[1:],
-                "start_s": self.server.start_s, "database": "sqlite"}
+        return {
+            "targets": self.targets,
+            "pids": [self.server.pid],
+            "argv": self.server.argv[1:],
+            "start_s": self.server.start_s,
+            "database": "sqlite",
+        }
 
     def start(self) -> SqliteDeployment:
         self.server.start()
@@ -575,8 +720,9 @@ class PostgresDeployment(Deployment):
 
     backend = "postgresql"
 
-    def __init__(self, folder: str, replicas: int, admin_url: str, inventory: str, password: str,
-                 extra_args: Sequence[str]) -> None:
+    def __init__(
+        self, folder: str, replicas: int, admin_url: str, inventory: str, password: str, extra_args: Sequence[str]
+    ) -> None:
         from ftvm.localcluster import free_port
 
         super().__init__(password)
@@ -589,10 +735,17 @@ class PostgresDeployment(Deployment):
         parts = urllib.parse.urlsplit(admin_url)
         self._postmaster = _listening_pid(parts.hostname or "", parts.port or 5432)
         # fixed ports: a killed replica comes back where the client's channel looks for it
-        self.replicas = [ServerProcess(os.path.join(folder, f"replica-{i}"), inventory=inventory if i == 1 else None,
-                                       password=password, extra_args=["--database-url", self.url, *extra_args],
-                                       grpc_port=free_port(), log_path=os.path.join(folder, f"replica-{i}.log"))
-                         for i in range(1, replicas + 1)]
+        self.replicas = [
+            ServerProcess(
+                os.path.join(folder, f"replica-{i}"),
+                inventory=inventory if i == 1 else None,
+                password=password,
+                extra_args=["--database-url", self.url, *extra_args],
+                grpc_port=free_port(),
+                log_path=os.path.join(folder, f"replica-{i}.log"),
+            )
+            for i in range(1, replicas + 1)
+        ]
         self._killed: ServerProcess | None = None
 
     @property
@@ -619,9 +772,14 @@ class PostgresDeployment(Deployment):
     def describe(self) -> dict:
         from ftvm.store import shown_url
 
-        return {"targets": self.targets, "pids": [r.pid for r in self.replicas], "argv": self.replicas[0].argv[1:],
-                "start_s": [r.start_s for r in self.replicas], "database": shown_url(self.url),
-                "postmaster_pid": self._postmaster}
+        return {
+            "targets": self.targets,
+            "pids": [r.pid for r in self.replicas],
+            "argv": self.replicas[0].argv[1:],
+            "start_s": [r.start_s for r in self.replicas],
+            "database": shown_url(self.url),
+            "postmaster_pid": self._postmaster,
+        }
 
     def start(self) -> PostgresDeployment:
         from ftvm.localcluster import create_database
@@ -645,29 +803,45 @@ class PostgresDeployment(Deployment):
 
 # ---- what the replicas publish, and what the database holds ----------------------------------------------------
 
+
 def _sync_call(ctx: dict, method: str, request):
     from ftvm import client
 
     m = client.find_method(method)
     with client.open_channel(",".join(ctx["targets"])) as channel:
-        return client.unary(channel, m)(request, metadata=client.auth_metadata(ctx["session"]),
-                                        timeout=ctx["timeout"])
+        return client.unary(channel, m)(request, metadata=client.auth_metadata(ctx["session"]), timeout=ctx["timeout"])
 
 
 def fleet_figures(ctx: dict) -> list[dict]:
     """QueryManagementNode: every replica's figures as its last heartbeat published them."""
     from ftvm._proto.zstack.ft.v1 import services_pb2
 
-    reply = _sync_call(ctx, "zstack.ft.v1.InventoryService/QueryManagementNode",
-                       services_pb2.QueryManagementNodeRequest())
+    reply = _sync_call(
+        ctx, "zstack.ft.v1.InventoryService/QueryManagementNode", services_pb2.QueryManagementNodeRequest()
+    )
 
     def optional(node, name: str):
         return getattr(node, name) if node.HasField(name) else None
 
-    return [{"uuid": n.uuid, "ordinal": optional(n, "ordinal"), "grpc_address": optional(n, "grpc_address"),
-             **{k: optional(n, k) for k in ("feed_seq", "applied_entries", "feed_lag_p50_ms", "feed_lag_p99_ms",
-                                            "stale_retries", "reloads")}}
-            for n in reply.inventories]
+    return [
+        {
+            "uuid": n.uuid,
+            "ordinal": optional(n, "ordinal"),
+            "grpc_address": optional(n, "grpc_address"),
+            **{
+                k: optional(n, k)
+                for k in (
+                    "feed_seq",
+                    "applied_entries",
+                    "feed_lag_p50_ms",
+                    "feed_lag_p99_ms",
+                    "stale_retries",
+                    "reloads",
+                )
+            },
+        }
+        for n in reply.inventories
+    ]
 
 
 def _replica_figures(before: list[dict], after: list[dict], creates: int) -> dict:
@@ -678,9 +852,13 @@ def _replica_figures(before: list[dict], after: list[dict], creates: int) -> dic
     def worst(key: str) -> float | None:
         return max((n[key] for n in after if n[key] is not None), default=None)
 
-    return {"stale_retries": retries, "conflict_retry_rate": retries / creates if creates else None,
-            "feed_lag_p50_ms": worst("feed_lag_p50_ms"), "feed_lag_p99_ms": worst("feed_lag_p99_ms"),
-            "nodes": after}
+    return {
+        "stale_retries": retries,
+        "conflict_retry_rate": retries / creates if creates else None,
+        "feed_lag_p50_ms": worst("feed_lag_p50_ms"),
+        "feed_lag_p99_ms": worst("feed_lag_p99_ms"),
+        "nodes": after,
+    }
 
 
 def _groups_found(ctx: dict, uuids: Sequence[str]) -> set[str]:
@@ -688,9 +866,12 @@ def _groups_found(ctx: dict, uuids: Sequence[str]) -> set[str]:
 
     found: set[str] = set()
     for i in range(0, len(uuids), 100):  # a query condition takes 4,096 characters
-        chunk = uuids[i:i + 100]
-        reply = _sync_call(ctx, "zstack.ft.v1.VmService/QueryFaultToleranceVm",
-                           services_pb2.QueryFaultToleranceVmRequest(q=[f"uuid?={','.join(chunk)}"], limit=1000))
+        chunk = uuids[i : i + 100]
+        reply = _sync_call(
+            ctx,
+            "zstack.ft.v1.VmService/QueryFaultToleranceVm",
+            services_pb2.QueryFaultToleranceVmRequest(q=[f"uuid?={','.join(chunk)}"], limit=1000),
+        )
         found.update(g.uuid for g in reply.inventories)
     return found
 
@@ -698,13 +879,16 @@ def _groups_found(ctx: dict, uuids: Sequence[str]) -> set[str]:
 def _groups_named(ctx: dict, prefix: str) -> int:
     from ftvm._proto.zstack.ft.v1 import services_pb2
 
-    reply = _sync_call(ctx, "zstack.ft.v1.VmService/QueryFaultToleranceVm",
-                       services_pb2.QueryFaultToleranceVmRequest(q=[f"name~={prefix}%"], limit=1,
-                                                                 reply_with_count=True))
+    reply = _sync_call(
+        ctx,
+        "zstack.ft.v1.VmService/QueryFaultToleranceVm",
+        services_pb2.QueryFaultToleranceVmRequest(q=[f"name~={prefix}%"], limit=1, reply_with_count=True),
+    )
     return reply.total
 
 
 # ---- load generation ------------------------------------------------------------------------------------------
+
 
 def _stats_ms(lat_ns: Sequence[int]) -> dict:
     if not lat_ns:
@@ -717,13 +901,23 @@ def _stats_ms(lat_ns: Sequence[int]) -> dict:
         hi = min(lo + 1, len(a) - 1)
         return (a[lo] + (a[hi] - a[lo]) * (k - lo)) / 1e6
 
-    return {"p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "mean_ms": sum(a) / len(a) / 1e6,
-            "max_ms": a[-1] / 1e6}
+    return {
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "mean_ms": sum(a) / len(a) / 1e6,
+        "max_ms": a[-1] / 1e6,
+    }
 
 
-async def _drive(calls: Sequence[Callable], requests: Sequence[tuple[bytes, tuple]], concurrency: int,
-                 timeout: float, tick: Callable[[], None] | None = None,
-                 finished: Callable[[int], None] | None = None) -> dict:
+async def _drive(
+    calls: Sequence[Callable],
+    requests: Sequence[tuple[bytes, tuple]],
+    concurrency: int,
+    timeout: float,
+    tick: Callable[[], None] | None = None,
+    finished: Callable[[int], None] | None = None,
+) -> dict:
     """`len(requests)` calls (payload, metadata), `concurrency` in flight, slot k on `calls[k % len(calls)]` (one
     per channel); answers start times, latencies, codes and raw replies by index. `finished(n)` runs after the
     n-th call ended."""
@@ -761,8 +955,16 @@ async def _drive(calls: Sequence[Callable], requests: Sequence[tuple[bytes, tupl
     cpu0, t0 = _cpu_self(), time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(min(concurrency, n) or 1)))
     t1, cpu1 = time.perf_counter(), _cpu_self()
-    return {"starts": starts, "lat": lat, "codes": codes, "replies": replies, "details": details, "t0": t0, "t1": t1,
-            "client_cpu_s": cpu1 - cpu0}
+    return {
+        "starts": starts,
+        "lat": lat,
+        "codes": codes,
+        "replies": replies,
+        "details": details,
+        "t0": t0,
+        "t1": t1,
+        "client_cpu_s": cpu1 - cpu0,
+    }
 
 
 def _cpu_self() -> float:
@@ -777,8 +979,12 @@ def _create_requests(ctx: dict, name: str, n: int) -> list[tuple[bytes, tuple]]:
     out = []
     for i in range(n):
         req = services_pb2.CreateFaultToleranceVmInstanceRequest(
-            name=f"{name}-{i}", instance_offering_uuid=ctx["offering"], image_uuid=ctx["image"],
-            l3_network_uuids=[ctx["l3"]], strategy=ctx["strategy"])
+            name=f"{name}-{i}",
+            instance_offering_uuid=ctx["offering"],
+            image_uuid=ctx["image"],
+            l3_network_uuids=[ctx["l3"]],
+            strategy=ctx["strategy"],
+        )
         key = (("idempotency-key", uuid.uuid4().hex),) if ctx["idempotency_keys"] else ()
         out.append((req.SerializeToString(), metadata + key))
     return out
@@ -797,8 +1003,9 @@ class _Tick:
     def __init__(self, enabled: bool, total: int, desc: str) -> None:
         self.bar = None
         if enabled and total > 0:
-            self.bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False, unit="call", dynamic_ncols=True,
-                            mininterval=0.5)
+            self.bar = tqdm(
+                total=total, desc=desc, file=sys.stderr, leave=False, unit="call", dynamic_ncols=True, mininterval=0.5
+            )
 
     def __call__(self) -> None:
         if self.bar is not None:
@@ -859,8 +1066,10 @@ async def _one_connection_per_process(target: str, pids: Sequence[int], options:
     def holder(local_port: int) -> int | None:
         for pid in pids:
             with contextlib.suppress(psutil.Error):
-                if any(c.laddr.port == port and c.raddr and c.raddr.port == local_port
-                       for c in psutil.Process(pid).net_connections("tcp")):
+                if any(
+                    c.laddr.port == port and c.raddr and c.raddr.port == local_port
+                    for c in psutil.Process(pid).net_connections("tcp")
+                ):
                     return pid
         return None
 
@@ -930,9 +1139,17 @@ async def _run_part(spec: dict, sync: Callable[[str], Any], kill: Callable[[], d
             tick.close()
         await sync("creates_done")
         groups = _check_creates(r["replies"], r["codes"], ctx["strategy"])
-        out["create"] = {"lat": [x for x, k in zip(r["lat"], r["codes"]) if k == "OK"], "codes": r["codes"],
-                         "details": r["details"], "t0": r["t0"], "t1": r["t1"], "client_cpu_s": r["client_cpu_s"],
-                         "groups": groups, "starts": r["starts"], "lat_all": r["lat"]}
+        out["create"] = {
+            "lat": [x for x, k in zip(r["lat"], r["codes"]) if k == "OK"],
+            "codes": r["codes"],
+            "details": r["details"],
+            "t0": r["t0"],
+            "t1": r["t1"],
+            "client_cpu_s": r["client_cpu_s"],
+            "groups": groups,
+            "starts": r["starts"],
+            "lat_all": r["lat"],
+        }
         if noops:
             await _drive(noop_calls, noops[: max(1, len(noops) // 10)], c, ctx["timeout"])  # warm-up
             await sync("noop_start")
@@ -942,8 +1159,14 @@ async def _run_part(spec: dict, sync: Callable[[str], Any], kill: Callable[[], d
             finally:
                 tick.close()
             await sync("noop_done")
-            out["noop"] = {"lat": [x for x, k in zip(r["lat"], r["codes"]) if k == "OK"], "codes": r["codes"],
-                           "details": r["details"], "t0": r["t0"], "t1": r["t1"], "client_cpu_s": r["client_cpu_s"]}
+            out["noop"] = {
+                "lat": [x for x, k in zip(r["lat"], r["codes"]) if k == "OK"],
+                "codes": r["codes"],
+                "details": r["details"],
+                "t0": r["t0"],
+                "t1": r["t1"],
+                "client_cpu_s": r["client_cpu_s"],
+            }
     finally:
         for channel in channels:
             await channel.close()
@@ -953,6 +1176,7 @@ async def _run_part(spec: dict, sync: Callable[[str], Any], kill: Callable[[], d
 def _child_main(spec: dict, barrier, queue) -> None:
     """Entry point of one client process (multiprocessing spawn): at each boundary it waits for the others and
     the parent twice (all arrived; the parent measured)."""
+
     async def sync(_: str) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, barrier.wait)
@@ -989,12 +1213,22 @@ def _phase_result(parts: list[dict], key: str, cpu: dict | None) -> dict:
     ok = codes.pop("OK", 0)
     app, db = (cpu or {}).get("app"), (cpu or {}).get("db")
     server = None if app is None else app + (db or 0.0)
-    out = {"n": ok + sum(codes.values()), "ok": ok, "errors": dict(codes), "error_count": sum(codes.values()),
-           "wall_s": wall, "per_s": ok / wall if wall > 0 else None, **_stats_ms(lat),
-           "client_cpu_s": client_cpu, "client_cpu_pct": 100 * client_cpu / wall if wall > 0 else None,
-           "server_cpu_s": server, "app_cpu_s": app, "db_cpu_s": db,
-           "server_cpu_pct": 100 * server / wall if wall > 0 and server is not None else None,
-           "server_cpu_ms_per_call": 1000 * server / ok if ok and server is not None else None}
+    out = {
+        "n": ok + sum(codes.values()),
+        "ok": ok,
+        "errors": dict(codes),
+        "error_count": sum(codes.values()),
+        "wall_s": wall,
+        "per_s": ok / wall if wall > 0 else None,
+        **_stats_ms(lat),
+        "client_cpu_s": client_cpu,
+        "client_cpu_pct": 100 * client_cpu / wall if wall > 0 else None,
+        "server_cpu_s": server,
+        "app_cpu_s": app,
+        "db_cpu_s": db,
+        "server_cpu_pct": 100 * server / wall if wall > 0 and server is not None else None,
+        "server_cpu_ms_per_call": 1000 * server / ok if ok and server is not None else None,
+    }
     if details:
         out["error_details"] = details
     return out
@@ -1024,19 +1258,34 @@ class _LevelProbe:
         a, b = self.cpu.get(start), self.cpu.get(end)
         if a is None or b is None:
             return None
-        return {"app": _cpu_between(a["app"], b["app"]),
-                "db": None if a["db"] is None or b["db"] is None else _cpu_between(a["db"], b["db"])}
+        return {
+            "app": _cpu_between(a["app"], b["app"]),
+            "db": None if a["db"] is None or b["db"] is None else _cpu_between(a["db"], b["db"]),
+        }
 
 
 def run_level(ctx: dict, deployment: Deployment, index: int, concurrency: int, opts) -> dict:
     procs = max(1, min(opts.client_procs, concurrency))
     killing = opts.kill_replica_after is not None and deployment.processes > 1
-    specs = [{"ctx": ctx, "level": index, "concurrency": c, "part": i, "warmup": w, "requests": r,
-              "noop": opts.noop, "progress": opts.progress and procs == 1, "kill_after": opts.kill_replica_after}
-             for i, (c, w, r) in enumerate(zip(_split(concurrency, procs), _split(opts.warmup, procs),
-                                               _split(opts.requests, procs)))]
+    specs = [
+        {
+            "ctx": ctx,
+            "level": index,
+            "concurrency": c,
+            "part": i,
+            "warmup": w,
+            "requests": r,
+            "noop": opts.noop,
+            "progress": opts.progress and procs == 1,
+            "kill_after": opts.kill_replica_after,
+        }
+        for i, (c, w, r) in enumerate(
+            zip(_split(concurrency, procs), _split(opts.warmup, procs), _split(opts.requests, procs))
+        )
+    ]
     probe = _LevelProbe(ctx, deployment)
     if procs == 1:
+
         async def sync(boundary: str) -> None:
             probe(boundary)
 
@@ -1047,11 +1296,13 @@ def run_level(ctx: dict, deployment: Deployment, index: int, concurrency: int, o
     warm_codes: collections.Counter = collections.Counter()
     for p in parts:
         warm_codes.update(p["warmup_codes"])
-    level: dict[str, Any] = {"concurrency": concurrency, "client_procs": procs,
-                             "connections": sum(p["connections"] for p in parts),
-                             "warmup": {"n": sum(warm_codes.values()), "ok": warm_codes.pop("OK", 0),
-                                        "errors": dict(warm_codes)},
-                             "create": _phase_result(parts, "create", probe.phase_cpu("warmup_done", "creates_done"))}
+    level: dict[str, Any] = {
+        "concurrency": concurrency,
+        "client_procs": procs,
+        "connections": sum(p["connections"] for p in parts),
+        "warmup": {"n": sum(warm_codes.values()), "ok": warm_codes.pop("OK", 0), "errors": dict(warm_codes)},
+        "create": _phase_result(parts, "create", probe.phase_cpu("warmup_done", "creates_done")),
+    }
     warm_details = {k: v for p in parts for k, v in p["warmup_details"].items()}
     if warm_details:
         level["warmup"]["error_details"] = warm_details
@@ -1060,8 +1311,7 @@ def run_level(ctx: dict, deployment: Deployment, index: int, concurrency: int, o
         c, n = level["create"]["per_s"], level["noop"]["per_s"]
         level["ratio"] = c / n if c and n else None
     if probe.several:
-        level["replicas"] = _replica_figures(probe.figures["before"], probe.figures["after"],
-                                             level["create"]["ok"])
+        level["replicas"] = _replica_figures(probe.figures["before"], probe.figures["after"], level["create"]["ok"])
     groups = [g for p in parts for g in p["warmup_groups"] + p["create"]["groups"]]
     level["groups"] = len(groups)
     if killing:
@@ -1078,8 +1328,11 @@ def _kill_report(part: dict, ctx: dict, acknowledged: list[str], name_prefix: st
     """The kill as the client saw it: failed calls, the latency of the calls it could have hit, and whether every
     acknowledged create is in the database (and no create made a second group)."""
     create = part["create"]
-    report: dict[str, Any] = {"after": after, "failed_calls": sum(k != "OK" for k in create["codes"]),
-                              "acknowledged": len(acknowledged)}
+    report: dict[str, Any] = {
+        "after": after,
+        "failed_calls": sum(k != "OK" for k in create["codes"]),
+        "acknowledged": len(acknowledged),
+    }
     if "kill" not in part:
         report["killed"] = None  # the level ended before that many creates
     else:
@@ -1087,9 +1340,12 @@ def _kill_report(part: dict, ctx: dict, acknowledged: list[str], name_prefix: st
         spans = list(zip(create["starts"], create["lat_all"]))
         in_flight = [lat for start, lat in spans if start < at < start + lat]
         just_after = [lat for start, lat in spans if at <= start < at + KILL_WINDOW_S * 1e9]
-        report.update(killed=part["kill"]["process"], at_s=(at / 1e9) - create["t0"],
-                      in_flight={"n": len(in_flight), **_stats_ms(in_flight)},
-                      started_within_1s={"n": len(just_after), **_stats_ms(just_after)})
+        report.update(
+            killed=part["kill"]["process"],
+            at_s=(at / 1e9) - create["t0"],
+            in_flight={"n": len(in_flight), **_stats_ms(in_flight)},
+            started_within_1s={"n": len(just_after), **_stats_ms(just_after)},
+        )
     found = _groups_found(ctx, acknowledged)
     report["lost"] = len(set(acknowledged) - found)
     report["lost_uuids"] = sorted(set(acknowledged) - found)[:20]
@@ -1149,16 +1405,26 @@ async def _destroy(ctx: dict, groups: Sequence[str], concurrency: int, progress:
     codes = collections.Counter(r["codes"])
     ok = codes.pop("OK", 0)
     wall = r["t1"] - r["t0"]
-    out = {"n": len(requests), "ok": ok, "errors": dict(codes), "concurrency": concurrency, "wall_s": wall,
-           "per_s": ok / wall if wall > 0 else None,
-           **{k: v for k, v in _stats_ms([x for x, k in zip(r["lat"], r["codes"]) if k == "OK"]).items()
-              if k in ("p50_ms", "p99_ms")}}
+    out = {
+        "n": len(requests),
+        "ok": ok,
+        "errors": dict(codes),
+        "concurrency": concurrency,
+        "wall_s": wall,
+        "per_s": ok / wall if wall > 0 else None,
+        **{
+            k: v
+            for k, v in _stats_ms([x for x, k in zip(r["lat"], r["codes"]) if k == "OK"]).items()
+            if k in ("p50_ms", "p99_ms")
+        },
+    }
     if r["details"]:
         out["error_details"] = r["details"]
     return out
 
 
 # ---- setup: login and the uuids the creates use ------------------------------------------------------------
+
 
 async def _setup(target: str, password: str, timeout: float) -> dict:
     import grpc
@@ -1170,36 +1436,52 @@ async def _setup(target: str, password: str, timeout: float) -> dict:
         session = await client.login_async(channel, ADMIN, password, timeout=timeout)
         md = client.auth_metadata(session)
         found: dict[str, Any] = {"session": session}
-        for key, method, name in (("image", "QueryImage", "bench-image"),
-                                  ("offering", "QueryInstanceOffering", "bench-1c1g"),
-                                  ("l3", "QueryL3Network", "bench-l3")):
+        for key, method, name in (
+            ("image", "QueryImage", "bench-image"),
+            ("offering", "QueryInstanceOffering", "bench-1c1g"),
+            ("l3", "QueryL3Network", "bench-l3"),
+        ):
             m = client.find_method(f"zstack.ft.v1.InventoryService/{method}")
             reply = await client.unary(channel, m)(m.input_type(q=[f"name={name}"]), metadata=md, timeout=timeout)
             if len(reply.inventories) != 1:
-                raise RuntimeError(f"{method} name={name}: expected 1 inventory, got {len(reply.inventories)} "
-                                   "(did the server load the inventory file?)")
+                raise RuntimeError(
+                    f"{method} name={name}: expected 1 inventory, got {len(reply.inventories)} "
+                    "(did the server load the inventory file?)"
+                )
             found[key] = reply.inventories[0].uuid
         m = client.find_method("zstack.ft.v1.InventoryService/QueryHost")
-        reply = await client.unary(channel, m)(services_pb2.QueryHostRequest(limit=1, reply_with_count=True),
-                                               metadata=md, timeout=timeout)
+        reply = await client.unary(channel, m)(
+            services_pb2.QueryHostRequest(limit=1, reply_with_count=True), metadata=md, timeout=timeout
+        )
         found["hosts"] = reply.total
     return found
 
 
 # ---- the run ----------------------------------------------------------------------------------------------------
 
+
 def run_configuration(deployment: Deployment, opts, agent: AgentProcess | None) -> dict:
     with deployment:
-        print(f"ftvm bench service: {deployment.name} on {','.join(deployment.targets)}", file=sys.stderr,
-              flush=True)
+        print(f"ftvm bench service: {deployment.name} on {','.join(deployment.targets)}", file=sys.stderr, flush=True)
         ctx = asyncio.run(_setup(deployment.targets[0], deployment.password, opts.timeout))
-        conf: dict[str, Any] = {"name": deployment.name, "key": deployment.key, "backend": deployment.backend,
-                                "processes": deployment.processes,
-                                "server": {**deployment.describe(), "hosts": ctx.pop("hosts"),
-                                           "agent": agent.url if agent else opts.agent_url or "in-process"},
-                                "levels": []}
-        ctx.update(targets=deployment.targets, strategy=opts.strategy, timeout=opts.timeout,
-                   idempotency_keys=opts.idempotency_keys)
+        conf: dict[str, Any] = {
+            "name": deployment.name,
+            "key": deployment.key,
+            "backend": deployment.backend,
+            "processes": deployment.processes,
+            "server": {
+                **deployment.describe(),
+                "hosts": ctx.pop("hosts"),
+                "agent": agent.url if agent else opts.agent_url or "in-process",
+            },
+            "levels": [],
+        }
+        ctx.update(
+            targets=deployment.targets,
+            strategy=opts.strategy,
+            timeout=opts.timeout,
+            idempotency_keys=opts.idempotency_keys,
+        )
         for index, c in enumerate(opts.concurrency):
             ctx["balance_pids"] = deployment.balance_pids()  # a worker killed at the last level has a new pid
             agent_cpu = agent.cpu_seconds() if agent else None
@@ -1216,15 +1498,28 @@ def run(opts) -> dict:
     own_dir = opts.data_dir is None
     data_dir = tempfile.mkdtemp(prefix="ftvm-bench-service-") if own_dir else opts.data_dir
     result: dict[str, Any] = {
-        "config": {"concurrency": opts.concurrency, "requests": opts.requests, "warmup": opts.warmup,
-                   "strategy": opts.strategy, "client_procs": opts.client_procs, "hosts": opts.hosts,
-                   "destroy": opts.destroy, "noop": opts.noop, "agent": opts.agent_url or opts.agent,
-                   "idempotency_keys": opts.idempotency_keys, "workers": opts.workers if opts.sqlite else [],
-                   "postgres": "local" if opts.postgres else ("url" if opts.database_url else None),
-                   "replicas": opts.replicas if opts.postgres or opts.database_url else [],
-                   "kill_replica_after": opts.kill_replica_after},
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "loadavg_start": os.getloadavg()},
+        "config": {
+            "concurrency": opts.concurrency,
+            "requests": opts.requests,
+            "warmup": opts.warmup,
+            "strategy": opts.strategy,
+            "client_procs": opts.client_procs,
+            "hosts": opts.hosts,
+            "destroy": opts.destroy,
+            "noop": opts.noop,
+            "agent": opts.agent_url or opts.agent,
+            "idempotency_keys": opts.idempotency_keys,
+            "workers": opts.workers if opts.sqlite else [],
+            "postgres": "local" if opts.postgres else ("url" if opts.database_url else None),
+            "replicas": opts.replicas if opts.postgres or opts.database_url else [],
+            "kill_replica_after": opts.kill_replica_after,
+        },
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "loadavg_start": os.getloadavg(),
+        },
         "configurations": [],
     }
     password = secrets.token_hex(12)
@@ -1237,15 +1532,19 @@ def run(opts) -> dict:
         with contextlib.ExitStack() as stack:
             agent_url, agent = opts.agent_url, None
             if opts.agent == "simulate-process":
-                agent = stack.enter_context(AgentProcess(os.path.join(data_dir, "agent-state.db"),
-                                                         log_path=os.path.join(data_dir, "agent.log")))
+                agent = stack.enter_context(
+                    AgentProcess(os.path.join(data_dir, "agent-state.db"), log_path=os.path.join(data_dir, "agent.log"))
+                )
                 agent_url = agent.url
             extra_args = opts.server_arg + (["--agent-url", agent_url] if agent_url else [])
             deployments: list[Callable[[], Deployment]] = []
             if opts.sqlite:
-                deployments += [lambda w=w: SqliteDeployment(os.path.join(data_dir, f"sqlite-w{w}"), w,
-                                                             inventory_path, password, extra_args)
-                                for w in opts.workers]
+                deployments += [
+                    lambda w=w: SqliteDeployment(
+                        os.path.join(data_dir, f"sqlite-w{w}"), w, inventory_path, password, extra_args
+                    )
+                    for w in opts.workers
+                ]
             admin_url = opts.database_url
             if opts.postgres:
                 from ftvm.localcluster import PostgresCluster
@@ -1255,9 +1554,12 @@ def run(opts) -> dict:
                 admin_url = cluster.url()
                 result["config"]["postgres"] = f"local PostgreSQL {cluster.version} (ftvm.localcluster, fsync on)"
             if admin_url:
-                deployments += [lambda r=r: PostgresDeployment(os.path.join(data_dir, f"postgresql-r{r}"), r,
-                                                               admin_url, inventory_path, password, extra_args)
-                                for r in opts.replicas]
+                deployments += [
+                    lambda r=r: PostgresDeployment(
+                        os.path.join(data_dir, f"postgresql-r{r}"), r, admin_url, inventory_path, password, extra_args
+                    )
+                    for r in opts.replicas
+                ]
             for make in deployments:
                 result["configurations"].append(run_configuration(make(), opts, agent))
     finally:
@@ -1270,6 +1572,7 @@ def run(opts) -> dict:
 
 
 # ---- goals --------------------------------------------------------------------------------------------------------
+
 
 def _goal_level(conf: dict | None) -> dict | None:
     if not conf or not conf["levels"]:
@@ -1291,23 +1594,48 @@ def evaluate_goals(configurations: list[dict]) -> dict:
     sqlite1, sqlite2, pg1 = by_key.get("sqlite-w1"), by_key.get("sqlite-w2"), by_key.get("postgresql-r1")
     if (lv := _goal_level(sqlite1)) is not None:
         c = lv["create"]
-        add("creates_per_s", c["per_s"], f">= {GOALS['creates_per_s']:g}",
-            c["per_s"] is not None and c["per_s"] >= GOALS["creates_per_s"], at(sqlite1, lv))
+        add(
+            "creates_per_s",
+            c["per_s"],
+            f">= {GOALS['creates_per_s']:g}",
+            c["per_s"] is not None and c["per_s"] >= GOALS["creates_per_s"],
+            at(sqlite1, lv),
+        )
         if lv.get("ratio") is not None:
             add("ratio", lv["ratio"], f">= {GOALS['ratio']:g}", lv["ratio"] >= GOALS["ratio"], at(sqlite1, lv))
-        add("p99_ms", c["p99_ms"], f"<= {GOALS['p99_ms']:g}",
-            c["p99_ms"] is not None and c["p99_ms"] <= GOALS["p99_ms"], at(sqlite1, lv))
+        add(
+            "p99_ms",
+            c["p99_ms"],
+            f"<= {GOALS['p99_ms']:g}",
+            c["p99_ms"] is not None and c["p99_ms"] <= GOALS["p99_ms"],
+            at(sqlite1, lv),
+        )
         if (lv2 := _goal_level(sqlite2)) is not None and lv2["concurrency"] == lv["concurrency"]:
             one, two = c["per_s"], lv2["create"]["per_s"]
             speedup = two / one if one and two else None
-            add("workers_speedup", speedup, f">= {GOALS['workers_speedup']:g} x 1 worker",
-                speedup is not None and speedup >= GOALS["workers_speedup"], at(sqlite2, lv2))
+            add(
+                "workers_speedup",
+                speedup,
+                f">= {GOALS['workers_speedup']:g} x 1 worker",
+                speedup is not None and speedup >= GOALS["workers_speedup"],
+                at(sqlite2, lv2),
+            )
     if (lv := _goal_level(pg1)) is not None:
         c = lv["create"]
-        add("postgres_creates_per_s", c["per_s"], f">= {GOALS['postgres_creates_per_s']:g}",
-            c["per_s"] is not None and c["per_s"] >= GOALS["postgres_creates_per_s"], at(pg1, lv))
-        add("postgres_p99_ms", c["p99_ms"], f"<= {GOALS['postgres_p99_ms']:g}",
-            c["p99_ms"] is not None and c["p99_ms"] <= GOALS["postgres_p99_ms"], at(pg1, lv))
+        add(
+            "postgres_creates_per_s",
+            c["per_s"],
+            f">= {GOALS['postgres_creates_per_s']:g}",
+            c["per_s"] is not None and c["per_s"] >= GOALS["postgres_creates_per_s"],
+            at(pg1, lv),
+        )
+        add(
+            "postgres_p99_ms",
+            c["p99_ms"],
+            f"<= {GOALS['postgres_p99_ms']:g}",
+            c["p99_ms"] is not None and c["p99_ms"] <= GOALS["postgres_p99_ms"],
+            at(pg1, lv),
+        )
         base = c["server_cpu_ms_per_call"]
         for conf in configurations:
             lvr = _goal_level(conf)
@@ -1315,22 +1643,40 @@ def evaluate_goals(configurations: list[dict]) -> dict:
                 continue
             mine = lvr["create"]["server_cpu_ms_per_call"]
             ratio = mine / base if mine and base else None
-            add(f"cpu_per_create_r{conf['processes']}", ratio, f"<= {GOALS['cpu_per_create_ratio']:g} x 1 replica",
-                ratio is not None and ratio <= GOALS["cpu_per_create_ratio"], at(conf, lvr))
+            add(
+                f"cpu_per_create_r{conf['processes']}",
+                ratio,
+                f"<= {GOALS['cpu_per_create_ratio']:g} x 1 replica",
+                ratio is not None and ratio <= GOALS["cpu_per_create_ratio"],
+                at(conf, lvr),
+            )
     several = [c for c in configurations if c["processes"] > 1]
     postgres_several = [c for c in several if c["backend"] == "postgresql"]
     if postgres_several:
         conf = max(postgres_several, key=lambda c: c["processes"])
         lv = _goal_level(conf)
         rate = lv["replicas"]["conflict_retry_rate"]
-        add("conflict_retry_rate", rate, f"<= {GOALS['conflict_retry_rate']:.0%}",
-            rate is not None and rate <= GOALS["conflict_retry_rate"], at(conf, lv))
-    lags = [(lv["replicas"]["feed_lag_p99_ms"], conf, lv) for conf in several
-            if (lv := _goal_level(conf)) is not None and lv["replicas"]["feed_lag_p99_ms"] is not None]
+        add(
+            "conflict_retry_rate",
+            rate,
+            f"<= {GOALS['conflict_retry_rate']:.0%}",
+            rate is not None and rate <= GOALS["conflict_retry_rate"],
+            at(conf, lv),
+        )
+    lags = [
+        (lv["replicas"]["feed_lag_p99_ms"], conf, lv)
+        for conf in several
+        if (lv := _goal_level(conf)) is not None and lv["replicas"]["feed_lag_p99_ms"] is not None
+    ]
     if lags:
         worst, conf, lv = max(lags, key=lambda x: x[0])
-        add("feed_lag_p99_ms", worst, f"<= {GOALS['feed_lag_p99_ms']:g} (worst replica)",
-            worst <= GOALS["feed_lag_p99_ms"], at(conf, lv))
+        add(
+            "feed_lag_p99_ms",
+            worst,
+            f"<= {GOALS['feed_lag_p99_ms']:g} (worst replica)",
+            worst <= GOALS["feed_lag_p99_ms"],
+            at(conf, lv),
+        )
     calm = [lv for conf in configurations for lv in conf["levels"] if "killed" not in lv.get("kill", {})]
     errors = sum(lv["create"]["error_count"] + lv.get("noop", {}).get("error_count", 0) for lv in calm)
     add("errors", errors, "0", errors == 0, "every level without a kill")
@@ -1345,6 +1691,7 @@ def evaluate_goals(configurations: list[dict]) -> dict:
 
 # ---- output -------------------------------------------------------------------------------------------------------
 
+
 def _f(x, spec: str = ",.1f") -> str:
     return "-" if x is None else format(x, spec)
 
@@ -1353,13 +1700,17 @@ def format_table(result: dict) -> str:
     cfg = result["config"]
     machine = result["machine"]
     load = "/".join(f"{x:.2f}" for x in machine["loadavg_start"])
-    lines = [f"CreateFaultToleranceVmInstance ({cfg['strategy']}) over gRPC: {cfg['requests']:,} timed calls per "
-             f"level after {cfg['warmup']:,} warm-up; {cfg['hosts']} hosts; host agent {cfg['agent']}; idempotency "
-             f"keys {'on' if cfg['idempotency_keys'] else 'off'}; {cfg['client_procs']} client process(es); "
-             f"{machine['cpus']} CPUs shared by servers, database and client; load average at the start {load}"]
-    hdr = (f"{'configuration':<24} {'conc':>4} {'creates/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-           f"{'CPU ms/create':>13} {'(app+db)':>11} {'conflicts':>9} {'lag p50/p99 ms':>14} {'no-op/s':>8} "
-           f"{'ratio':>5} {'srv CPU%':>8} {'cli CPU%':>8} {'destroys/s':>10}")
+    lines = [
+        f"CreateFaultToleranceVmInstance ({cfg['strategy']}) over gRPC: {cfg['requests']:,} timed calls per "
+        f"level after {cfg['warmup']:,} warm-up; {cfg['hosts']} hosts; host agent {cfg['agent']}; idempotency "
+        f"keys {'on' if cfg['idempotency_keys'] else 'off'}; {cfg['client_procs']} client process(es); "
+        f"{machine['cpus']} CPUs shared by servers, database and client; load average at the start {load}"
+    ]
+    hdr = (
+        f"{'configuration':<24} {'conc':>4} {'creates/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
+        f"{'CPU ms/create':>13} {'(app+db)':>11} {'conflicts':>9} {'lag p50/p99 ms':>14} {'no-op/s':>8} "
+        f"{'ratio':>5} {'srv CPU%':>8} {'cli CPU%':>8} {'destroys/s':>10}"
+    )
     lines += [hdr, "-" * len(hdr)]
     for conf in result["configurations"]:
         for lv in conf["levels"]:
@@ -1378,20 +1729,24 @@ def format_table(result: dict) -> str:
                 f"{_f(None if rate is None else 100 * rate, '.2f') + ('%' if rate is not None else ''):>9} "
                 f"{lag:>14} {_f(n.get('per_s'), ',.0f'):>8} {_f(lv.get('ratio'), '.2f'):>5} "
                 f"{_f(c['server_cpu_pct'], '.0f'):>8} {_f(c['client_cpu_pct'], '.0f'):>8} "
-                f"{_f(d.get('per_s'), ',.0f'):>10}")
+                f"{_f(d.get('per_s'), ',.0f'):>10}"
+            )
     for conf in result["configurations"]:
         for lv in conf["levels"]:
             where = f"  {conf['name']}, c={lv['concurrency']}:"
             if "agent_cpu_s" in lv:
-                lines.append(f"{where} agent process CPU over the level (creates, no-ops, destroys): "
-                             f"{lv['agent_cpu_s']:.1f} s")
+                lines.append(
+                    f"{where} agent process CPU over the level (creates, no-ops, destroys): {lv['agent_cpu_s']:.1f} s"
+                )
             k = lv.get("kill") or {}
             if k.get("killed"):
-                lines.append(f"{where} killed {k['killed']} after {k['after']:,} creates ({k['at_s']:.2f} s in): "
-                             f"failed calls {k['failed_calls']}; {k['in_flight']['n']} calls in flight, worst "
-                             f"{_f(k['in_flight']['max_ms'], '.0f')} ms; {k['started_within_1s']['n']} started in the "
-                             f"next 1 s, worst {_f(k['started_within_1s']['max_ms'], '.0f')} ms; acknowledged "
-                             f"{k['acknowledged']:,}, lost {k['lost']}, extra groups {k['extra_groups']}")
+                lines.append(
+                    f"{where} killed {k['killed']} after {k['after']:,} creates ({k['at_s']:.2f} s in): "
+                    f"failed calls {k['failed_calls']}; {k['in_flight']['n']} calls in flight, worst "
+                    f"{_f(k['in_flight']['max_ms'], '.0f')} ms; {k['started_within_1s']['n']} started in the "
+                    f"next 1 s, worst {_f(k['started_within_1s']['max_ms'], '.0f')} ms; acknowledged "
+                    f"{k['acknowledged']:,}, lost {k['lost']}, extra groups {k['extra_groups']}"
+                )
             elif "killed" in k:
                 lines.append(f"{where} no kill: the level ended before {k['after']:,} creates")
             for phase in ("warmup", "create", "noop", "destroy"):
@@ -1404,8 +1759,11 @@ def format_table(result: dict) -> str:
         for key, g in goals.items():
             mark = "n/a" if g["met"] is None else ("met" if g["met"] else "MISSED")
             value = g["value"]
-            shown = _f(value, ".3f" if isinstance(value, float) and value < 10 else ",.1f") \
-                if isinstance(value, float) else str(value)
+            shown = (
+                _f(value, ".3f" if isinstance(value, float) and value < 10 else ",.1f")
+                if isinstance(value, float)
+                else str(value)
+            )
             lines.append(f"  {key:<24} {shown:>10}  (goal {g['goal']}: {mark}; {g['where']})")
     return "\n".join(lines)
 

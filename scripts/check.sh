@@ -16,8 +16,7 @@ check() {
 }
 
 check "ruff check" python -m ruff check --quiet .
-# For the lead: enable once the tree has been formatted with `ruff format` (nobody formats while others edit).
-# check "ruff format" python -m ruff format --check --quiet .
+check "ruff format" python -m ruff format --check --quiet .
 check "mypy" python -m mypy
 check "stubtest" python -m mypy.stubtest ftvm._placement --mypy-config-file pyproject.toml
 check "cargo fmt" cargo fmt --all --check

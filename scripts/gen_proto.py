@@ -46,8 +46,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             generate(pathlib.Path(tmp))
             fresh = {p.relative_to(tmp): p.read_text() for p in pathlib.Path(tmp).rglob("*") if p.is_file()}
-        committed = {p.relative_to(OUT): p.read_text() for p in OUT.rglob("*")
-                     if p.is_file() and "__pycache__" not in p.parts}
+        committed = {
+            p.relative_to(OUT): p.read_text() for p in OUT.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        }
         if fresh != committed:
             raise SystemExit("service/ftvm/_proto is stale: run python3 scripts/gen_proto.py")
         return

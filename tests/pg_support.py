@@ -19,8 +19,12 @@ class PostgresCluster(localcluster.PostgresCluster):
     def terminate(self, application_name: str) -> int:
         """Cuts the connections of that application name the way a server restart does; answers how many."""
         with self.admin() as conn:
-            return len(conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                    "WHERE application_name = %s", (application_name,)).fetchall())
+            return len(
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                    (application_name,),
+                ).fetchall()
+            )
 
     @contextmanager
     def refusing_connections(self, url: str) -> Iterator[None]:

@@ -23,8 +23,13 @@ ZONE, CLUSTER, L2, L3 = U("zone"), U("cluster"), U("l2"), U("l3")
 
 
 def host(name: str, **kw) -> HostSpec:
-    d = dict(uuid=U(name) if "uuid" not in kw else kw.pop("uuid"), zone_uuid=ZONE, cluster_uuid=CLUSTER, cpu_num=8,
-             memory_total=32 * GIB)
+    d = dict(
+        uuid=U(name) if "uuid" not in kw else kw.pop("uuid"),
+        zone_uuid=ZONE,
+        cluster_uuid=CLUSTER,
+        cpu_num=8,
+        memory_total=32 * GIB,
+    )
     d.update(kw)
     return HostSpec(**d)
 
@@ -34,8 +39,14 @@ def shared(name: str, available: int = 1000 * GIB, clusters=(CLUSTER,), **kw) ->
 
 
 def local(name: str, host_available: dict[str, int], clusters=(CLUSTER,), **kw) -> StorageSpec:
-    return StorageSpec(uuid=U(name), zone_uuid=ZONE, cluster_uuids=tuple(clusters), kind="Local",
-                       host_available=dict(host_available), **kw)
+    return StorageSpec(
+        uuid=U(name),
+        zone_uuid=ZONE,
+        cluster_uuids=tuple(clusters),
+        kind="Local",
+        host_available=dict(host_available),
+        **kw,
+    )
 
 
 def req(**kw) -> Request:

@@ -25,8 +25,10 @@ class _Inv:
         self.cfg = inv.config
         self.hosts = list(inv.hosts)
         self.by_uuid = {h.uuid: h for h in inv.hosts}
-        self.storages = {s.uuid: StorageState(s, uuid_order_key(s.uuid), s.kind == "Local", frozenset(s.cluster_uuids))
-                         for s in inv.storages}
+        self.storages = {
+            s.uuid: StorageState(s, uuid_order_key(s.uuid), s.kind == "Local", frozenset(s.cluster_uuids))
+            for s in inv.storages
+        }
         self.l3_to_l2 = inv.l3_to_l2
         self.cluster_l2 = inv.cluster_l2
 
@@ -54,8 +56,9 @@ class _Inv:
         return semantics.choose_secondary_storage(q, h, root, data, self.attached(h), self.cfg)
 
     # ---- host filters (doc: "Host filters") ----
-    def rejecting_rule(self, h: HostSpec, q: Request, role: str, p: HostSpec | None = None,
-                       p_storages: tuple[str, str] | None = None):
+    def rejecting_rule(
+        self, h: HostSpec, q: Request, role: str, p: HostSpec | None = None, p_storages: tuple[str, str] | None = None
+    ):
         """Name of the first rule rejecting ``h`` for ``role`` ('P' or 'S'), or None; plus the storage choice."""
         l2_ok = semantics.l2_attached(q, self.l3_to_l2, self.cluster_l2.get(h.cluster_uuid, []))
         rule = semantics.host_rule(h, q, self.cfg, l2_ok, p if role == "S" else None)
@@ -171,7 +174,8 @@ def check_placement(inv: Inventory, request: Request, placement: Placement) -> N
     same = view.is_same(placement.secondary_storage, root, data)
     already = view.primary_consumes_from(q, root, data, placement.secondary_storage) if same else 0
     assert view.fits(st, s, n, already), (
-        "secondary storage cannot hold the secondary's volumes (+ what the primary takes)")
+        "secondary storage cannot hold the secondary's volumes (+ what the primary takes)"
+    )
 
     # Soft rules, given the chosen primary.
     if same:

@@ -20,8 +20,9 @@ def memory_of(running) -> dict[str, Any]:
             storages[uuid] = {h: engine.storage_available(uuid, h) for h in catalog.local_hosts(uuid)}
         else:
             storages[uuid] = engine.storage_available(uuid)
-    return dict(hosts={u: engine.host_usage(u) for u in catalog.hosts}, storages=storages,
-                network=domain.network.snapshot())
+    return dict(
+        hosts={u: engine.host_usage(u) for u in catalog.hosts}, storages=storages, network=domain.network.snapshot()
+    )
 
 
 def memory_rebuilt_from_rows(running) -> dict[str, Any]:
@@ -35,8 +36,9 @@ def memory_rebuilt_from_rows(running) -> dict[str, Any]:
             storages[uuid] = {h: engine.storage_available(uuid, h) for h in catalog.local_hosts(uuid)}
         else:
             storages[uuid] = engine.storage_available(uuid)
-    return dict(hosts={u: engine.host_usage(u) for u in catalog.hosts}, storages=storages,
-                network=fresh.network.snapshot())
+    return dict(
+        hosts={u: engine.host_usage(u) for u in catalog.hosts}, storages=storages, network=fresh.network.snapshot()
+    )
 
 
 def feed_head(running) -> int:
@@ -51,6 +53,7 @@ def wait_caught_up(*servers, timeout: float = 10.0) -> None:
         if all(s.running.domain.feed.seq >= head for s in servers):
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"replicas did not catch up with feed head {head}: "
-                                 f"{[s.running.domain.feed.seq for s in servers]}")
+            raise AssertionError(
+                f"replicas did not catch up with feed head {head}: {[s.running.domain.feed.seq for s in servers]}"
+            )
         time.sleep(0.01)

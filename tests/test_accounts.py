@@ -61,8 +61,14 @@ def zones(client) -> int:
 
 def test_created_account_answers_its_inventory_without_the_password_and_can_log_in(server, admin):
     password = sha512("alice-pw")
-    reply = create_account(admin, name="  alice  ", password=password, description="the web team",
-                           resource_uuid="0a1b2c3d4e5f4a1b8c2d3e4f5a6b7c8d", user_tags=["team::web"])
+    reply = create_account(
+        admin,
+        name="  alice  ",
+        password=password,
+        description="the web team",
+        resource_uuid="0a1b2c3d4e5f4a1b8c2d3e4f5a6b7c8d",
+        user_tags=["team::web"],
+    )
     inventory = reply.inventory
     assert inventory.uuid == "0a1b2c3d4e5f4a1b8c2d3e4f5a6b7c8d"
     assert (inventory.name, inventory.type, inventory.description) == ("alice", "Normal", "the web team")
@@ -75,8 +81,7 @@ def test_created_account_answers_its_inventory_without_the_password_and_can_log_
 
     alice = log_in(admin.channel, "alice", "alice-pw")
     assert zones(alice) == zones(admin)
-    code, error = rpc_error(lambda: alice.inventory.CreateZone(pb.CreateZoneRequest(name="z"),
-                                                               metadata=alice.metadata))
+    code, error = rpc_error(lambda: alice.inventory.CreateZone(pb.CreateZoneRequest(name="z"), metadata=alice.metadata))
     assert (code, error.code) == (DENIED, "ID.1002")
 
 
@@ -93,8 +98,9 @@ def test_create_account_is_admin_only(server, admin):
     before = len(account_rows(server))
     code, error = rpc_error(lambda: create_account(bob, name="bobs-friend", password=sha512("x")))
     assert (code, error.code) == (DENIED, "ID.1002")
-    code, error = rpc_error(lambda: bob.account.CreateAccount(
-        pb.CreateAccountRequest(name="anonymous", password=sha512("x"))))  # no session at all
+    code, error = rpc_error(
+        lambda: bob.account.CreateAccount(pb.CreateAccountRequest(name="anonymous", password=sha512("x")))
+    )  # no session at all
     assert (code, error.code) == (UNAUTHENTICATED, "ID.1001")
     assert len(account_rows(server)) == before
 
@@ -103,13 +109,15 @@ def test_a_taken_name_or_uuid_is_already_exists_never_a_database_error(server, a
     first = create_account(admin, name="carol", password=sha512("c")).inventory
     code, error = rpc_error(lambda: create_account(admin, name="carol", password=sha512("other")))
     assert (code, error.code) == (EXISTS, "SYS.1007") and "account[name:carol] already exists" in error.details
-    code, error = rpc_error(lambda: create_account(admin, name="carol-2", password=sha512("c"),
-                                                   resource_uuid=first.uuid))
+    code, error = rpc_error(
+        lambda: create_account(admin, name="carol-2", password=sha512("c"), resource_uuid=first.uuid)
+    )
     assert (code, error.code) == (EXISTS, "SYS.1007") and first.uuid in error.details
     # The same name from 8 callers at once (group-committed together): exactly one wins, the rest are typed.
     with ThreadPoolExecutor(8) as pool:
-        outcomes = list(pool.map(lambda i: _outcome(lambda: create_account(admin, name="dave", password=sha512(
-            f"d{i}"))), range(8)))
+        outcomes = list(
+            pool.map(lambda i: _outcome(lambda: create_account(admin, name="dave", password=sha512(f"d{i}"))), range(8))
+        )
     assert (outcomes.count(grpc.StatusCode.OK), outcomes.count(EXISTS)) == (1, 7)
     assert [r["name"] for r in account_rows(server)].count("dave") == 1
 
@@ -122,24 +130,29 @@ def _outcome(call) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-@pytest.mark.parametrize("fields, text", [
-    (dict(name="", password=sha512("x")), "field[name] of message[APICreateAccountMsg] is mandatory"),
-    (dict(name="   ", password=sha512("x")), "field[name] of message[APICreateAccountMsg] is mandatory"),
-    (dict(name="n" * 256, password=sha512("x")), "exceeds max length of string[255]"),
-    (dict(name="plain", password=""), "field[password]"),
-    (dict(name="plain", password="hunter2"), "field[password]"),
-    (dict(name="plain", password=sha512("x")[:-1]), "field[password]"),
-    (dict(name="plain", password=sha512("x")[:-1] + "g"), "field[password]"),
-    (dict(name="typed", password=sha512("x"), type="Root"),
-     "valid value for field[type] of message[APICreateAccountMsg] are ['Normal', 'SystemAdmin']"),
-    (dict(name="typed", password=sha512("x"), type="R" * 300_000), "field[type]"),
-    (dict(name="described", password=sha512("x"), description="d" * 2049), "field[description]"),
-    (dict(name="uuid", password=sha512("x"), resource_uuid="not-a-uuid"), "invalid resourceUuid[not-a-uuid]"),
-    (dict(name="uuid", password=sha512("x"), resource_uuid="a" * 1_000_000), "field[resourceUuid]"),
-    (dict(name="tagged", password=sha512("x"), system_tags=["quota::1"]), "no system tag matches[quota::1]"),
-    (dict(name="tagged", password=sha512("x"), user_tags=["t"] * 65), "at most 64 are allowed"),
-    (dict(name="tagged", password=sha512("x"), user_tags=["t" * 1025]), "exceeds max length of string[1024]"),
-])
+@pytest.mark.parametrize(
+    "fields, text",
+    [
+        (dict(name="", password=sha512("x")), "field[name] of message[APICreateAccountMsg] is mandatory"),
+        (dict(name="   ", password=sha512("x")), "field[name] of message[APICreateAccountMsg] is mandatory"),
+        (dict(name="n" * 256, password=sha512("x")), "exceeds max length of string[255]"),
+        (dict(name="plain", password=""), "field[password]"),
+        (dict(name="plain", password="hunter2"), "field[password]"),
+        (dict(name="plain", password=sha512("x")[:-1]), "field[password]"),
+        (dict(name="plain", password=sha512("x")[:-1] + "g"), "field[password]"),
+        (
+            dict(name="typed", password=sha512("x"), type="Root"),
+            "valid value for field[type] of message[APICreateAccountMsg] are ['Normal', 'SystemAdmin']",
+        ),
+        (dict(name="typed", password=sha512("x"), type="R" * 300_000), "field[type]"),
+        (dict(name="described", password=sha512("x"), description="d" * 2049), "field[description]"),
+        (dict(name="uuid", password=sha512("x"), resource_uuid="not-a-uuid"), "invalid resourceUuid[not-a-uuid]"),
+        (dict(name="uuid", password=sha512("x"), resource_uuid="a" * 1_000_000), "field[resourceUuid]"),
+        (dict(name="tagged", password=sha512("x"), system_tags=["quota::1"]), "no system tag matches[quota::1]"),
+        (dict(name="tagged", password=sha512("x"), user_tags=["t"] * 65), "at most 64 are allowed"),
+        (dict(name="tagged", password=sha512("x"), user_tags=["t" * 1025]), "exceeds max length of string[1024]"),
+    ],
+)
 def test_bad_create_account_requests_are_invalid_argument_and_store_nothing(server, admin, fields, text):
     before = len(account_rows(server))
     code, error = rpc_error(lambda: create_account(admin, **fields))
@@ -148,8 +161,9 @@ def test_bad_create_account_requests_are_invalid_argument_and_store_nothing(serv
 
 
 def test_the_largest_valid_fields_are_accepted(admin):
-    reply = create_account(admin, name="n" * 255, password=sha512("x").upper(), description="d" * 2048,
-                           user_tags=["t" * 1024] * 64)
+    reply = create_account(
+        admin, name="n" * 255, password=sha512("x").upper(), description="d" * 2048, user_tags=["t" * 1024] * 64
+    )
     assert len(reply.inventory.name) == 255
     assert log_in(admin.channel, "n" * 255, "x").session  # the hex is kept lowercase, as logins send it
 
@@ -197,7 +211,10 @@ def test_a_session_in_constant_use_still_ends_24_hours_after_login(admin, clock)
 
 
 def test_a_session_reports_when_it_expires(admin, clock):
-    reply = admin.account.LogInByAccount(pb.LogInByAccountRequest(log_in_by_account=pb.LogInByAccountParams(
-        account_name="admin", password=sha512("test-admin-password"))))
+    reply = admin.account.LogInByAccount(
+        pb.LogInByAccountRequest(
+            log_in_by_account=pb.LogInByAccountParams(account_name="admin", password=sha512("test-admin-password"))
+        )
+    )
     assert reply.inventory.create_date.ToMilliseconds() == clock[0]
     assert reply.inventory.expired_date.ToMilliseconds() == clock[0] + SESSION_IDLE_MS

@@ -30,19 +30,40 @@ def _random_case(seed: int, n_hosts: int, n_req: int):
     hosts = []
     for k in range(n_hosts):
         c, z = rng.choice(clusters)
-        hosts.append(host(f"h{seed}-{k}", zone_uuid=z, cluster_uuid=c, cpu_num=rng.choice([1, 2]),
-                          memory_total=rng.choice([8, 12, 16]) * GIB, cpu_used=rng.randint(0, 8),
-                          memory_used=rng.randint(0, 6) * GIB, vm_count=rng.randint(0, 4),
-                          failure_domain=rng.choice(["r1", "r2", "r3", ""]),
-                          max_ft_vms=rng.choice([0, 0, 0, 2])))
-    storages = [shared(f"s{seed}-{k}", available=rng.randint(60, 300) * GIB,
-                       clusters=tuple(c for c, _ in clusters[k::2]))
-                for k in range(2)]
-    requests = [req(vcpus=rng.choice([1, 2, 4, 6]), memory=rng.choice([1, 2, 4, 6]) * GIB,
-                    root_bytes=rng.choice([5, 10, 20]) * GIB, strategy=rng.choice(STRATEGIES),
-                    max_instance_per_host=rng.choice([0, 3, 5])) for _ in range(n_req)]
-    e = load(create_engine(Config(cpu_overprovisioning_ratio=4.0), kind="rust"), hosts, storages,
-             cluster_l2={c: [L2] for c, _ in clusters})
+        hosts.append(
+            host(
+                f"h{seed}-{k}",
+                zone_uuid=z,
+                cluster_uuid=c,
+                cpu_num=rng.choice([1, 2]),
+                memory_total=rng.choice([8, 12, 16]) * GIB,
+                cpu_used=rng.randint(0, 8),
+                memory_used=rng.randint(0, 6) * GIB,
+                vm_count=rng.randint(0, 4),
+                failure_domain=rng.choice(["r1", "r2", "r3", ""]),
+                max_ft_vms=rng.choice([0, 0, 0, 2]),
+            )
+        )
+    storages = [
+        shared(f"s{seed}-{k}", available=rng.randint(60, 300) * GIB, clusters=tuple(c for c, _ in clusters[k::2]))
+        for k in range(2)
+    ]
+    requests = [
+        req(
+            vcpus=rng.choice([1, 2, 4, 6]),
+            memory=rng.choice([1, 2, 4, 6]) * GIB,
+            root_bytes=rng.choice([5, 10, 20]) * GIB,
+            strategy=rng.choice(STRATEGIES),
+            max_instance_per_host=rng.choice([0, 3, 5]),
+        )
+        for _ in range(n_req)
+    ]
+    e = load(
+        create_engine(Config(cpu_overprovisioning_ratio=4.0), kind="rust"),
+        hosts,
+        storages,
+        cluster_l2={c: [L2] for c, _ in clusters},
+    )
     return e, requests
 
 
@@ -77,8 +98,12 @@ def test_never_worse_than_greedy_and_always_reservable(seed):
 def _stuck_greedy():
     # C and D (8 vCPUs) have fewer VMs, so greedy gives them to the first (4 vCPU) request and the second request
     # (6 vCPUs per VM) finds no pair; jointly the first goes to A and B (4 vCPUs each, exact fit).
-    hosts = [host("A", uuid=O(1), cpu_num=4, vm_count=1), host("B", uuid=O(2), cpu_num=4, vm_count=1),
-             host("C", uuid=O(3), cpu_num=8, vm_count=0), host("D", uuid=O(4), cpu_num=8, vm_count=0)]
+    hosts = [
+        host("A", uuid=O(1), cpu_num=4, vm_count=1),
+        host("B", uuid=O(2), cpu_num=4, vm_count=1),
+        host("C", uuid=O(3), cpu_num=8, vm_count=0),
+        host("D", uuid=O(4), cpu_num=8, vm_count=0),
+    ]
     return hosts, [req(vcpus=4), req(vcpus=6)]
 
 
@@ -117,11 +142,13 @@ def test_apply_is_all_or_nothing():
 
 def test_soft_rules_counted_and_avoided():
     # One VM per host; two pairs can straddle the racks (r2 has two hosts) and use two storages.
-    hosts = [host("a", uuid=O(1), failure_domain="r1", vm_count=0, cpu_num=1),
-             host("b", uuid=O(2), failure_domain="r2", vm_count=0, cpu_num=1),
-             host("c", uuid=O(3), failure_domain="r1", vm_count=1, cpu_num=1),
-             host("d", uuid=O(4), failure_domain="r1", vm_count=1, cpu_num=1),
-             host("e", uuid=O(5), failure_domain="r2", vm_count=2, cpu_num=1)]
+    hosts = [
+        host("a", uuid=O(1), failure_domain="r1", vm_count=0, cpu_num=1),
+        host("b", uuid=O(2), failure_domain="r2", vm_count=0, cpu_num=1),
+        host("c", uuid=O(3), failure_domain="r1", vm_count=1, cpu_num=1),
+        host("d", uuid=O(4), failure_domain="r1", vm_count=1, cpu_num=1),
+        host("e", uuid=O(5), failure_domain="r2", vm_count=2, cpu_num=1),
+    ]
     e = _engine(hosts, [shared("nfs"), shared("nfs2")], config=Config(cpu_overprovisioning_ratio=2.0))
     res = solve_batch(e, ["a", "b"], [req(), req()])
     assert res.placed == 2
@@ -159,15 +186,29 @@ def _contended(seed: int):
     hosts = []
     for k in range(90):
         zone, cluster = (ZONE, CLUSTER) if k % 3 else (z2, c2)
-        hosts.append(host(f"h{k}", uuid=O(100 + k), zone_uuid=zone, cluster_uuid=cluster, cpu_num=4,
-                          memory_total=rng.choice([12, 16, 20]) * GIB, vm_count=rng.randint(0, 40),
-                          failure_domain=f"rack{k % 7}"))
-    storages = [shared("nfs", available=5000 * GIB, clusters=(CLUSTER, c2)),
-                shared("nfs-b", available=800 * GIB, clusters=(c2,))]
-    e = load(create_engine(Config(cpu_overprovisioning_ratio=2.0), kind="rust"), hosts, storages,
-             cluster_l2={CLUSTER: [L2], c2: [L2]})
-    reqs = [req(vcpus=rng.choice([2, 3, 4]), memory=rng.choice([2, 4, 6]) * GIB, root_bytes=10 * GIB)
-            for _ in range(5)]
+        hosts.append(
+            host(
+                f"h{k}",
+                uuid=O(100 + k),
+                zone_uuid=zone,
+                cluster_uuid=cluster,
+                cpu_num=4,
+                memory_total=rng.choice([12, 16, 20]) * GIB,
+                vm_count=rng.randint(0, 40),
+                failure_domain=f"rack{k % 7}",
+            )
+        )
+    storages = [
+        shared("nfs", available=5000 * GIB, clusters=(CLUSTER, c2)),
+        shared("nfs-b", available=800 * GIB, clusters=(c2,)),
+    ]
+    e = load(
+        create_engine(Config(cpu_overprovisioning_ratio=2.0), kind="rust"),
+        hosts,
+        storages,
+        cluster_l2={CLUSTER: [L2], c2: [L2]},
+    )
+    reqs = [req(vcpus=rng.choice([2, 3, 4]), memory=rng.choice([2, 4, 6]) * GIB, root_bytes=10 * GIB) for _ in range(5)]
     return e, reqs
 
 

@@ -36,11 +36,29 @@ def _run_json(capsys, args) -> dict:
 
 # ---- the benchmark end to end -------------------------------------------------------------------------------
 
+
 def test_tiny_run_json_shape_and_numpy_agrees(capsys):
     engines = ["rust", "numpy", "cpsat"]
-    args = ["--hosts", "200", "--requests", "50", "--engines", ",".join(engines), "--seed", "3", "--json",
-            "--no-progress", "--cpsat-requests", "5", "--batch-requests", "8", "--batch-hosts", "200",
-            "--batch-time-limit", "2"]
+    args = [
+        "--hosts",
+        "200",
+        "--requests",
+        "50",
+        "--engines",
+        ",".join(engines),
+        "--seed",
+        "3",
+        "--json",
+        "--no-progress",
+        "--cpsat-requests",
+        "5",
+        "--batch-requests",
+        "8",
+        "--batch-hosts",
+        "200",
+        "--batch-time-limit",
+        "2",
+    ]
     res = _run_json(capsys, args)
     assert res["hosts"] == 200 and res["seed"] == 3 and res["requests"] == 50
     assert len(res["runs"]) == 1 and res["runs"][0]["engines"] == res["engines"]
@@ -66,8 +84,10 @@ def test_tiny_run_json_shape_and_numpy_agrees(capsys):
 
 
 def test_several_sizes_give_runs(capsys):
-    res = _run_json(capsys, ["--hosts", "60,120", "--requests", "10", "--engines", "rust,numpy", "--no-batch",
-                             "--json", "--no-progress"])
+    res = _run_json(
+        capsys,
+        ["--hosts", "60,120", "--requests", "10", "--engines", "rust,numpy", "--no-batch", "--json", "--no-progress"],
+    )
     assert [r["hosts"] for r in res["runs"]] == [60, 120]
     assert "engines" not in res and "batch" not in res
     for r in res["runs"]:
@@ -77,8 +97,9 @@ def test_several_sizes_give_runs(capsys):
 def test_nova_skipped_with_install_hint_when_not_importable(capsys, monkeypatch):
     monkeypatch.setattr(nova_peer, "nova_unavailable_reason", lambda: "ModuleNotFoundError: No module named 'nova'")
     monkeypatch.setattr(bench, "PEERS_VENV_PYTHON", "/nonexistent/python")
-    res = _run_json(capsys, ["--hosts", "50", "--requests", "5", "--engines", "numpy,nova", "--no-batch", "--json",
-                             "--no-progress"])
+    res = _run_json(
+        capsys, ["--hosts", "50", "--requests", "5", "--engines", "numpy,nova", "--no-batch", "--json", "--no-progress"]
+    )
     assert "not importable" in res["engines"]["nova"]["skipped"]
     assert "pip install" in res["engines"]["nova"]["skipped"]
     assert res["engines"]["numpy"]["n"] == 5
@@ -101,6 +122,7 @@ def test_nova_peer_places_pairs_on_distinct_hosts():
 
 
 # ---- pieces -------------------------------------------------------------------------------------------------
+
 
 def test_inventory_is_deterministic_and_stream_prefix_stable():
     a, b = inv_mod.generate(300, seed=9), inv_mod.generate(300, seed=9)
@@ -127,9 +149,19 @@ def test_numpy_engine_matches_rust_including_failures(seed, util):
     for k, q in enumerate(stream[:30]):
         root = st[k % len(st)].uuid if k % 3 != 1 else None
         data = st[(k * 7) % len(st)].uuid if k % 3 != 0 else None
-        stream.append(Request(q.vcpus, q.memory, q.l3_uuids, q.root_bytes, max(q.data_bytes, 50 * GIB),
-                              root_storage_uuid=root, data_storage_uuid=data, strategy=STRATEGIES[k % 5],
-                              max_instance_per_host=40))
+        stream.append(
+            Request(
+                q.vcpus,
+                q.memory,
+                q.l3_uuids,
+                q.root_bytes,
+                max(q.data_bytes, 50 * GIB),
+                root_storage_uuid=root,
+                data_storage_uuid=data,
+                strategy=STRATEGIES[k % 5],
+                max_instance_per_host=40,
+            )
+        )
     outcomes = []
     for i, q in enumerate(stream):
         a, b = _outcome(rust, f"k{i}", q), _outcome(npe, f"k{i}", q)
@@ -166,7 +198,8 @@ def test_numpy_engine_reservations_and_errors():
 
 def test_bench_placement_options():
     a = bench.add_arguments(argparse.ArgumentParser()).parse_args(
-        ["--hosts", "1k,10000,1m", "--engines", "rust,nova", "--no-batch", "--json", "--seed", "7"])
+        ["--hosts", "1k,10000,1m", "--engines", "rust,nova", "--no-batch", "--json", "--seed", "7"]
+    )
     assert a.hosts == [1000, 10000, 1_000_000] and a.engines == ["rust", "nova"]
     assert a.batch is False and a.json and a.seed == 7
     with pytest.raises(SystemExit):
@@ -175,14 +208,31 @@ def test_bench_placement_options():
 
 # ---- `ftvm bench`: the CLI finds the checkout's bench/ package, or says how to get it -------------------------
 
+
 def test_cli_hands_every_argument_to_the_benchmark():
     a = build_parser().parse_args(["bench", "placement", "--hosts", "1k", "-h", "--json"])
     assert a.bench_command == "placement" and a.bench_args == ["--hosts", "1k", "-h", "--json"]
 
 
 def test_cli_runs_the_placement_benchmark_from_the_checkout(capsys):
-    assert main(["bench", "placement", "--hosts", "50", "--requests", "5", "--engines", "rust", "--no-batch",
-                 "--json", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "placement",
+                "--hosts",
+                "50",
+                "--requests",
+                "5",
+                "--engines",
+                "rust",
+                "--no-batch",
+                "--json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["hosts"] == 50 and res["engines"]["rust"]["n"] == 5
 
@@ -195,15 +245,21 @@ def test_cli_without_the_bench_package_says_how_to_get_it(tmp_path):
     # an installed wheel: the ftvm package alone, with no checkout (and no bench/) around it
     site = tmp_path / "site"
     shutil.copytree(Path(ftvm.__file__).parent, site / "ftvm", ignore=shutil.ignore_patterns("__pycache__"))
-    r = _ftvm_bench(f"import sys; sys.path.insert(0, {str(site)!r}); from ftvm.cli import main; "
-                    "sys.exit(main(['bench', 'placement', '--hosts', '50']))", cwd=tmp_path)
+    r = _ftvm_bench(
+        f"import sys; sys.path.insert(0, {str(site)!r}); from ftvm.cli import main; "
+        "sys.exit(main(['bench', 'placement', '--hosts', '50']))",
+        cwd=tmp_path,
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     assert "not part of the installed ftvm package" in r.stderr and "pip install -e '.[bench,bench-peers]'" in r.stderr
 
 
 @pytest.mark.parametrize("dependency", ["numpy", "tqdm"])
 def test_cli_without_the_bench_extra_says_how_to_get_it(dependency, tmp_path):
-    r = _ftvm_bench(f"import sys; sys.modules[{dependency!r}] = None; from ftvm.cli import main; "
-                    "sys.exit(main(['bench', 'placement', '--hosts', '50']))", cwd=tmp_path)
+    r = _ftvm_bench(
+        f"import sys; sys.modules[{dependency!r}] = None; from ftvm.cli import main; "
+        "sys.exit(main(['bench', 'placement', '--hosts', '50']))",
+        cwd=tmp_path,
+    )
     assert r.returncode == 2, r.stdout + r.stderr
     assert f"{dependency} is missing" in r.stderr and "pip install -e '.[bench,bench-peers]'" in r.stderr

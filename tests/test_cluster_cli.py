@@ -37,9 +37,24 @@ def _env() -> dict[str, str]:
 
 def _cluster_up(folder: Path, *options: str) -> tuple[subprocess.Popen, str]:
     """Starts `ftvm cluster up` and answers once it runs (its output until then)."""
-    proc = subprocess.Popen([sys.executable, "-m", "ftvm.cli", "cluster", "up", "--data-dir", str(folder),
-                             "--grpc-port-base", "0", *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=_env())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftvm.cli",
+            "cluster",
+            "up",
+            "--data-dir",
+            str(folder),
+            "--grpc-port-base",
+            "0",
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -57,15 +72,16 @@ def _stop(proc: subprocess.Popen) -> str:
 
 def _call(argv: list[str]) -> dict:
     assert argv[0] == "ftvm"
-    done = subprocess.run([sys.executable, "-m", "ftvm.cli", *argv[1:]], capture_output=True, text=True, timeout=120,
-                          env=_env())
+    done = subprocess.run(
+        [sys.executable, "-m", "ftvm.cli", *argv[1:]], capture_output=True, text=True, timeout=120, env=_env()
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
 
 
 def _with_target(argv: list[str], target: str) -> list[str]:
     i = argv.index("--target")
-    return argv[: i + 1] + [target] + argv[i + 2:]
+    return argv[: i + 1] + [target] + argv[i + 2 :]
 
 
 def _processes_of(proc: subprocess.Popen, folder: Path) -> list[psutil.Process]:
@@ -113,8 +129,9 @@ def test_cluster_up_serves_the_sample_call_on_every_replica_stops_everything_and
             assert reply["primaryVmInventory"]["hostUuid"] != reply["secondaryVmInventory"]["hostUuid"]
             groups.append(reply["faultToleranceVmGroupInventory"]["uuid"])
         for target in grpc_targets:  # every replica sees every create
-            listed = _call(["ftvm", "call", "--target", target, "--login", f"admin:{password}",
-                            "QueryFaultToleranceVm", "{}"])
+            listed = _call(
+                ["ftvm", "call", "--target", target, "--login", f"admin:{password}", "QueryFaultToleranceVm", "{}"]
+            )
             assert sorted(g["uuid"] for g in listed["inventories"]) == sorted(groups)
         for url in rest_urls:
             with urllib.request.urlopen(f"{url}/openapi.json", timeout=30) as reply:
@@ -130,8 +147,9 @@ def test_cluster_up_serves_the_sample_call_on_every_replica_stops_everything_and
     try:
         assert "admin password: the one set at the first start" in out and password not in out, out
         (target,) = re.findall(r"replica 1: gRPC (\S+) \(log", out)
-        listed = _call(["ftvm", "call", "--target", target, "--login", f"admin:{password}", "QueryFaultToleranceVm",
-                        "{}"])
+        listed = _call(
+            ["ftvm", "call", "--target", target, "--login", f"admin:{password}", "QueryFaultToleranceVm", "{}"]
+        )
         assert sorted(g["uuid"] for g in listed["inventories"]) == sorted(groups)
     finally:
         out = _stop(proc)
@@ -140,12 +158,28 @@ def test_cluster_up_serves_the_sample_call_on_every_replica_stops_everything_and
 
 
 def test_missing_postgresql_is_a_clear_error(folder):
-    done = subprocess.run([sys.executable, "-m", "ftvm.cli", "cluster", "up", "--data-dir", str(folder),
-                           "--postgres-bin", str(folder / "nowhere")], capture_output=True, text=True, timeout=60,
-                          env=_env())
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ftvm.cli",
+            "cluster",
+            "up",
+            "--data-dir",
+            str(folder),
+            "--postgres-bin",
+            str(folder / "nowhere"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+    )
     assert done.returncode == 1
-    assert f"ftvm cluster: {folder / 'nowhere'} is not a PostgreSQL bin folder: no postgres, initdb, pg_ctl" in \
-        done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert (
+        f"ftvm cluster: {folder / 'nowhere'} is not a PostgreSQL bin folder: no postgres, initdb, pg_ctl" in done.stderr
+        and "Traceback" not in done.stderr
+    ), done.stderr
 
 
 def test_a_replica_that_cannot_start_is_a_clear_error_and_leaves_nothing_running(folder):
@@ -153,9 +187,27 @@ def test_a_replica_that_cannot_start_is_a_clear_error_and_leaves_nothing_running
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "ftvm.cli", "cluster", "up", "--data-dir", str(folder),
-                               "--replicas", "2", "--grpc-port-base", str(port), "--no-gateway", "--ephemeral"],
-                              capture_output=True, text=True, timeout=300, env=_env())
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ftvm.cli",
+                "cluster",
+                "up",
+                "--data-dir",
+                str(folder),
+                "--replicas",
+                "2",
+                "--grpc-port-base",
+                str(port),
+                "--no-gateway",
+                "--ephemeral",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=_env(),
+        )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "ftvm cluster: replica 1 exited with code 1; its log" in done.stderr, done.stderr
     assert "stopping the replicas and the database" in done.stdout and not folder.exists()

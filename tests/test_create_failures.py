@@ -19,8 +19,7 @@ from ftvm.agent.simulation import SimulatedHypervisor
 from ftvm.store.postgres import RECONNECT_PAUSE_SECONDS
 from service_support import inventory, log_in, rpc_error, start_server
 
-STEPS = ("validate", "place", "allocate_network", "start_primary", "start_secondary", "commit",
-         "commit_rows_written")
+STEPS = ("validate", "place", "allocate_network", "start_primary", "start_secondary", "commit", "commit_rows_written")
 
 
 class FailAt:
@@ -41,8 +40,14 @@ def _state(server, agent: SimulatedHypervisor) -> dict:
     rows = running.store.read(lambda tx: {t: len(tx.select(t)) for t in ROW_TABLES})
     hosts = {u: running.domain.engine.host_usage(u) for u in running.domain.catalog.hosts}
     storages = {u: running.domain.engine.storage_available(u) for u in running.domain.catalog.storages}
-    return dict(rows=rows, hosts=hosts, storages=storages, network=running.network.in_use(),
-                reservations=running.domain.engine.reservation_count(), agent=agent.simulation.vm_count())
+    return dict(
+        rows=rows,
+        hosts=hosts,
+        storages=storages,
+        network=running.network.in_use(),
+        reservations=running.domain.engine.reservation_count(),
+        agent=agent.simulation.vm_count(),
+    )
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -55,7 +60,8 @@ def test_failure_at_each_step_leaves_nothing_behind(tmp_path, database_url, step
         before = _state(server, agent)
         failpoint.step = step
         code, error = rpc_error(
-            lambda: client.create(**basic(names, data_disk_offering_uuids=[names.disk["data-20g"]])))
+            lambda: client.create(**basic(names, data_disk_offering_uuids=[names.disk["data-20g"]]))
+        )
         assert step in failpoint.seen  # the step was reached, so the injected failure is what refused the create
         assert code == grpc.StatusCode.INTERNAL and error.code == "SYS.1000"
         assert _state(server, agent) == before
@@ -65,7 +71,8 @@ def test_failure_at_each_step_leaves_nothing_behind(tmp_path, database_url, step
 
 
 def test_database_down_is_unavailable_and_leaves_nothing_behind_and_creates_resume_when_it_is_back(
-        tmp_path, postgres_cluster):
+    tmp_path, postgres_cluster
+):
     agent, url = SimulatedHypervisor(), postgres_cluster.create_database()
     spec = inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129)
     with start_server(tmp_path, spec, database_url=url, agent=agent) as server:
@@ -134,8 +141,11 @@ def test_exhaustion_race_never_over_allocates_and_survives_restart(tmp_path, dat
         def db_facts(tx):
             usage = tx.host_usage(list(names.hosts))
             used_ips = tx.select("used_ips")
-            return ({h: (u.vm_count, u.memory_used) for h, u in usage.items()},
-                    sorted(u["ip"] for u in used_ips), len(tx.select("ft_groups")))
+            return (
+                {h: (u.vm_count, u.memory_used) for h, u in usage.items()},
+                sorted(u["ip"] for u in used_ips),
+                len(tx.select("ft_groups")),
+            )
 
         usage, db_ips, groups = server.running.store.read(db_facts)
         assert groups == k and db_ips == sorted(ips)
@@ -162,14 +172,19 @@ def test_exhaustion_race_never_over_allocates_and_survives_restart(tmp_path, dat
 
 def test_destroy_gives_back_exactly_what_create_took(tmp_path, database_url):
     agent = SimulatedHypervisor()
-    with start_server(tmp_path, inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129),
-                      database_url=database_url, agent=agent) as server:
+    with start_server(
+        tmp_path,
+        inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129),
+        database_url=database_url,
+        agent=agent,
+    ) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         before = _state(server, agent)
         reply = client.create(**basic(names, data_disk_offering_uuids=[names.disk["data-20g"]]))
         assert agent.simulation.vm_count() == 2 and _state(server, agent) != before
-        client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
-                                    metadata=client.metadata)
+        client.vm.DestroyVmInstance(
+            pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid), metadata=client.metadata
+        )
         assert _state(server, agent) == before
 
 
@@ -182,12 +197,20 @@ def test_a_create_whose_caller_gives_up_mid_commit_still_finishes_consistently(t
         if step == "commit_rows_written":
             time.sleep(0.3)  # blocks the loop inside the group commit: the deadline expires meanwhile
 
-    with start_server(tmp_path, inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129),
-                      database_url=database_url, failpoint=slow_commit, agent=agent) as server:
+    with start_server(
+        tmp_path,
+        inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129),
+        database_url=database_url,
+        failpoint=slow_commit,
+        agent=agent,
+    ) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         before = _state(server, agent)
-        code, _ = rpc_error(lambda: client.vm.CreateFaultToleranceVmInstance(
-            pb.CreateFaultToleranceVmInstanceRequest(**basic(names)), metadata=client.metadata, timeout=0.1))
+        code, _ = rpc_error(
+            lambda: client.vm.CreateFaultToleranceVmInstance(
+                pb.CreateFaultToleranceVmInstanceRequest(**basic(names)), metadata=client.metadata, timeout=0.1
+            )
+        )
         assert code == grpc.StatusCode.DEADLINE_EXCEEDED
         time.sleep(0.5)
         after = _state(server, agent)
@@ -213,7 +236,8 @@ def test_graceful_stop_finishes_in_flight_creates(tmp_path, database_url):
     with server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         future = client.vm.CreateFaultToleranceVmInstance.future(
-            pb.CreateFaultToleranceVmInstanceRequest(**basic(names)), metadata=client.metadata)
+            pb.CreateFaultToleranceVmInstanceRequest(**basic(names)), metadata=client.metadata
+        )
         time.sleep(0.2)  # the create is inside the agent's start now
         stopper = threading.Thread(target=server.stop, kwargs={"grace": 5.0})
         stopper.start()

@@ -34,9 +34,22 @@ class Names:
 
 @pytest.fixture(scope="module")
 def roomy(request, tmp_path_factory, backend):
-    spec = inventory(hosts_per_cluster=4, clusters=2, cpu=64, memory_gib=257, zones=2,
-                     extra_hosts=[{"name": "no-ft-address", "managementIp": "192.168.9.9", "cpuNum": 512,
-                                   "memorySize": "4T", "failureDomain": "rack-0"}])
+    spec = inventory(
+        hosts_per_cluster=4,
+        clusters=2,
+        cpu=64,
+        memory_gib=257,
+        zones=2,
+        extra_hosts=[
+            {
+                "name": "no-ft-address",
+                "managementIp": "192.168.9.9",
+                "cpuNum": 512,
+                "memorySize": "4T",
+                "failureDomain": "rack-0",
+            }
+        ],
+    )
     folder = tmp_path_factory.mktemp("roomy")
     with start_server(folder, spec, database_url=new_database(request, backend, folder)) as server:
         channel = grpc.insecure_channel(server.target)
@@ -45,16 +58,28 @@ def roomy(request, tmp_path_factory, backend):
 
 
 def basic(names: Names, **extra) -> dict:
-    fields = dict(name="web-1", image_uuid=names.image["centos"], l3_network_uuids=[names.l3["l3-0"]],
-                  instance_offering_uuid=names.offering["small"])
+    fields = dict(
+        name="web-1",
+        image_uuid=names.image["centos"],
+        l3_network_uuids=[names.l3["l3-0"]],
+        instance_offering_uuid=names.offering["small"],
+    )
     fields.update(extra)
     return fields
 
 
 # -- the reply ---------------------------------------------------------------------------------------------------
 # Fields the reference doc lists that legitimately have no value in a successful create (REST prints them as null).
-EMPTY_ON_SUCCESS = {"error", "description", "metaData", "volumeQos", "lastDetachDate", "lastVmInstanceUuid",
-                    "isoUuid", "isoInstallPath"}
+EMPTY_ON_SUCCESS = {
+    "error",
+    "description",
+    "metaData",
+    "volumeQos",
+    "lastDetachDate",
+    "lastVmInstanceUuid",
+    "isoUuid",
+    "isoInstallPath",
+}
 
 
 def _camel(name: str) -> str:
@@ -167,8 +192,12 @@ def test_system_tags(roomy):
     l3 = names.l3["l3-0"]
     taken = {n.ip for v in client.query("QueryVmInstance") for n in v.vm_nics}  # addresses are random: avoid them
     ip = next(f"172.16.0.{i}" for i in range(77, 202) if f"172.16.0.{i}" not in taken)
-    reply = client.create(**basic(names, system_tags=[f"staticIp::{l3}::{ip}", f"customMac::{l3}::fa:01:02:03:04:00",
-                                                      "createWithoutCdRom::true"]))
+    reply = client.create(
+        **basic(
+            names,
+            system_tags=[f"staticIp::{l3}::{ip}", f"customMac::{l3}::fa:01:02:03:04:00", "createWithoutCdRom::true"],
+        )
+    )
     nic = reply.primary_vm_inventory.vm_nics[0]
     assert (nic.ip, nic.mac) == (ip, "fa:01:02:03:04:00")
     assert list(reply.primary_vm_inventory.vm_cd_roms) == []
@@ -214,11 +243,15 @@ def test_hosts_without_ft_address_are_never_chosen(roomy):
 
 def test_auth(roomy):
     server, client, names = roomy
-    code, error = rpc_error(lambda: client.vm.CreateFaultToleranceVmInstance(
-        pb.CreateFaultToleranceVmInstanceRequest(**basic(names))))
+    code, error = rpc_error(
+        lambda: client.vm.CreateFaultToleranceVmInstance(pb.CreateFaultToleranceVmInstanceRequest(**basic(names)))
+    )
     assert code == grpc.StatusCode.UNAUTHENTICATED and error.code == "ID.1001"
-    code, error = rpc_error(lambda: client.vm.QueryVmInstance(
-        pb.QueryVmInstanceRequest(), metadata=(("authorization", "OAuth 0123456789abcdef0123456789abcdef"),)))
+    code, error = rpc_error(
+        lambda: client.vm.QueryVmInstance(
+            pb.QueryVmInstanceRequest(), metadata=(("authorization", "OAuth 0123456789abcdef0123456789abcdef"),)
+        )
+    )
     assert code == grpc.StatusCode.UNAUTHENTICATED and error.code == "ID.1001"
     code, error = rpc_error(lambda: log_in(client.channel, password="wrong"))
     assert code == grpc.StatusCode.UNAUTHENTICATED and error.code == "ID.1000"
@@ -237,18 +270,23 @@ def test_destroy_releases_everything_and_is_idempotent(roomy):
     group = reply.fault_tolerance_vm_group_inventory.uuid
     ip = reply.primary_vm_inventory.vm_nics[0].ip
     assert engine.host_usage(host) != usage_before
-    pair = client.vm.GetFaultToleranceVms(pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=group),
-                                          metadata=client.metadata)
+    pair = client.vm.GetFaultToleranceVms(
+        pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=group), metadata=client.metadata
+    )
     assert pair.primary_vm_inventory.uuid == reply.primary_vm_inventory.uuid
     assert pair.secondary_vm_inventory.vm_nics[0].ip == ip
-    client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.secondary_vm_inventory.uuid),
-                                metadata=client.metadata)  # either VM names the group
+    client.vm.DestroyVmInstance(
+        pb.DestroyVmInstanceRequest(uuid=reply.secondary_vm_inventory.uuid), metadata=client.metadata
+    )  # either VM names the group
     assert engine.host_usage(host) == usage_before
     assert client.query("QueryVmInstance", f"groupUuid={group}") == []
     assert client.query("QueryVolume", f"groupUuid={group}") == []
     client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=group), metadata=client.metadata)  # idempotent
-    code, error = rpc_error(lambda: client.vm.GetFaultToleranceVms(
-        pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=group), metadata=client.metadata))
+    code, error = rpc_error(
+        lambda: client.vm.GetFaultToleranceVms(
+            pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=group), metadata=client.metadata
+        )
+    )
     assert code == grpc.StatusCode.NOT_FOUND and error.code == "SYS.1003"
     # the address can be taken again
     l3 = names.l3["l3-0"]
@@ -259,8 +297,9 @@ def test_destroy_releases_everything_and_is_idempotent(roomy):
 # -- exhaustion ------------------------------------------------------------------------------------------------------
 def test_capacity_exhaustion_names_the_rule(tmp_path, database_url):
     # 2 hosts x 33 GiB (32 usable): 8 small VMs each, so 8 pairs (every pair takes one VM on each host).
-    with start_server(tmp_path, inventory(hosts_per_cluster=2, clusters=1, cpu=64, memory_gib=33),
-                      database_url=database_url) as server:
+    with start_server(
+        tmp_path, inventory(hosts_per_cluster=2, clusters=1, cpu=64, memory_gib=33), database_url=database_url
+    ) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         for i in range(8):
             client.create(**basic(names, name=f"vm-{i}"))
@@ -273,8 +312,11 @@ def test_capacity_exhaustion_names_the_rule(tmp_path, database_url):
 
 
 def test_ip_exhaustion_is_l3_1000(tmp_path, database_url):
-    with start_server(tmp_path, inventory(hosts_per_cluster=2, clusters=1, cpu=64, memory_gib=257, ip_count=3),
-                      database_url=database_url) as server:
+    with start_server(
+        tmp_path,
+        inventory(hosts_per_cluster=2, clusters=1, cpu=64, memory_gib=257, ip_count=3),
+        database_url=database_url,
+    ) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         ips = {client.create(**basic(names, name=f"vm-{i}")).primary_vm_inventory.vm_nics[0].ip for i in range(3)}
         assert ips == {"172.16.0.2", "172.16.0.3", "172.16.0.4"}
@@ -290,7 +332,8 @@ def test_disabled_cluster_is_out_of_unpinned_placement(roomy):
     def cluster_state(event: str) -> None:
         change = pb.ChangeClusterStateParams(state_event=event)
         client.inventory.ChangeClusterState(
-            pb.ChangeClusterStateRequest(uuid=cluster, change_cluster_state=change), metadata=client.metadata)
+            pb.ChangeClusterStateRequest(uuid=cluster, change_cluster_state=change), metadata=client.metadata
+        )
 
     cluster_state("disable")
     try:
@@ -311,14 +354,26 @@ def test_the_reference_docs_request_with_placeholders_filled_in(roomy):
     host = names.host["host-4"]
     cluster = names.hosts[host]["cluster_uuid"]
     fill = {
-        "<name>": "seed-vm", "<instanceOfferingUuid>": names.offering["small"], "<imageUuid>": names.image["centos"],
-        "<l3NetworkUuids>": names.l3["l3-0"], "<dataDiskOfferingUuids>": names.disk["data-20g"],
-        "<zoneUuid>": names.hosts[host]["zone_uuid"], "<clusterUuid>": cluster, "<hostUuid>": host,
-        "<primaryStorageUuidForRootVolume>": names.storage["nfs-0"], "<description>": "from the reference doc",
-        "<defaultL3NetworkUuid>": names.l3["l3-0"], "<rootVolumeSystemTags>": "ephemeral::false",
-        "<dataVolumeSystemTags>": "ephemeral::false", "<resourceUuid>": "5f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c",
-        "<tagUuids>": "6f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c", "<systemTags>": "hostname::seed-vm",
-        "<userTags>": "team::web", "<strategy>": "InstantStart", "<type>": "FaultToleranceVmGroup"}
+        "<name>": "seed-vm",
+        "<instanceOfferingUuid>": names.offering["small"],
+        "<imageUuid>": names.image["centos"],
+        "<l3NetworkUuids>": names.l3["l3-0"],
+        "<dataDiskOfferingUuids>": names.disk["data-20g"],
+        "<zoneUuid>": names.hosts[host]["zone_uuid"],
+        "<clusterUuid>": cluster,
+        "<hostUuid>": host,
+        "<primaryStorageUuidForRootVolume>": names.storage["nfs-0"],
+        "<description>": "from the reference doc",
+        "<defaultL3NetworkUuid>": names.l3["l3-0"],
+        "<rootVolumeSystemTags>": "ephemeral::false",
+        "<dataVolumeSystemTags>": "ephemeral::false",
+        "<resourceUuid>": "5f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c",
+        "<tagUuids>": "6f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c",
+        "<systemTags>": "hostname::seed-vm",
+        "<userTags>": "team::web",
+        "<strategy>": "InstantStart",
+        "<type>": "FaultToleranceVmGroup",
+    }
     text = (CONTRACT / "seed-request.json").read_text()
     for placeholder, value in fill.items():
         text = text.replace(placeholder, value)
@@ -337,8 +392,9 @@ def test_an_error_echoing_a_huge_value_stays_typed(roomy):
     # A query condition without an operator is echoed whole (up to its 4,096-character limit); uuids no longer are
     # (GetFaultToleranceVms refuses one over 64 characters before looking it up).
     huge = "f" * 4000
-    code, error = rpc_error(lambda: client.vm.QueryVmInstance(pb.QueryVmInstanceRequest(q=[huge]),
-                                                              metadata=client.metadata))
+    code, error = rpc_error(
+        lambda: client.vm.QueryVmInstance(pb.QueryVmInstanceRequest(q=[huge]), metadata=client.metadata)
+    )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and error.code == "SYS.1007"
     assert len(error.details) < 3000 and error.details.endswith("...(cut)")
 
@@ -348,10 +404,15 @@ def test_concurrent_creates_with_one_resource_uuid_give_one_group(roomy):
     uuid must be ALREADY_EXISTS."""
     server, client, names = roomy
     uuid = "3c2a6a1d3e7b4c1f9a0b1c2d3e4f5a6b"
-    calls = [client.vm.CreateFaultToleranceVmInstance.future(
-        pb.CreateFaultToleranceVmInstanceRequest(**basic(names, name=f"n{i}", resource_uuid=uuid,
-                                                          strategy="JustCreate")),
-        metadata=client.metadata) for i in range(4)]
+    calls = [
+        client.vm.CreateFaultToleranceVmInstance.future(
+            pb.CreateFaultToleranceVmInstanceRequest(
+                **basic(names, name=f"n{i}", resource_uuid=uuid, strategy="JustCreate")
+            ),
+            metadata=client.metadata,
+        )
+        for i in range(4)
+    ]
     codes = []
     for call in calls:
         try:

@@ -55,23 +55,27 @@ def scenarios(draw):
     hosts = []
     for _ in range(draw(st.integers(0, 8))):
         c, z = draw(st.sampled_from(clusters))
-        hosts.append(HostSpec(
-            uuid=_uuid(next(uid)), zone_uuid=z, cluster_uuid=c,
-            cpu_num=draw(st.sampled_from([1, 2, 4])) if ok() else draw(st.sampled_from([0, 1])),
-            memory_total=(draw(st.integers(4, 16)) if ok() else draw(st.integers(0, 3))) * GIB,
-            state="Enabled" if ok() else draw(st.sampled_from(["Disabled", "Maintenance", "PreMaintenance"])),
-            status="Connected" if ok() else draw(st.sampled_from(["Disconnected", "Connecting"])),
-            hypervisor="KVM" if ok() else "ESX",
-            cpu_used=draw(st.integers(0, 4)) if ok() else draw(st.integers(4, 40)),
-            memory_used=draw(st.integers(0, 4)) * GIB + draw(st.sampled_from([0, 0, 12345])),
-            vm_count=draw(st.integers(0, 3)),
-            ft_vm_count=draw(st.integers(0, 2)),
-            ft_vcpu_count=draw(st.integers(0, 6)),
-            max_ft_vms=0 if ok() else draw(st.integers(1, 3)),
-            max_ft_vcpus=0 if ok() else draw(st.sampled_from([4, 8])),
-            failure_domain=draw(st.sampled_from(["", "r1", "r2"])),
-            ft_address=ok(),
-        ))
+        hosts.append(
+            HostSpec(
+                uuid=_uuid(next(uid)),
+                zone_uuid=z,
+                cluster_uuid=c,
+                cpu_num=draw(st.sampled_from([1, 2, 4])) if ok() else draw(st.sampled_from([0, 1])),
+                memory_total=(draw(st.integers(4, 16)) if ok() else draw(st.integers(0, 3))) * GIB,
+                state="Enabled" if ok() else draw(st.sampled_from(["Disabled", "Maintenance", "PreMaintenance"])),
+                status="Connected" if ok() else draw(st.sampled_from(["Disconnected", "Connecting"])),
+                hypervisor="KVM" if ok() else "ESX",
+                cpu_used=draw(st.integers(0, 4)) if ok() else draw(st.integers(4, 40)),
+                memory_used=draw(st.integers(0, 4)) * GIB + draw(st.sampled_from([0, 0, 12345])),
+                vm_count=draw(st.integers(0, 3)),
+                ft_vm_count=draw(st.integers(0, 2)),
+                ft_vcpu_count=draw(st.integers(0, 6)),
+                max_ft_vms=0 if ok() else draw(st.integers(1, 3)),
+                max_ft_vcpus=0 if ok() else draw(st.sampled_from([4, 8])),
+                failure_domain=draw(st.sampled_from(["", "r1", "r2"])),
+                ft_address=ok(),
+            )
+        )
     storages = []
     for _ in range(draw(st.integers(0, 4))):
         kind = draw(st.sampled_from(["Shared", "Shared", "Local"]))
@@ -81,12 +85,18 @@ def scenarios(draw):
             for h in hosts:
                 if ok():
                     host_available[h.uuid] = draw(st.integers(0, 25)) * GIB + draw(st.sampled_from([0, 0, 777]))
-        storages.append(StorageSpec(
-            uuid=_uuid(next(uid)), zone_uuid=zones[0], cluster_uuids=tuple(attached),
-            available=draw(st.integers(0, 40)) * GIB + draw(st.sampled_from([0, 0, 999])), kind=kind,
-            state="Enabled" if ok() else "Disabled", status="Connected" if ok() else "Disconnected",
-            host_available=host_available,
-        ))
+        storages.append(
+            StorageSpec(
+                uuid=_uuid(next(uid)),
+                zone_uuid=zones[0],
+                cluster_uuids=tuple(attached),
+                available=draw(st.integers(0, 40)) * GIB + draw(st.sampled_from([0, 0, 999])),
+                kind=kind,
+                state="Enabled" if ok() else "Disabled",
+                status="Connected" if ok() else "Disconnected",
+                host_available=host_available,
+            )
+        )
     l3_to_l2 = {l3s[0]: l2s[0], l3s[1]: l2s[1]}
     cluster_l2 = {c: [l2 for l2 in l2s if ok()] for c, _ in clusters}
     unknown = _uuid(next(uid))
@@ -100,8 +110,9 @@ def scenarios(draw):
         return Request(
             vcpus=draw(st.integers(1, 4)),
             memory=draw(st.integers(1, 3)) * GIB + draw(st.sampled_from([0, 0, 1, -1])),
-            l3_uuids=tuple(draw(st.lists(st.sampled_from(l3s + [unknown] * (not ok())), min_size=1, max_size=2,
-                                         unique=True))),
+            l3_uuids=tuple(
+                draw(st.lists(st.sampled_from(l3s + [unknown] * (not ok())), min_size=1, max_size=2, unique=True))
+            ),
             root_bytes=draw(st.integers(0, 2)) * GIB,
             data_bytes=draw(st.sampled_from([0, 0, GIB, GIB + 1])),
             zone_uuid=pin(zones, 0.1),
@@ -113,8 +124,9 @@ def scenarios(draw):
             max_instance_per_host=draw(st.integers(0, 3)),
         )
 
-    history = [(draw(st.sampled_from(["reserve", "reserve", "release"])), request())
-               for _ in range(draw(st.integers(0, 3)))]
+    history = [
+        (draw(st.sampled_from(["reserve", "reserve", "release"])), request()) for _ in range(draw(st.integers(0, 3)))
+    ]
     return cfg, hosts, storages, l3_to_l2, cluster_l2, history, request()
 
 
@@ -202,8 +214,10 @@ def test_secondary_prefers_a_host_whose_storage_is_not_the_primarys():
     cfg = Config(cpu_overprovisioning_ratio=1.0, reserved_memory=0, storage_reserved_capacity=0)
     zone, cluster, l2, l3 = _uuid(2), _uuid(5), _uuid(4), _uuid(8)
     hosts = [HostSpec(_uuid(n), zone, cluster, 1, (5 if n == 13 else 4) * GIB) for n in (10, 11, 12, 13)]
-    storages = [StorageSpec(_uuid(20), zone, (cluster,), available=1),
-                StorageSpec(_uuid(21), _uuid(1), (cluster,), kind="Local", host_available={_uuid(12): 0, _uuid(13): 0})]
+    storages = [
+        StorageSpec(_uuid(20), zone, (cluster,), available=1),
+        StorageSpec(_uuid(21), _uuid(1), (cluster,), kind="Local", host_available={_uuid(12): 0, _uuid(13): 0}),
+    ]
     q = Request(vcpus=1, memory=GIB, l3_uuids=(l3,), root_bytes=0, strategy="DefaultHostAllocatorStrategy")
     answers = []
     for kind in ("rust", "ortools"):

@@ -33,11 +33,18 @@ from service_support import ADMIN_PASSWORD, G, inventory, start_server
 
 CONTRACT = Path(__file__).resolve().parent / "contract"
 # `MMM d, yyyy h:mm:ss a`: no zero padding of day or hour.
-ZSTACK_DATE = re.compile(r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [1-9]\d?, \d{4} (1[0-2]|[1-9]):[0-5]\d:"
-                         r"[0-5]\d (AM|PM)$")
+ZSTACK_DATE = re.compile(
+    r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [1-9]\d?, \d{4} (1[0-2]|[1-9]):[0-5]\d:"
+    r"[0-5]\d (AM|PM)$"
+)
 ENVELOPE_KEYS = {"code", "description", "details", "elaboration", "opaque", "cause"}
-INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
-         FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64}
+INT64 = {
+    FieldDescriptor.TYPE_INT64,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_SINT64,
+    FieldDescriptor.TYPE_FIXED64,
+    FieldDescriptor.TYPE_SFIXED64,
+}
 
 
 # -- a tiny HTTP client ---------------------------------------------------------------------------------------------
@@ -77,8 +84,11 @@ def sha512(text: str) -> str:
 
 
 def login(base: str, account: str = "admin", password: str = ADMIN_PASSWORD) -> str:
-    reply = http("PUT", f"{base}/zstack/v1/accounts/login",
-                 {"logInByAccount": {"accountName": account, "password": sha512(password)}})
+    reply = http(
+        "PUT",
+        f"{base}/zstack/v1/accounts/login",
+        {"logInByAccount": {"accountName": account, "password": sha512(password)}},
+    )
     assert reply.status == 200, reply.body
     return reply.json["inventory"]["uuid"]
 
@@ -135,8 +145,13 @@ class Site:
         return http(method, self.base + path, body, **kwargs)
 
     def create_body(self, **extra) -> dict:
-        return {"name": "web-1", "imageUuid": self.image["centos"], "l3NetworkUuids": [self.l3["l3-0"]],
-                "instanceOfferingUuid": self.offering["small"], **extra}
+        return {
+            "name": "web-1",
+            "imageUuid": self.image["centos"],
+            "l3NetworkUuids": [self.l3["l3-0"]],
+            "instanceOfferingUuid": self.offering["small"],
+            **extra,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -151,14 +166,26 @@ def _seed_request(site: Site) -> str:
     host = site.host["host-4"]
     row = site.catalog.hosts[host]
     fill = {
-        "<name>": "seed-vm", "<instanceOfferingUuid>": site.offering["small"], "<imageUuid>": site.image["centos"],
-        "<l3NetworkUuids>": site.l3["l3-0"], "<dataDiskOfferingUuids>": site.disk["data-20g"],
-        "<zoneUuid>": row["zone_uuid"], "<clusterUuid>": row["cluster_uuid"], "<hostUuid>": host,
-        "<primaryStorageUuidForRootVolume>": site.storage["nfs-0"], "<description>": "from the reference doc",
-        "<defaultL3NetworkUuid>": site.l3["l3-0"], "<rootVolumeSystemTags>": "ephemeral::false",
-        "<dataVolumeSystemTags>": "ephemeral::false", "<resourceUuid>": "5f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c",
-        "<tagUuids>": "6f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c", "<systemTags>": "hostname::seed-vm",
-        "<userTags>": "team::web", "<strategy>": "InstantStart", "<type>": "FaultToleranceVmGroup"}
+        "<name>": "seed-vm",
+        "<instanceOfferingUuid>": site.offering["small"],
+        "<imageUuid>": site.image["centos"],
+        "<l3NetworkUuids>": site.l3["l3-0"],
+        "<dataDiskOfferingUuids>": site.disk["data-20g"],
+        "<zoneUuid>": row["zone_uuid"],
+        "<clusterUuid>": row["cluster_uuid"],
+        "<hostUuid>": host,
+        "<primaryStorageUuidForRootVolume>": site.storage["nfs-0"],
+        "<description>": "from the reference doc",
+        "<defaultL3NetworkUuid>": site.l3["l3-0"],
+        "<rootVolumeSystemTags>": "ephemeral::false",
+        "<dataVolumeSystemTags>": "ephemeral::false",
+        "<resourceUuid>": "5f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c",
+        "<tagUuids>": "6f0a1b2c3d4e4f5a8b6c7d8e9f0a1b2c",
+        "<systemTags>": "hostname::seed-vm",
+        "<userTags>": "team::web",
+        "<strategy>": "InstantStart",
+        "<type>": "FaultToleranceVmGroup",
+    }
     text = (CONTRACT / "seed-request.json").read_text()
     for placeholder, value in fill.items():
         text = text.replace(placeholder, value)
@@ -186,8 +213,10 @@ def test_the_reference_curl_example_creates_the_pair(site):
     body = _seed_request(site)
     url = f"{site.base}/zstack/v1/vm-instances/fault-tolerance"
     if shutil.which("curl"):  # the doc's command, placeholders filled in
-        command = (f"curl -X POST '{url}' -H 'Authorization: OAuth {site.session}' "
-                   f"-H 'Content-Type: application/json;charset=UTF-8' -d '{body}'")
+        command = (
+            f"curl -X POST '{url}' -H 'Authorization: OAuth {site.session}' "
+            f"-H 'Content-Type: application/json;charset=UTF-8' -d '{body}'"
+        )
         done = subprocess.run(command, shell=True, capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr
         reply = json.loads(done.stdout)
@@ -224,8 +253,11 @@ def test_both_body_shapes(site):
     flat = site("POST", "/zstack/v1/vm-instances/fault-tolerance", site.create_body(name="flat"))
     assert flat.status == 200 and len(flat.json["primaryVmInventory"]["vmCdRoms"]) == 1
     # the SDK shape: params, with systemTags beside them (and inside them too)
-    body = {"params": site.create_body(name="sdk", systemTags=["hostname::sdk"]),
-            "systemTags": ["createWithoutCdRom::true"], "userTags": ["team::sdk"]}
+    body = {
+        "params": site.create_body(name="sdk", systemTags=["hostname::sdk"]),
+        "systemTags": ["createWithoutCdRom::true"],
+        "userTags": ["team::sdk"],
+    }
     sdk = site("POST", "/zstack/v1/vm-instances/fault-tolerance", body)
     assert sdk.status == 200, sdk.body
     assert sdk.json["primaryVmInventory"]["name"] == "sdk" and sdk.json["primaryVmInventory"]["vmCdRoms"] == []
@@ -233,16 +265,23 @@ def test_both_body_shapes(site):
     error = site("POST", "/zstack/v1/vm-instances/fault-tolerance", unknown_tag).error(503, "SYS.1007")
     assert "no system tag matches" in error["details"]
     # 64-bit integers as numeric strings
-    reply = site("POST", "/zstack/v1/vm-instances/fault-tolerance",
-                 site.create_body(name="strings", instanceOfferingUuid=None, cpuNum=1, memorySize=str(2 * G)))
+    reply = site(
+        "POST",
+        "/zstack/v1/vm-instances/fault-tolerance",
+        site.create_body(name="strings", instanceOfferingUuid=None, cpuNum=1, memorySize=str(2 * G)),
+    )
     assert reply.status == 200, reply.body
     assert reply.json["primaryVmInventory"]["memorySize"] == 2 * G
 
 
 # -- the neighbouring APIs ------------------------------------------------------------------------------------------
 def test_login_and_logout(site):
-    reply = site("PUT", "/zstack/v1/accounts/login",
-                 {"logInByAccount": {"accountName": "admin", "password": sha512(ADMIN_PASSWORD)}}, session=None)
+    reply = site(
+        "PUT",
+        "/zstack/v1/accounts/login",
+        {"logInByAccount": {"accountName": "admin", "password": sha512(ADMIN_PASSWORD)}},
+        session=None,
+    )
     assert reply.status == 200
     inventory_ = reply.json["inventory"]
     assert set(reply.json) == {"inventory"}
@@ -263,8 +302,11 @@ def test_queries(site):
     assert_rest_json(zones.json, pb.QueryZoneResponse.DESCRIPTOR)
     cluster = site.catalog.hosts[site.host["host-1"]]["cluster_uuid"]
     in_cluster = {u: r for u, r in site.catalog.hosts.items() if r["cluster_uuid"] == cluster}
-    hosts = site("GET", f"/zstack/v1/hosts?q=clusterUuid={cluster}&q=state=Enabled&limit=2&start=1"
-                        f"&sort=+createDate&replyWithCount=true")
+    hosts = site(
+        "GET",
+        f"/zstack/v1/hosts?q=clusterUuid={cluster}&q=state=Enabled&limit=2&start=1"
+        f"&sort=+createDate&replyWithCount=true",
+    )
     assert hosts.status == 200, hosts.body
     assert_rest_json(hosts.json, pb.QueryHostResponse.DESCRIPTOR)
     assert hosts.json["total"] == len(in_cluster) == 4
@@ -311,7 +353,7 @@ def test_transport_errors_are_400_404_405_413_with_the_envelope(site):
     site("POST", create, [site.create_body()]).error(400, "SYS.1007")
     site("POST", create, {"params": ["x"]}).error(400, "SYS.1007")
     assert "nmae" in site("POST", create, {"nmae": "x"}).error(400, "SYS.1007")["details"]
-    site("POST", create, {"cpuNum": 2 ** 40}).error(400, "SYS.1007")  # out of int32
+    site("POST", create, {"cpuNum": 2**40}).error(400, "SYS.1007")  # out of int32
     site("PUT", "/zstack/v1/hosts/x/actions", {"changeHostState": "disable"}).error(400, "SYS.1007")
     site("GET", "/zstack/v1/hosts?limit=ten").error(400, "SYS.1007")
     site("GET", "/zstack/v1/hosts?replyWithCount=yes").error(400, "SYS.1007")
@@ -335,8 +377,11 @@ def test_transport_errors_are_400_404_405_413_with_the_envelope(site):
 
 
 def test_no_host_is_503_with_the_nested_cause(site):
-    reply = site("POST", "/zstack/v1/vm-instances/fault-tolerance",
-                 site.create_body(name="huge", instanceOfferingUuid=None, cpuNum=100000, memorySize=G))
+    reply = site(
+        "POST",
+        "/zstack/v1/vm-instances/fault-tolerance",
+        site.create_body(name="huge", instanceOfferingUuid=None, cpuNum=100000, memorySize=G),
+    )
     error = reply.error(503, "SYS.1006")
     cause = error["cause"]
     assert set(cause) == ENVELOPE_KEYS and cause["code"] == "HOST_ALLOCATION.1000" and cause["cause"] is None
@@ -366,9 +411,24 @@ def _stop(proc: subprocess.Popen) -> str:
 
 def test_ftvm_serve_serves_rest_on_http_port(tmp_path):
     env = {**os.environ, "FTVM_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    proc = subprocess.Popen([sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", str(tmp_path), "--grpc-port",
-                             "0", "--http-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftvm.cli",
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         base = _read_until(proc, r"REST listening on (http://127\.0\.0\.1:\d+)").group(1)
         session = login(base)
@@ -379,8 +439,12 @@ def test_ftvm_serve_serves_rest_on_http_port(tmp_path):
 
 
 def test_ftvm_gateway_alone_in_front_of_a_server(site):
-    proc = subprocess.Popen([sys.executable, "-m", "ftvm.cli", "gateway", "--target", site.server.target,
-                             "--http-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ftvm.cli", "gateway", "--target", site.server.target, "--http-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         base = _read_until(proc, r"REST listening on (http://127\.0\.0\.1:\d+)").group(1)
         session = login(base)
@@ -396,12 +460,19 @@ def test_a_backend_that_is_down_is_503_with_the_envelope():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         dead = f"127.0.0.1:{s.getsockname()[1]}"
-    proc = subprocess.Popen([sys.executable, "-m", "ftvm.cli", "gateway", "--target", dead, "--http-port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ftvm.cli", "gateway", "--target", dead, "--http-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         base = _read_until(proc, r"REST listening on (\S+) ").group(1)
-        reply = http("PUT", f"{base}/zstack/v1/accounts/login",
-                     {"logInByAccount": {"accountName": "admin", "password": sha512("x")}})
+        reply = http(
+            "PUT",
+            f"{base}/zstack/v1/accounts/login",
+            {"logInByAccount": {"accountName": "admin", "password": sha512("x")}},
+        )
         assert "UNAVAILABLE" in reply.error(503, "SYS.1006")["details"]
     finally:
         _stop(proc)
@@ -434,11 +505,13 @@ def test_every_annotated_rpc_is_routed_and_documented(site):
 
     document = site("GET", "/openapi.json", session=None).json
     validate_openapi(document)
-    operations = {op["operationId"]: (verb.upper(), path) for path, item in document["paths"].items()
-                  for verb, op in item.items()}
+    operations = {
+        op["operationId"]: (verb.upper(), path) for path, item in document["paths"].items() for verb, op in item.items()
+    }
     # actions sharing a path (ChangeHostState and ReconnectHost) are one operation, named after both
-    expected = {"Or".join(r.name for r in shared): (verb, template) for (verb, template), shared in
-                by_path(routes()).items()}
+    expected = {
+        "Or".join(r.name for r in shared): (verb, template) for (verb, template), shared in by_path(routes()).items()
+    }
     assert set(operations) == set(expected) and len(expected) == len(annotated) - 1
     for name, (verb, path) in operations.items():
         assert re.sub(r"\{[^}]*\}", "{}", path) == re.sub(r"\{[^}]*\}", "{}", expected[name][1]), name

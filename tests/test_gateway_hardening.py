@@ -42,8 +42,9 @@ def site(tmp_path_factory):
 def quick(site):
     """A second gateway in front of the same server, with short body-read and keep-alive timeouts."""
     server = site.server
-    gateway = server.call(lambda: Gateway.start(server.target, body_timeout=SHORT_TIMEOUT,
-                                                keepalive_timeout=SHORT_TIMEOUT))
+    gateway = server.call(
+        lambda: Gateway.start(server.target, body_timeout=SHORT_TIMEOUT, keepalive_timeout=SHORT_TIMEOUT)
+    )
     yield gateway
     server.call(gateway.stop)
 
@@ -96,8 +97,13 @@ def parse(raw: bytes) -> tuple[int, dict[str, str], bytes]:
 
 def post(path: str, body: bytes, *extra: str) -> bytes:
     """A POST with a session-shaped Authorization (the body is read before the backend sees the session)."""
-    lines = [f"POST {path} HTTP/1.1", "Host: gateway", "Authorization: OAuth no-such-session",
-             "Content-Type: application/json", *extra]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: gateway",
+        "Authorization: OAuth no-such-session",
+        "Content-Type: application/json",
+        *extra,
+    ]
     if not any(line.lower().startswith(("content-length", "transfer-encoding")) for line in extra):
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
@@ -121,11 +127,15 @@ def test_a_stalled_body_is_answered_408_and_the_connection_closed(quick):
     assert json.loads(body)["error"]["details"] == f"the request body did not arrive within {SHORT_TIMEOUT:g} s"
 
 
-@pytest.mark.parametrize("sent", [
-    OPENAPI,  # idle after a keep-alive request
-    b"",  # never sends a request
-    OPENAPI[:30],  # headers never finished
-], ids=["idle-after-a-request", "no-request", "half-the-headers"])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        OPENAPI,  # idle after a keep-alive request
+        b"",  # never sends a request
+        OPENAPI[:30],  # headers never finished
+    ],
+    ids=["idle-after-a-request", "no-request", "half-the-headers"],
+)
 def test_an_idle_connection_is_closed_by_the_server(quick, sent):
     raw = exchange(quick.port, sent)  # returns once the server has closed the connection
     if sent == OPENAPI:
@@ -143,13 +153,19 @@ CLIENT_MISTAKES = {  # name: (requests, one after the other's answer; the status
     "tls-on-the-http-port": ([b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage\r\n\r\n"], [400]),
     "bad-request-line": ([b"GET /zstack/v1/zones HTTP/1.1 extra\r\nHost: gateway\r\n\r\n"], [400]),
     "garbage-after-a-request": ([OPENAPI, b"G\x01T / HTTP/1.1\r\n\r\n"], [200, 400]),
-    "control-character-in-a-header": ([b"GET /zstack/v1/zones HTTP/1.1\r\nHost: gateway\r\nX-A: a\x01b\r\n\r\n"],
-                                      [400]),
+    "control-character-in-a-header": (
+        [b"GET /zstack/v1/zones HTTP/1.1\r\nHost: gateway\r\nX-A: a\x01b\r\n\r\n"],
+        [400],
+    ),
     "header-line-too-long": ([b"GET /zstack/v1/zones HTTP/1.1\r\nX-A: " + b"a" * 20_000 + b"\r\n\r\n"], [400]),
-    "bad-chunked-encoding": ([post("/zstack/v1/zones", b"zz\r\nabc\r\n0\r\n\r\n", "Transfer-Encoding: chunked")],
-                             [400]),
-    "content-length-and-chunked": ([post("/zstack/v1/zones", b"0\r\n\r\n", "Transfer-Encoding: chunked",
-                                         "Content-Length: 5")], [400]),
+    "bad-chunked-encoding": (
+        [post("/zstack/v1/zones", b"zz\r\nabc\r\n0\r\n\r\n", "Transfer-Encoding: chunked")],
+        [400],
+    ),
+    "content-length-and-chunked": (
+        [post("/zstack/v1/zones", b"0\r\n\r\n", "Transfer-Encoding: chunked", "Content-Length: 5")],
+        [400],
+    ),
     "broken-gzip-body": ([post("/zstack/v1/zones", b"not gzip at all", "Content-Encoding: gzip")], [400]),
     "invalid-utf8-json": ([post("/zstack/v1/zones", b'{"name": "\xff\xfe"}', "Connection: close")], [400]),
     "deeply-nested-json-list": ([post("/zstack/v1/zones", DEEP, "Connection: close")], [400]),
@@ -189,7 +205,7 @@ def test_a_client_mistake_logs_one_info_line_without_traceback(quick, caplog, ca
     _assert_one_quiet_line(caplog, len(requests))
 
 
-@pytest.mark.parametrize("body", [b'{"name": "ha', b"3\r\n{\"n\r\nzz\r\n"], ids=["content-length", "chunked"])
+@pytest.mark.parametrize("body", [b'{"name": "ha', b'3\r\n{"n\r\nzz\r\n'], ids=["content-length", "chunked"])
 def test_a_client_that_disconnects_mid_body_is_one_info_line(quick, caplog, body):
     caplog.set_level(logging.DEBUG)
     framing = "Transfer-Encoding: chunked" if body.startswith(b"3") else "Content-Length: 100"
@@ -209,8 +225,9 @@ class _BrokenBackend(pb_grpc.AccountServiceServicer):
     that but a 500: a bug of the gateway."""
 
     def LogInByAccount(self, request, context):
-        return pb.LogInByAccountResponse(inventory=types_pb2.SessionInventory(
-            uuid="s", expired_date=Timestamp(seconds=1 << 62)))
+        return pb.LogInByAccountResponse(
+            inventory=types_pb2.SessionInventory(uuid="s", expired_date=Timestamp(seconds=1 << 62))
+        )
 
 
 def test_a_gateway_bug_still_logs_an_error_with_its_traceback(site, caplog):
@@ -222,8 +239,11 @@ def test_a_gateway_bug_still_logs_an_error_with_its_traceback(site, caplog):
     try:
         caplog.set_level(logging.INFO)
         body = json.dumps({"logInByAccount": {"accountName": "admin", "password": sha512("x")}}).encode()
-        raw = exchange(gateway.port, b"PUT /zstack/v1/accounts/login HTTP/1.1\r\nHost: gateway\r\nConnection: "
-                                     b"close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        raw = exchange(
+            gateway.port,
+            b"PUT /zstack/v1/accounts/login HTTP/1.1\r\nHost: gateway\r\nConnection: "
+            b"close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
+        )
         assert envelope_code(raw, 500) == "SYS.1000"
     finally:
         site.server.call(gateway.stop)
@@ -245,18 +265,24 @@ def _refused(site: Site, method: str, path: str, body: bytes | dict | None = Non
     return site(method, path, body).error(400, "SYS.1007")["details"]
 
 
-@pytest.mark.parametrize("body, key", [
-    (b'{"name": "a", "name": "b"}', "name"),  # top level
-    (b'{"params": {"name": "a", "description": "x", "name": "b"}}', "name"),  # the SDK shape's params
-    (b'{"name": "a", "extra": [{"deep": {"k": 1, "k": 2}}]}', "k"),  # any depth, even of an unknown field
-], ids=["top-level", "in-params", "deep"])
+@pytest.mark.parametrize(
+    "body, key",
+    [
+        (b'{"name": "a", "name": "b"}', "name"),  # top level
+        (b'{"params": {"name": "a", "description": "x", "name": "b"}}', "name"),  # the SDK shape's params
+        (b'{"name": "a", "extra": [{"deep": {"k": 1, "k": 2}}]}', "k"),  # any depth, even of an unknown field
+    ],
+    ids=["top-level", "in-params", "deep"],
+)
 def test_a_duplicate_json_key_is_refused(site, body, key):
     assert f"the key '{key}' is given twice" in _refused(site, "POST", "/zstack/v1/zones", body)
 
 
 def test_a_duplicate_key_in_a_named_body_field_is_refused(site):
-    body = (b'{"logInByAccount": {"accountName": "admin", "accountName": "nobody", "password": "%s"}}'
-            % sha512(ADMIN_PASSWORD).encode())
+    body = (
+        b'{"logInByAccount": {"accountName": "admin", "accountName": "nobody", "password": "%s"}}'
+        % sha512(ADMIN_PASSWORD).encode()
+    )
     reply = site("PUT", "/zstack/v1/accounts/login", body, session=None)
     assert "the key 'accountName' is given twice" in reply.error(400, "SYS.1007")["details"]
 
@@ -271,14 +297,19 @@ def test_a_field_under_both_its_names_is_refused(site, shape):
         body = {"params": body, "image_uuid": other}
     else:
         body = {"params": {**body, "image_uuid": other}}
-    assert _refused(site, "POST", CREATE, body) == ("field 'imageUuid' of CreateFaultToleranceVmInstanceRequest is "
-                                                    "given twice, as 'imageUuid' and 'image_uuid'")
+    assert _refused(site, "POST", CREATE, body) == (
+        "field 'imageUuid' of CreateFaultToleranceVmInstanceRequest is given twice, as 'imageUuid' and 'image_uuid'"
+    )
 
 
 def test_a_nested_field_under_both_its_names_is_refused(site):
     host = site.host["host-1"]
-    details = _refused(site, "PUT", f"/zstack/v1/hosts/{host}/actions",
-                       {"changeHostState": {"stateEvent": "disable", "state_event": "enable"}})
+    details = _refused(
+        site,
+        "PUT",
+        f"/zstack/v1/hosts/{host}/actions",
+        {"changeHostState": {"stateEvent": "disable", "state_event": "enable"}},
+    )
     assert "'stateEvent' of ChangeHostStateParams is given twice, as 'stateEvent' and 'state_event'" in details
     assert site.catalog.hosts[host]["state"] == "Enabled"
 
@@ -295,11 +326,14 @@ def test_a_field_in_both_the_body_and_the_query_string_is_refused():
     route = Route(method, "PUT", "/configs/{category}/actions", "update_global_config")
     assert [f.name for f in route.query_fields] == ["name"]
     query = [("name", "from-the-query")]
-    assert decode_request(route, b'{"updateGlobalConfig": {"value": "1"}}', {"category": "c"}, query).name == \
-           "from-the-query"
+    assert (
+        decode_request(route, b'{"updateGlobalConfig": {"value": "1"}}', {"category": "c"}, query).name
+        == "from-the-query"
+    )
     with pytest.raises(BadRequest, match="'name' is given both in the body and in the query string"):
-        decode_request(route, b'{"updateGlobalConfig": {"value": "1"}, "name": "from-the-body"}', {"category": "c"},
-                       query)
+        decode_request(
+            route, b'{"updateGlobalConfig": {"value": "1"}, "name": "from-the-body"}', {"category": "c"}, query
+        )
 
 
 @pytest.mark.parametrize("text", ["1_0", " 10", "10 ", "+10", "010", "1e3", "1.0", "0x10", "\u0661\u0660", ""])
@@ -334,15 +368,24 @@ LONG = "a" * 5000
 AT_LIMIT = "b" * MAX_UUID_LENGTH
 
 
-@pytest.mark.parametrize("method, path, name", [
-    ("DELETE", "/zstack/v1/vm-instances/{}", "path variable 'uuid'"),
-    ("DELETE", "/zstack/v1/accounts/sessions/{}", "path variable 'sessionUuid'"),
-    ("PUT", "/zstack/v1/hosts/{}/actions", "path variable 'uuid'"),
-    ("GET", "/zstack/v1/vm-instances/fault-tolerance/sub-vms?faultToleranceVmUuid={}",
-     "query parameter 'faultToleranceVmUuid'"),
-    ("GET", "/zstack/v1/vm-instances/fault-tolerance/sub-vms?fault_tolerance_vm_uuid={}",
-     "query parameter 'fault_tolerance_vm_uuid'"),
-])
+@pytest.mark.parametrize(
+    "method, path, name",
+    [
+        ("DELETE", "/zstack/v1/vm-instances/{}", "path variable 'uuid'"),
+        ("DELETE", "/zstack/v1/accounts/sessions/{}", "path variable 'sessionUuid'"),
+        ("PUT", "/zstack/v1/hosts/{}/actions", "path variable 'uuid'"),
+        (
+            "GET",
+            "/zstack/v1/vm-instances/fault-tolerance/sub-vms?faultToleranceVmUuid={}",
+            "query parameter 'faultToleranceVmUuid'",
+        ),
+        (
+            "GET",
+            "/zstack/v1/vm-instances/fault-tolerance/sub-vms?fault_tolerance_vm_uuid={}",
+            "query parameter 'fault_tolerance_vm_uuid'",
+        ),
+    ],
+)
 def test_a_uuid_over_the_limit_in_the_path_or_query_is_400(site, method, path, name):
     for value in (LONG, "c" * (MAX_UUID_LENGTH + 1)):
         body = {"changeHostState": {"stateEvent": "disable"}} if method == "PUT" else None
@@ -353,7 +396,8 @@ def test_a_uuid_over_the_limit_in_the_path_or_query_is_400(site, method, path, n
 def test_a_uuid_at_the_limit_reaches_the_api(site):
     assert site("DELETE", f"/zstack/v1/vm-instances/{AT_LIMIT}").status == 200  # idempotent: nothing to destroy
     site("GET", f"/zstack/v1/vm-instances/fault-tolerance/sub-vms?faultToleranceVmUuid={AT_LIMIT}").error(
-        503, "SYS.1003")
+        503, "SYS.1003"
+    )
     document = site("GET", "/openapi.json").json
     parameters = {p["name"]: p for p in document["paths"]["/zstack/v1/vm-instances/{uuid}"]["delete"]["parameters"]}
     assert parameters["uuid"]["schema"]["maxLength"] == MAX_UUID_LENGTH
@@ -364,10 +408,18 @@ def test_a_uuid_over_the_limit_over_grpc_is_invalid_argument(site):
     try:
         client = log_in(channel)
         calls = {
-            "APIDestroyVmInstanceMsg": ("uuid", lambda uuid: client.vm.DestroyVmInstance(
-                pb.DestroyVmInstanceRequest(uuid=uuid), metadata=client.metadata)),
-            "APIGetFaultToleranceVmsMsg": ("faultToleranceVmUuid", lambda uuid: client.vm.GetFaultToleranceVms(
-                pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=uuid), metadata=client.metadata)),
+            "APIDestroyVmInstanceMsg": (
+                "uuid",
+                lambda uuid: client.vm.DestroyVmInstance(
+                    pb.DestroyVmInstanceRequest(uuid=uuid), metadata=client.metadata
+                ),
+            ),
+            "APIGetFaultToleranceVmsMsg": (
+                "faultToleranceVmUuid",
+                lambda uuid: client.vm.GetFaultToleranceVms(
+                    pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=uuid), metadata=client.metadata
+                ),
+            ),
         }
         for message, (field, call) in calls.items():
             status, error = rpc_error(lambda: call(LONG))

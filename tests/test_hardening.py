@@ -18,8 +18,17 @@ from ftvm.domain.catalog import GLOBAL_CONFIG_DEFAULTS
 from service_support import G, inventory, log_in, rpc_error, start_server
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
-ROW_TABLES = ("ft_groups", "vm_instances", "vm_nics", "used_ips", "mac_allocations", "volumes", "vm_cdroms",
-              "colo_ports", "tags")
+ROW_TABLES = (
+    "ft_groups",
+    "vm_instances",
+    "vm_nics",
+    "used_ips",
+    "mac_allocations",
+    "volumes",
+    "vm_cdroms",
+    "colo_ports",
+    "tags",
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +54,12 @@ def _refused(env, text: str, **fields) -> None:
 
 
 def _update_config(client, category: str, name: str, value: str):
-    return client.inventory.UpdateGlobalConfig(pb.UpdateGlobalConfigRequest(
-        category=category, name=name, update_global_config=pb.UpdateGlobalConfigParams(value=value)),
-        metadata=client.metadata)
+    return client.inventory.UpdateGlobalConfig(
+        pb.UpdateGlobalConfigRequest(
+            category=category, name=name, update_global_config=pb.UpdateGlobalConfigParams(value=value)
+        ),
+        metadata=client.metadata,
+    )
 
 
 def _stored_config(server, category: str, name: str) -> str | None:
@@ -92,11 +104,13 @@ def test_an_out_of_range_global_config_is_refused_and_not_stored(env, category, 
 
 def test_every_global_config_accepts_its_bounds(env):
     server, client, names = env
-    for category, name, low, high in (("host", "cpu.overProvisioning.ratio", "0.01", "1000"),
-                                      ("mevoco", "overProvisioning.memory", "0.01", "1000"),
-                                      ("mevoco", "overProvisioning.primaryStorage", "0.01", "1000"),
-                                      ("kvm", "reservedMemory", "0", "4194304T"),
-                                      ("primaryStorage", "reservedCapacity", "0", str(1 << 62))):
+    for category, name, low, high in (
+        ("host", "cpu.overProvisioning.ratio", "0.01", "1000"),
+        ("mevoco", "overProvisioning.memory", "0.01", "1000"),
+        ("mevoco", "overProvisioning.primaryStorage", "0.01", "1000"),
+        ("kvm", "reservedMemory", "0", "4194304T"),
+        ("primaryStorage", "reservedCapacity", "0", str(1 << 62)),
+    ):
         for value in (low, high):
             _update_config(client, category, name, value)
             assert _stored_config(server, category, name) == value
@@ -121,8 +135,7 @@ def test_storage_capacity_past_int64_is_clamped_not_an_error(tmp_path):
     zone = spec["zones"][0]
     for host in zone["clusters"][0]["hosts"]:
         host["localStorageCapacity"] = 1 << 62
-    zone["primaryStorages"].append({"name": "local", "type": "LocalStorage", "url": "/local",
-                                    "clusters": ["z0-c0"]})
+    zone["primaryStorages"].append({"name": "local", "type": "LocalStorage", "url": "/local", "clusters": ["z0-c0"]})
     with start_server(tmp_path, spec) as server:
         client = log_in(grpc.insecure_channel(server.target))
         local = next(s for s in client.query("QueryPrimaryStorage") if s.name == "local")
@@ -167,11 +180,21 @@ def test_a_value_the_engine_refuses_is_never_committed(env, monkeypatch):
 
 # -- system tags -----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mac,why", [
-    ("not-a-mac", "six octets"), ("", "no system tag matches"), ("fa:01:02:03:04", "six octets"),
-    ("fa:01:02:03:04:05:06", "six octets"), ("fa-01-02-03-04-05", "six octets"), ("fa:01:02:03:04:5", "six octets"),
-    ("01:00:5e:00:00:01", "multicast"), ("ff:ff:ff:ff:ff:ff", "multicast"), ("00:00:00:00:00:00", "all-zero"),
-])
+
+@pytest.mark.parametrize(
+    "mac,why",
+    [
+        ("not-a-mac", "six octets"),
+        ("", "no system tag matches"),
+        ("fa:01:02:03:04", "six octets"),
+        ("fa:01:02:03:04:05:06", "six octets"),
+        ("fa-01-02-03-04-05", "six octets"),
+        ("fa:01:02:03:04:5", "six octets"),
+        ("01:00:5e:00:00:01", "multicast"),
+        ("ff:ff:ff:ff:ff:ff", "multicast"),
+        ("00:00:00:00:00:00", "all-zero"),
+    ],
+)
 def test_custom_mac_must_be_a_unicast_mac_of_six_octets(env, mac, why):
     names = env[2]
     _refused(env, why, system_tags=[f"customMac::{names.l3['l3-0']}::{mac}"])
@@ -182,14 +205,29 @@ def test_custom_mac_is_stored_in_lower_case(env):
     reply = client.create(**basic(names, name="mac", system_tags=[f"customMac::{names.l3['l3-0']}::FA:16:3E:AA:BB:0C"]))
     assert reply.primary_vm_inventory.vm_nics[0].mac == "fa:16:3e:aa:bb:0c"
     assert reply.secondary_vm_inventory.vm_nics[0].mac == "fa:16:3e:aa:bb:0c"
-    code, error = rpc_error(lambda: client.create(**basic(
-        names, name="mac-again", system_tags=[f"customMac::{names.l3['l3-0']}::fa:16:3e:aa:bb:0c"])))
+    code, error = rpc_error(
+        lambda: client.create(
+            **basic(names, name="mac-again", system_tags=[f"customMac::{names.l3['l3-0']}::fa:16:3e:aa:bb:0c"])
+        )
+    )
     assert (code, error.code) == (INVALID, "SYS.1007") and "already in use" in error.details
 
 
-@pytest.mark.parametrize("hostname", [
-    "-web", "web-", "we_b", "a..b", ".web", "web.", "h" * 64, ".".join(["h" * 63] * 4), "web 1", "wéb",
-])
+@pytest.mark.parametrize(
+    "hostname",
+    [
+        "-web",
+        "web-",
+        "we_b",
+        "a..b",
+        ".web",
+        "web.",
+        "h" * 64,
+        ".".join(["h" * 63] * 4),
+        "web 1",
+        "wéb",
+    ],
+)
 def test_hostname_follows_rfc_1123(env, hostname):
     _refused(env, "RFC 1123", system_tags=[f"hostname::{hostname}"])
 
@@ -210,11 +248,15 @@ def test_other_system_tags_are_checked(env):
     _refused(env, "a dotted IPv4 address", system_tags=[f"staticIp::{l3}::172.16.0.300"])
     _refused(env, "no system tag matches", system_tags=[f"staticIp::{l3}"])
     _refused(env, "conflicts with an earlier tag", system_tags=["hostname::a", "hostname::b"])
-    _refused(env, "conflicts with an earlier tag",
-             system_tags=[f"customMac::{l3}::fa:00:00:00:00:01", f"customMac::{l3}::fa:00:00:00:00:02"])
+    _refused(
+        env,
+        "conflicts with an earlier tag",
+        system_tags=[f"customMac::{l3}::fa:00:00:00:00:01", f"customMac::{l3}::fa:00:00:00:00:02"],
+    )
 
 
 # -- text fields -----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("char", ["\x00", "\x1b", "\r", "\n", "\t", "\x7f", "\x85", "\u2028", "\u202e"])
 def test_names_descriptions_and_tags_refuse_control_characters(env, char):
@@ -222,8 +264,9 @@ def test_names_descriptions_and_tags_refuse_control_characters(env, char):
     _refused(env, "contains a control character", name=f"web{char}1")
     _refused(env, "contains a control character", description=f"line one{char}line two")
     _refused(env, "contains a control character", user_tags=[f"team{char}a"])
-    code, error = rpc_error(lambda: client.inventory.CreateZone(pb.CreateZoneRequest(
-        name=f"zone{char}"), metadata=client.metadata))
+    code, error = rpc_error(
+        lambda: client.inventory.CreateZone(pb.CreateZoneRequest(name=f"zone{char}"), metadata=client.metadata)
+    )
     assert (code, error.code) == (INVALID, "SYS.1007") and "control character" in error.details
 
 
@@ -240,10 +283,14 @@ def test_a_255_character_name_gives_a_259_character_secondary_name(env):
 
 # -- the gRPC wire -----------------------------------------------------------------------------------------------
 
+
 def test_an_undecodable_request_is_invalid_argument_with_an_error_code(env, caplog):
     server, client, names = env
-    raw = client.channel.unary_unary("/zstack.ft.v1.VmService/CreateFaultToleranceVmInstance",
-                                     request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    raw = client.channel.unary_unary(
+        "/zstack.ft.v1.VmService/CreateFaultToleranceVmInstance",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
     before = _rows(server)
     with caplog.at_level(logging.INFO):
         for garbage in (b"\xff\xff\xff", b"\x0a\x05ab", b"\x08" + b"\xff" * 11):
@@ -259,18 +306,23 @@ def test_an_undecodable_request_is_invalid_argument_with_an_error_code(env, capl
 
 # -- another account ---------------------------------------------------------------------------------------------
 
+
 def test_refusing_another_accounts_vm_names_only_what_the_caller_sent(env):
     server, admin, names = env
-    admin.account.CreateAccount(pb.CreateAccountRequest(
-        name="mallory", password=hashlib.sha512(b"mallory-password").hexdigest()), metadata=admin.metadata)
+    admin.account.CreateAccount(
+        pb.CreateAccountRequest(name="mallory", password=hashlib.sha512(b"mallory-password").hexdigest()),
+        metadata=admin.metadata,
+    )
     mallory = log_in(admin.channel, "mallory", "mallory-password")
     reply = admin.create(**basic(names, name="victim"))
     group = reply.fault_tolerance_vm_group_inventory.uuid
     for vm in (reply.primary_vm_inventory.uuid, reply.secondary_vm_inventory.uuid):
-        for call in (lambda: mallory.vm.GetFaultToleranceVms(
-                        pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=vm), metadata=mallory.metadata),
-                     lambda: mallory.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=vm),
-                                                          metadata=mallory.metadata)):
+        for call in (
+            lambda: mallory.vm.GetFaultToleranceVms(
+                pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=vm), metadata=mallory.metadata
+            ),
+            lambda: mallory.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=vm), metadata=mallory.metadata),
+        ):
             code, error = rpc_error(call)
             assert (code, error.code) == (grpc.StatusCode.PERMISSION_DENIED, "ID.1002")
             assert vm in error.details and group not in error.details, error.details

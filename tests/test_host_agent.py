@@ -58,7 +58,8 @@ class Sides:
         else:
             self.agent = HttpHostAgent(process.url, **SHORT)
             self.fail = lambda host, vms_survive=False: _post(
-                f"{process.url}/hosts/{host}/fail" + ("?vmsSurvive=true" if vms_survive else ""))
+                f"{process.url}/hosts/{host}/fail" + ("?vmsSurvive=true" if vms_survive else "")
+            )
             self.recover = lambda host: _post(f"{process.url}/hosts/{host}/recover")
 
 
@@ -73,6 +74,7 @@ def sides(request, tmp_path):
 
 # -- the protocol, the same in-process and over HTTP ---------------------------------------------------------------
 
+
 def test_calls_are_idempotent_by_vm_uuid(sides):
     agent = sides.agent
 
@@ -81,7 +83,9 @@ def test_calls_are_idempotent_by_vm_uuid(sides):
         await agent.start_vm("host-a", _vm("vm-1"))  # running already: a success, still one VM
         await agent.start_vm("host-a", _vm("vm-2", role="Secondary"))
         assert sorted(await agent.list_vms("host-a"), key=lambda v: v.uuid) == [
-            AgentVm("vm-1", RUNNING, "Primary", "group-1"), AgentVm("vm-2", RUNNING, "Secondary", "group-1")]
+            AgentVm("vm-1", RUNNING, "Primary", "group-1"),
+            AgentVm("vm-2", RUNNING, "Secondary", "group-1"),
+        ]
         boot = await agent.ping("host-a")
         assert (boot.host_uuid, boot.vm_count) == ("host-a", 2)
         for _ in range(2):
@@ -110,8 +114,12 @@ def test_a_failed_host_answers_nothing_and_comes_back_rebooted(sides):
         await agent.start_vm("host-b", _vm("vm-2", role="Secondary"))
         boot = await agent.ping("host-a")
         sides.fail("host-a")
-        for call in (agent.ping("host-a"), agent.list_vms("host-a"), agent.start_vm("host-a", _vm("vm-3")),
-                     agent.destroy_vm("host-a", "vm-1")):
+        for call in (
+            agent.ping("host-a"),
+            agent.list_vms("host-a"),
+            agent.start_vm("host-a", _vm("vm-3")),
+            agent.destroy_vm("host-a", "vm-1"),
+        ):
             with pytest.raises(HostUnreachable):
                 await call
         assert [v.uuid for v in await agent.list_vms("host-b")] == ["vm-2"]  # the other hosts carry on
@@ -133,6 +141,7 @@ def test_a_failed_host_answers_nothing_and_comes_back_rebooted(sides):
 
 
 # -- the agent process -------------------------------------------------------------------------------------------
+
 
 def test_a_restarted_agent_keeps_its_hosts_vms_and_failures(agent_process):
     async def before() -> str:
@@ -193,8 +202,11 @@ def test_client_errors_are_typed_and_say_what_failed(agent_process):
         port = agent_process.port
         agent_process.stop()
         down = HttpHostAgent(f"http://127.0.0.1:{port}", **SHORT)
-        with pytest.raises(HostUnreachable, match=rf"did not answer POST http://127.0.0.1:{port}/hosts/host-a/vms/"
-                                                  r"vm-1/start \(.*; 2 attempts\)"):
+        with pytest.raises(
+            HostUnreachable,
+            match=rf"did not answer POST http://127.0.0.1:{port}/hosts/host-a/vms/"
+            r"vm-1/start \(.*; 2 attempts\)",
+        ):
             await down.start_vm("host-a", _vm("vm-1"))
         await down.close()
 
@@ -204,14 +216,25 @@ def test_client_errors_are_typed_and_say_what_failed(agent_process):
 def test_agent_process_answers_json_errors(agent_process):
     url = agent_process.url
     for method, path, body, status, text in (
-            ("POST", "/hosts/h/vms/v/start", b"not json", 400, "the body must be JSON"),
-            ("POST", "/hosts/h/vms/v/start", b'{"name": "x", "cpuNum": 1, "memorySize": 1, "role": "Primary", '
-                                             b'"groupUuid": "g", "extra": 1}', 400, "unknown fields ['extra']"),
-            ("POST", "/hosts/h/vms/v/start", b'{"name": "x", "cpuNum": true, "memorySize": 1, "role": "Primary", '
-                                             b'"groupUuid": "g"}', 400, "cpuNum must be a positive integer"),
-            ("POST", "/hosts/h/fail?vmsSurvive=maybe", b"", 400, "vmsSurvive must be true or false"),
-            ("GET", "/hosts/h/nothing", None, 404, "Not Found"),
-            ("PUT", "/hosts/h/ping", b"", 405, "Method Not Allowed")):
+        ("POST", "/hosts/h/vms/v/start", b"not json", 400, "the body must be JSON"),
+        (
+            "POST",
+            "/hosts/h/vms/v/start",
+            b'{"name": "x", "cpuNum": 1, "memorySize": 1, "role": "Primary", "groupUuid": "g", "extra": 1}',
+            400,
+            "unknown fields ['extra']",
+        ),
+        (
+            "POST",
+            "/hosts/h/vms/v/start",
+            b'{"name": "x", "cpuNum": true, "memorySize": 1, "role": "Primary", "groupUuid": "g"}',
+            400,
+            "cpuNum must be a positive integer",
+        ),
+        ("POST", "/hosts/h/fail?vmsSurvive=maybe", b"", 400, "vmsSurvive must be true or false"),
+        ("GET", "/hosts/h/nothing", None, 404, "Not Found"),
+        ("PUT", "/hosts/h/ping", b"", 405, "Method Not Allowed"),
+    ):
         request = urllib.request.Request(url + path, data=body, method=method)
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(request, timeout=10)
@@ -219,18 +242,24 @@ def test_agent_process_answers_json_errors(agent_process):
 
 
 def test_cli_options():
-    args = build_parser().parse_args(["serve", "--agent-url", "http://127.0.0.1:7070", "--agent-timeout", "0.5",
-                                      "--agent-attempts", "2"])
+    args = build_parser().parse_args(
+        ["serve", "--agent-url", "http://127.0.0.1:7070", "--agent-timeout", "0.5", "--agent-attempts", "2"]
+    )
     assert (args.agent_url, args.agent_timeout, args.agent_attempts) == ("http://127.0.0.1:7070", 0.5, 2)
     args = build_parser().parse_args(["agent", "--simulate", "--listen", "[::1]:0", "--state", "s.db"])
     assert (args.listen, args.state) == (("::1", 0), "s.db")
-    for argv in (["agent", "--state", "s.db"], ["agent", "--simulate", "--listen", "7070", "--state", "s.db"],
-                 ["serve", "--agent-attempts", "0"], ["serve", "--agent-timeout", "-1"]):
+    for argv in (
+        ["agent", "--state", "s.db"],
+        ["agent", "--simulate", "--listen", "7070", "--state", "s.db"],
+        ["serve", "--agent-attempts", "0"],
+        ["serve", "--agent-timeout", "-1"],
+    ):
         with pytest.raises(SystemExit):
             build_parser().parse_args(argv)
 
 
 # -- a real server creating and destroying through the agent process --------------------------------------------
+
 
 def _warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("ftvm.")]
@@ -239,15 +268,24 @@ def _warnings(caplog) -> list[str]:
 def _records(server) -> dict:
     """What a create takes: rows, the engine's reservations and usage, addresses."""
     running = server.running
-    return dict(rows=running.store.read(lambda tx: {t: len(tx.select(t)) for t in ROW_TABLES}),
-                reservations=running.domain.engine.reservation_count(), network=running.network.in_use(),
-                hosts={u: running.domain.engine.host_usage(u) for u in running.domain.catalog.hosts})
+    return dict(
+        rows=running.store.read(lambda tx: {t: len(tx.select(t)) for t in ROW_TABLES}),
+        reservations=running.domain.engine.reservation_count(),
+        network=running.network.in_use(),
+        hosts={u: running.domain.engine.host_usage(u) for u in running.domain.catalog.hosts},
+    )
 
 
 def _serve(tmp_path, process: AgentProcess, hosts: int = 3, **config):
     spec = inventory(hosts_per_cluster=hosts, clusters=1, cpu=64, memory_gib=129)
-    return start_server(tmp_path, spec, agent_url=process.url, agent_timeout=SHORT["timeout"],
-                        agent_attempts=SHORT["attempts"], **config)
+    return start_server(
+        tmp_path,
+        spec,
+        agent_url=process.url,
+        agent_timeout=SHORT["timeout"],
+        agent_attempts=SHORT["attempts"],
+        **config,
+    )
 
 
 def test_creates_start_both_vms_on_the_agent_and_destroy_removes_them(tmp_path, agent_process):
@@ -259,12 +297,18 @@ def test_creates_start_both_vms_on_the_agent_and_destroy_removes_them(tmp_path, 
             group = reply.fault_tolerance_vm_group_inventory.uuid
             for vm, role in ((reply.primary_vm_inventory, "Primary"), (reply.secondary_vm_inventory, "Secondary")):
                 assert _vms_on(agent_process.url, vm.host_uuid)[vm.uuid] == {
-                    "uuid": vm.uuid, "state": "Running", "role": role, "groupUuid": group}
+                    "uuid": vm.uuid,
+                    "state": "Running",
+                    "role": role,
+                    "groupUuid": group,
+                }
         on_agent = {u for h in names.hosts for u in _vms_on(agent_process.url, h)}
         assert len(on_agent) == 4
         for reply in replies:
-            client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
-                                        metadata=client.metadata)
+            client.vm.DestroyVmInstance(
+                pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
+                metadata=client.metadata,
+            )
         assert all(_vms_on(agent_process.url, h) == {} for h in names.hosts)
 
 
@@ -312,8 +356,9 @@ class ReplyLostHypervisor(SimulatedHypervisor):
 
 def test_a_start_that_timed_out_is_undone_too(tmp_path):
     agent = ReplyLostHypervisor()
-    with start_server(tmp_path, inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129),
-                      agent=agent) as server:
+    with start_server(
+        tmp_path, inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129), agent=agent
+    ) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         before = _records(server)
         code, error = rpc_error(lambda: client.create(**basic(names)))
@@ -350,14 +395,18 @@ def test_destroy_with_the_agent_down_succeeds_and_logs_the_orphans(tmp_path, age
         reply = client.create(**basic(names))
         agent_process.stop()
         with caplog.at_level(logging.WARNING, logger="ftvm.domain.vms"):
-            client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
-                                        metadata=client.metadata)
+            client.vm.DestroyVmInstance(
+                pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
+                metadata=client.metadata,
+            )
         assert _records(server) == before  # the records are gone and everything given back
         warnings = _warnings(caplog)
         assert len(warnings) == 2 and all("left on the host for the reconciler" in w for w in warnings)
         agent_process.start()
         assert {u for h in names.hosts for u in _vms_on(agent_process.url, h)} == {
-            reply.primary_vm_inventory.uuid, reply.secondary_vm_inventory.uuid}
+            reply.primary_vm_inventory.uuid,
+            reply.secondary_vm_inventory.uuid,
+        }
 
 
 def test_the_server_closes_its_agent_session_when_it_stops(tmp_path, agent_process, caplog):

@@ -25,8 +25,9 @@ def env(tmp_path_factory):
 
 def _create(client, key: str | None, **fields):
     metadata = client.metadata + ((("idempotency-key", key),) if key is not None else ())
-    return client.vm.CreateFaultToleranceVmInstance(pb.CreateFaultToleranceVmInstanceRequest(**fields),
-                                                    metadata=metadata)
+    return client.vm.CreateFaultToleranceVmInstance(
+        pb.CreateFaultToleranceVmInstanceRequest(**fields), metadata=metadata
+    )
 
 
 def _rows(server) -> dict[str, int]:
@@ -54,8 +55,9 @@ def test_a_key_used_for_another_request_is_already_exists(env):
 
 def test_keys_belong_to_their_account(env):
     server, admin, names = env
-    admin.account.CreateAccount(pb.CreateAccountRequest(name="bob", password=hashlib.sha512(b"bob-pw").hexdigest()),
-                                metadata=admin.metadata)
+    admin.account.CreateAccount(
+        pb.CreateAccountRequest(name="bob", password=hashlib.sha512(b"bob-pw").hexdigest()), metadata=admin.metadata
+    )
     bob = log_in(admin.channel, "bob", "bob-pw")
     mine = _create(admin, "shared-key", **basic(names, name="same"))
     his = _create(bob, "shared-key", **basic(names, name="same"))
@@ -70,8 +72,7 @@ def test_concurrent_retries_make_one_pair(env):
     calls = [client.vm.CreateFaultToleranceVmInstance.future(request, metadata=metadata) for _ in range(8)]
     replies = [call.result() for call in calls]
     assert len({r.fault_tolerance_vm_group_inventory.uuid for r in replies}) == 1
-    assert all(r.primary_vm_inventory.vm_nics[0].ip == replies[0].primary_vm_inventory.vm_nics[0].ip
-               for r in replies)
+    assert all(r.primary_vm_inventory.vm_nics[0].ip == replies[0].primary_vm_inventory.vm_nics[0].ip for r in replies)
     after = _rows(server)
     assert after["ft_groups"] == rows["ft_groups"] + 1 and after["vm_instances"] == rows["vm_instances"] + 2
     assert server.running.domain.engine.reservation_count() == after["ft_groups"]
@@ -80,8 +81,9 @@ def test_concurrent_retries_make_one_pair(env):
 def test_a_retry_after_the_group_was_destroyed_says_so(env):
     server, client, names = env
     reply = _create(client, "gone", **basic(names, name="gone"))
-    client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
-                                metadata=client.metadata)
+    client.vm.DestroyVmInstance(
+        pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid), metadata=client.metadata
+    )
     code, error = rpc_error(lambda: _create(client, "gone", **basic(names, name="gone")))
     assert (code, error.code) == (grpc.StatusCode.FAILED_PRECONDITION, "SYS.1006")
     assert "destroyed since" in error.details
@@ -98,8 +100,10 @@ def test_an_ill_formed_key_is_refused(env, key):
 
 def test_a_retry_on_another_replica_gets_the_original_reply(tmp_path, database_url):
     spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=129)
-    with start_server(tmp_path, spec, database_url=database_url) as a, \
-            start_server(tmp_path, None, database_url=database_url) as b:
+    with (
+        start_server(tmp_path, spec, database_url=database_url) as a,
+        start_server(tmp_path, None, database_url=database_url) as b,
+    ):
         names = Names(a)
         on_a, on_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
         first = _create(on_a, "cross", **basic(names, name="cross"))
@@ -119,14 +123,26 @@ def test_rest_idempotency_key_header(tmp_path):
     with start_server(tmp_path, spec, http_port=0) as server:
         client = log_in(grpc.insecure_channel(server.target))
         names = Names(server)
-        body = json.dumps({"name": "rest", "imageUuid": names.image["centos"], "instanceOfferingUuid":
-                           names.offering["small"], "l3NetworkUuids": [names.l3["l3-0"]]}).encode()
+        body = json.dumps(
+            {
+                "name": "rest",
+                "imageUuid": names.image["centos"],
+                "instanceOfferingUuid": names.offering["small"],
+                "l3NetworkUuids": [names.l3["l3-0"]],
+            }
+        ).encode()
 
         def post(key: str) -> tuple[int, dict]:
             request = urllib.request.Request(
-                f"{server.http_url}/zstack/v1/vm-instances/fault-tolerance", data=body, method="POST",
-                headers={"Authorization": f"OAuth {client.session}", "Content-Type": "application/json",
-                         "Idempotency-Key": key})
+                f"{server.http_url}/zstack/v1/vm-instances/fault-tolerance",
+                data=body,
+                method="POST",
+                headers={
+                    "Authorization": f"OAuth {client.session}",
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": key,
+                },
+            )
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:
                     return response.status, json.loads(response.read())
@@ -165,14 +181,17 @@ def test_a_retry_on_another_replica_while_the_original_runs_makes_one_pair(tmp_p
     from test_create_failures import SlowHypervisor
 
     spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=129)
-    with start_server(tmp_path, spec, database_url=database_url, agent=SlowHypervisor()) as a, \
-            start_server(tmp_path, None, database_url=database_url) as b:
+    with (
+        start_server(tmp_path, spec, database_url=database_url, agent=SlowHypervisor()) as a,
+        start_server(tmp_path, None, database_url=database_url) as b,
+    ):
         names = Names(a)
         on_a, on_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
         rows = _rows(a)
         request = pb.CreateFaultToleranceVmInstanceRequest(**basic(names, name="racing"))
         original = on_a.vm.CreateFaultToleranceVmInstance.future(
-            request, metadata=on_a.metadata + (("idempotency-key", "racing"),))
+            request, metadata=on_a.metadata + (("idempotency-key", "racing"),)
+        )
         retry = _create(on_b, "racing", **basic(names, name="racing"))
         assert original.result() == retry
         assert _rows(a)["ft_groups"] == rows["ft_groups"] + 1

@@ -35,8 +35,7 @@ SERVICES = pb.DESCRIPTOR.services_by_name
 ALL_RPCS = [m.name for s in SERVICES.values() for m in s.methods]
 CALLERS = ("owner", "other", "admin", "no-session", "expired-session", "bearer-header", "oauth-without-token")
 LOGGED_IN = ("owner", "other", "admin")
-OK, UNAUTHENTICATED, DENIED = (grpc.StatusCode.OK, grpc.StatusCode.UNAUTHENTICATED,
-                               grpc.StatusCode.PERMISSION_DENIED)
+OK, UNAUTHENTICATED, DENIED = (grpc.StatusCode.OK, grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
 
 
@@ -81,8 +80,9 @@ def world(tmp_path_factory):
         channel = grpc.insecure_channel(server.target)
         admin = log_in(channel)
         for name, password in PASSWORDS.items():
-            admin.account.CreateAccount(pb.CreateAccountRequest(name=name, password=sha512(password)),
-                                        metadata=admin.metadata)
+            admin.account.CreateAccount(
+                pb.CreateAccountRequest(name=name, password=sha512(password)), metadata=admin.metadata
+            )
         owner, other = (log_in(channel, name, password) for name, password in PASSWORDS.items())
         names = Names(server)
         group = owner.create(**basic(names, name="alice-vm", data_disk_offering_uuids=[names.disk["data-20g"]]))
@@ -92,6 +92,7 @@ def world(tmp_path_factory):
 
 # -- requests: one valid request per RPC ---------------------------------------------------------------------------
 
+
 def _first(table: dict) -> str:
     return next(iter(table.values()))
 
@@ -99,21 +100,37 @@ def _first(table: dict) -> str:
 def _site(w: World) -> dict[str, str]:
     n = w.names
     l3 = n.l3["l3-0"]
-    return dict(zone=n.zone["zone-0"], cluster=n.cluster["z0-c0"], host=_first(n.host), l3=l3,
-                l2=w.server.running.domain.catalog.l3_networks[l3]["l2_network_uuid"], image=n.image["centos"],
-                offering=n.offering["small"], disk=n.disk["data-20g"], storage=n.storage["nfs-0"])
+    return dict(
+        zone=n.zone["zone-0"],
+        cluster=n.cluster["z0-c0"],
+        host=_first(n.host),
+        l3=l3,
+        l2=w.server.running.domain.catalog.l3_networks[l3]["l2_network_uuid"],
+        image=n.image["centos"],
+        offering=n.offering["small"],
+        disk=n.disk["data-20g"],
+        storage=n.storage["nfs-0"],
+    )
 
 
 def _fresh_storage(w: World) -> str:
-    reply = w.admin.inventory.AddNfsPrimaryStorage(pb.AddNfsPrimaryStorageRequest(
-        zone_uuid=_site(w)["zone"], name=w.unique("nfs"), url=f"nfs-server:/{w.unique('export')}",
-        total_capacity=1 << 40), metadata=w.admin.metadata)
+    reply = w.admin.inventory.AddNfsPrimaryStorage(
+        pb.AddNfsPrimaryStorageRequest(
+            zone_uuid=_site(w)["zone"],
+            name=w.unique("nfs"),
+            url=f"nfs-server:/{w.unique('export')}",
+            total_capacity=1 << 40,
+        ),
+        metadata=w.admin.metadata,
+    )
     return reply.inventory.uuid
 
 
 def _fresh_l2(w: World) -> str:
-    reply = w.admin.inventory.CreateL2NoVlanNetwork(pb.CreateL2NoVlanNetworkRequest(
-        zone_uuid=_site(w)["zone"], name=w.unique("l2"), physical_interface="eth1"), metadata=w.admin.metadata)
+    reply = w.admin.inventory.CreateL2NoVlanNetwork(
+        pb.CreateL2NoVlanNetworkRequest(zone_uuid=_site(w)["zone"], name=w.unique("l2"), physical_interface="eth1"),
+        metadata=w.admin.metadata,
+    )
     return reply.inventory.uuid
 
 
@@ -125,6 +142,7 @@ def _enable(rpc: str, site_key: str, params: str) -> Callable[[World], Message]:
     def request(w: World) -> Message:
         params_type = getattr(pb, f"{rpc}Params")
         return getattr(pb, f"{rpc}Request")(uuid=_site(w)[site_key], **{params: params_type(state_event="enable")})
+
     return request
 
 
@@ -136,8 +154,14 @@ def _unique_subnet(w: World) -> str:
 
 def _ip_range(w: World) -> pb.AddIpRangeRequest:
     subnet = _unique_subnet(w)
-    return pb.AddIpRangeRequest(l3_network_uuid=_site(w)["l3"], name=w.unique("range"), start_ip=f"{subnet}.10",
-                                end_ip=f"{subnet}.20", netmask="255.255.255.0", gateway=f"{subnet}.1")
+    return pb.AddIpRangeRequest(
+        l3_network_uuid=_site(w)["l3"],
+        name=w.unique("range"),
+        start_ip=f"{subnet}.10",
+        end_ip=f"{subnet}.20",
+        netmask="255.255.255.0",
+        gateway=f"{subnet}.1",
+    )
 
 
 def _query(rpc: str) -> Callable[[World], Message]:
@@ -158,71 +182,143 @@ class Row:
 
 
 MATRIX: dict[str, Row] = {
-    "LogInByAccount": Row(PUBLIC, lambda w: pb.LogInByAccountRequest(log_in_by_account=pb.LogInByAccountParams(
-        account_name="bob", password=sha512(PASSWORDS["bob"])))),
+    "LogInByAccount": Row(
+        PUBLIC,
+        lambda w: pb.LogInByAccountRequest(
+            log_in_by_account=pb.LogInByAccountParams(account_name="bob", password=sha512(PASSWORDS["bob"]))
+        ),
+    ),
     "LogOut": Row(PUBLIC, lambda w: pb.LogOutRequest(session_uuid=_throwaway_session(w))),
     "CreateAccount": Row(ADMIN, lambda w: pb.CreateAccountRequest(name=w.unique("account"), password=sha512("x"))),
-    "CreateFaultToleranceVmInstance": Row(ANY_ACCOUNT, lambda w: pb.CreateFaultToleranceVmInstanceRequest(
-        **basic(w.names, name=w.unique("vm")))),
-    "GetFaultToleranceVms": Row(OWNER_OR_ADMIN, lambda w: pb.GetFaultToleranceVmsRequest(
-        fault_tolerance_vm_uuid=w.group.fault_tolerance_vm_group_inventory.uuid)),
-    "DestroyVmInstance": Row(OWNER_OR_ADMIN, lambda w: pb.DestroyVmInstanceRequest(
-        uuid=w.owners_group().fault_tolerance_vm_group_inventory.uuid)),
+    "CreateFaultToleranceVmInstance": Row(
+        ANY_ACCOUNT, lambda w: pb.CreateFaultToleranceVmInstanceRequest(**basic(w.names, name=w.unique("vm")))
+    ),
+    "GetFaultToleranceVms": Row(
+        OWNER_OR_ADMIN,
+        lambda w: pb.GetFaultToleranceVmsRequest(
+            fault_tolerance_vm_uuid=w.group.fault_tolerance_vm_group_inventory.uuid
+        ),
+    ),
+    "DestroyVmInstance": Row(
+        OWNER_OR_ADMIN,
+        lambda w: pb.DestroyVmInstanceRequest(uuid=w.owners_group().fault_tolerance_vm_group_inventory.uuid),
+    ),
     # The owner's records by uuid: the owner and the admin find them, another account finds nothing.
-    "QueryVmInstance": Row(ANY_ACCOUNT, lambda w: pb.QueryVmInstanceRequest(
-        q=[f"uuid={w.group.primary_vm_inventory.uuid}"])),
-    "QueryVolume": Row(ANY_ACCOUNT, lambda w: pb.QueryVolumeRequest(
-        q=[f"uuid={w.group.secondary_vm_inventory.all_volumes[1].uuid}"])),
-    "QueryFaultToleranceVm": Row(ANY_ACCOUNT, lambda w: pb.QueryFaultToleranceVmRequest(
-        q=[f"uuid={w.group.fault_tolerance_vm_group_inventory.uuid}"])),
-    **{rpc: Row(ANY_ACCOUNT, _query(rpc)) for rpc in (
-        "QueryZone", "QueryCluster", "QueryHost", "QueryPrimaryStorage", "QueryL2Network", "QueryL3Network",
-        "QueryIpRange", "QueryImage", "QueryInstanceOffering", "QueryDiskOffering", "QueryGlobalConfig")},
+    "QueryVmInstance": Row(
+        ANY_ACCOUNT, lambda w: pb.QueryVmInstanceRequest(q=[f"uuid={w.group.primary_vm_inventory.uuid}"])
+    ),
+    "QueryVolume": Row(
+        ANY_ACCOUNT, lambda w: pb.QueryVolumeRequest(q=[f"uuid={w.group.secondary_vm_inventory.all_volumes[1].uuid}"])
+    ),
+    "QueryFaultToleranceVm": Row(
+        ANY_ACCOUNT,
+        lambda w: pb.QueryFaultToleranceVmRequest(q=[f"uuid={w.group.fault_tolerance_vm_group_inventory.uuid}"]),
+    ),
+    **{
+        rpc: Row(ANY_ACCOUNT, _query(rpc))
+        for rpc in (
+            "QueryZone",
+            "QueryCluster",
+            "QueryHost",
+            "QueryPrimaryStorage",
+            "QueryL2Network",
+            "QueryL3Network",
+            "QueryIpRange",
+            "QueryImage",
+            "QueryInstanceOffering",
+            "QueryDiskOffering",
+            "QueryGlobalConfig",
+        )
+    },
     "QueryManagementNode": Row(ADMIN, _query("QueryManagementNode")),
-    "FailoverFaultToleranceVm": Row(OWNER_OR_ADMIN, lambda w: pb.FailoverFaultToleranceVmRequest(
-        failover_fault_tolerance_vm=pb.FailoverFaultToleranceVmParams(
-            fault_tolerance_vm_uuid=w.owners_group().fault_tolerance_vm_group_inventory.uuid))),
-    "ReconnectHost": Row(ADMIN, lambda w: pb.ReconnectHostRequest(uuid=_site(w)["host"],
-                                                                  reconnect_host=pb.ReconnectHostParams())),
+    "FailoverFaultToleranceVm": Row(
+        OWNER_OR_ADMIN,
+        lambda w: pb.FailoverFaultToleranceVmRequest(
+            failover_fault_tolerance_vm=pb.FailoverFaultToleranceVmParams(
+                fault_tolerance_vm_uuid=w.owners_group().fault_tolerance_vm_group_inventory.uuid
+            )
+        ),
+    ),
+    "ReconnectHost": Row(
+        ADMIN, lambda w: pb.ReconnectHostRequest(uuid=_site(w)["host"], reconnect_host=pb.ReconnectHostParams())
+    ),
     "CreateZone": Row(ADMIN, lambda w: pb.CreateZoneRequest(name=w.unique("zone"))),
-    "CreateCluster": Row(ADMIN, lambda w: pb.CreateClusterRequest(zone_uuid=_site(w)["zone"],
-                                                                   name=w.unique("cluster"))),
-    "AddKVMHost": Row(ADMIN, lambda w: pb.AddKVMHostRequest(
-        cluster_uuid=_site(w)["cluster"], name=w.unique("host"),
-        management_ip=f"{_unique_subnet(w)}.1", cpu_num=8, memory_size=16 << 30)),
-    "AddLocalPrimaryStorage": Row(ADMIN, lambda w: pb.AddLocalPrimaryStorageRequest(
-        zone_uuid=_site(w)["zone"], name=w.unique("local"), url=f"/{w.unique('local')}")),
-    "AddNfsPrimaryStorage": Row(ADMIN, lambda w: pb.AddNfsPrimaryStorageRequest(
-        zone_uuid=_site(w)["zone"], name=w.unique("nfs"), url="nfs-server:/export", total_capacity=1 << 40)),
-    "AddCephPrimaryStorage": Row(ADMIN, lambda w: pb.AddCephPrimaryStorageRequest(
-        zone_uuid=_site(w)["zone"], name=w.unique("ceph"), mon_urls=["mon-1"], total_capacity=1 << 40)),
-    "CreateL2NoVlanNetwork": Row(ADMIN, lambda w: pb.CreateL2NoVlanNetworkRequest(
-        zone_uuid=_site(w)["zone"], name=w.unique("l2"), physical_interface="eth1")),
-    "CreateL3Network": Row(ADMIN, lambda w: pb.CreateL3NetworkRequest(l2_network_uuid=_site(w)["l2"],
-                                                                       name=w.unique("l3"))),
+    "CreateCluster": Row(
+        ADMIN, lambda w: pb.CreateClusterRequest(zone_uuid=_site(w)["zone"], name=w.unique("cluster"))
+    ),
+    "AddKVMHost": Row(
+        ADMIN,
+        lambda w: pb.AddKVMHostRequest(
+            cluster_uuid=_site(w)["cluster"],
+            name=w.unique("host"),
+            management_ip=f"{_unique_subnet(w)}.1",
+            cpu_num=8,
+            memory_size=16 << 30,
+        ),
+    ),
+    "AddLocalPrimaryStorage": Row(
+        ADMIN,
+        lambda w: pb.AddLocalPrimaryStorageRequest(
+            zone_uuid=_site(w)["zone"], name=w.unique("local"), url=f"/{w.unique('local')}"
+        ),
+    ),
+    "AddNfsPrimaryStorage": Row(
+        ADMIN,
+        lambda w: pb.AddNfsPrimaryStorageRequest(
+            zone_uuid=_site(w)["zone"], name=w.unique("nfs"), url="nfs-server:/export", total_capacity=1 << 40
+        ),
+    ),
+    "AddCephPrimaryStorage": Row(
+        ADMIN,
+        lambda w: pb.AddCephPrimaryStorageRequest(
+            zone_uuid=_site(w)["zone"], name=w.unique("ceph"), mon_urls=["mon-1"], total_capacity=1 << 40
+        ),
+    ),
+    "CreateL2NoVlanNetwork": Row(
+        ADMIN,
+        lambda w: pb.CreateL2NoVlanNetworkRequest(
+            zone_uuid=_site(w)["zone"], name=w.unique("l2"), physical_interface="eth1"
+        ),
+    ),
+    "CreateL3Network": Row(
+        ADMIN, lambda w: pb.CreateL3NetworkRequest(l2_network_uuid=_site(w)["l2"], name=w.unique("l3"))
+    ),
     "AddIpRange": Row(ADMIN, _ip_range),
-    "AddImage": Row(ADMIN, lambda w: pb.AddImageRequest(name=w.unique("image"), url="http://images/x.qcow2",
-                                                         size=1 << 30)),
-    "CreateInstanceOffering": Row(ADMIN, lambda w: pb.CreateInstanceOfferingRequest(
-        name=w.unique("offering"), cpu_num=1, memory_size=1 << 30)),
-    "CreateDiskOffering": Row(ADMIN, lambda w: pb.CreateDiskOfferingRequest(name=w.unique("disk"),
-                                                                             disk_size=1 << 30)),
-    "AttachPrimaryStorageToCluster": Row(ADMIN, lambda w: pb.AttachPrimaryStorageToClusterRequest(
-        cluster_uuid=_site(w)["cluster"], primary_storage_uuid=_fresh_storage(w))),
-    "AttachL2NetworkToCluster": Row(ADMIN, lambda w: pb.AttachL2NetworkToClusterRequest(
-        l2_network_uuid=_fresh_l2(w), cluster_uuid=_site(w)["cluster"])),
+    "AddImage": Row(
+        ADMIN, lambda w: pb.AddImageRequest(name=w.unique("image"), url="http://images/x.qcow2", size=1 << 30)
+    ),
+    "CreateInstanceOffering": Row(
+        ADMIN, lambda w: pb.CreateInstanceOfferingRequest(name=w.unique("offering"), cpu_num=1, memory_size=1 << 30)
+    ),
+    "CreateDiskOffering": Row(ADMIN, lambda w: pb.CreateDiskOfferingRequest(name=w.unique("disk"), disk_size=1 << 30)),
+    "AttachPrimaryStorageToCluster": Row(
+        ADMIN,
+        lambda w: pb.AttachPrimaryStorageToClusterRequest(
+            cluster_uuid=_site(w)["cluster"], primary_storage_uuid=_fresh_storage(w)
+        ),
+    ),
+    "AttachL2NetworkToCluster": Row(
+        ADMIN,
+        lambda w: pb.AttachL2NetworkToClusterRequest(l2_network_uuid=_fresh_l2(w), cluster_uuid=_site(w)["cluster"]),
+    ),
     "ChangeHostState": Row(ADMIN, _enable("ChangeHostState", "host", "change_host_state")),
     "ChangeZoneState": Row(ADMIN, _enable("ChangeZoneState", "zone", "change_zone_state")),
     "ChangeClusterState": Row(ADMIN, _enable("ChangeClusterState", "cluster", "change_cluster_state")),
     "ChangeL3NetworkState": Row(ADMIN, _enable("ChangeL3NetworkState", "l3", "change_l3_network_state")),
     "ChangeImageState": Row(ADMIN, _enable("ChangeImageState", "image", "change_image_state")),
-    "ChangeInstanceOfferingState": Row(ADMIN, _enable("ChangeInstanceOfferingState", "offering",
-                                                      "change_instance_offering_state")),
+    "ChangeInstanceOfferingState": Row(
+        ADMIN, _enable("ChangeInstanceOfferingState", "offering", "change_instance_offering_state")
+    ),
     "ChangeDiskOfferingState": Row(ADMIN, _enable("ChangeDiskOfferingState", "disk", "change_disk_offering_state")),
-    "ChangePrimaryStorageState": Row(ADMIN, _enable("ChangePrimaryStorageState", "storage",
-                                                    "change_primary_storage_state")),
-    "UpdateGlobalConfig": Row(ADMIN, lambda w: pb.UpdateGlobalConfigRequest(
-        category="ft", name="enable", update_global_config=pb.UpdateGlobalConfigParams(value="true"))),
+    "ChangePrimaryStorageState": Row(
+        ADMIN, _enable("ChangePrimaryStorageState", "storage", "change_primary_storage_state")
+    ),
+    "UpdateGlobalConfig": Row(
+        ADMIN,
+        lambda w: pb.UpdateGlobalConfigRequest(
+            category="ft", name="enable", update_global_config=pb.UpdateGlobalConfigParams(value="true")
+        ),
+    ),
 }
 
 
@@ -239,19 +335,27 @@ def expected(who: str, caller: str) -> str | None:
 
 GRPC_STATUS = {None: OK, "ID.1001": UNAUTHENTICATED, "ID.1002": DENIED}
 # REST: a missing or ill-formed header is the gateway's own 400 (spec §5), before any session is looked at.
-HEADER_ERRORS = {"no-session": "missing header 'Authorization'", "bearer-header": "Authorization type must be 'OAuth'",
-                 "oauth-without-token": "Authorization type must be 'OAuth'"}
+HEADER_ERRORS = {
+    "no-session": "missing header 'Authorization'",
+    "bearer-header": "Authorization type must be 'OAuth'",
+    "oauth-without-token": "Authorization type must be 'OAuth'",
+}
 
 
 # -- the matrix over gRPC ------------------------------------------------------------------------------------------
+
 
 def authorization(w: World, caller: str) -> str | None:
     """The `authorization` header (gRPC metadata, or HTTP header) the caller sends."""
     sessions = {"owner": w.owner.session, "other": w.other.session, "admin": w.admin.session}
     if caller in sessions:
         return f"OAuth {sessions[caller]}"
-    return {"no-session": None, "expired-session": f"OAuth {w.expired_session()}", "bearer-header": "Bearer x",
-            "oauth-without-token": "OAuth"}[caller]
+    return {
+        "no-session": None,
+        "expired-session": f"OAuth {w.expired_session()}",
+        "bearer-header": "Bearer x",
+        "oauth-without-token": "OAuth",
+    }[caller]
 
 
 def grpc_call(w: World, rpc: str, request: Message, metadata: tuple):
@@ -285,6 +389,7 @@ def test_grpc_cell(world, rpc, caller):
 
 # -- the matrix over REST ----------------------------------------------------------------------------------------
 
+
 def http_rule(rpc: str) -> tuple[str, str, str]:
     """(verb, path template, body) of the RPC's google.api.http annotation."""
     method = next(s.methods_by_name[rpc] for s in SERVICES.values() if rpc in s.methods_by_name)
@@ -308,8 +413,9 @@ def rest_call(w: World, rpc: str, request: Message, header: str | None) -> tuple
     elif fields:
         pairs = [(k, v) for k, values in fields.items() for v in (values if isinstance(values, list) else [values])]
         path += "?" + urllib.parse.urlencode([(k, str(v).lower() if isinstance(v, bool) else v) for k, v in pairs])
-    http = urllib.request.Request(w.server.http_url + path, data=data, method=verb,
-                                  headers={"Content-Type": "application/json"})
+    http = urllib.request.Request(
+        w.server.http_url + path, data=data, method=verb, headers={"Content-Type": "application/json"}
+    )
     if header is not None:
         http.add_header("Authorization", header)
     try:
@@ -358,14 +464,18 @@ def check_effect(w: World, rpc: str, caller: str, request: Message, reply: dict[
         wanted = request.q[0].partition("=")[2]
         assert found == ([] if caller == "other" else [wanted]), (rpc, caller, found)
     elif rpc == "LogOut":
-        code, error = rpc_error(lambda: w.admin.inventory.QueryZone(
-            pb.QueryZoneRequest(), metadata=(("authorization", f"OAuth {request.session_uuid}"),)))
+        code, error = rpc_error(
+            lambda: w.admin.inventory.QueryZone(
+                pb.QueryZoneRequest(), metadata=(("authorization", f"OAuth {request.session_uuid}"),)
+            )
+        )
         assert (code, error.code) == (UNAUTHENTICATED, "ID.1001")
     elif rpc == "LogInByAccount":
         assert len(reply["inventory"]["uuid"]) == 32
 
 
 # -- cross-account reads, beyond one query per cell ----------------------------------------------------------------
+
 
 def owner_account_uuid(w: World) -> str:
     return w.server.running.store.read(lambda tx: tx.select("accounts", {"name": "alice"}))[0]["uuid"]
@@ -389,11 +499,22 @@ def test_another_account_reads_nothing_of_the_owners(world):
     group_uuid = g.fault_tolerance_vm_group_inventory.uuid
     host = g.primary_vm_inventory.host_uuid
     w.other.create(**basic(w.names, name="bob-vm", host_uuid=host))  # bob has records of his own on the same host
-    probes = [(), (f"uuid={group_uuid}",), (f"groupUuid={group_uuid}",), (f"uuid?={','.join(sorted(mine)[:120])}",),
-              (f"hostUuid={host}",), ("name~=%alice%",), (f"accountUuid={owner_account_uuid(w)}",),
-              (f"vmInstanceUuid={g.primary_vm_inventory.uuid}",), ("uuid!=null",)]
-    views = {"QueryVmInstance": "vm_instances", "QueryVolume": "volume_inventory",
-             "QueryFaultToleranceVm": "ft_group_inventory"}
+    probes = [
+        (),
+        (f"uuid={group_uuid}",),
+        (f"groupUuid={group_uuid}",),
+        (f"uuid?={','.join(sorted(mine)[:120])}",),
+        (f"hostUuid={host}",),
+        ("name~=%alice%",),
+        (f"accountUuid={owner_account_uuid(w)}",),
+        (f"vmInstanceUuid={g.primary_vm_inventory.uuid}",),
+        ("uuid!=null",),
+    ]
+    views = {
+        "QueryVmInstance": "vm_instances",
+        "QueryVolume": "volume_inventory",
+        "QueryFaultToleranceVm": "ft_group_inventory",
+    }
     reads = 0
     for rpc, view in views.items():
         columns = w.server.running.store.columns(view)
@@ -414,10 +535,12 @@ def test_another_account_reads_nothing_of_the_owners(world):
                 assert reply.inventories, (rpc, "another account still sees its own records")
     assert reads == 24  # probes x views, less those naming a column the view lacks (answered SYS.1007 above)
     for uuid in (group_uuid, g.primary_vm_inventory.uuid, g.secondary_vm_inventory.uuid):
-        for call in (lambda: w.other.vm.GetFaultToleranceVms(
-                pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=uuid), metadata=w.other.metadata),
-                     lambda: w.other.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=uuid),
-                                                          metadata=w.other.metadata)):
+        for call in (
+            lambda: w.other.vm.GetFaultToleranceVms(
+                pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=uuid), metadata=w.other.metadata
+            ),
+            lambda: w.other.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=uuid), metadata=w.other.metadata),
+        ):
             code, error = rpc_error(call)
             assert (code, error.code) == (DENIED, "ID.1002"), uuid
     assert owners_uuids(w) == mine  # nothing of the owner's was destroyed

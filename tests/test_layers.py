@@ -21,15 +21,22 @@ print(" ".join(loaded))
 
 def imported(package: str, forbidden: tuple[str, ...]) -> list[str]:
     """The forbidden modules that importing every module of `package` pulls in."""
-    out = subprocess.run([sys.executable, "-c", CHECK.format(package=package, forbidden=forbidden)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK.format(package=package, forbidden=forbidden)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.split()
 
 
-@pytest.mark.parametrize("package, forbidden", [
-    ("ftvm.gateway", ("ftvm.domain", "ftvm.store", "ftvm.placement")),
-    ("ftvm.domain", ("ftvm.api", "ftvm.gateway", "ftvm._proto", "grpc", "google.protobuf")),
-])
+@pytest.mark.parametrize(
+    "package, forbidden",
+    [
+        ("ftvm.gateway", ("ftvm.domain", "ftvm.store", "ftvm.placement")),
+        ("ftvm.domain", ("ftvm.api", "ftvm.gateway", "ftvm._proto", "grpc", "google.protobuf")),
+    ],
+)
 def test_layer_does_not_import(package, forbidden):
     assert imported(package, forbidden) == []
 

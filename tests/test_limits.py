@@ -36,9 +36,20 @@ def env(tmp_path_factory):
     spec = inventory(hosts_per_cluster=3, clusters=1, cpu=64, memory_gib=129)
     l3s = spec["zones"][0]["l2Networks"][0]["l3Networks"]
     for i in range(1, MAX_L3_NETWORKS):  # 16 L3s in all, for a create at the NIC limit
-        l3s.append({"name": f"l3-extra-{i}", "ipRanges": [{
-            "name": "r", "startIp": f"172.{100 + i}.0.2", "endIp": f"172.{100 + i}.0.50",
-            "netmask": "255.255.0.0", "gateway": f"172.{100 + i}.0.1"}]})
+        l3s.append(
+            {
+                "name": f"l3-extra-{i}",
+                "ipRanges": [
+                    {
+                        "name": "r",
+                        "startIp": f"172.{100 + i}.0.2",
+                        "endIp": f"172.{100 + i}.0.50",
+                        "netmask": "255.255.0.0",
+                        "gateway": f"172.{100 + i}.0.1",
+                    }
+                ],
+            }
+        )
     with start_server(tmp_path_factory.mktemp("limits"), spec) as server:
         channel = grpc.insecure_channel(server.target)
         yield server, log_in(channel), Names(server)
@@ -46,8 +57,19 @@ def env(tmp_path_factory):
 
 
 def row_counts(server) -> dict[str, int]:
-    tables = ROW_TABLES + ("zones", "clusters", "hosts", "primary_storages", "l2_networks", "l3_networks",
-                           "ip_ranges", "images", "instance_offerings", "disk_offerings", "accounts")
+    tables = ROW_TABLES + (
+        "zones",
+        "clusters",
+        "hosts",
+        "primary_storages",
+        "l2_networks",
+        "l3_networks",
+        "ip_ranges",
+        "images",
+        "instance_offerings",
+        "disk_offerings",
+        "accounts",
+    )
     return server.running.store.read(lambda tx: {t: len(tx.select(t)) for t in tables})
 
 
@@ -59,8 +81,11 @@ def assert_serving(server, client) -> None:
 
 def call(client, rpc: str, **fields):
     """Any RPC of any service, as the logged-in client."""
-    for service, stub in (("AccountService", client.account), ("VmService", client.vm),
-                          ("InventoryService", client.inventory)):
+    for service, stub in (
+        ("AccountService", client.account),
+        ("VmService", client.vm),
+        ("InventoryService", client.inventory),
+    ):
         if rpc in SERVICES[service].methods_by_name:
             method = SERVICES[service].methods_by_name[rpc]
             request = getattr(pb, method.input_type.name)(**fields)
@@ -82,6 +107,7 @@ def refused(env, rpc: str, *texts: str, **fields) -> None:
 
 
 # -- CreateFaultToleranceVmInstance ---------------------------------------------------------------------------
+
 
 def _uuids(n: int) -> list[str]:
     return [f"{i:032x}" for i in range(n)]
@@ -106,15 +132,24 @@ CREATE_LIMITS = [
     ("description", "d" * HUGE, "field[description]", "string[2048]"),
     ("strategy", "s" * HUGE, "field[strategy]", "string[255]"),
     ("type", "t" * HUGE, "field[type]", "string[255]"),
-] + [(field, "a" * HUGE, f"field[{camel}]", "string[64]") for field, camel in (
-    ("instance_offering_uuid", "instanceOfferingUuid"), ("image_uuid", "imageUuid"),
-    ("default_l3_network_uuid", "defaultL3NetworkUuid"), ("zone_uuid", "zoneUuid"), ("cluster_uuid", "clusterUuid"),
-    ("host_uuid", "hostUuid"), ("primary_storage_uuid_for_root_volume", "primaryStorageUuidForRootVolume"),
-    ("resource_uuid", "resourceUuid"))]
+] + [
+    (field, "a" * HUGE, f"field[{camel}]", "string[64]")
+    for field, camel in (
+        ("instance_offering_uuid", "instanceOfferingUuid"),
+        ("image_uuid", "imageUuid"),
+        ("default_l3_network_uuid", "defaultL3NetworkUuid"),
+        ("zone_uuid", "zoneUuid"),
+        ("cluster_uuid", "clusterUuid"),
+        ("host_uuid", "hostUuid"),
+        ("primary_storage_uuid_for_root_volume", "primaryStorageUuidForRootVolume"),
+        ("resource_uuid", "resourceUuid"),
+    )
+]
 
 
-@pytest.mark.parametrize("field, value, field_text, limit_text", CREATE_LIMITS,
-                         ids=[f"{c[0]}-{c[3]}" for c in CREATE_LIMITS])
+@pytest.mark.parametrize(
+    "field, value, field_text, limit_text", CREATE_LIMITS, ids=[f"{c[0]}-{c[3]}" for c in CREATE_LIMITS]
+)
 def test_create_over_a_limit_is_invalid_argument(env, field, value, field_text, limit_text):
     fields = basic(env[2], **{field: value})
     if field == "l3_network_uuids":
@@ -131,17 +166,27 @@ def test_a_create_at_every_limit_succeeds(env):
     l3s = list(names.l3.values())
     assert len(l3s) == MAX_L3_NETWORKS
     tag = "t" * MAX_TAG_LENGTH
-    reply = client.create(**basic(
-        names, name="n" * 255, description="d" * 2048, l3_network_uuids=l3s, default_l3_network_uuid=l3s[3],
-        data_disk_offering_uuids=[names.disk["data-20g"]] * MAX_DATA_DISKS,
-        system_tags=[f"hostname::{LONGEST_HOSTNAME}"] * MAX_TAGS, user_tags=[tag] * MAX_TAGS,
-        root_volume_system_tags=[tag] * MAX_TAGS, data_volume_system_tags=[tag] * MAX_TAGS,
-        tag_uuids=_uuids(MAX_TAGS)))
+    reply = client.create(
+        **basic(
+            names,
+            name="n" * 255,
+            description="d" * 2048,
+            l3_network_uuids=l3s,
+            default_l3_network_uuid=l3s[3],
+            data_disk_offering_uuids=[names.disk["data-20g"]] * MAX_DATA_DISKS,
+            system_tags=[f"hostname::{LONGEST_HOSTNAME}"] * MAX_TAGS,
+            user_tags=[tag] * MAX_TAGS,
+            root_volume_system_tags=[tag] * MAX_TAGS,
+            data_volume_system_tags=[tag] * MAX_TAGS,
+            tag_uuids=_uuids(MAX_TAGS),
+        )
+    )
     primary = reply.primary_vm_inventory
     assert len(primary.vm_nics) == MAX_L3_NETWORKS and len(primary.all_volumes) == 1 + MAX_DATA_DISKS
     assert len(reply.secondary_vm_inventory.all_volumes) == 3 * (1 + MAX_DATA_DISKS)  # copies + 2 caches each
-    client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
-                                metadata=client.metadata)
+    client.vm.DestroyVmInstance(
+        pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid), metadata=client.metadata
+    )
 
 
 # -- queries ----------------------------------------------------------------------------------------------------
@@ -166,19 +211,22 @@ def test_query_limits(env, rpc):
     call(client, rpc, q=[f"{column}=" + "x" * (MAX_CONDITION_LENGTH - len(column) - 1)])
     call(client, rpc, q=[f"{column}?=" + ",".join(["n"] * MAX_IN_VALUES)])
     # over: typed, short errors
-    refused(env, rpc, f"at most {MAX_CONDITIONS} are allowed",
-            q=[f"{column}!=n{i}" for i in range(MAX_CONDITIONS + 1)])
-    refused(env, rpc, f"longer than {MAX_CONDITION_LENGTH} characters",
-            q=[f"{column}=" + "x" * (MAX_CONDITION_LENGTH - len(column))])
-    refused(env, rpc, f"at most {MAX_IN_VALUES} are allowed",
-            q=[f"{column}?=" + ",".join(["n"] * (MAX_IN_VALUES + 1))])
+    refused(env, rpc, f"at most {MAX_CONDITIONS} are allowed", q=[f"{column}!=n{i}" for i in range(MAX_CONDITIONS + 1)])
+    refused(
+        env,
+        rpc,
+        f"longer than {MAX_CONDITION_LENGTH} characters",
+        q=[f"{column}=" + "x" * (MAX_CONDITION_LENGTH - len(column))],
+    )
+    refused(env, rpc, f"at most {MAX_IN_VALUES} are allowed", q=[f"{column}?=" + ",".join(["n"] * (MAX_IN_VALUES + 1))])
     refused(env, rpc, "invalid sort: longer than 255", sort="+" + "n" * HUGE)
 
 
 # -- names and descriptions of every create ---------------------------------------------------------------------
 
-NAMED_RPCS = sorted(m.name for s in SERVICES.values() for m in s.methods
-                    if {"name", "description"} <= set(m.input_type.fields_by_name))
+NAMED_RPCS = sorted(
+    m.name for s in SERVICES.values() for m in s.methods if {"name", "description"} <= set(m.input_type.fields_by_name)
+)
 
 
 def test_every_named_create_is_covered():
@@ -197,12 +245,19 @@ def test_names_and_descriptions_follow_zstacks_rules(env, rpc):
 
 # -- inventory admin writes -----------------------------------------------------------------------------------------
 
+
 def _inventory_limits(names: Names) -> list[tuple[str, dict, str]]:
     zone, cluster = next(iter(names.zone.values())), next(iter(names.cluster.values()))
     host, l3 = next(iter(names.host.values())), next(iter(names.l3.values()))
     ceph = dict(zone_uuid=zone, name="ceph", total_capacity=1 << 40)
-    ip_range = dict(l3_network_uuid=l3, name="r", start_ip="172.16.9.10", end_ip="172.16.9.20",
-                    netmask="255.255.0.0", gateway="172.16.0.1")
+    ip_range = dict(
+        l3_network_uuid=l3,
+        name="r",
+        start_ip="172.16.9.10",
+        end_ip="172.16.9.20",
+        netmask="255.255.0.0",
+        gateway="172.16.0.1",
+    )
     host_fields = dict(cluster_uuid=cluster, name="h", management_ip="192.168.77.1", cpu_num=4, memory_size=1 << 30)
     return [
         ("CreateZone", dict(name="z", resource_uuid="a" * HUGE), "field[resourceUuid]"),
@@ -215,28 +270,47 @@ def _inventory_limits(names: Names) -> list[tuple[str, dict, str]]:
         ("AddKVMHost", dict(host_fields, management_ip="1" * HUGE), "field[managementIp]"),
         ("AddKVMHost", dict(host_fields, ft_network_address="1" * HUGE), "field[ftNetworkAddress]"),
         ("AddKVMHost", dict(host_fields, failure_domain="r" * HUGE), "field[failureDomain]"),
-        ("AddNfsPrimaryStorage", dict(zone_uuid=zone, name="n", url="s:/" + "p" * HUGE, total_capacity=1 << 40),
-         "field[url]"),
+        (
+            "AddNfsPrimaryStorage",
+            dict(zone_uuid=zone, name="n", url="s:/" + "p" * HUGE, total_capacity=1 << 40),
+            "field[url]",
+        ),
         ("AddCephPrimaryStorage", dict(ceph, mon_urls=["mon"] * 17), "field[monUrls] of message"),
         ("AddCephPrimaryStorage", dict(ceph, mon_urls=["m" * HUGE]), "field[monUrls][0]"),
-        ("CreateL2NoVlanNetwork", dict(zone_uuid=zone, name="l2", physical_interface="e" * HUGE),
-         "field[physicalInterface]"),
+        (
+            "CreateL2NoVlanNetwork",
+            dict(zone_uuid=zone, name="l2", physical_interface="e" * HUGE),
+            "field[physicalInterface]",
+        ),
         ("AddIpRange", dict(ip_range, start_ip="1" * HUGE), "field[startIp]"),
         ("AddIpRange", dict(ip_range, netmask="2" * HUGE), "field[netmask]"),
         ("AddImage", dict(name="i", url="http://i", size=1 << 30, media_type="M" * HUGE), "field[mediaType]"),
         ("AddImage", dict(name="i", url="http://i", size=1 << 30, guest_os_type="g" * HUGE), "field[guestOsType]"),
-        ("CreateInstanceOffering", dict(name="o", cpu_num=1, memory_size=1 << 30, allocator_strategy="a" * HUGE),
-         "field[allocatorStrategy]"),
-        ("ChangeHostState", dict(uuid="h" * HUGE, change_host_state=pb.ChangeHostStateParams(state_event="enable")),
-         "field[uuid]"),
-        ("ChangeHostState", dict(uuid=host, change_host_state=pb.ChangeHostStateParams(state_event="e" * HUGE)),
-         "field[stateEvent]"),
-        ("UpdateGlobalConfig", dict(category="ft", name="enable",
-                                    update_global_config=pb.UpdateGlobalConfigParams(value="v" * HUGE)),
-         "field[value]"),
-        ("UpdateGlobalConfig", dict(category="c" * HUGE, name="enable",
-                                    update_global_config=pb.UpdateGlobalConfigParams(value="true")),
-         "field[category]"),
+        (
+            "CreateInstanceOffering",
+            dict(name="o", cpu_num=1, memory_size=1 << 30, allocator_strategy="a" * HUGE),
+            "field[allocatorStrategy]",
+        ),
+        (
+            "ChangeHostState",
+            dict(uuid="h" * HUGE, change_host_state=pb.ChangeHostStateParams(state_event="enable")),
+            "field[uuid]",
+        ),
+        (
+            "ChangeHostState",
+            dict(uuid=host, change_host_state=pb.ChangeHostStateParams(state_event="e" * HUGE)),
+            "field[stateEvent]",
+        ),
+        (
+            "UpdateGlobalConfig",
+            dict(category="ft", name="enable", update_global_config=pb.UpdateGlobalConfigParams(value="v" * HUGE)),
+            "field[value]",
+        ),
+        (
+            "UpdateGlobalConfig",
+            dict(category="c" * HUGE, name="enable", update_global_config=pb.UpdateGlobalConfigParams(value="true")),
+            "field[category]",
+        ),
     ]
 
 
@@ -246,6 +320,7 @@ def test_inventory_writes_over_a_limit_are_invalid_argument(env):
 
 
 # -- transport limits -----------------------------------------------------------------------------------------------
+
 
 def test_a_message_over_4_mib_is_refused_by_grpc_and_the_server_keeps_serving(env):
     server, client, names = env
@@ -265,8 +340,9 @@ def test_a_message_over_4_mib_is_refused_by_grpc_and_the_server_keeps_serving(en
 
 def test_an_oversized_session_header_is_a_short_id_1001(env):
     server, client, _ = env
-    code, error = rpc_error(lambda: client.inventory.QueryZone(
-        pb.QueryZoneRequest(), metadata=(("authorization", "OAuth " + "s" * 6000),)))
+    code, error = rpc_error(
+        lambda: client.inventory.QueryZone(pb.QueryZoneRequest(), metadata=(("authorization", "OAuth " + "s" * 6000),))
+    )
     assert (code, error.code) == (grpc.StatusCode.UNAUTHENTICATED, "ID.1001")
     assert len(error.details) < 200
     assert_serving(server, client)

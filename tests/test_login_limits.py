@@ -113,13 +113,11 @@ def scrypt(monkeypatch):
 
 
 def create_account(admin, name: str, password: str) -> None:
-    admin.account.CreateAccount(pb.CreateAccountRequest(name=name, password=sha512(password)),
-                                metadata=admin.metadata)
+    admin.account.CreateAccount(pb.CreateAccountRequest(name=name, password=sha512(password)), metadata=admin.metadata)
 
 
 def login_request(name: str, password_hex: str) -> pb.LogInByAccountRequest:
-    return pb.LogInByAccountRequest(log_in_by_account=pb.LogInByAccountParams(account_name=name,
-                                                                              password=password_hex))
+    return pb.LogInByAccountRequest(log_in_by_account=pb.LogInByAccountParams(account_name=name, password=password_hex))
 
 
 def attempt(channel, name: str, password: str, address: str, hex_digest: bool = True) -> str:
@@ -138,9 +136,14 @@ def attempt(channel, name: str, password: str, address: str, hex_digest: bool = 
 # -- equal cost -----------------------------------------------------------------------------------------------------
 def test_every_login_costs_one_scrypt_whether_the_account_exists_or_not(channel, admin, scrypt):
     create_account(admin, "hana", "hana-pw")
-    cases = [("hana", "wrong", True, WRONG), ("nobody-by-this-name", "wrong", True, WRONG),
-             ("hana", "hunter2", False, WRONG), ("nobody-by-this-name", "hunter2", False, WRONG),
-             ("hana", "x" * 100_000, False, WRONG), ("hana", "hana-pw", True, "ok")]
+    cases = [
+        ("hana", "wrong", True, WRONG),
+        ("nobody-by-this-name", "wrong", True, WRONG),
+        ("hana", "hunter2", False, WRONG),
+        ("nobody-by-this-name", "hunter2", False, WRONG),
+        ("hana", "x" * 100_000, False, WRONG),
+        ("hana", "hana-pw", True, "ok"),
+    ]
     for i, (name, password, hex_digest, outcome) in enumerate(cases):
         before = scrypt.calls
         assert attempt(channel, name, password, f"10.1.0.{i}", hex_digest) == outcome
@@ -158,16 +161,24 @@ def test_a_burst_of_logins_hashes_on_its_own_bounded_threads_and_never_stalls_re
     scrypt.gate.clear()
     calls_before = scrypt.calls
     with ThreadPoolExecutor(200) as pool:
-        logins = [pool.submit(attempt, channel, names[i % len(names)], "wrong", f"10.2.{i // 250}.{i % 250}")
-                  for i in range(200)]
+        logins = [
+            pool.submit(attempt, channel, names[i % len(names)], "wrong", f"10.2.{i // 250}.{i % 250}")
+            for i in range(200)
+        ]
         try:
             scrypt.wait_running(HASH_THREADS)  # every hashing thread is busy
-            assert admin.inventory.QueryZone(pb.QueryZoneRequest(), metadata=admin.metadata,
-                                             timeout=HANG_GUARD).inventories == []
-            refused = [f.result() for _, f in zip(range(200 - MAX_LOGINS_HASHING),
-                                                  as_completed(logins, timeout=HANG_GUARD))]
-            assert refused == [f"the server is already checking {MAX_LOGINS_HASHING} logins; try again in a "
-                               "moment"] * (200 - MAX_LOGINS_HASHING)
+            assert (
+                admin.inventory.QueryZone(
+                    pb.QueryZoneRequest(), metadata=admin.metadata, timeout=HANG_GUARD
+                ).inventories
+                == []
+            )
+            refused = [
+                f.result() for _, f in zip(range(200 - MAX_LOGINS_HASHING), as_completed(logins, timeout=HANG_GUARD))
+            ]
+            assert refused == [f"the server is already checking {MAX_LOGINS_HASHING} logins; try again in a moment"] * (
+                200 - MAX_LOGINS_HASHING
+            )
             assert sum(not f.done() for f in logins) == MAX_LOGINS_HASHING  # none answered while held
         finally:
             scrypt.gate.set()
@@ -190,7 +201,8 @@ def test_logins_sent_at_once_cannot_get_past_the_account_limit(channel, admin, s
         assert [f.result() for f in logins].count(WRONG) == ACCOUNT_FAILURES
     assert scrypt.calls - before == ACCOUNT_FAILURES
     assert attempt(channel, "iris", "iris-pw", "10.3.1.0") == (
-        "account[name:iris] is locked for 60 s after 5 failed logins")
+        "account[name:iris] is locked for 60 s after 5 failed logins"
+    )
 
 
 # -- account lockout ------------------------------------------------------------------------------------------------
@@ -201,8 +213,9 @@ def lockout_transcript(channel, clock, scrypt, name: str, address_prefix: str) -
 
     def one(password: str = "wrong") -> None:
         before = scrypt.calls
-        transcript.append((attempt(channel, name, password, next(addresses)).replace(name, "NAME"),
-                           scrypt.calls - before))
+        transcript.append(
+            (attempt(channel, name, password, next(addresses)).replace(name, "NAME"), scrypt.calls - before)
+        )
 
     for _ in range(ACCOUNT_FAILURES + 1):
         one()
@@ -219,7 +232,8 @@ def test_five_failures_lock_an_account_name_known_or_not_in_the_same_way(channel
     known = lockout_transcript(channel, clock, scrypt, "jack", "10.4.0")
     locked = "account[name:NAME] is locked for {} s after 5 failed logins"
     assert known == [(WRONG, 1)] * 5 + [(locked.format(60), 0), (locked.format(1), 0)] + [(WRONG, 1)] * 5 + [
-        (locked.format(120), 0)]  # the second lockout lasts twice as long
+        (locked.format(120), 0)
+    ]  # the second lockout lasts twice as long
     assert lockout_transcript(channel, clock, scrypt, "no-account-jack", "10.4.1") == known
 
 
@@ -229,7 +243,8 @@ def test_a_locked_account_refuses_the_right_password_until_the_lockout_ends(chan
         assert attempt(channel, "kate", "wrong", f"10.5.0.{i}") == WRONG
     before = scrypt.calls
     assert attempt(channel, "kate", "kate-pw", "10.5.1.0") == (
-        "account[name:kate] is locked for 60 s after 5 failed logins")
+        "account[name:kate] is locked for 60 s after 5 failed logins"
+    )
     assert scrypt.calls == before  # refused without hashing
     clock[0] += ACCOUNT_LOCKOUT_MS
     assert attempt(channel, "kate", "kate-pw", "10.5.1.0") == "ok"
@@ -241,7 +256,8 @@ def test_a_locked_account_refuses_the_right_password_until_the_lockout_ends(chan
     for i in range(ACCOUNT_FAILURES):
         assert attempt(channel, "kate", "wrong", f"10.5.3.{i}") == WRONG
     assert attempt(channel, "kate", "kate-pw", "10.5.1.0") == (
-        "account[name:kate] is locked for 60 s after 5 failed logins")
+        "account[name:kate] is locked for 60 s after 5 failed logins"
+    )
 
 
 def test_lockouts_grow_up_to_fifteen_minutes(channel, clock):
@@ -286,23 +302,27 @@ def test_an_ipv6_client_counts_by_its_64_network(channel, scrypt):
     for i in range(ADDRESS_FAILURES):
         assert attempt(channel, f"six-{i}", "wrong", f"2001:db8:1:2::{i + 1:x}") == WRONG
     assert attempt(channel, "admin", ADMIN_PASSWORD, "2001:db8:1:2:ffff::1") == (
-        "client[address:2001:db8:1:2::/64] is locked for 60 s after 20 failed logins")
+        "client[address:2001:db8:1:2::/64] is locked for 60 s after 20 failed logins"
+    )
     assert attempt(channel, "admin", ADMIN_PASSWORD, "2001:db8:1:3::1") == "ok"
 
 
-@pytest.mark.parametrize("peer, forwarded, counted", [
-    ("ipv4:127.0.0.1:50000", None, "127.0.0.1"),
-    ("ipv4:127.0.0.1:50000", "203.0.113.9", "203.0.113.9"),  # the gateway on this machine forwards for a client
-    ("ipv4:127.0.0.1:50000", "198.51.100.1, 203.0.113.9", "203.0.113.9"),  # the last hop counts, not the claim
-    ("ipv4:127.0.0.1:50000", "not an address", "127.0.0.1"),
-    ("ipv6:[::1]:50000", "2001:db8::5", "2001:db8::5"),
-    ("ipv6:%5B::1%5D:50000", "203.0.113.9", "203.0.113.9"),
-    ("ipv6:[::ffff:127.0.0.1]:50000", "203.0.113.9", "203.0.113.9"),
-    ("ipv4:192.0.2.7:50000", "203.0.113.9", "192.0.2.7"),  # a remote peer cannot pick its address
-    ("ipv6:[2001:db8::7]:50000", "203.0.113.9", "2001:db8::7"),
-    ("ipv6:[::ffff:192.0.2.7]:50000", None, "192.0.2.7"),
-    ("unix:/run/ftvm.sock", "203.0.113.9", "unix:/run/ftvm.sock"),
-])
+@pytest.mark.parametrize(
+    "peer, forwarded, counted",
+    [
+        ("ipv4:127.0.0.1:50000", None, "127.0.0.1"),
+        ("ipv4:127.0.0.1:50000", "203.0.113.9", "203.0.113.9"),  # the gateway on this machine forwards for a client
+        ("ipv4:127.0.0.1:50000", "198.51.100.1, 203.0.113.9", "203.0.113.9"),  # the last hop counts, not the claim
+        ("ipv4:127.0.0.1:50000", "not an address", "127.0.0.1"),
+        ("ipv6:[::1]:50000", "2001:db8::5", "2001:db8::5"),
+        ("ipv6:%5B::1%5D:50000", "203.0.113.9", "203.0.113.9"),
+        ("ipv6:[::ffff:127.0.0.1]:50000", "203.0.113.9", "203.0.113.9"),
+        ("ipv4:192.0.2.7:50000", "203.0.113.9", "192.0.2.7"),  # a remote peer cannot pick its address
+        ("ipv6:[2001:db8::7]:50000", "203.0.113.9", "2001:db8::7"),
+        ("ipv6:[::ffff:192.0.2.7]:50000", None, "192.0.2.7"),
+        ("unix:/run/ftvm.sock", "203.0.113.9", "unix:/run/ftvm.sock"),
+    ],
+)
 def test_the_address_counted_is_the_peer_unless_a_local_peer_forwards_for_a_client(peer, forwarded, counted):
     metadata = [("user-agent", "grpc")] + ([("x-forwarded-for", forwarded)] if forwarded else [])
     assert client_address(peer, metadata) == counted
@@ -320,8 +340,9 @@ def test_names_and_addresses_remembered_are_bounded():
 # -- over REST: the gateway forwards its HTTP client's address -------------------------------------------------------
 def rest_login(server, name: str, password: str, source: str) -> tuple[int, dict]:
     """PUT /zstack/v1/accounts/login from the local address `source` (any 127.x.y.z is this machine)."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=HANG_GUARD,
-                                            source_address=(source, 0))
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", server.http_port, timeout=HANG_GUARD, source_address=(source, 0)
+    )
     try:
         body = json.dumps({"logInByAccount": {"accountName": name, "password": sha512(password)}})
         connection.request("PUT", "/zstack/v1/accounts/login", body, {"Content-Type": "application/json"})
@@ -342,14 +363,16 @@ def test_rest_logins_lock_an_account_and_count_against_the_http_clients_address(
     for _ in range(ACCOUNT_FAILURES):
         assert rest_refusal(server, "lena", "wrong", "127.0.0.2") == WRONG
     assert rest_refusal(server, "lena", "lena-pw", "127.0.0.3") == (
-        "account[name:lena] is locked for 60 s after 5 failed logins")
+        "account[name:lena] is locked for 60 s after 5 failed logins"
+    )
     clock[0] += ACCOUNT_LOCKOUT_MS
     assert rest_login(server, "lena", "lena-pw", "127.0.0.3")[0] == 200
 
     for i in range(ADDRESS_FAILURES):  # the lockout's 60 s also ended the address's window with 5 failures
         assert rest_refusal(server, f"rest-sprayed-{i}", "wrong", "127.0.0.2") == WRONG
     assert rest_refusal(server, "admin", ADMIN_PASSWORD, "127.0.0.2") == (
-        "client[address:127.0.0.2] is locked for 60 s after 20 failed logins")
+        "client[address:127.0.0.2] is locked for 60 s after 20 failed logins"
+    )
     # Other HTTP clients, and gRPC clients, of the same gateway and server are not concerned.
     assert rest_login(server, "admin", ADMIN_PASSWORD, "127.0.0.3")[0] == 200
     assert log_in(channel).session

@@ -106,8 +106,12 @@ def test_l2_attachment_every_l3_and_unknown_l3():
     other = U("cluster2")
     hosts = [host("a"), host("b"), host("c", cluster_uuid=other), host("d", cluster_uuid=other)]
     l3b, l2b = U("l3b"), U("l2b")
-    e = engine(hosts, [shared("nfs", clusters=(CLUSTER, other))], l3_to_l2={L3: L2, l3b: l2b},
-               cluster_l2={CLUSTER: [L2, l2b], other: [L2]})
+    e = engine(
+        hosts,
+        [shared("nfs", clusters=(CLUSTER, other))],
+        l3_to_l2={L3: L2, l3b: l2b},
+        cluster_l2={CLUSTER: [L2, l2b], other: [L2]},
+    )
     pl = place_checked(e, req(l3_uuids=(L3, l3b)))
     assert {pl.primary_host, pl.secondary_host} == {U("a"), U("b")}
     err = no_host(e, req(l3_uuids=(L3, U("unknown-l3"))))
@@ -180,8 +184,9 @@ def test_storage_exact_fit_reserved_capacity_and_ratio():
     err = no_host(e, req(root_bytes=r))
     assert err.phase == "secondary" and err.removed["PrimaryStorage"] == 1
     # over-provisioning 2.0: consume = ceil(bytes / 2)
-    e = engine([host("a"), host("b")], [shared("nfs", available=21 * GIB)],
-               config=Config(storage_overprovisioning_ratio=2.0))
+    e = engine(
+        [host("a"), host("b")], [shared("nfs", available=21 * GIB)], config=Config(storage_overprovisioning_ratio=2.0)
+    )
     pl = e.place_and_reserve("k", req(root_bytes=r))
     assert e.storage_available(U("nfs")) == 21 * GIB - 5 * GIB - 15 * GIB
 
@@ -220,16 +225,22 @@ def test_storage_pins_root_and_data():
     pl = place_checked(e, req(data_bytes=5 * GIB, data_storage_uuid=U("s1"), root_storage_uuid=U("s1")))
     assert (pl.primary_storage, pl.primary_data_storage, pl.secondary_storage) == (U("s1"), U("s1"), U("s2"))
     # data pin that cannot hold the data volumes; unknown pins
-    for pin in (dict(data_bytes=200 * GIB, data_storage_uuid=U("s1")), dict(root_storage_uuid=U("nope")),
-                dict(data_storage_uuid=U("nope"))):
+    for pin in (
+        dict(data_bytes=200 * GIB, data_storage_uuid=U("s1")),
+        dict(root_storage_uuid=U("nope")),
+        dict(data_storage_uuid=U("nope")),
+    ):
         err = no_host(e, req(**pin))
         assert (err.phase, err.rule) == ("primary", "PrimaryStorage")
 
 
 def test_soft_failure_domain_and_storage_honoured_when_possible():
     # Primary is "a" (fewest VMs). Secondary candidates: b same rack but fewer VMs, c other rack.
-    hosts = [host("a", failure_domain="r1", vm_count=0), host("b", failure_domain="r1", vm_count=1),
-             host("c", failure_domain="r2", vm_count=5)]
+    hosts = [
+        host("a", failure_domain="r1", vm_count=0),
+        host("b", failure_domain="r1", vm_count=1),
+        host("c", failure_domain="r2", vm_count=5),
+    ]
     pl = place_checked(engine(hosts), req())
     assert (pl.primary_host, pl.secondary_host) == (U("a"), U("c"))
     # only the same rack left: the soft rule gives way
@@ -241,7 +252,11 @@ def test_soft_failure_domain_and_storage_honoured_when_possible():
     st = [shared("nfs", clusters=(CLUSTER, c2), available=900 * GIB), shared("nfs2", available=100 * GIB)]
     pl = place_checked(engine(hosts, st), req())
     assert (pl.primary_host, pl.primary_storage, pl.secondary_host, pl.secondary_storage) == (
-        U("a"), U("nfs"), U("b"), U("nfs2"))
+        U("a"),
+        U("nfs"),
+        U("b"),
+        U("nfs2"),
+    )
     # the empty failure domain label is a failure domain too
     hosts = [host("a", vm_count=0), host("b", vm_count=1), host("c", vm_count=2, failure_domain="r9")]
     pl = place_checked(engine(hosts), req())
@@ -316,8 +331,14 @@ def test_ties_break_by_uuid_order_key():
 
 def test_invalid_requests():
     e = engine([host("a"), host("b")])
-    for bad in (dict(vcpus=0), dict(memory=0), dict(memory=-1), dict(root_bytes=-1), dict(data_bytes=-5),
-                dict(strategy="Nope")):
+    for bad in (
+        dict(vcpus=0),
+        dict(memory=0),
+        dict(memory=-1),
+        dict(root_bytes=-1),
+        dict(data_bytes=-5),
+        dict(strategy="Nope"),
+    ):
         with pytest.raises(InvalidRequest):
             e.place(req(**bad))
         with pytest.raises(InvalidRequest):

@@ -21,9 +21,24 @@ def _walkthrough() -> str:
 
 def test_readme_curl_walkthrough_runs_against_ftvm_serve(tmp_path):
     env = {**os.environ, "FTVM_ADMIN_PASSWORD": "walk-through-password"}
-    server = subprocess.Popen([sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", str(tmp_path / "data"),
-                               "--grpc-port", "0", "--http-port", "0"], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, env=env)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftvm.cli",
+            "serve",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         url, grpc_ready = None, False
         for line in server.stdout:
@@ -33,8 +48,14 @@ def test_readme_curl_walkthrough_runs_against_ftvm_serve(tmp_path):
             if url and grpc_ready:
                 break
         assert url, "ftvm serve did not print its REST address"
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", _walkthrough()], cwd=tmp_path, text=True,
-                                capture_output=True, env={**env, "FTVM": url}, timeout=120)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", _walkthrough()],
+            cwd=tmp_path,
+            text=True,
+            capture_output=True,
+            env={**env, "FTVM": url},
+            timeout=120,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         out = result.stdout.splitlines()
         primary_host, secondary_host, ip = out[0].split()

@@ -24,11 +24,32 @@ KILLS = 50
 
 
 def _serve(data_dir, inventory_file, agent_url: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", str(data_dir), "--grpc-port",
-                             "0", "--no-gateway", "--no-demo", "--inventory", str(inventory_file), "--agent-url",
-                             agent_url, "--agent-timeout", "2", "--agent-attempts", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "FTVM_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftvm.cli",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--grpc-port",
+            "0",
+            "--no-gateway",
+            "--no-demo",
+            "--inventory",
+            str(inventory_file),
+            "--agent-url",
+            agent_url,
+            "--agent-timeout",
+            "2",
+            "--agent-attempts",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "FTVM_ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )
     for line in proc.stdout:
         match = re.search(r"gRPC listening on (\S+)", line)
         if match:
@@ -56,9 +77,19 @@ def test_kill_the_server_at_random_moments_then_one_sweep_leaves_nothing_behind(
 
             def load() -> None:
                 while not stop.is_set():
-                    calls = [client.vm.CreateFaultToleranceVmInstance.future(pb.CreateFaultToleranceVmInstanceRequest(
-                        name="kill-loop", image_uuid=image, l3_network_uuids=[l3], instance_offering_uuid=offering),
-                        metadata=client.metadata, timeout=10) for _ in range(4)]
+                    calls = [
+                        client.vm.CreateFaultToleranceVmInstance.future(
+                            pb.CreateFaultToleranceVmInstanceRequest(
+                                name="kill-loop",
+                                image_uuid=image,
+                                l3_network_uuids=[l3],
+                                instance_offering_uuid=offering,
+                            ),
+                            metadata=client.metadata,
+                            timeout=10,
+                        )
+                        for _ in range(4)
+                    ]
                     for call in calls:
                         try:
                             acknowledged.add(call.result().fault_tolerance_vm_group_inventory.uuid)
@@ -98,13 +129,14 @@ def test_kill_the_server_at_random_moments_then_one_sweep_leaves_nothing_behind(
                     s[0] += vm["cpu_num"]
                     s[1] += vm["allocated_memory"]
                     s[2] += 1
-                return ({h: [u.cpu_used, u.memory_used, u.vm_count] for h, u in counters.items() if u.vm_count},
-                        summed)
+                return ({h: [u.cpu_used, u.memory_used, u.vm_count] for h, u in counters.items() if u.vm_count}, summed)
 
             counters, summed = running.store.read(usage_from_rows)
             assert counters == summed
             client = log_in(grpc.insecure_channel(server.target))
-            assert client.create(name="after", image_uuid=client.query("QueryImage", "mediaType=RootVolumeTemplate")[0]
-                                 .uuid, l3_network_uuids=[client.query("QueryL3Network")[0].uuid],
-                                 instance_offering_uuid=client.query("QueryInstanceOffering", "name=small")[0].uuid
-                                 ).success
+            assert client.create(
+                name="after",
+                image_uuid=client.query("QueryImage", "mediaType=RootVolumeTemplate")[0].uuid,
+                l3_network_uuids=[client.query("QueryL3Network")[0].uuid],
+                instance_offering_uuid=client.query("QueryInstanceOffering", "name=small")[0].uuid,
+            ).success

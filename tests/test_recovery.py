@@ -54,8 +54,13 @@ def all_protected(server, expected: int | None = None) -> bool:
 def check_invariants(server, agent: SimulatedHypervisor) -> None:
     """Never both VMs of a group on one host; usage within capacity; every running VM's row on its host's agent;
     memory equal to what the rows say."""
+
     def read(tx):
-        return tx.select("vm_instances"), tx.select("ft_groups"), tx.host_usage(list(server.running.domain.catalog.hosts))
+        return (
+            tx.select("vm_instances"),
+            tx.select("ft_groups"),
+            tx.host_usage(list(server.running.domain.catalog.hosts)),
+        )
 
     vms, groups, usage = server.running.store.read(read)
     by_group = collections.defaultdict(list)
@@ -91,11 +96,17 @@ def test_a_lost_primary_host_fails_over_and_the_group_is_protected_again(env):
     group = reply.fault_tolerance_vm_group_inventory.uuid
     primary, secondary = reply.primary_vm_inventory, reply.secondary_vm_inventory
     agent.simulation.fail(primary.host_uuid)
-    wait_for(lambda: groups_of(server)[group]["status"] == "Protected" and
-             groups_of(server)[group]["primary_vm_instance_uuid"] == secondary.uuid, what="failover and re-protection")
+    wait_for(
+        lambda: (
+            groups_of(server)[group]["status"] == "Protected"
+            and groups_of(server)[group]["primary_vm_instance_uuid"] == secondary.uuid
+        ),
+        what="failover and re-protection",
+    )
     assert server.running.domain.catalog.hosts[primary.host_uuid]["status"] == "Disconnected"
-    pair = client.vm.GetFaultToleranceVms(pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=group),
-                                          metadata=client.metadata)
+    pair = client.vm.GetFaultToleranceVms(
+        pb.GetFaultToleranceVmsRequest(fault_tolerance_vm_uuid=group), metadata=client.metadata
+    )
     assert pair.primary_vm_inventory.uuid == secondary.uuid  # the secondary took over ...
     assert pair.primary_vm_inventory.vm_nics[0].ip == primary.vm_nics[0].ip  # ... keeping IP and MAC
     assert pair.primary_vm_inventory.vm_nics[0].mac == primary.vm_nics[0].mac
@@ -131,19 +142,26 @@ def test_two_hosts_failing_at_once(env):
     host_a, host_b = names.host["host-1"], names.host["host-2"]
     both = client.create(**basic(names, name="both", host_uuid=host_a))
     while both.secondary_vm_inventory.host_uuid != host_b:  # pin the pair to the two hosts
-        client.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=both.fault_tolerance_vm_group_inventory.uuid),
-                                    metadata=client.metadata)
+        client.vm.DestroyVmInstance(
+            pb.DestroyVmInstanceRequest(uuid=both.fault_tolerance_vm_group_inventory.uuid), metadata=client.metadata
+        )
         for other in names.host.values():
             if other not in (host_a, host_b):
-                client.inventory.ChangeHostState(pb.ChangeHostStateRequest(
-                    uuid=other, change_host_state=pb.ChangeHostStateParams(state_event="disable")),
-                    metadata=client.metadata)
+                client.inventory.ChangeHostState(
+                    pb.ChangeHostStateRequest(
+                        uuid=other, change_host_state=pb.ChangeHostStateParams(state_event="disable")
+                    ),
+                    metadata=client.metadata,
+                )
         both = client.create(**basic(names, name="both", host_uuid=host_a))
     for other in names.host.values():
-        client.inventory.ChangeHostState(pb.ChangeHostStateRequest(
-            uuid=other, change_host_state=pb.ChangeHostStateParams(state_event="enable")), metadata=client.metadata)
-    others = [client.create(**basic(names, name=f"other-{i}", host_uuid=host_a if i % 2 else None))
-              for i in range(12)]  # half with their primary on A: their secondaries spread over the other hosts
+        client.inventory.ChangeHostState(
+            pb.ChangeHostStateRequest(uuid=other, change_host_state=pb.ChangeHostStateParams(state_event="enable")),
+            metadata=client.metadata,
+        )
+    others = [
+        client.create(**basic(names, name=f"other-{i}", host_uuid=host_a if i % 2 else None)) for i in range(12)
+    ]  # half with their primary on A: their secondaries spread over the other hosts
 
     async def fail_both() -> None:  # on the server's loop: no heartbeat round sees one failed and not the other
         agent.simulation.fail(host_a)
@@ -152,14 +170,23 @@ def test_two_hosts_failing_at_once(env):
     server.call(fail_both)
     dead = {host_a, host_b}
     lost_pairs = {both.fault_tolerance_vm_group_inventory.uuid} | {
-        r.fault_tolerance_vm_group_inventory.uuid for r in others
-        if {r.primary_vm_inventory.host_uuid, r.secondary_vm_inventory.host_uuid} == dead}
+        r.fault_tolerance_vm_group_inventory.uuid
+        for r in others
+        if {r.primary_vm_inventory.host_uuid, r.secondary_vm_inventory.host_uuid} == dead
+    }
     recoverable = [r for r in others if r.fault_tolerance_vm_group_inventory.uuid not in lost_pairs]
     assert [r for r in recoverable if {r.primary_vm_inventory.host_uuid, r.secondary_vm_inventory.host_uuid} & dead]
-    wait_for(lambda: len(events(server, "host-lost")) == 2 and all(
-        groups_of(server)[r.fault_tolerance_vm_group_inventory.uuid]["status"] == "Protected" and
-        not {v["host_uuid"] for v in vms_of(server, r.fault_tolerance_vm_group_inventory.uuid)} & dead
-        for r in recoverable), what="the other groups re-protected")
+    wait_for(
+        lambda: (
+            len(events(server, "host-lost")) == 2
+            and all(
+                groups_of(server)[r.fault_tolerance_vm_group_inventory.uuid]["status"] == "Protected"
+                and not {v["host_uuid"] for v in vms_of(server, r.fault_tolerance_vm_group_inventory.uuid)} & dead
+                for r in recoverable
+            )
+        ),
+        what="the other groups re-protected",
+    )
     for uuid in lost_pairs:
         lost = groups_of(server)[uuid]
         assert lost["status"] == "Unknown" and "every VM of the group is lost" in lost["status_reason"]
@@ -177,17 +204,30 @@ def test_no_room_leaves_groups_unprotected_until_capacity_appears(tmp_path):
         replies = [client.create(**basic(names, name=f"g{i}")) for i in range(4)]
         doomed = max(names.host.values(), key=lambda h: len(agent.simulation.vms(h)))
         agent.simulation.fail(doomed)
-        wait_for(lambda: all(g["status"] in ("Protected", "Unprotected") for g in groups_of(server).values())
-                 and events(server, "unprotected"), what="the groups to settle")
+        wait_for(
+            lambda: (
+                all(g["status"] in ("Protected", "Unprotected") for g in groups_of(server).values())
+                and events(server, "unprotected")
+            ),
+            what="the groups to settle",
+        )
         unprotected = [g for g in groups_of(server).values() if g["status"] == "Unprotected"]
         assert unprotected
         reason = json.loads(unprotected[0]["status_reason"])
         assert reason["reason"] == "no host for a new secondary" and reason["hostsRemovedByRule"]
         assert unprotected[0]["secondary_vm_instance_uuid"] is None
         check_invariants(server, agent)
-        client.inventory.AddKVMHost(pb.AddKVMHostRequest(
-            cluster_uuid=names.cluster["z0-c0"], name="fresh", management_ip="192.168.50.1", cpu_num=64,
-            memory_size=129 << 30, ft_network_address="10.99.50.1"), metadata=client.metadata)
+        client.inventory.AddKVMHost(
+            pb.AddKVMHostRequest(
+                cluster_uuid=names.cluster["z0-c0"],
+                name="fresh",
+                management_ip="192.168.50.1",
+                cpu_num=64,
+                memory_size=129 << 30,
+                ft_network_address="10.99.50.1",
+            ),
+            metadata=client.metadata,
+        )
         wait_for(lambda: all_protected(server, len(replies)), what="re-protection once capacity appeared")
         check_invariants(server, agent)
 
@@ -214,8 +254,9 @@ def test_a_restart_in_the_middle_of_recovery_resumes_it(tmp_path):
         agent.refuse = True
         doomed = replies[0].primary_vm_inventory.host_uuid
         agent.simulation.fail(doomed)
-        wait_for(lambda: [g for g in groups_of(server).values() if g["status"] == "Recovering"],
-                 what="groups recovering")
+        wait_for(
+            lambda: [g for g in groups_of(server).values() if g["status"] == "Recovering"], what="groups recovering"
+        )
     recovering = {u for u, g in groups_of_stopped(tmp_path).items() if g["status"] == "Recovering"}
     assert recovering
     agent.refuse = False
@@ -242,9 +283,12 @@ def test_manual_failover_and_its_refusals(env):
     group = reply.fault_tolerance_vm_group_inventory.uuid
 
     def failover(uuid: str):
-        return client.vm.FailoverFaultToleranceVm(pb.FailoverFaultToleranceVmRequest(
-            failover_fault_tolerance_vm=pb.FailoverFaultToleranceVmParams(fault_tolerance_vm_uuid=uuid)),
-            metadata=client.metadata)
+        return client.vm.FailoverFaultToleranceVm(
+            pb.FailoverFaultToleranceVmRequest(
+                failover_fault_tolerance_vm=pb.FailoverFaultToleranceVmParams(fault_tolerance_vm_uuid=uuid)
+            ),
+            metadata=client.metadata,
+        )
 
     code, error = rpc_error(lambda: failover(reply.primary_vm_inventory.uuid))
     assert (code, error.code) == (grpc.StatusCode.FAILED_PRECONDITION, "SYS.1006")
@@ -257,9 +301,12 @@ def test_manual_failover_and_its_refusals(env):
     if code != grpc.StatusCode.OK:
         assert "is not in status of [Protected, Unknown]" in error.details
     wait_for(lambda: all_protected(server, 1), what="re-protection after the manual failover")
-    client.inventory.UpdateGlobalConfig(pb.UpdateGlobalConfigRequest(
-        category="ft", name="enable", update_global_config=pb.UpdateGlobalConfigParams(value="false")),
-        metadata=client.metadata)
+    client.inventory.UpdateGlobalConfig(
+        pb.UpdateGlobalConfigRequest(
+            category="ft", name="enable", update_global_config=pb.UpdateGlobalConfigParams(value="false")
+        ),
+        metadata=client.metadata,
+    )
     code, error = rpc_error(lambda: failover(group))
     assert "please enable ft in GlobalConfig" in error.details
     check_invariants(server, agent)
@@ -270,12 +317,15 @@ def test_reconnect_brings_a_host_back_and_destroys_what_was_failed_over(env):
     reply = client.create(**basic(names, name="partitioned"))
     host, old_primary = reply.primary_vm_inventory.host_uuid, reply.primary_vm_inventory.uuid
     agent.simulation.fail(host, vms_survive=True)  # a network partition: the old primary keeps running
-    wait_for(lambda: all_protected(server, 1) and server.running.domain.catalog.hosts[host]["status"] ==
-             "Disconnected", what="failover during the partition")
+    wait_for(
+        lambda: all_protected(server, 1) and server.running.domain.catalog.hosts[host]["status"] == "Disconnected",
+        what="failover during the partition",
+    )
 
     def reconnect():
-        return client.inventory.ReconnectHost(pb.ReconnectHostRequest(uuid=host, reconnect_host=pb.ReconnectHostParams()),
-                                              metadata=client.metadata)
+        return client.inventory.ReconnectHost(
+            pb.ReconnectHostRequest(uuid=host, reconnect_host=pb.ReconnectHostParams()), metadata=client.metadata
+        )
 
     code, error = rpc_error(reconnect)
     assert (code, error.code) == (grpc.StatusCode.FAILED_PRECONDITION, "SYS.1006") and "unreachable" in error.details
@@ -293,8 +343,10 @@ def test_maintenance_moves_ft_vms_off_the_host(env):
     on_host = [client.create(**basic(names, name=f"m{i}", host_uuid=host)) for i in range(3)]
 
     def maintain():
-        return client.inventory.ChangeHostState(pb.ChangeHostStateRequest(
-            uuid=host, change_host_state=pb.ChangeHostStateParams(state_event="maintain")), metadata=client.metadata)
+        return client.inventory.ChangeHostState(
+            pb.ChangeHostStateRequest(uuid=host, change_host_state=pb.ChangeHostStateParams(state_event="maintain")),
+            metadata=client.metadata,
+        )
 
     assert maintain().inventory.state == "Maintenance"
     wait_for(lambda: all_protected(server, 3), what="the groups moved off and re-protected")
@@ -313,9 +365,15 @@ def test_maintenance_is_refused_while_groups_recover(tmp_path):
         agent.refuse = True
         agent.simulation.fail(reply.secondary_vm_inventory.host_uuid)
         wait_for(lambda: all(g["status"] == "Recovering" for g in groups_of(server).values()), what="recovering")
-        code, error = rpc_error(lambda: client.inventory.ChangeHostState(pb.ChangeHostStateRequest(
-            uuid=reply.primary_vm_inventory.host_uuid, change_host_state=pb.ChangeHostStateParams(
-                state_event="maintain")), metadata=client.metadata))
+        code, error = rpc_error(
+            lambda: client.inventory.ChangeHostState(
+                pb.ChangeHostStateRequest(
+                    uuid=reply.primary_vm_inventory.host_uuid,
+                    change_host_state=pb.ChangeHostStateParams(state_event="maintain"),
+                ),
+                metadata=client.metadata,
+            )
+        )
         assert (code, error.code) == (grpc.StatusCode.FAILED_PRECONDITION, "SYS.1006")
         assert "Can not maintain host, because ft vms" in error.details and "are under recovering" in error.details
         assert server.running.domain.catalog.hosts[reply.primary_vm_inventory.host_uuid]["state"] == "Enabled"
@@ -330,9 +388,15 @@ def test_a_failed_host_carrying_a_thousand_groups(tmp_path):
     with start_server(tmp_path, spec, agent=agent, recovery=config) as server:
         client, names = log_in(grpc.insecure_channel(server.target)), Names(server)
         doomed = names.host["host-1"]
-        calls = [client.vm.CreateFaultToleranceVmInstance.future(pb.CreateFaultToleranceVmInstanceRequest(
-            **basic(names, name=f"g{i}", host_uuid=doomed, instance_offering_uuid=names.offering["tiny"])),
-            metadata=client.metadata) for i in range(1000)]
+        calls = [
+            client.vm.CreateFaultToleranceVmInstance.future(
+                pb.CreateFaultToleranceVmInstanceRequest(
+                    **basic(names, name=f"g{i}", host_uuid=doomed, instance_offering_uuid=names.offering["tiny"])
+                ),
+                metadata=client.metadata,
+            )
+            for i in range(1000)
+        ]
         replies = [c.result() for c in calls]
         assert len(agent.simulation.vms(doomed)) == 1000
         agent.simulation.fail(doomed)
@@ -353,15 +417,19 @@ def test_recovery_with_two_replicas_keeps_both_memories_right(tmp_path, database
 
     agent = SimulatedHypervisor()  # both replicas talk to the same simulated hosts
     spec = inventory(hosts_per_cluster=4, clusters=2, cpu=64, memory_gib=129, racks=4)
-    with start_server(tmp_path, spec, agent=agent, recovery=FAST, database_url=database_url) as a, \
-            start_server(tmp_path, None, agent=agent, recovery=FAST, database_url=database_url) as b:
+    with (
+        start_server(tmp_path, spec, agent=agent, recovery=FAST, database_url=database_url) as a,
+        start_server(tmp_path, None, agent=agent, recovery=FAST, database_url=database_url) as b,
+    ):
         names = Names(a)
         clients = [log_in(grpc.insecure_channel(s.target)) for s in (a, b)]
         replies = [clients[i % 2].create(**basic(names, name=f"r{i}")) for i in range(10)]
         doomed = max(names.host.values(), key=lambda h: len(agent.simulation.vms(h)))
         agent.simulation.fail(doomed)
         wait_for(lambda: events(a, "host-lost") and all_protected(a, len(replies)), what="recovery")
-        workers = [s for s in (a, b) if s.running.recovery.stats.failovers + s.running.recovery.stats.secondaries_dropped]
+        workers = [
+            s for s in (a, b) if s.running.recovery.stats.failovers + s.running.recovery.stats.secondaries_dropped
+        ]
         assert len(workers) == 1  # one replica at a time did the recovery
         wait_caught_up(a, b)
         rebuilt = memory_rebuilt_from_rows(a.running)

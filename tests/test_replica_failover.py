@@ -24,9 +24,24 @@ THREADS, CREATES_PER_THREAD, KILL_AFTER = 6, 25, 40
 
 
 def _serve(data_dir, *extra: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", str(data_dir), "--grpc-port",
-                             "0", "--no-gateway", *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "FTVM_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftvm.cli",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--grpc-port",
+            "0",
+            "--no-gateway",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "FTVM_ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )
     for line in proc.stdout:
         match = re.search(r"gRPC listening on (\S+)", line)
         if match:
@@ -64,11 +79,13 @@ def _load_and_kill(doomed: subprocess.Popen, doomed_target: str, survivor) -> No
     def worker(t: int) -> None:
         for i in range(CREATES_PER_THREAD):
             request = pb.CreateFaultToleranceVmInstanceRequest(
-                name=f"load-{t}-{i}", image_uuid=image, l3_network_uuids=[l3], instance_offering_uuid=offering)
+                name=f"load-{t}-{i}", image_uuid=image, l3_network_uuids=[l3], instance_offering_uuid=offering
+            )
             started = time.monotonic()
             try:
                 reply = client.vm.CreateFaultToleranceVmInstance(
-                    request, metadata=client.metadata + (("idempotency-key", uuid.uuid4().hex),), timeout=30)
+                    request, metadata=client.metadata + (("idempotency-key", uuid.uuid4().hex),), timeout=30
+                )
                 result: tuple[str, object] = ("ok", reply)
             except grpc.RpcError as e:
                 result = ("error", e)
@@ -89,7 +106,6 @@ def _load_and_kill(doomed: subprocess.Popen, doomed_target: str, survivor) -> No
     assert not errors, [(e.code(), e.details()) for e in errors[:5]]
     acknowledged = {reply.fault_tolerance_vm_group_inventory.uuid for _, reply, _ in outcomes}
     assert len(acknowledged) == len(outcomes) == THREADS * CREATES_PER_THREAD
-    groups = {g.uuid for g in log_in(grpc.insecure_channel(survivor.target)).query("QueryFaultToleranceVm",
-                                                                                    limit=1000)}
+    groups = {g.uuid for g in log_in(grpc.insecure_channel(survivor.target)).query("QueryFaultToleranceVm", limit=1000)}
     assert acknowledged <= groups  # nothing acknowledged is lost
     assert len(groups) == len(acknowledged)  # and no create made a second pair

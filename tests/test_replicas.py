@@ -22,8 +22,10 @@ from service_support import inventory, log_in, rpc_error, start_server
 @pytest.fixture
 def pair_of_replicas(tmp_path, database_url):
     spec = inventory(hosts_per_cluster=4, clusters=2, cpu=64, memory_gib=129)
-    with start_server(tmp_path, spec, database_url=database_url) as a, \
-            start_server(tmp_path, None, database_url=database_url) as b:
+    with (
+        start_server(tmp_path, spec, database_url=database_url) as a,
+        start_server(tmp_path, None, database_url=database_url) as b,
+    ):
         yield a, b
 
 
@@ -37,8 +39,9 @@ def test_each_replica_follows_the_others_creates_and_destroys(pair_of_replicas):
     assert memory_of(a.running) == memory_of(b.running) == memory_rebuilt_from_rows(a.running)
     # a group created on one replica is destroyed on the other: both give it back
     for reply in created[:3] + created[5:8]:
-        client_b.vm.DestroyVmInstance(pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid),
-                                      metadata=client_b.metadata)
+        client_b.vm.DestroyVmInstance(
+            pb.DestroyVmInstanceRequest(uuid=reply.fault_tolerance_vm_group_inventory.uuid), metadata=client_b.metadata
+        )
     wait_caught_up(a, b)
     assert memory_of(a.running) == memory_of(b.running) == memory_rebuilt_from_rows(a.running)
     assert len(client_a.query("QueryFaultToleranceVm")) == 4
@@ -78,9 +81,11 @@ def test_exhaustion_race_over_replicas_never_over_allocates(tmp_path, database_u
     others get RESOURCE_EXHAUSTED (never SYS.1000), and no host, address, MAC or port is taken twice."""
     spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=33, ip_count=200)
     k, threads = 16, 20
-    with start_server(tmp_path, spec, database_url=database_url) as a, \
-            start_server(tmp_path, None, database_url=database_url) as b, \
-            start_server(tmp_path, None, database_url=database_url) as c:
+    with (
+        start_server(tmp_path, spec, database_url=database_url) as a,
+        start_server(tmp_path, None, database_url=database_url) as b,
+        start_server(tmp_path, None, database_url=database_url) as c,
+    ):
         replicas = (a, b, c)
         clients = [log_in(grpc.insecure_channel(r.target)) for r in replicas]
         names = Names(a)
@@ -110,8 +115,13 @@ def test_exhaustion_race_over_replicas_never_over_allocates(tmp_path, database_u
 
         def db_facts(tx):
             usage = tx.host_usage(list(names.hosts))
-            return ({h: (u.vm_count, u.memory_used) for h, u in usage.items()}, tx.select("used_ips"),
-                    tx.select("mac_allocations"), tx.select("colo_ports"), tx.select("vm_instances"))
+            return (
+                {h: (u.vm_count, u.memory_used) for h, u in usage.items()},
+                tx.select("used_ips"),
+                tx.select("mac_allocations"),
+                tx.select("colo_ports"),
+                tx.select("vm_instances"),
+            )
 
         usage, ips, macs, ports, vms = a.running.store.read(db_facts)
         assert all(count <= 8 and memory <= 32 << 30 for count, memory in usage.values())
@@ -134,8 +144,10 @@ def _stale_replica(server) -> None:
 def test_a_stale_replica_that_loses_the_capacity_race_catches_up_and_places_again(tmp_path, database_url):
     # 4 hosts with room for one small VM each (5 GiB - 1 GiB reserved = 4 GiB): room for exactly 2 pairs.
     spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=5)
-    with start_server(tmp_path, spec, database_url=database_url) as a, \
-            start_server(tmp_path, None, database_url=database_url) as b:
+    with (
+        start_server(tmp_path, spec, database_url=database_url) as a,
+        start_server(tmp_path, None, database_url=database_url) as b,
+    ):
         client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
         names = Names(a)
         _stale_replica(b)
@@ -143,8 +155,12 @@ def test_a_stale_replica_that_loses_the_capacity_race_catches_up_and_places_agai
         # B's memory still shows all four hosts free and picks A's two; the commit refuses, B catches up and
         # places the pair on the other two
         second = client_b.create(**basic(names, name="second"))
-        hosts = {first.primary_vm_inventory.host_uuid, first.secondary_vm_inventory.host_uuid,
-                 second.primary_vm_inventory.host_uuid, second.secondary_vm_inventory.host_uuid}
+        hosts = {
+            first.primary_vm_inventory.host_uuid,
+            first.secondary_vm_inventory.host_uuid,
+            second.primary_vm_inventory.host_uuid,
+            second.secondary_vm_inventory.host_uuid,
+        }
         assert len(hosts) == 4
         assert b.running.replication.status()["stale_retries"] == 1
         assert memory_of(b.running) == memory_rebuilt_from_rows(b.running)
@@ -153,8 +169,10 @@ def test_a_stale_replica_that_loses_the_capacity_race_catches_up_and_places_agai
 def test_a_stale_replica_that_loses_an_address_race_catches_up_and_takes_another(tmp_path, database_url):
     spec = inventory(hosts_per_cluster=4, clusters=1, cpu=64, memory_gib=129)
     spec["zones"][0]["l2Networks"][0]["l3Networks"][0]["ipAllocationStrategy"] = "FirstAvailable"
-    with start_server(tmp_path, spec, database_url=database_url) as a, \
-            start_server(tmp_path, None, database_url=database_url) as b:
+    with (
+        start_server(tmp_path, spec, database_url=database_url) as a,
+        start_server(tmp_path, None, database_url=database_url) as b,
+    ):
         client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
         names = Names(a)
         _stale_replica(b)
@@ -194,8 +212,9 @@ def test_query_management_node_shows_every_replica_with_its_figures(pair_of_repl
     assert on_b.ordinal == b.running.replication.ordinal and on_b.grpc_address == b.target
     assert on_b.applied_entries >= 3 and on_b.feed_seq == a.running.store.read(lambda tx: tx.feed_head())
     assert on_b.HasField("feed_lag_p99_ms") and on_b.feed_lag_p99_ms >= 0
-    assert [n.uuid for n in client_b.query("QueryManagementNode", f"ordinal={a.running.replication.ordinal}")] \
-        == [a.running.replication.replica_id]
+    assert [n.uuid for n in client_b.query("QueryManagementNode", f"ordinal={a.running.replication.ordinal}")] == [
+        a.running.replication.replica_id
+    ]
 
 
 def test_admin_writes_on_one_replica_apply_on_every_replica(pair_of_replicas):
@@ -204,25 +223,46 @@ def test_admin_writes_on_one_replica_apply_on_every_replica(pair_of_replicas):
     client_a, client_b = log_in(grpc.insecure_channel(a.target)), log_in(grpc.insecure_channel(b.target))
     names = Names(a)
     cluster = names.cluster["z0-c0"]
-    host = client_a.inventory.AddKVMHost(pb.AddKVMHostRequest(
-        cluster_uuid=cluster, name="late-host", management_ip="192.168.77.1", cpu_num=64, memory_size=129 << 30,
-        ft_network_address="10.99.77.1"), metadata=client_a.metadata).inventory
-    image = client_a.inventory.AddImage(pb.AddImageRequest(name="late-image", url="http://images/late.qcow2",
-                                                           size=1 << 30), metadata=client_a.metadata).inventory
+    host = client_a.inventory.AddKVMHost(
+        pb.AddKVMHostRequest(
+            cluster_uuid=cluster,
+            name="late-host",
+            management_ip="192.168.77.1",
+            cpu_num=64,
+            memory_size=129 << 30,
+            ft_network_address="10.99.77.1",
+        ),
+        metadata=client_a.metadata,
+    ).inventory
+    image = client_a.inventory.AddImage(
+        pb.AddImageRequest(name="late-image", url="http://images/late.qcow2", size=1 << 30), metadata=client_a.metadata
+    ).inventory
     for h in names.host.values():  # every other host out: B can only place on the new one ... and one more
-        client_a.inventory.ChangeHostState(pb.ChangeHostStateRequest(
-            uuid=h, change_host_state=pb.ChangeHostStateParams(state_event="disable")), metadata=client_a.metadata)
-    client_a.inventory.ChangeHostState(pb.ChangeHostStateRequest(
-        uuid=names.host["host-1"], change_host_state=pb.ChangeHostStateParams(state_event="enable")),
-        metadata=client_a.metadata)
+        client_a.inventory.ChangeHostState(
+            pb.ChangeHostStateRequest(uuid=h, change_host_state=pb.ChangeHostStateParams(state_event="disable")),
+            metadata=client_a.metadata,
+        )
+    client_a.inventory.ChangeHostState(
+        pb.ChangeHostStateRequest(
+            uuid=names.host["host-1"], change_host_state=pb.ChangeHostStateParams(state_event="enable")
+        ),
+        metadata=client_a.metadata,
+    )
     wait_caught_up(a, b)
     reply = client_b.create(**basic(names, name="on-new", image_uuid=image.uuid))
-    assert {reply.primary_vm_inventory.host_uuid, reply.secondary_vm_inventory.host_uuid} == \
-        {host.uuid, names.host["host-1"]}
+    assert {reply.primary_vm_inventory.host_uuid, reply.secondary_vm_inventory.host_uuid} == {
+        host.uuid,
+        names.host["host-1"],
+    }
     # a config value the engine is built with: B reloads and places by it
-    client_a.inventory.UpdateGlobalConfig(pb.UpdateGlobalConfigRequest(
-        category="ft", name="fault.tolerance.network.cidr",
-        update_global_config=pb.UpdateGlobalConfigParams(value="10.98.0.0/16")), metadata=client_a.metadata)
+    client_a.inventory.UpdateGlobalConfig(
+        pb.UpdateGlobalConfigRequest(
+            category="ft",
+            name="fault.tolerance.network.cidr",
+            update_global_config=pb.UpdateGlobalConfigParams(value="10.98.0.0/16"),
+        ),
+        metadata=client_a.metadata,
+    )
     wait_caught_up(a, b)
     assert str(b.running.domain.catalog.ft_network) == "10.98.0.0/16"
     code, error = rpc_error(lambda: client_b.create(**basic(names, name="no-ft-hosts")))

@@ -78,8 +78,9 @@ def requests_sent():
 
 @pytest.fixture(scope="module")
 def admin_headers(live):
-    body = json.dumps({"logInByAccount": {"accountName": "admin",
-                                          "password": hashlib.sha512(ADMIN_PASSWORD.encode()).hexdigest()}})
+    body = json.dumps(
+        {"logInByAccount": {"accountName": "admin", "password": hashlib.sha512(ADMIN_PASSWORD.encode()).hexdigest()}}
+    )
     request = urllib.request.Request(f"{live.http_url}/zstack/v1/accounts/login", data=body.encode(), method="PUT")
     with urllib.request.urlopen(request) as response:
         session = json.loads(response.read())["inventory"]["uuid"]
@@ -90,8 +91,14 @@ def admin_headers(live):
 # test_the_served_document_is_the_one_tested checks they are the same).
 DOCUMENT = openapi_document(routes())
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-SETTINGS = settings(max_examples=100, derandomize=True, deadline=None, database=None, print_blob=True,
-                    suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=100,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 # Built-in checks that contradict the contract: not_a_server_error (503 is how the API reports its errors; replaced
@@ -104,8 +111,12 @@ EXCLUDED = [not_a_server_error, ignored_auth, missing_required_header, allow_hea
 
 def _call_and_check(case, live, run: str, counts: collections.Counter, headers=None, checks=(), excluded=()) -> None:
     counts[(run, case.operation.label)] += 1
-    case.call_and_validate(base_url=live.http_url, headers=headers, additional_checks=[zstack_errors_only, *checks],
-                           excluded_checks=EXCLUDED + list(excluded))
+    case.call_and_validate(
+        base_url=live.http_url,
+        headers=headers,
+        additional_checks=[zstack_errors_only, *checks],
+        excluded_checks=EXCLUDED + list(excluded),
+    )
 
 
 @schema.parametrize()
@@ -119,8 +130,9 @@ def test_every_operation_with_an_admin_session(case, live, admin_headers, reques
 def test_every_operation_without_a_session(case, live, requests_sent):
     # Schema-valid data is not accepted without a session (schemathesis also sends Authorization values it makes
     # up): refused_without_session checks the refusal instead of positive_data_acceptance.
-    _call_and_check(case, live, "no session", requests_sent, checks=[refused_without_session],
-                    excluded=[positive_data_acceptance])
+    _call_and_check(
+        case, live, "no session", requests_sent, checks=[refused_without_session], excluded=[positive_data_acceptance]
+    )
 
 
 def test_the_served_document_is_the_one_tested(live):

@@ -17,11 +17,29 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
 
-def _start(data_dir, env=None, *options: str, python_flags=(), stderr=subprocess.STDOUT
-           ) -> tuple[subprocess.Popen, list[str]]:
-    proc = subprocess.Popen([sys.executable, *python_flags, "-m", "ftvm.cli", "serve", "--data-dir", str(data_dir),
-                             "--grpc-port", "0", "--http-port", "0", *options], stdout=subprocess.PIPE, stderr=stderr,
-                            text=True, env={**os.environ, **(env or {})})
+def _start(
+    data_dir, env=None, *options: str, python_flags=(), stderr=subprocess.STDOUT
+) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            *python_flags,
+            "-m",
+            "ftvm.cli",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     lines = []
     for line in proc.stdout:
         lines.append(line.rstrip("\n"))
@@ -58,8 +76,9 @@ def test_first_start_demo_sample_call_sigterm_and_restart(tmp_path):
         sample = lines[-1]
         assert sample.startswith("ftvm call ") and password in sample
         argv = shlex.split(sample)
-        result = subprocess.run([sys.executable, "-m", "ftvm.cli", *argv[1:]], capture_output=True, text=True,
-                                env=env, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "ftvm.cli", *argv[1:]], capture_output=True, text=True, env=env, timeout=60
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert '"primaryVmInventory"' in result.stdout and '"Running"' in result.stdout
         vm_name = re.search(r'"name": "([^"]+)"', sample).group(1)
@@ -73,9 +92,23 @@ def test_first_start_demo_sample_call_sigterm_and_restart(tmp_path):
         text = "\n".join(lines)
         assert "loaded" not in text and "created account" not in text  # nothing reloaded or regenerated
         target = re.search(r"gRPC listening on (\S+)", text).group(1)
-        query = subprocess.run([sys.executable, "-m", "ftvm.cli", "call", "--target", target, "--login",
-                                f"admin:{password}", "QueryVmInstance", f'{{"q": ["name={vm_name}"]}}'],
-                               capture_output=True, text=True, timeout=60)
+        query = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ftvm.cli",
+                "call",
+                "--target",
+                target,
+                "--login",
+                f"admin:{password}",
+                "QueryVmInstance",
+                f'{{"q": ["name={vm_name}"]}}',
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert query.returncode == 0, query.stdout + query.stderr
         assert query.stdout.count(f'"name": "{vm_name}"') == 1
     finally:
@@ -89,13 +122,15 @@ def test_serve_imports_nothing_of_the_lab(tmp_path):
         proc, lines = _start(tmp_path / "data", python_flags=("-X", "importtime"), stderr=stderr)
         try:
             argv = shlex.split(lines[-1])
-            result = subprocess.run([sys.executable, "-m", "ftvm.cli", *argv[1:]], capture_output=True, text=True,
-                                    timeout=60)
+            result = subprocess.run(
+                [sys.executable, "-m", "ftvm.cli", *argv[1:]], capture_output=True, text=True, timeout=60
+            )
             assert result.returncode == 0 and '"Running"' in result.stdout, result.stdout + result.stderr
         finally:
             _stop(proc)
-    imported = {line.rpartition("|")[2].strip() for line in log.read_text().splitlines()
-                if line.startswith("import time:")}
+    imported = {
+        line.rpartition("|")[2].strip() for line in log.read_text().splitlines() if line.startswith("import time:")
+    }
     assert {"ftvm.server", "ftvm.gateway", "ftvm._placement", "grpc", "aiohttp"} <= imported  # the log is complete
     roots = {name.partition(".")[0] for name in imported}
     assert not roots & {"numpy", "tqdm", "nova", "bench", "ortools", "highspy"}, sorted(roots)
@@ -113,4 +148,3 @@ def test_serve_on_postgresql_loads_the_demo_inventory_there_and_hides_the_passwo
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT COUNT(*) FROM hosts").fetchone()[0] == 48
     assert not (tmp_path / "data" / "ftvm.db").exists()
-

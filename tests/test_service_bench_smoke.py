@@ -31,14 +31,17 @@ def _run_json(capsys, args) -> dict:
 
 # ---- the benchmark end to end ------------------------------------------------------------------------------
 
+
 def _only(res: dict) -> dict:
     (conf,) = res["configurations"]
     return conf
 
 
 def test_tiny_benchmark_run_json(capsys):
-    res = _run_json(capsys, ["--concurrency", "1,4", "--requests", "20", "--warmup", "4", "--hosts", "20",
-                             "--json", "--no-progress"])
+    res = _run_json(
+        capsys,
+        ["--concurrency", "1,4", "--requests", "20", "--warmup", "4", "--hosts", "20", "--json", "--no-progress"],
+    )
     assert res["config"]["requests"] == 20 and res["config"]["concurrency"] == [1, 4]
     assert len(res["machine"]["loadavg_start"]) == len(res["machine"]["loadavg_end"]) == 3
     conf = _only(res)
@@ -70,9 +73,27 @@ def test_tiny_benchmark_run_json(capsys):
 
 
 def test_benchmark_with_two_client_processes_and_no_destroy(capsys):
-    res = _run_json(capsys, ["--concurrency", "4", "--requests", "12", "--warmup", "2", "--hosts", "8",
-                             "--client-procs", "2", "--no-destroy", "--no-noop", "--strategy", "CreateStopped",
-                             "--json", "--no-progress"])
+    res = _run_json(
+        capsys,
+        [
+            "--concurrency",
+            "4",
+            "--requests",
+            "12",
+            "--warmup",
+            "2",
+            "--hosts",
+            "8",
+            "--client-procs",
+            "2",
+            "--no-destroy",
+            "--no-noop",
+            "--strategy",
+            "CreateStopped",
+            "--json",
+            "--no-progress",
+        ],
+    )
     (lv,) = _only(res)["levels"]
     assert lv["client_procs"] == 2 and lv["create"]["ok"] == 12 and lv["create"]["error_count"] == 0
     assert lv["create"]["p50_ms"] <= lv["create"]["p99_ms"] and lv["create"]["server_cpu_s"] > 0
@@ -81,8 +102,26 @@ def test_benchmark_with_two_client_processes_and_no_destroy(capsys):
 
 def test_benchmark_with_the_agent_process(capsys, tmp_path):
     # `ftvm serve --agent-url` as a subprocess, its VMs started and destroyed by an `ftvm agent --simulate` process
-    res = _run_json(capsys, ["--concurrency", "4", "--requests", "12", "--warmup", "2", "--hosts", "6", "--no-noop",
-                             "--agent", "simulate-process", "--data-dir", str(tmp_path), "--json", "--no-progress"])
+    res = _run_json(
+        capsys,
+        [
+            "--concurrency",
+            "4",
+            "--requests",
+            "12",
+            "--warmup",
+            "2",
+            "--hosts",
+            "6",
+            "--no-noop",
+            "--agent",
+            "simulate-process",
+            "--data-dir",
+            str(tmp_path),
+            "--json",
+            "--no-progress",
+        ],
+    )
     conf = _only(res)
     (lv,) = conf["levels"]
     assert lv["create"]["ok"] == 12 and lv["destroy"]["ok"] == 14 and lv["agent_cpu_s"] >= 0
@@ -94,8 +133,22 @@ def test_benchmark_with_the_agent_process(capsys, tmp_path):
 
 def test_benchmark_on_100k_hosts_serves_a_create(capsys):
     # above 62,500 hosts the generator once wrote addresses like 10.100.399.231, and the server refused the file
-    res = _run_json(capsys, ["--hosts", "100000", "--concurrency", "1", "--requests", "1", "--warmup", "0",
-                             "--no-noop", "--json", "--no-progress"])
+    res = _run_json(
+        capsys,
+        [
+            "--hosts",
+            "100000",
+            "--concurrency",
+            "1",
+            "--requests",
+            "1",
+            "--warmup",
+            "0",
+            "--no-noop",
+            "--json",
+            "--no-progress",
+        ],
+    )
     conf = _only(res)
     assert conf["server"]["hosts"] == 100_000 and conf["server"]["exit_codes"] == [0]
     (lv,) = conf["levels"]
@@ -104,6 +157,7 @@ def test_benchmark_on_100k_hosts_serves_a_create(capsys):
 
 
 # ---- server configurations: workers, PostgreSQL replicas, a replica killed ------------------------------------
+
 
 def _replica_figures_are_published(lv: dict, processes: int) -> None:
     rep = lv["replicas"]
@@ -115,8 +169,24 @@ def _replica_figures_are_published(lv: dict, processes: int) -> None:
 
 
 def test_sqlite_workers_get_one_connection_each(capsys):
-    res = _run_json(capsys, ["--workers", "2", "--concurrency", "4", "--requests", "40", "--warmup", "4", "--hosts",
-                             "8", "--no-noop", "--json", "--no-progress"])
+    res = _run_json(
+        capsys,
+        [
+            "--workers",
+            "2",
+            "--concurrency",
+            "4",
+            "--requests",
+            "40",
+            "--warmup",
+            "4",
+            "--hosts",
+            "8",
+            "--no-noop",
+            "--json",
+            "--no-progress",
+        ],
+    )
     conf = _only(res)
     assert (conf["key"], conf["name"], conf["processes"]) == ("sqlite-w2", "sqlite, 2 workers", 2)
     assert "--workers" in conf["server"]["argv"] and conf["server"]["exit_codes"] == [0]
@@ -130,8 +200,24 @@ def test_sqlite_workers_get_one_connection_each(capsys):
 
 
 def test_postgres_replicas_beside_the_sqlite_baseline(capsys):
-    res = _run_json(capsys, ["--postgres", "--replicas", "1,2", "--concurrency", "4", "--requests", "40", "--warmup",
-                             "4", "--hosts", "8", "--json", "--no-progress"])
+    res = _run_json(
+        capsys,
+        [
+            "--postgres",
+            "--replicas",
+            "1,2",
+            "--concurrency",
+            "4",
+            "--requests",
+            "40",
+            "--warmup",
+            "4",
+            "--hosts",
+            "8",
+            "--json",
+            "--no-progress",
+        ],
+    )
     assert [c["key"] for c in res["configurations"]] == ["sqlite-w1", "postgresql-r1", "postgresql-r2"]
     assert res["config"]["postgres"].startswith("local PostgreSQL ")
     sqlite1, pg1, pg2 = res["configurations"]
@@ -148,19 +234,44 @@ def test_postgres_replicas_beside_the_sqlite_baseline(capsys):
     assert len(pg2["server"]["targets"]) == 2 and "replicas" not in pg1["levels"][0]
     _replica_figures_are_published(pg2["levels"][0], 2)
     g = res["goals"]
-    assert {"creates_per_s", "postgres_creates_per_s", "postgres_p99_ms", "cpu_per_create_r2",
-            "conflict_retry_rate", "feed_lag_p99_ms"} <= set(g)
+    assert {
+        "creates_per_s",
+        "postgres_creates_per_s",
+        "postgres_p99_ms",
+        "cpu_per_create_r2",
+        "conflict_retry_rate",
+        "feed_lag_p99_ms",
+    } <= set(g)
     assert g["cpu_per_create_r2"]["value"] == pytest.approx(
-        pg2["levels"][0]["create"]["server_cpu_ms_per_call"] / pg1["levels"][0]["create"]["server_cpu_ms_per_call"])
+        pg2["levels"][0]["create"]["server_cpu_ms_per_call"] / pg1["levels"][0]["create"]["server_cpu_ms_per_call"]
+    )
     assert g["conflict_retry_rate"]["where"] == "postgresql, 2 replicas, 4 in flight"
     table = bench.format_table(res)
     assert all(name in table for name in ("sqlite, 1 worker", "postgresql, 1 replica", "postgresql, 2 replicas"))
 
 
 def test_an_existing_postgresql_gets_a_database_per_configuration_dropped_after_it(capsys, postgres_cluster):
-    res = _run_json(capsys, ["--database-url", postgres_cluster.url(), "--no-sqlite", "--replicas", "1",
-                             "--concurrency", "2", "--requests", "10", "--warmup", "2", "--hosts", "4", "--no-noop",
-                             "--json", "--no-progress"])
+    res = _run_json(
+        capsys,
+        [
+            "--database-url",
+            postgres_cluster.url(),
+            "--no-sqlite",
+            "--replicas",
+            "1",
+            "--concurrency",
+            "2",
+            "--requests",
+            "10",
+            "--warmup",
+            "2",
+            "--hosts",
+            "4",
+            "--no-noop",
+            "--json",
+            "--no-progress",
+        ],
+    )
     conf = _only(res)
     assert res["config"]["postgres"] == "url" and conf["key"] == "postgresql-r1"
     assert conf["server"]["database"].startswith(f"postgresql://postgres@127.0.0.1:{postgres_cluster.port}/ftvm_bench_")
@@ -171,9 +282,29 @@ def test_an_existing_postgresql_gets_a_database_per_configuration_dropped_after_
 
 
 def test_killing_a_replica_or_a_worker_under_load_fails_no_call_and_loses_no_create(capsys):
-    res = _run_json(capsys, ["--workers", "1,2", "--postgres", "--replicas", "2", "--kill-replica-after", "15",
-                             "--concurrency", "4", "--requests", "60", "--warmup", "4", "--hosts", "8", "--no-noop",
-                             "--json", "--no-progress"])
+    res = _run_json(
+        capsys,
+        [
+            "--workers",
+            "1,2",
+            "--postgres",
+            "--replicas",
+            "2",
+            "--kill-replica-after",
+            "15",
+            "--concurrency",
+            "4",
+            "--requests",
+            "60",
+            "--warmup",
+            "4",
+            "--hosts",
+            "8",
+            "--no-noop",
+            "--json",
+            "--no-progress",
+        ],
+    )
     single, workers, replicas = res["configurations"]
     assert single["levels"][0]["kill"] == {"skipped": "one server process"}
     for conf, killed in ((workers, "worker pid "), (replicas, "replica 2 (")):
@@ -199,23 +330,30 @@ def test_killing_a_replica_or_a_worker_under_load_fails_no_call_and_loses_no_cre
 
 
 def test_replica_figures_per_level_count_a_restarted_replica_from_zero():
-    before = [{"uuid": "a", "stale_retries": 5, "feed_lag_p50_ms": 1.0, "feed_lag_p99_ms": 4.0},
-              {"uuid": "b", "stale_retries": 2, "feed_lag_p50_ms": 2.0, "feed_lag_p99_ms": 3.0}]
-    after = [{"uuid": "a", "stale_retries": 9, "feed_lag_p50_ms": 1.5, "feed_lag_p99_ms": 7.0},
-             {"uuid": "b", "stale_retries": 2, "feed_lag_p50_ms": 3.0, "feed_lag_p99_ms": 6.0},
-             {"uuid": "c", "stale_retries": 3, "feed_lag_p50_ms": None, "feed_lag_p99_ms": None}]  # restarted
+    before = [
+        {"uuid": "a", "stale_retries": 5, "feed_lag_p50_ms": 1.0, "feed_lag_p99_ms": 4.0},
+        {"uuid": "b", "stale_retries": 2, "feed_lag_p50_ms": 2.0, "feed_lag_p99_ms": 3.0},
+    ]
+    after = [
+        {"uuid": "a", "stale_retries": 9, "feed_lag_p50_ms": 1.5, "feed_lag_p99_ms": 7.0},
+        {"uuid": "b", "stale_retries": 2, "feed_lag_p50_ms": 3.0, "feed_lag_p99_ms": 6.0},
+        {"uuid": "c", "stale_retries": 3, "feed_lag_p50_ms": None, "feed_lag_p99_ms": None},
+    ]  # restarted
     figures = bench._replica_figures(before, after, 700)
     assert figures["stale_retries"] == 4 + 0 + 3 and figures["conflict_retry_rate"] == pytest.approx(7 / 700)
     assert (figures["feed_lag_p50_ms"], figures["feed_lag_p99_ms"]) == (3.0, 7.0)  # the worst replica's
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--replicas", "2"], "--replicas needs --postgres or --database-url"),
-    (["--no-sqlite"], "--no-sqlite needs --postgres or --database-url"),
-    (["--postgres", "--kill-replica-after", "5", "--client-procs", "2"], "needs one client process"),
-    (["--postgres", "--kill-replica-after", "5", "--no-idempotency-keys"], "needs idempotency keys"),
-    (["--kill-replica-after", "0"], "--kill-replica-after must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--replicas", "2"], "--replicas needs --postgres or --database-url"),
+        (["--no-sqlite"], "--no-sqlite needs --postgres or --database-url"),
+        (["--postgres", "--kill-replica-after", "5", "--client-procs", "2"], "needs one client process"),
+        (["--postgres", "--kill-replica-after", "5", "--no-idempotency-keys"], "needs idempotency keys"),
+        (["--kill-replica-after", "0"], "--kill-replica-after must be at least 1"),
+    ],
+)
 def test_configuration_options_that_cannot_work_are_refused(capsys, args, message):
     assert bench.main([*args, "--requests", "1"]) == 2
     assert message in capsys.readouterr().err
@@ -249,8 +387,9 @@ def test_inventory_is_big_enough_and_deterministic():
 
 
 def test_bench_service_options_and_cli_call():
-    a = bench.add_arguments(argparse.ArgumentParser()).parse_args(["--concurrency", "1,8", "--requests", "50",
-                                                                    "--json"])
+    a = bench.add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--concurrency", "1,8", "--requests", "50", "--json"]
+    )
     assert a.concurrency == [1, 8] and a.requests == 50 and a.json and a.destroy
     with pytest.raises(SystemExit):
         bench.add_arguments(argparse.ArgumentParser()).parse_args(["--concurrency", "0,x"])
@@ -278,6 +417,7 @@ def test_method_lookup_from_descriptors():
 
 # ---- `ftvm call` against a running server ---------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     d = tmp_path_factory.mktemp("ftvm-call")
@@ -291,17 +431,30 @@ def _call(server, *args, stdin: str | None = None) -> subprocess.CompletedProces
     env = dict(os.environ)
     env.pop("FTVM_SESSION", None)
     env.pop("FTVM_TARGET", None)
-    return subprocess.run([sys.executable, "-m", "ftvm.cli", "call", "--target", server.target, *args],
-                          capture_output=True, text=True, timeout=120, env=env, input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "ftvm.cli", "call", "--target", server.target, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        input=stdin,
+    )
 
 
 def test_call_list_needs_no_server():
-    r = subprocess.run([sys.executable, "-m", "ftvm.cli", "call", "--list", "--target", "127.0.0.1:1"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "ftvm.cli", "call", "--list", "--target", "127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert any(line.split() == ["zstack.ft.v1.VmService/CreateFaultToleranceVmInstance", "POST",
-                                "/zstack/v1/vm-instances/fault-tolerance"] for line in lines)
+    assert any(
+        line.split()
+        == ["zstack.ft.v1.VmService/CreateFaultToleranceVmInstance", "POST", "/zstack/v1/vm-instances/fault-tolerance"]
+        for line in lines
+    )
     assert any(line.split()[:2] == ["zstack.ft.v1.InventoryService/QueryHost", "GET"] for line in lines)
     assert len(lines) == len(client.methods())
 
@@ -316,21 +469,38 @@ def test_call_query_with_login(server):
 
 
 def test_call_create_with_session_then_query_and_destroy(server):
-    r = _call(server, "--login", f"admin:{server.password}", "LogInByAccount",
-              json.dumps({"logInByAccount": {"accountName": "admin", "password": client.password_hash(
-                  server.password)}}))
+    r = _call(
+        server,
+        "--login",
+        f"admin:{server.password}",
+        "LogInByAccount",
+        json.dumps({"logInByAccount": {"accountName": "admin", "password": client.password_hash(server.password)}}),
+    )
     assert r.returncode == 0, r.stderr
     session = json.loads(r.stdout)["inventory"]["uuid"]
     ids = {}
-    for method, name in (("QueryImage", "bench-image"), ("QueryInstanceOffering", "bench-1c1g"),
-                         ("QueryL3Network", "bench-l3")):
+    for method, name in (
+        ("QueryImage", "bench-image"),
+        ("QueryInstanceOffering", "bench-1c1g"),
+        ("QueryL3Network", "bench-l3"),
+    ):
         r = _call(server, "--session", session, method, json.dumps({"q": [f"name={name}"]}))
         assert r.returncode == 0, r.stderr
         ids[method] = json.loads(r.stdout)["inventories"][0]["uuid"]
-    body = {"name": "call-vm", "instanceOfferingUuid": ids["QueryInstanceOffering"],
-            "imageUuid": ids["QueryImage"], "l3NetworkUuids": [ids["QueryL3Network"]]}
-    r = _call(server, "--session", session, "zstack.ft.v1.VmService/CreateFaultToleranceVmInstance", "-",
-              stdin=json.dumps(body))
+    body = {
+        "name": "call-vm",
+        "instanceOfferingUuid": ids["QueryInstanceOffering"],
+        "imageUuid": ids["QueryImage"],
+        "l3NetworkUuids": [ids["QueryL3Network"]],
+    }
+    r = _call(
+        server,
+        "--session",
+        session,
+        "zstack.ft.v1.VmService/CreateFaultToleranceVmInstance",
+        "-",
+        stdin=json.dumps(body),
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     group = out["faultToleranceVmGroupInventory"]
@@ -345,9 +515,15 @@ def test_call_create_with_session_then_query_and_destroy(server):
 
 def test_call_errors_exit_nonzero_with_the_code(server):
     # a business error: the image does not exist -> NOT_FOUND with SYS.1003 in the rich details
-    r = _call(server, "--login", f"admin:{server.password}", "CreateFaultToleranceVmInstance",
-              json.dumps({"name": "x", "cpuNum": 1, "memorySize": str(1 << 30), "imageUuid": "0" * 32,
-                          "l3NetworkUuids": ["1" * 32]}))
+    r = _call(
+        server,
+        "--login",
+        f"admin:{server.password}",
+        "CreateFaultToleranceVmInstance",
+        json.dumps(
+            {"name": "x", "cpuNum": 1, "memorySize": str(1 << 30), "imageUuid": "0" * 32, "l3NetworkUuids": ["1" * 32]}
+        ),
+    )
     assert r.returncode == 1
     assert "NOT_FOUND" in r.stderr
     out = json.loads(r.stdout)

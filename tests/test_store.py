@@ -38,27 +38,65 @@ class Raw:
 
 
 def _zone(uuid: str) -> dict:
-    return dict(uuid=uuid, name=f"zone-{uuid[:4]}", description=None, state="Enabled", type=None, create_date=1,
-                last_op_date=1)
+    return dict(
+        uuid=uuid, name=f"zone-{uuid[:4]}", description=None, state="Enabled", type=None, create_date=1, last_op_date=1
+    )
 
 
 def _host_rows(tx, hosts=("h1", "h2")) -> None:
     """A zone, a cluster, an account and hosts: what vm_instances rows refer to."""
     tx.insert("zones", [_zone("z")])
-    tx.insert("clusters", [dict(uuid="c", name="c", zone_uuid="z", state="Enabled", hypervisor_type="KVM",
-                                create_date=1, last_op_date=1)])
-    tx.insert("accounts", [dict(uuid="a", name="admin", type="SystemAdmin", password_hash="x", create_date=1,
-                                last_op_date=1)])
-    tx.insert("hosts", [dict(uuid=h, name=h, zone_uuid="z", cluster_uuid="c", management_ip=f"10.0.0.{i}",
-                             hypervisor_type="KVM", state="Enabled", status="Connected", cpu_num=8,
-                             total_memory_capacity=1 << 30, create_date=1, last_op_date=1)
-                        for i, h in enumerate(hosts)])
+    tx.insert(
+        "clusters",
+        [
+            dict(
+                uuid="c", name="c", zone_uuid="z", state="Enabled", hypervisor_type="KVM", create_date=1, last_op_date=1
+            )
+        ],
+    )
+    tx.insert(
+        "accounts", [dict(uuid="a", name="admin", type="SystemAdmin", password_hash="x", create_date=1, last_op_date=1)]
+    )
+    tx.insert(
+        "hosts",
+        [
+            dict(
+                uuid=h,
+                name=h,
+                zone_uuid="z",
+                cluster_uuid="c",
+                management_ip=f"10.0.0.{i}",
+                hypervisor_type="KVM",
+                state="Enabled",
+                status="Connected",
+                cpu_num=8,
+                total_memory_capacity=1 << 30,
+                create_date=1,
+                last_op_date=1,
+            )
+            for i, h in enumerate(hosts)
+        ],
+    )
 
 
 def _vm(uuid: str, host: str | None, cpu: int, memory: int, internal_id: int) -> dict:
-    return dict(uuid=uuid, name="vm", image_uuid="img", host_uuid=host, type="UserVm", memory_size=memory,
-                cpu_num=cpu, create_date=1, last_op_date=1, state="Running", role="Primary", group_uuid="g",
-                account_uuid="a", internal_id=internal_id, allocated_memory=memory)
+    return dict(
+        uuid=uuid,
+        name="vm",
+        image_uuid="img",
+        host_uuid=host,
+        type="UserVm",
+        memory_size=memory,
+        cpu_num=cpu,
+        create_date=1,
+        last_op_date=1,
+        state="Running",
+        role="Primary",
+        group_uuid="g",
+        account_uuid="a",
+        internal_id=internal_id,
+        allocated_memory=memory,
+    )
 
 
 @pytest.fixture
@@ -87,7 +125,8 @@ def test_both_backends_migrate_to_the_same_tables_and_columns(request, tmp_path)
         store.close()
     assert columns["sqlite"] == columns["postgresql"]
     assert {"host_usage", "storage_usage", "change_feed", "host_inventory", "volume_inventory"} <= set(
-        columns["sqlite"])
+        columns["sqlite"]
+    )
 
 
 def test_migration_2_backfills_usage_counters_from_existing_rows(database_url, tmp_path):
@@ -101,20 +140,27 @@ def test_migration_2_backfills_usage_counters_from_existing_rows(database_url, t
     raw.execute("INSERT INTO clusters VALUES ('c', 'c', NULL, 'z', 'Enabled', 'KVM', NULL, 1, 1)")
     raw.execute("INSERT INTO accounts VALUES ('a', 'admin', 'SystemAdmin', 'x', 1, 1)")
     for i, host in enumerate(["h1", "h2"]):
-        raw.execute("INSERT INTO hosts (uuid, name, zone_uuid, cluster_uuid, management_ip, hypervisor_type, state,"
-                    " status, cpu_num, total_memory_capacity, create_date, last_op_date)"
-                    " VALUES (?, ?, 'z', 'c', ?, 'KVM', 'Enabled', 'Connected', 8, 1, 1, 1)",
-                    (host, host, f"10.0.0.{i}"))
+        raw.execute(
+            "INSERT INTO hosts (uuid, name, zone_uuid, cluster_uuid, management_ip, hypervisor_type, state,"
+            " status, cpu_num, total_memory_capacity, create_date, last_op_date)"
+            " VALUES (?, ?, 'z', 'c', ?, 'KVM', 'Enabled', 'Connected', 8, 1, 1, 1)",
+            (host, host, f"10.0.0.{i}"),
+        )
     volumes = [("ps1", None, 10), ("ps1", None, 5), ("ps2", "h1", 7), ("ps2", "h2", 1)]
     for i, (storage, host, size) in enumerate(volumes):
-        raw.execute("INSERT INTO volumes (uuid, name, primary_storage_uuid, type, size, create_date, last_op_date,"
-                    " group_uuid, host_uuid, allocated_size) VALUES (?, 'v', ?, 'Root', ?, 1, 1, 'g', ?, ?)",
-                    (f"v{i}", storage, size, host, size))
+        raw.execute(
+            "INSERT INTO volumes (uuid, name, primary_storage_uuid, type, size, create_date, last_op_date,"
+            " group_uuid, host_uuid, allocated_size) VALUES (?, 'v', ?, 'Root', ?, 1, 1, 'g', ?, ?)",
+            (f"v{i}", storage, size, host, size),
+        )
     for i, (host, cpu, memory) in enumerate([("h1", 2, 100), ("h1", 4, 50), ("h2", 1, 10), (None, 8, 80)]):
-        raw.execute("INSERT INTO vm_instances (uuid, name, image_uuid, host_uuid, type, memory_size, cpu_num,"
-                    " create_date, last_op_date, state, role, group_uuid, account_uuid, internal_id,"
-                    " allocated_memory) VALUES (?, 'vm', 'img', ?, 'UserVm', ?, ?, 1, 1, 'Running', 'Primary',"
-                    " 'g', 'a', ?, ?)", (f"vm{i}", host, memory, cpu, i, memory))
+        raw.execute(
+            "INSERT INTO vm_instances (uuid, name, image_uuid, host_uuid, type, memory_size, cpu_num,"
+            " create_date, last_op_date, state, role, group_uuid, account_uuid, internal_id,"
+            " allocated_memory) VALUES (?, 'vm', 'img', ?, 'UserVm', ?, ?, 1, 1, 'Running', 'Primary',"
+            " 'g', 'a', ?, ?)",
+            (f"vm{i}", host, memory, cpu, i, memory),
+        )
     raw.close()
     store = open_store(database_url)
     used = store.read(lambda tx: (tx.storage_used("ps1"), tx.storage_used("ps2", "h1"), tx.storage_used("ps2", "h2")))
@@ -159,7 +205,8 @@ def test_replicas_starting_together_migrate_once(database_url, tmp_path):
     assert errors == [] and len(opened) == 3
     raw = Raw(database_url)
     assert [r[0] for r in raw.execute("SELECT version FROM schema_version ORDER BY version")] == list(
-        range(1, SCHEMA_VERSION + 1))
+        range(1, SCHEMA_VERSION + 1)
+    )
     raw.close()
     for s in opened:
         s.close()
@@ -175,6 +222,7 @@ def test_a_failing_op_rolls_back_alone_in_its_group_commit(store):
         def run(tx):
             tx.insert("zones", [_zone(uuid)])
             tx.emit({"t": uuid[0]})
+
         return run
 
     batch = store.begin_batch([emitting("a" * 32), half_then_fail, emitting("c" * 32)])
@@ -196,6 +244,7 @@ def test_merged_batch_reads_its_own_writes_and_checks_after_all_writes(store):
             tx.insert("zones", [_zone(uuid)])
             tx.after_writes(lambda tx: seen.append(len(tx.select("zones"))))
             return len(tx.select("zones", {"uuid": uuid}))
+
         return run
 
     batch = store.begin_batch([op("a" * 32), op("b" * 32), op("c" * 32)])
@@ -223,13 +272,18 @@ def test_unique_violation_is_a_typed_conflict_and_data_survives_reopen(database_
 
 def test_a_conflicting_op_leaves_nothing_for_the_next_op_of_its_batch(store):
     store.write(lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:01", group_uuid="g0")]))
-    batch = store.begin_batch([
-        lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:01", group_uuid="g1")]),  # taken
-        lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:02", group_uuid="g2")])])
+    batch = store.begin_batch(
+        [
+            lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:01", group_uuid="g1")]),  # taken
+            lambda tx: tx.insert("mac_allocations", [dict(mac="fa:00:00:00:00:02", group_uuid="g2")]),
+        ]
+    )
     batch.commit()
     assert isinstance(batch.outcomes[0][1], Conflict) and batch.outcomes[1] == (None, None)
     assert sorted(r["mac"] for r in store.read(lambda tx: tx.select("mac_allocations"))) == [
-        "fa:00:00:00:00:01", "fa:00:00:00:00:02"]
+        "fa:00:00:00:00:01",
+        "fa:00:00:00:00:02",
+    ]
 
 
 def test_counters_hand_out_disjoint_blocks(store):
@@ -249,8 +303,10 @@ def test_another_replica_sees_the_feed_move_and_reads_the_entries(database_url):
             pass
         assert head == n
     entries = follower.read(lambda tx: tx.feed_after(1, 10))
-    assert [(e.seq, e.origin, e.changes) for e in entries] == [(2, writer.origin, [{"t": "zone+", "n": 2}]),
-                                                               (3, writer.origin, [{"t": "zone+", "n": 3}])]
+    assert [(e.seq, e.origin, e.changes) for e in entries] == [
+        (2, writer.origin, [{"t": "zone+", "n": 2}]),
+        (3, writer.origin, [{"t": "zone+", "n": 3}]),
+    ]
     assert follower.read(lambda tx: tx.feed_head()) == 3
     writer.close()
     follower.close()
@@ -306,33 +362,83 @@ def test_replicas_changing_usage_in_opposite_orders_never_deadlock(postgres_clus
     assert {h: u.vm_count for h, u in first.read(lambda tx: tx.host_usage(["h1", "h2"])).items()} == {"h1": 2, "h2": 2}
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").fetchone() == (
-            0,)
+            0,
+        )
     first.close()
     second.close()
 
 
 # -- queries: the same answers on both backends ----------------------------------------------------------------------
 _IMAGES = [  # name, description, size, system
-    ("Alpha", "first", 10, False), ("alpha", None, 20, True), ("beta", "b_2", 5, False), ("Äpfel", "äpfel", 7, True),
-    ("äpfel", None, 1 << 40, False), ("4", "4%", 4, False), ("a_b", "a\\_b", 0, True), ("zeta", "Zeta", -3, False),
+    ("Alpha", "first", 10, False),
+    ("alpha", None, 20, True),
+    ("beta", "b_2", 5, False),
+    ("Äpfel", "äpfel", 7, True),
+    ("äpfel", None, 1 << 40, False),
+    ("4", "4%", 4, False),
+    ("a_b", "a\\_b", 0, True),
+    ("zeta", "Zeta", -3, False),
 ]
 _CONDITIONS = [
-    ("name", "=", "Alpha"), ("name", "!=", "alpha"), ("name", ">", "B"), ("name", "<", "b"), ("name", ">=", "äpfel"),
-    ("name", "=", 4), ("name", "in", [4, "beta", "nope"]), ("name", "not-in", ["Alpha", "zeta"]),
-    ("name", "like", "a%"), ("name", "like", "ALPHA"), ("name", "like", "ä%"), ("name", "like", "Ä%"),
-    ("name", "like", "a\\_b"), ("name", "like", "_"), ("name", "not-like", "%a%"),
-    ("description", "is-null", None), ("description", "not-null", None), ("description", "=", "first"),
-    ("description", "!=", "first"), ("description", "like", "%\\_%"), ("description", "like", "4%"),
-    ("size", "=", 10), ("size", "=", "10"), ("size", "=", " 10 "), ("size", "=", "10.0"), ("size", "=", "1e1"),
-    ("size", ">", "4.5"), ("size", "<", "-2.5"), ("size", "=", "abc"), ("size", "!=", "abc"), ("size", "<", "abc"),
-    ("size", ">=", "abc"), ("size", "in", ["abc"]), ("size", "not-in", ["abc"]), ("size", "in", ["abc", 5, "7"]),
-    ("size", "not-in", [5, "x"]), ("size", "like", "1%"), ("size", "like", "-%"), ("size", ">", 1 << 39),
-    ("system", "=", 1), ("system", "=", 0), ("system", "!=", 1), ("system", "=", "true"), ("system", "like", "1"),
-    ("system", "in", [0, 1]), ("system", ">", 0), ("system", "<", "x"),
+    ("name", "=", "Alpha"),
+    ("name", "!=", "alpha"),
+    ("name", ">", "B"),
+    ("name", "<", "b"),
+    ("name", ">=", "äpfel"),
+    ("name", "=", 4),
+    ("name", "in", [4, "beta", "nope"]),
+    ("name", "not-in", ["Alpha", "zeta"]),
+    ("name", "like", "a%"),
+    ("name", "like", "ALPHA"),
+    ("name", "like", "ä%"),
+    ("name", "like", "Ä%"),
+    ("name", "like", "a\\_b"),
+    ("name", "like", "_"),
+    ("name", "not-like", "%a%"),
+    ("description", "is-null", None),
+    ("description", "not-null", None),
+    ("description", "=", "first"),
+    ("description", "!=", "first"),
+    ("description", "like", "%\\_%"),
+    ("description", "like", "4%"),
+    ("size", "=", 10),
+    ("size", "=", "10"),
+    ("size", "=", " 10 "),
+    ("size", "=", "10.0"),
+    ("size", "=", "1e1"),
+    ("size", ">", "4.5"),
+    ("size", "<", "-2.5"),
+    ("size", "=", "abc"),
+    ("size", "!=", "abc"),
+    ("size", "<", "abc"),
+    ("size", ">=", "abc"),
+    ("size", "in", ["abc"]),
+    ("size", "not-in", ["abc"]),
+    ("size", "in", ["abc", 5, "7"]),
+    ("size", "not-in", [5, "x"]),
+    ("size", "like", "1%"),
+    ("size", "like", "-%"),
+    ("size", ">", 1 << 39),
+    ("system", "=", 1),
+    ("system", "=", 0),
+    ("system", "!=", 1),
+    ("system", "=", "true"),
+    ("system", "like", "1"),
+    ("system", "in", [0, 1]),
+    ("system", ">", 0),
+    ("system", "<", "x"),
     # a NUL, which no stored text has (PostgreSQL cannot store one)
-    ("name", "=", "Alpha\0x"), ("name", "!=", "\0"), ("name", "<", "alpha\0"), ("name", "<=", "alpha\0z"),
-    ("name", ">", "alpha\0"), ("name", ">=", "b\0"), ("name", "in", ["beta\0", "zeta"]),
-    ("name", "not-in", ["zeta\0"]), ("name", "like", "a\0%"), ("name", "not-like", "Al\0pha"), ("size", "=", "10\0"),
+    ("name", "=", "Alpha\0x"),
+    ("name", "!=", "\0"),
+    ("name", "<", "alpha\0"),
+    ("name", "<=", "alpha\0z"),
+    ("name", ">", "alpha\0"),
+    ("name", ">=", "b\0"),
+    ("name", "in", ["beta\0", "zeta"]),
+    ("name", "not-in", ["zeta\0"]),
+    ("name", "like", "a\0%"),
+    ("name", "not-like", "Al\0pha"),
+    ("size", "=", "10\0"),
 ]
 
 
@@ -341,12 +447,31 @@ def both_stores(request, tmp_path_factory):
     """The same images in a SQLite and a PostgreSQL store."""
     from conftest import new_database
 
-    stores = [open_store(new_database(request, backend, tmp_path_factory.mktemp(backend)))
-              for backend in ("sqlite", "postgresql")]
-    rows = [dict(uuid=f"{i:032x}", name=name, description=description, state="Enabled", status="Ready", size=size,
-                 actual_size=size, url="http://x", media_type="RootVolumeTemplate", guest_os_type=None,
-                 platform="Linux", architecture="x86_64", format="qcow2", system=system, create_date=i,
-                 last_op_date=i) for i, (name, description, size, system) in enumerate(_IMAGES)]
+    stores = [
+        open_store(new_database(request, backend, tmp_path_factory.mktemp(backend)))
+        for backend in ("sqlite", "postgresql")
+    ]
+    rows = [
+        dict(
+            uuid=f"{i:032x}",
+            name=name,
+            description=description,
+            state="Enabled",
+            status="Ready",
+            size=size,
+            actual_size=size,
+            url="http://x",
+            media_type="RootVolumeTemplate",
+            guest_os_type=None,
+            platform="Linux",
+            architecture="x86_64",
+            format="qcow2",
+            system=system,
+            create_date=i,
+            last_op_date=i,
+        )
+        for i, (name, description, size, system) in enumerate(_IMAGES)
+    ]
     for s in stores:
         s.write(lambda tx: tx.insert("images", rows))
     yield stores
@@ -364,7 +489,9 @@ def test_a_query_condition_matches_the_same_rows_on_both_backends(both_stores, c
 def test_a_lookup_by_a_value_with_a_nul_finds_nothing(store):
     store.write(lambda tx: tx.insert("zones", [_zone("a" * 32)]))
     assert store.read(lambda tx: (tx.select("zones", {"uuid": "a\0"}), tx.select_in("zones", "uuid", ["a\0"]))) == (
-        [], [])
+        [],
+        [],
+    )
     assert store.write(lambda tx: tx.delete("zones", {"uuid": "a" * 32 + "\0"})) == 0
 
 
@@ -372,8 +499,9 @@ def test_a_lookup_by_a_value_with_a_nul_finds_nothing(store):
 @pytest.mark.parametrize("ascending", [True, False])
 def test_sorting_and_paging_give_the_same_order_on_both_backends(both_stores, column, ascending):
     for limit, start in ((None, 0), (3, 2)):
-        pages = [[r[column] for r in s.query("images", [], (column, ascending), limit, start, False)[0]]
-                 for s in both_stores]
+        pages = [
+            [r[column] for r in s.query("images", [], (column, ascending), limit, start, False)[0]] for s in both_stores
+        ]
         assert pages[0] == pages[1]  # NULLs first ascending, binary text order, booleans as 0/1
     assert [r["system"] for r in both_stores[1].query("images", [], ("uuid", True), 2, 0, False)[0]] == [False, True]
 

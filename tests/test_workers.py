@@ -18,10 +18,26 @@ from service_support import ADMIN_PASSWORD, log_in
 
 
 def _serve(data_dir, workers: int) -> tuple[subprocess.Popen, str, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "ftvm.cli", "serve", "--data-dir", str(data_dir), "--grpc-port",
-                             "0", "--http-port", "0", "--workers", str(workers)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "FTVM_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ftvm.cli",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--workers",
+            str(workers),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "FTVM_ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -42,8 +58,11 @@ def _create_on_new_connections(target: str, n: int, prefix: str) -> list:
         image = client.query("QueryImage", "mediaType=RootVolumeTemplate")[0].uuid
         l3 = client.query("QueryL3Network", "name=l3-a-vm")[0].uuid
         offering = client.query("QueryInstanceOffering", "name=small")[0].uuid
-        replies.append(client.create(name=f"{prefix}-{i}", image_uuid=image, l3_network_uuids=[l3],
-                                     instance_offering_uuid=offering))
+        replies.append(
+            client.create(
+                name=f"{prefix}-{i}", image_uuid=image, l3_network_uuids=[l3], instance_offering_uuid=offering
+            )
+        )
         channel.close()
     return replies
 

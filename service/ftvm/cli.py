@@ -24,14 +24,19 @@ BENCH_SETUP_HINT = "from a checkout of the ftvm repository, after pip install -e
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
-    bench = sub.add_parser("bench", help="benchmarks (from a source checkout: the top-level bench/ package)",
-                           description="Benchmarks: the top-level bench/ package of a source checkout, not part of "
-                                       f"the ftvm package; run them {BENCH_SETUP_HINT}. `ftvm bench NAME --help` "
-                                       "lists NAME's options.")
+    bench = sub.add_parser(
+        "bench",
+        help="benchmarks (from a source checkout: the top-level bench/ package)",
+        description="Benchmarks: the top-level bench/ package of a source checkout, not part of "
+        f"the ftvm package; run them {BENCH_SETUP_HINT}. `ftvm bench NAME --help` "
+        "lists NAME's options.",
+    )
     bsub = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
-    for name, summary in (("placement", "placement engines side by side (rust, numpy, CP-SAT, Nova)"),
-                          ("service", "CreateFaultToleranceVmInstance over gRPC against a real `ftvm serve`"),
-                          ("failover", "a host carrying many FT groups dies: detection, failover, re-protection")):
+    for name, summary in (
+        ("placement", "placement engines side by side (rust, numpy, CP-SAT, Nova)"),
+        ("service", "CreateFaultToleranceVmInstance over gRPC against a real `ftvm serve`"),
+        ("failover", "a host carrying many FT groups dies: detection, failover, re-protection"),
+    ):
         # The benchmark parses its own arguments once its package is imported (only when it runs), so this parser
         # takes every argument as it is: no option prefix, no -h of its own.
         p = bsub.add_parser(name, help=summary, add_help=False, prefix_chars="\0")
@@ -47,8 +52,10 @@ def _run_bench(args: argparse.Namespace) -> int:
 
     checkout = Path(ftvm.__file__).resolve().parents[2]  # service/ftvm/__init__.py -> the repository root
     if not (checkout / "bench" / "__init__.py").is_file():
-        print(f"ftvm bench: the benchmarks are not part of the installed ftvm package; run them {BENCH_SETUP_HINT}",
-              file=sys.stderr)
+        print(
+            f"ftvm bench: the benchmarks are not part of the installed ftvm package; run them {BENCH_SETUP_HINT}",
+            file=sys.stderr,
+        )
         return 2
     if str(checkout) not in sys.path:
         sys.path.insert(0, str(checkout))
@@ -65,8 +72,12 @@ def _run_bench(args: argparse.Namespace) -> int:
 def _add_call(sub: argparse._SubParsersAction) -> None:
     from ftvm import client
 
-    p = sub.add_parser("call", help="call any RPC by name with a JSON request (try the API)",
-                       description=client.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "call",
+        help="call any RPC by name with a JSON request (try the API)",
+        description=client.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     client.add_arguments(p)
     p.set_defaults(func=_run_call)
 
@@ -78,39 +89,73 @@ def _run_call(args: argparse.Namespace) -> int:
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the service: gRPC and the REST gateway (SQLite under --data-dir; demo "
-                                     "inventory on first start)",
-                       description="Runs the FT VM service (gRPC, and REST on --http-port) until SIGTERM/SIGINT. On "
-                                   "first start (empty database) it loads --inventory FILE, else the demo inventory, "
-                                   "and creates the admin account.")
-    p.add_argument("--data-dir", default=os.environ.get("FTVM_DATA_DIR", "ftvm-data"),
-                   help="where the SQLite database lives (default: ./ftvm-data or $FTVM_DATA_DIR)")
+    p = sub.add_parser(
+        "serve",
+        help="run the service: gRPC and the REST gateway (SQLite under --data-dir; demo inventory on first start)",
+        description="Runs the FT VM service (gRPC, and REST on --http-port) until SIGTERM/SIGINT. On "
+        "first start (empty database) it loads --inventory FILE, else the demo inventory, "
+        "and creates the admin account.",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("FTVM_DATA_DIR", "ftvm-data"),
+        help="where the SQLite database lives (default: ./ftvm-data or $FTVM_DATA_DIR)",
+    )
     p.add_argument("--grpc-host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--grpc-port", type=int, default=50051, help="gRPC port; 0 picks a free one (default 50051)")
     _add_http_arguments(p)
     p.add_argument("--no-gateway", action="store_true", help="serve gRPC only (no REST gateway)")
-    p.add_argument("--inventory", metavar="FILE",
-                   help="YAML/JSON inventory loaded on first start (docs/inventory-file.md)")
+    p.add_argument(
+        "--inventory", metavar="FILE", help="YAML/JSON inventory loaded on first start (docs/inventory-file.md)"
+    )
     p.add_argument("--no-demo", action="store_true", help="start with an empty inventory instead of the demo")
-    p.add_argument("--database-url", help="sqlite:///PATH (default sqlite:///<data-dir>/ftvm.db) or "
-                                          "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, which several "
-                                          "replicas share")
-    p.add_argument("--workers", type=int, default=1,
-                   help="processes serving the same ports and database, kept in step by the change feed "
-                        "(default 1)")
-    p.add_argument("--agent-url", metavar="URL",
-                   help="the host agent's HTTP endpoint, e.g. http://127.0.0.1:7070 from `ftvm agent --simulate` "
-                        "(default: the in-process simulated hypervisor)")
-    p.add_argument("--agent-timeout", type=_positive_float, default=DEFAULT_AGENT_TIMEOUT, metavar="S",
-                   help=f"seconds each agent call may take (default {DEFAULT_AGENT_TIMEOUT:g})")
-    p.add_argument("--agent-attempts", type=_positive_int, default=DEFAULT_AGENT_ATTEMPTS, metavar="N",
-                   help="tries of an agent call that got no answer (connection error or timeout) before it fails "
-                        f"(default {DEFAULT_AGENT_ATTEMPTS})")
-    p.add_argument("--heartbeat-interval", type=_positive_float, default=2.0, metavar="S",
-                   help="seconds between two pings of every host's agent (default 2)")
-    p.add_argument("--missed-heartbeats", type=_positive_int, default=3, metavar="N",
-                   help="pings a host may miss in a row before it is Disconnected and its FT groups recover "
-                        "(default 3)")
+    p.add_argument(
+        "--database-url",
+        help="sqlite:///PATH (default sqlite:///<data-dir>/ftvm.db) or "
+        "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, which several "
+        "replicas share",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the same ports and database, kept in step by the change feed (default 1)",
+    )
+    p.add_argument(
+        "--agent-url",
+        metavar="URL",
+        help="the host agent's HTTP endpoint, e.g. http://127.0.0.1:7070 from `ftvm agent --simulate` "
+        "(default: the in-process simulated hypervisor)",
+    )
+    p.add_argument(
+        "--agent-timeout",
+        type=_positive_float,
+        default=DEFAULT_AGENT_TIMEOUT,
+        metavar="S",
+        help=f"seconds each agent call may take (default {DEFAULT_AGENT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--agent-attempts",
+        type=_positive_int,
+        default=DEFAULT_AGENT_ATTEMPTS,
+        metavar="N",
+        help="tries of an agent call that got no answer (connection error or timeout) before it fails "
+        f"(default {DEFAULT_AGENT_ATTEMPTS})",
+    )
+    p.add_argument(
+        "--heartbeat-interval",
+        type=_positive_float,
+        default=2.0,
+        metavar="S",
+        help="seconds between two pings of every host's agent (default 2)",
+    )
+    p.add_argument(
+        "--missed-heartbeats",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="pings a host may miss in a row before it is Disconnected and its FT groups recover (default 3)",
+    )
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     p.set_defaults(func=_run_serve)
 
@@ -123,12 +168,23 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     recovery = RecoveryConfig(heartbeat_interval=args.heartbeat_interval, missed_heartbeats=args.missed_heartbeats)
-    return serve(ServerConfig(data_dir=args.data_dir, grpc_host=args.grpc_host, grpc_port=args.grpc_port,
-                              http_host=args.http_host, http_port=None if args.no_gateway else args.http_port,
-                              inventory_file=args.inventory, with_demo=not args.no_demo,
-                              database_url=args.database_url, workers=args.workers, agent_url=args.agent_url,
-                              agent_timeout=args.agent_timeout, agent_attempts=args.agent_attempts,
-                              recovery=recovery))
+    return serve(
+        ServerConfig(
+            data_dir=args.data_dir,
+            grpc_host=args.grpc_host,
+            grpc_port=args.grpc_port,
+            http_host=args.http_host,
+            http_port=None if args.no_gateway else args.http_port,
+            inventory_file=args.inventory,
+            with_demo=not args.no_demo,
+            database_url=args.database_url,
+            workers=args.workers,
+            agent_url=args.agent_url,
+            agent_timeout=args.agent_timeout,
+            agent_attempts=args.agent_attempts,
+            recovery=recovery,
+        )
+    )
 
 
 def _positive_float(text: str) -> float:
@@ -161,18 +217,34 @@ def _host_port(text: str) -> tuple[str, int]:
 
 
 def _add_agent(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("agent", help="run SIMULATED KVM hosts behind the host agent's HTTP protocol (--simulate)",
-                       description="Serves any number of SIMULATED KVM hosts (no hypervisor: a VM 'runs' as a row "
-                                   "in --state) over the host agent's HTTP/JSON protocol, for `ftvm serve "
-                                   "--agent-url`; a host exists from its first request. Simulation controls: POST "
-                                   "/hosts/{hostUuid}/fail[?vmsSurvive=true] and /hosts/{hostUuid}/recover. Runs "
-                                   "until SIGTERM/SIGINT; the state survives a restart.")
-    p.add_argument("--simulate", action="store_true", required=True,
-                   help="required: the only agent ftvm has is a simulation of the hosts")
-    p.add_argument("--listen", type=_host_port, default=("127.0.0.1", 7070), metavar="HOST:PORT",
-                   help="address to listen on; port 0 picks a free one (default 127.0.0.1:7070)")
-    p.add_argument("--state", required=True, metavar="FILE",
-                   help="SQLite file of the simulated hosts and their VMs (created if missing)")
+    p = sub.add_parser(
+        "agent",
+        help="run SIMULATED KVM hosts behind the host agent's HTTP protocol (--simulate)",
+        description="Serves any number of SIMULATED KVM hosts (no hypervisor: a VM 'runs' as a row "
+        "in --state) over the host agent's HTTP/JSON protocol, for `ftvm serve "
+        "--agent-url`; a host exists from its first request. Simulation controls: POST "
+        "/hosts/{hostUuid}/fail[?vmsSurvive=true] and /hosts/{hostUuid}/recover. Runs "
+        "until SIGTERM/SIGINT; the state survives a restart.",
+    )
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        required=True,
+        help="required: the only agent ftvm has is a simulation of the hosts",
+    )
+    p.add_argument(
+        "--listen",
+        type=_host_port,
+        default=("127.0.0.1", 7070),
+        metavar="HOST:PORT",
+        help="address to listen on; port 0 picks a free one (default 127.0.0.1:7070)",
+    )
+    p.add_argument(
+        "--state",
+        required=True,
+        metavar="FILE",
+        help="SQLite file of the simulated hosts and their VMs (created if missing)",
+    )
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     p.set_defaults(func=_run_agent)
 
@@ -190,30 +262,44 @@ def _run_agent(args: argparse.Namespace) -> int:
 def _add_cluster(sub: argparse._SubParsersAction) -> None:
     cluster = sub.add_parser("cluster", help="a PostgreSQL and several replicas on this machine (cluster up)")
     csub = cluster.add_subparsers(dest="cluster_command", metavar="ACTION", required=True)
-    p = csub.add_parser("up", help="start a throw-away PostgreSQL and N `ftvm serve` replicas on it",
-                        description="Starts PostgreSQL (initdb into DIR/postgres on first use, a free port of "
-                                    "127.0.0.1), the database `ftvm`, the first replica (which loads the inventory and "
-                                    "creates the admin account on first start), then the others; prints every "
-                                    "replica's addresses, the database URL, the admin password and a sample call over "
-                                    "all replicas. Runs until SIGTERM/SIGINT, then stops the replicas and the "
-                                    "database; the data stays in DIR (a later `cluster up` on it starts the same "
-                                    "cluster) unless --ephemeral.")
+    p = csub.add_parser(
+        "up",
+        help="start a throw-away PostgreSQL and N `ftvm serve` replicas on it",
+        description="Starts PostgreSQL (initdb into DIR/postgres on first use, a free port of "
+        "127.0.0.1), the database `ftvm`, the first replica (which loads the inventory and "
+        "creates the admin account on first start), then the others; prints every "
+        "replica's addresses, the database URL, the admin password and a sample call over "
+        "all replicas. Runs until SIGTERM/SIGINT, then stops the replicas and the "
+        "database; the data stays in DIR (a later `cluster up` on it starts the same "
+        "cluster) unless --ephemeral.",
+    )
     p.add_argument("--replicas", type=_positive_int, default=3, help="ftvm serve processes (default 3)")
-    p.add_argument("--data-dir", default="ftvm-cluster",
-                   help="the cluster's folder: postgres/ (data and server.log) and replica-N.log "
-                        "(default ./ftvm-cluster)")
+    p.add_argument(
+        "--data-dir",
+        default="ftvm-cluster",
+        help="the cluster's folder: postgres/ (data and server.log) and replica-N.log (default ./ftvm-cluster)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address every replica listens on (default 127.0.0.1)")
-    p.add_argument("--grpc-port-base", type=_port, default=50051,
-                   help="replica N listens for gRPC on BASE+N-1; 0 picks free ports (default 50051)")
+    p.add_argument(
+        "--grpc-port-base",
+        type=_port,
+        default=50051,
+        help="replica N listens for gRPC on BASE+N-1; 0 picks free ports (default 50051)",
+    )
     rest = p.add_mutually_exclusive_group()
-    rest.add_argument("--http-port-base", type=_port, default=8080,
-                      help="replica N serves REST on BASE+N-1; 0 picks free ports (default 8080)")
+    rest.add_argument(
+        "--http-port-base",
+        type=_port,
+        default=8080,
+        help="replica N serves REST on BASE+N-1; 0 picks free ports (default 8080)",
+    )
     rest.add_argument("--no-gateway", action="store_true", help="gRPC only (no REST gateway)")
     p.add_argument("--inventory", metavar="FILE", help="YAML/JSON inventory loaded on first start (default: the demo)")
     p.add_argument("--no-demo", action="store_true", help="first start with an empty inventory instead of the demo")
     p.add_argument("--ephemeral", action="store_true", help="remove the folder when stopping")
-    p.add_argument("--postgres-bin", metavar="DIR",
-                   help="PostgreSQL's bin folder (default: the newest /usr/lib/postgresql/*/bin)")
+    p.add_argument(
+        "--postgres-bin", metavar="DIR", help="PostgreSQL's bin folder (default: the newest /usr/lib/postgresql/*/bin)"
+    )
     p.add_argument("--log-level", default="WARNING", help="the replicas' Python log level (default WARNING)")
     p.set_defaults(func=_run_cluster_up)
 
@@ -221,11 +307,20 @@ def _add_cluster(sub: argparse._SubParsersAction) -> None:
 def _run_cluster_up(args: argparse.Namespace) -> int:
     from ftvm.localcluster import ClusterConfig, cluster_up
 
-    return cluster_up(ClusterConfig(
-        replicas=args.replicas, data_dir=args.data_dir, host=args.host, grpc_port_base=args.grpc_port_base,
-        http_port_base=None if args.no_gateway else args.http_port_base, inventory_file=args.inventory,
-        with_demo=not args.no_demo, ephemeral=args.ephemeral, postgres_bin=args.postgres_bin,
-        log_level=args.log_level))
+    return cluster_up(
+        ClusterConfig(
+            replicas=args.replicas,
+            data_dir=args.data_dir,
+            host=args.host,
+            grpc_port_base=args.grpc_port_base,
+            http_port_base=None if args.no_gateway else args.http_port_base,
+            inventory_file=args.inventory,
+            with_demo=not args.no_demo,
+            ephemeral=args.ephemeral,
+            postgres_bin=args.postgres_bin,
+            log_level=args.log_level,
+        )
+    )
 
 
 def _port(text: str) -> int:
@@ -240,12 +335,18 @@ def _add_http_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_gateway(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("gateway", help="run the REST gateway alone, in front of a running gRPC server",
-                       description="Serves ZStack's REST API (routes from the proto's google.api.http annotations, "
-                                   "OpenAPI at /openapi.json) and forwards every call to the gRPC server at --target. "
-                                   "Runs until SIGTERM/SIGINT.")
-    p.add_argument("--target", default=os.environ.get("FTVM_TARGET") or "127.0.0.1:50051",
-                   help="the gRPC server, HOST:PORT (default $FTVM_TARGET or 127.0.0.1:50051)")
+    p = sub.add_parser(
+        "gateway",
+        help="run the REST gateway alone, in front of a running gRPC server",
+        description="Serves ZStack's REST API (routes from the proto's google.api.http annotations, "
+        "OpenAPI at /openapi.json) and forwards every call to the gRPC server at --target. "
+        "Runs until SIGTERM/SIGINT.",
+    )
+    p.add_argument(
+        "--target",
+        default=os.environ.get("FTVM_TARGET") or "127.0.0.1:50051",
+        help="the gRPC server, HOST:PORT (default $FTVM_TARGET or 127.0.0.1:50051)",
+    )
     _add_http_arguments(p)
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     p.set_defaults(func=_run_gateway)
@@ -260,8 +361,14 @@ def _run_gateway(args: argparse.Namespace) -> int:
     return serve(args.target, args.http_host, args.http_port)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_serve, _add_agent, _add_gateway, _add_call,
-                                                                _add_cluster, _add_bench]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_serve,
+    _add_agent,
+    _add_gateway,
+    _add_call,
+    _add_cluster,
+    _add_bench,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

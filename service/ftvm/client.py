@@ -92,10 +92,17 @@ def methods() -> list[Method]:
                         body = rule.body or None
                     # types-protobuf: GetMessageClass takes protobuf's Python Descriptor, the health stubs give
                     # upb's (what every descriptor is at run time)
-                    out.append(Method(service.full_name, m.name,
-                                      message_factory.GetMessageClass(m.input_type),  # type: ignore[arg-type]
-                                      message_factory.GetMessageClass(m.output_type),  # type: ignore[arg-type]
-                                      verb, path, body))
+                    out.append(
+                        Method(
+                            service.full_name,
+                            m.name,
+                            message_factory.GetMessageClass(m.input_type),  # type: ignore[arg-type]
+                            message_factory.GetMessageClass(m.output_type),  # type: ignore[arg-type]
+                            verb,
+                            path,
+                            body,
+                        )
+                    )
         _METHODS = out
     return _METHODS
 
@@ -138,6 +145,7 @@ def list_table() -> str:
 
 # ---- talking to the server ----------------------------------------------------------------------------------
 
+
 def password_hash(password: str) -> str:
     """What LogInByAccount expects: the SHA-512 hex of the password (as ZStack clients send it)."""
     return hashlib.sha512(password.encode()).hexdigest()
@@ -146,8 +154,9 @@ def password_hash(password: str) -> str:
 def login_request(account: str, password: str):
     from ftvm._proto.zstack.ft.v1 import services_pb2
 
-    return services_pb2.LogInByAccountRequest(log_in_by_account=services_pb2.LogInByAccountParams(
-        account_name=account, password=password_hash(password)))
+    return services_pb2.LogInByAccountRequest(
+        log_in_by_account=services_pb2.LogInByAccountParams(account_name=account, password=password_hash(password))
+    )
 
 
 def auth_metadata(session: str | None) -> tuple[tuple[str, str], ...]:
@@ -170,8 +179,11 @@ async def login_async(channel, account: str, password: str, timeout: float = 30.
 
 def unary(channel, method: Method):
     """A callable for `method` on a grpc (sync or aio) channel."""
-    return channel.unary_unary(method.path, request_serializer=method.input_type.SerializeToString,
-                               response_deserializer=method.output_type.FromString)
+    return channel.unary_unary(
+        method.path,
+        request_serializer=method.input_type.SerializeToString,
+        response_deserializer=method.output_type.FromString,
+    )
 
 
 def error_code_of(error) -> Any:
@@ -194,8 +206,7 @@ def error_code_of(error) -> Any:
 def to_json(message) -> str:
     from google.protobuf import json_format
 
-    return json_format.MessageToJson(message, always_print_fields_with_no_presence=True, indent=2,
-                                     ensure_ascii=False)
+    return json_format.MessageToJson(message, always_print_fields_with_no_presence=True, indent=2, ensure_ascii=False)
 
 
 def parse_request(method: Method, text: str):
@@ -240,23 +251,41 @@ def open_aio_channel(targets: str, extra_options: Sequence[tuple[str, Any]] = ()
 
 # ---- the command ----------------------------------------------------------------------------------------------
 
+
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--target", default=os.environ.get("FTVM_TARGET") or DEFAULT_TARGET,
-                   help=f"server address host:port, or several comma-separated (default $FTVM_TARGET or "
-                        f"{DEFAULT_TARGET})")
-    p.add_argument("--idempotency-key", help="name of a create, so that a retry gets the original reply "
-                                             "(default: a fresh one per call)")
+    p.add_argument(
+        "--target",
+        default=os.environ.get("FTVM_TARGET") or DEFAULT_TARGET,
+        help=f"server address host:port, or several comma-separated (default $FTVM_TARGET or {DEFAULT_TARGET})",
+    )
+    p.add_argument(
+        "--idempotency-key",
+        help="name of a create, so that a retry gets the original reply (default: a fresh one per call)",
+    )
     auth = p.add_mutually_exclusive_group()
-    auth.add_argument("--session", default=os.environ.get("FTVM_SESSION") or None,
-                      help="session uuid sent as 'authorization: OAuth UUID' (default $FTVM_SESSION)")
-    auth.add_argument("--login", metavar="ACCOUNT[:PASSWORD]",
-                      help="log in first (password from $FTVM_ADMIN_PASSWORD when not given)")
+    auth.add_argument(
+        "--session",
+        default=os.environ.get("FTVM_SESSION") or None,
+        help="session uuid sent as 'authorization: OAuth UUID' (default $FTVM_SESSION)",
+    )
+    auth.add_argument(
+        "--login", metavar="ACCOUNT[:PASSWORD]", help="log in first (password from $FTVM_ADMIN_PASSWORD when not given)"
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="deadline of each call in seconds (default 30)")
     p.add_argument("--list", action="store_true", help="list the RPCs with their REST paths and exit")
-    p.add_argument("method", nargs="?", metavar="METHOD",
-                   help="RPC name: QueryHost, VmService/QueryVmInstance or zstack.ft.v1.VmService/QueryVmInstance")
-    p.add_argument("json", nargs="?", metavar="JSON", default="{}",
-                   help="request as proto JSON (camelCase); '-' reads stdin, '@FILE' a file; default {}")
+    p.add_argument(
+        "method",
+        nargs="?",
+        metavar="METHOD",
+        help="RPC name: QueryHost, VmService/QueryVmInstance or zstack.ft.v1.VmService/QueryVmInstance",
+    )
+    p.add_argument(
+        "json",
+        nargs="?",
+        metavar="JSON",
+        default="{}",
+        help="request as proto JSON (camelCase); '-' reads stdin, '@FILE' a file; default {}",
+    )
     return p
 
 

@@ -52,9 +52,11 @@ def postgres_bin_dir(bin_dir: str | Path | None = None) -> Path:
     if bin_dir is None:
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(Path(p).parts[-3]))
         if not found:
-            raise ClusterError("PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/postgres (on Debian or "
-                               "Ubuntu: apt-get install postgresql; elsewhere name its bin folder with "
-                               "--postgres-bin)")
+            raise ClusterError(
+                "PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/postgres (on Debian or "
+                "Ubuntu: apt-get install postgresql; elsewhere name its bin folder with "
+                "--postgres-bin)"
+            )
         return Path(found[-1]).parent
     folder = Path(bin_dir)
     missing = [name for name in ("postgres", "initdb", "pg_ctl") if not (folder / name).is_file()]
@@ -90,8 +92,9 @@ def drop_database(admin_url: str, name: str) -> None:
 
 
 class PostgresCluster:
-    def __init__(self, folder: str | Path | None = None, *, durable: bool = True,
-                 bin_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, folder: str | Path | None = None, *, durable: bool = True, bin_dir: str | Path | None = None
+    ) -> None:
         """`durable=False` turns fsync off (tests: their servers restart, the machine does not); commits still wait
         for the WAL write."""
         self._bin = postgres_bin_dir(bin_dir)
@@ -117,12 +120,14 @@ class PostgresCluster:
     def _run(self, *command: str) -> None:
         prefix = ["runuser", "-u", POSTGRES_USER, "--"] if self._as_root else []
         # a session of its own: a Ctrl-C in the terminal reaches whoever started the cluster, who stops it in order
-        done = subprocess.run(prefix + list(command), capture_output=True, text=True, cwd=self.folder,
-                              start_new_session=True)
+        done = subprocess.run(
+            prefix + list(command), capture_output=True, text=True, cwd=self.folder, start_new_session=True
+        )
         if done.returncode != 0:
             output = (done.stderr or done.stdout).strip()
-            raise ClusterError(f"{Path(command[0]).name} failed (exit {done.returncode}): {output} "
-                               f"(log: {self.log_path})")
+            raise ClusterError(
+                f"{Path(command[0]).name} failed (exit {done.returncode}): {output} (log: {self.log_path})"
+            )
 
     def _prepare_folder(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -131,30 +136,58 @@ class PostgresCluster:
         try:
             pwd.getpwnam(POSTGRES_USER)
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                            POSTGRES_USER], check=True)
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", POSTGRES_USER], check=True
+            )
         shutil.chown(self.folder, POSTGRES_USER, POSTGRES_USER)
         reach = subprocess.run(["runuser", "-u", POSTGRES_USER, "--", "test", "-w", str(self.folder)])
         if reach.returncode != 0:
-            raise ClusterError(f"PostgreSQL runs as the user {POSTGRES_USER!r} here (not as root), and that user "
-                               f"cannot reach {self.folder}: choose a folder whose parents it may enter (e.g. under "
-                               "/tmp, or chmod o+x the parents)")
+            raise ClusterError(
+                f"PostgreSQL runs as the user {POSTGRES_USER!r} here (not as root), and that user "
+                f"cannot reach {self.folder}: choose a folder whose parents it may enter (e.g. under "
+                "/tmp, or chmod o+x the parents)"
+            )
 
     def start(self) -> PostgresCluster:
         self._prepare_folder()
         if not (self.data / "PG_VERSION").is_file():
             # An ICU collation (like most production databases' linguistic locale) so that the store's explicit
             # binary collation is what runs, not a C-locale cluster's default.
-            self._run(str(self._bin / "initdb"), "-D", str(self.data), "-U", POSTGRES_USER, "-A", "trust", "-E",
-                      "UTF8", "--locale=C.UTF-8", "--locale-provider=icu", "--icu-locale=en-US", "--no-sync")
+            self._run(
+                str(self._bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                POSTGRES_USER,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--locale-provider=icu",
+                "--icu-locale=en-US",
+                "--no-sync",
+            )
         self.port = free_port()
         # No Unix socket: its path (folder + .s.PGSQL.port) must stay under ~107 bytes, a folder's may not.
-        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' "
-                   "-c max_connections=300")
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories='' -c max_connections=300"
+        )
         if not self.durable:
             options += " -c fsync=off -c full_page_writes=off"
-        self._run(str(self._bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_path), "-w", "-t", "60",
-                  "-o", options, "start")
+        self._run(
+            str(self._bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log_path),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        )
         self._started = True
         return self
 
@@ -196,6 +229,7 @@ class PostgresCluster:
 
 # ---- ftvm cluster up ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class ClusterConfig:
     replicas: int = 3
@@ -227,8 +261,15 @@ class Replica:
 
     def start(self) -> Replica:
         # its own session: a Ctrl-C in the terminal reaches `cluster up` only, which stops the replicas first
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     bufsize=1, env=dict(os.environ, PYTHONUNBUFFERED="1"), start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            start_new_session=True,
+        )
         threading.Thread(target=self._read, name=f"replica-{self.number}-output", daemon=True).start()
         return self
 
@@ -256,12 +297,16 @@ class Replica:
             if stopping.is_set():
                 return
             if time.monotonic() > deadline:
-                raise ClusterError(f"replica {self.number} printed no listening line in {REPLICA_START_SECONDS:g} "
-                                   f"s; its log {self.log_path}:\n{self.log_tail()}")
+                raise ClusterError(
+                    f"replica {self.number} printed no listening line in {REPLICA_START_SECONDS:g} "
+                    f"s; its log {self.log_path}:\n{self.log_tail()}"
+                )
         if self.grpc_target is None or (self._with_rest and self.rest_url is None):
             self.proc.wait(10)
-            raise ClusterError(f"replica {self.number} exited with code {self.proc.returncode}; its log "
-                               f"{self.log_path}:\n{self.log_tail()}")
+            raise ClusterError(
+                f"replica {self.number} exited with code {self.proc.returncode}; its log "
+                f"{self.log_path}:\n{self.log_tail()}"
+            )
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -291,8 +336,20 @@ def _replica_argv(config: ClusterConfig, number: int, database_url: str) -> list
     def port(base: int) -> str:
         return str(base + number - 1 if base else 0)
 
-    argv = [sys.executable, "-m", "ftvm.cli", "serve", "--database-url", database_url, "--grpc-host", config.host,
-            "--grpc-port", port(config.grpc_port_base), "--log-level", config.log_level]
+    argv = [
+        sys.executable,
+        "-m",
+        "ftvm.cli",
+        "serve",
+        "--database-url",
+        database_url,
+        "--grpc-host",
+        config.host,
+        "--grpc-port",
+        port(config.grpc_port_base),
+        "--log-level",
+        config.log_level,
+    ]
     if config.http_port_base is None:
         argv.append("--no-gateway")
     else:
@@ -320,13 +377,16 @@ def cluster_up(config: ClusterConfig) -> int:
     code = 0
     try:
         if max(config.grpc_port_base, config.http_port_base or 0) + config.replicas - 1 > 65535:
-            raise ClusterError(f"{config.replicas} replicas need ports up to their base + {config.replicas - 1}, "
-                               "beyond 65535")
+            raise ClusterError(
+                f"{config.replicas} replicas need ports up to their base + {config.replicas - 1}, beyond 65535"
+            )
         postgres = PostgresCluster(folder / "postgres", bin_dir=config.postgres_bin)
         postgres.start()
         url = postgres.create_database("ftvm", exist_ok=True)
-        _say(f"PostgreSQL {postgres.version} on 127.0.0.1:{postgres.port} (data {postgres.data}, log "
-             f"{postgres.log_path})")
+        _say(
+            f"PostgreSQL {postgres.version} on 127.0.0.1:{postgres.port} (data {postgres.data}, log "
+            f"{postgres.log_path})"
+        )
         for number in range(1, config.replicas + 1):
             replicas.append(Replica(number, _replica_argv(config, number, url), folder / f"replica-{number}.log"))
         replicas[0].start().wait_ready(stopping)  # the first start, before any other replica reads the database
@@ -397,5 +457,7 @@ def _run_until_stopped(replicas: list[Replica], stopping: threading.Event) -> No
         for r in replicas:
             if r.number not in reported and not r.running:
                 reported.add(r.number)
-                _say(f"replica {r.number} ({r.grpc_target}) exited with code {r.proc.returncode}; the others go on "
-                     f"(log {r.log_path})")
+                _say(
+                    f"replica {r.number} ({r.grpc_target}) exited with code {r.proc.returncode}; the others go on "
+                    f"(log {r.log_path})"
+                )

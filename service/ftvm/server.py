@@ -53,8 +53,9 @@ from ftvm.store import Row, Store, Tx, open_store, shown_url
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAMES = tuple(services_pb2.DESCRIPTOR.services_by_name[n].full_name
-                      for n in ("AccountService", "VmService", "InventoryService"))
+SERVICE_NAMES = tuple(
+    services_pb2.DESCRIPTOR.services_by_name[n].full_name for n in ("AccountService", "VmService", "InventoryService")
+)
 
 
 @dataclass
@@ -194,8 +195,9 @@ async def start(config: ServerConfig) -> RunningServer:
         memory = load_memory(store)
         engine = build_engine(memory.catalog, config.engine)
         _warm_engine(engine)
-        domain = Domain(store=store, catalog=memory.catalog, engine=engine, network=memory.network,
-                        feed=FeedCursor(memory.feed_seq))
+        domain = Domain(
+            store=store, catalog=memory.catalog, engine=engine, network=memory.network, feed=FeedCursor(memory.feed_seq)
+        )
         accounts = Accounts(domain)
 
         async def refresh() -> None:
@@ -207,9 +209,13 @@ async def start(config: ServerConfig) -> RunningServer:
         recovery = Recovery(domain, agent, store.origin, config.recovery)
         ft = FtActions(domain, agent, recovery.wake)
 
-        server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                          ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                                          ("grpc.so_reuseport", int(config.reuse_port))])
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", int(config.reuse_port)),
+            ]
+        )
         add_servicer(server, "AccountService", AccountServicer(accounts))
         add_servicer(server, "VmService", VmServicer(accounts, flow, vms, ft))
         add_servicer(server, "InventoryService", InventoryServicer(domain, accounts, ft))
@@ -217,8 +223,9 @@ async def start(config: ServerConfig) -> RunningServer:
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
         port = server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
-        replication = Replication(domain, accounts.forget_session, lambda: flow.stale_retries,
-                                  _loopback_target(config.grpc_host, port))
+        replication = Replication(
+            domain, accounts.forget_session, lambda: flow.stale_retries, _loopback_target(config.grpc_host, port)
+        )
         await replication.start()  # before serving: the ordinal decides which COLO ports this replica hands out
         if await recovery.lease.renew():  # before serving: no create of this replica is in flight yet
             await recovery.reconcile(at_start=True)
@@ -229,9 +236,13 @@ async def start(config: ServerConfig) -> RunningServer:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         gateway = None
         if config.http_port is not None:
-            gateway = await Gateway.start(_loopback_target(config.grpc_host, port), config.http_host,
-                                          config.http_port, grace_seconds=config.grace_seconds,
-                                          reuse_port=config.reuse_port)
+            gateway = await Gateway.start(
+                _loopback_target(config.grpc_host, port),
+                config.http_host,
+                config.http_port,
+                grace_seconds=config.grace_seconds,
+                reuse_port=config.reuse_port,
+            )
     except BaseException:
         if started is not None:
             await started.stop(0)
@@ -244,12 +255,26 @@ async def start(config: ServerConfig) -> RunningServer:
         await agent.close()
         store.close()
         raise
-    return RunningServer(server, health_servicer, store, domain, replication, accounts, port, config.grpc_host,
-                         first, config.grace_seconds, gateway, agent, recovery)
+    return RunningServer(
+        server,
+        health_servicer,
+        store,
+        domain,
+        replication,
+        accounts,
+        port,
+        config.grpc_host,
+        first,
+        config.grace_seconds,
+        gateway,
+        agent,
+        recovery,
+    )
 
 
 def sample_rows(store: Store) -> tuple[Row | None, Row | None, Row | None]:
     """An image, an L3 network and an offering for a sample call (the banner's, `ftvm cluster up`'s)."""
+
     def read(tx: Tx):
         images = [i for i in tx.select("images") if i["media_type"] == "RootVolumeTemplate"]
         l3s, offerings = tx.select("l3_networks"), tx.select("instance_offerings")
@@ -258,8 +283,13 @@ def sample_rows(store: Store) -> tuple[Row | None, Row | None, Row | None]:
     return store.read(read)
 
 
-def _banner(config: ServerConfig, first: FirstStart, grpc_target: str, rest_url: str | None,
-            sample: tuple[Row | None, Row | None, Row | None]) -> str:
+def _banner(
+    config: ServerConfig,
+    first: FirstStart,
+    grpc_target: str,
+    rest_url: str | None,
+    sample: tuple[Row | None, Row | None, Row | None],
+) -> str:
     lines = [f"ftvm: database {shown_url(config.url)}"]
     if first.loaded:
         source = config.inventory_file or "the demo inventory"
@@ -267,8 +297,9 @@ def _banner(config: ServerConfig, first: FirstStart, grpc_target: str, rest_url:
     login = "admin"  # ftvm call reads the password from $FTVM_ADMIN_PASSWORD
     if first.admin_password_generated:
         login = f"'admin:{first.admin_password_generated}'"
-        lines.append(f"ftvm: created account 'admin' with password {first.admin_password_generated} "
-                     "(printed once; keep it)")
+        lines.append(
+            f"ftvm: created account 'admin' with password {first.admin_password_generated} (printed once; keep it)"
+        )
     lines.append(f"ftvm: host agent {config.agent_url or 'in-process (simulated hypervisor)'}")
     workers = f" ({config.workers} worker processes)" if config.workers > 1 else ""
     lines.append(f"ftvm: gRPC listening on {grpc_target}{workers}")
@@ -285,9 +316,11 @@ def sample_call(grpc_target: str, login: str, sample: tuple[Row | None, Row | No
     image, l3, offering = sample
     if not (image and l3 and offering):
         return None
-    return (f"ftvm call --target {grpc_target} --login {login} CreateFaultToleranceVmInstance "
-            f"'{{\"name\": \"web-1\", \"instanceOfferingUuid\": \"{offering['uuid']}\", "
-            f"\"imageUuid\": \"{image['uuid']}\", \"l3NetworkUuids\": [\"{l3['uuid']}\"]}}'")
+    return (
+        f"ftvm call --target {grpc_target} --login {login} CreateFaultToleranceVmInstance "
+        f'\'{{"name": "web-1", "instanceOfferingUuid": "{offering["uuid"]}", '
+        f'"imageUuid": "{image["uuid"]}", "l3NetworkUuids": ["{l3["uuid"]}"]}}\''
+    )
 
 
 def _until_signalled(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
@@ -320,6 +353,7 @@ def serve(config: ServerConfig) -> int:
 
 # -- worker processes ------------------------------------------------------------------------------------------------
 
+
 def _reserve_port(host: str, port: int) -> socket.socket:
     """A bound (not listening) SO_REUSEPORT socket: fixes the port the workers share when `port` is 0, and is
     closed once they listen on it."""
@@ -332,8 +366,7 @@ def _reserve_port(host: str, port: int) -> socket.socket:
 
 def _worker_main(config: ServerConfig, index: int, ready, log_level: int) -> None:
     """One worker process: a whole server on the shared ports. It stops on SIGTERM, or when its supervisor is gone."""
-    logging.basicConfig(level=log_level,
-                        format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s")
+    logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s")
     supervisor = os.getppid()
 
     async def main() -> None:
@@ -364,15 +397,20 @@ def _supervise(config: ServerConfig) -> int:
     if config.http_port is not None:
         reserved.append(_reserve_port(config.http_host, config.http_port))
         http_port = reserved[1].getsockname()[1]
-    worker_config = replace(config, workers=1, reuse_port=True, grpc_port=reserved[0].getsockname()[1],
-                            http_port=http_port)
+    worker_config = replace(
+        config, workers=1, reuse_port=True, grpc_port=reserved[0].getsockname()[1], http_port=http_port
+    )
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
     log_level = logging.getLogger().level
 
     def spawn(index: int):
-        process = context.Process(target=_worker_main, args=(worker_config, index, ready, log_level),
-                                  name=f"ftvm-worker-{index}", daemon=False)
+        process = context.Process(
+            target=_worker_main,
+            args=(worker_config, index, ready, log_level),
+            name=f"ftvm-worker-{index}",
+            daemon=False,
+        )
         process.start()
         return process
 

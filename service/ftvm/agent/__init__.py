@@ -50,8 +50,14 @@ class VmSpec:
     @classmethod
     def of_row(cls, vm: Mapping[str, Any]) -> VmSpec:
         """From a `vm_instances` row."""
-        return cls(uuid=vm["uuid"], name=vm["name"], cpu_num=vm["cpu_num"], memory_size=vm["memory_size"],
-                   role=vm["role"], group_uuid=vm["group_uuid"])
+        return cls(
+            uuid=vm["uuid"],
+            name=vm["name"],
+            cpu_num=vm["cpu_num"],
+            memory_size=vm["memory_size"],
+            role=vm["role"],
+            group_uuid=vm["group_uuid"],
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,9 @@ _JSON = {"Content-Type": "application/json"}
 
 
 class HttpHostAgent:
-    def __init__(self, base_url: str, timeout: float = DEFAULT_AGENT_TIMEOUT,
-                 attempts: int = DEFAULT_AGENT_ATTEMPTS) -> None:
+    def __init__(
+        self, base_url: str, timeout: float = DEFAULT_AGENT_TIMEOUT, attempts: int = DEFAULT_AGENT_ATTEMPTS
+    ) -> None:
         if timeout <= 0 or attempts < 1:
             raise ValueError("the agent's timeout must be positive and its attempts at least 1")
         self.base_url = base_url.rstrip("/")
@@ -46,12 +47,13 @@ class HttpHostAgent:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
-                timeout=aiohttp.ClientTimeout(total=self.timeout))
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS), timeout=aiohttp.ClientTimeout(total=self.timeout)
+            )
         return self._session
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
-                    attempts: int | None = None) -> dict[str, Any]:
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, attempts: int | None = None
+    ) -> dict[str, Any]:
         attempts = attempts or self.attempts
         data = json.dumps(body).encode() if body is not None else None
         headers = _JSON if body is not None else None
@@ -66,15 +68,17 @@ class HttpHostAgent:
             except (TimeoutError, aiohttp.ClientConnectionError) as e:
                 if attempt == attempts:
                     why = f"no reply within {self.timeout:g} s" if isinstance(e, TimeoutError) else str(e)
-                    raise HostUnreachable(f"the host agent did not answer {what} ({why}; "
-                                          f"{attempts} attempt{'s' if attempts > 1 else ''})") from None
+                    raise HostUnreachable(
+                        f"the host agent did not answer {what} ({why}; {attempts} attempt{'s' if attempts > 1 else ''})"
+                    ) from None
                 await asyncio.sleep(pause)
                 pause *= 2
         try:
             reply = json.loads(raw)
         except ValueError:
-            raise HostAgentError(f"the host agent answered {what} with status {status} and a body that is not "
-                                 f"JSON: {raw[:200]!r}") from None
+            raise HostAgentError(
+                f"the host agent answered {what} with status {status} and a body that is not JSON: {raw[:200]!r}"
+            ) from None
         if status >= 400:
             message = reply.get("error") if isinstance(reply, dict) else None
             raise HostAgentError(f"the host agent refused {what}: {status} {message or repr(raw[:200])}")
@@ -99,6 +103,7 @@ class HttpHostAgent:
 
     async def ping_many(self, host_uuids: Sequence[str], timeout: float) -> dict[str, AgentPing | None]:
         """One ping per host, all at once (at most the connection pool's size in flight)."""
+
         async def ping(host: str) -> AgentPing | None:
             try:
                 return await asyncio.wait_for(self.ping(host), timeout)

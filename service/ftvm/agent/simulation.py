@@ -49,29 +49,40 @@ class StateFile:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS hosts (uuid TEXT PRIMARY KEY, boot_id TEXT NOT NULL, "
-                         "failed INTEGER NOT NULL, vms_survive INTEGER NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS vms (host_uuid TEXT NOT NULL, uuid TEXT NOT NULL, "
-                         "name TEXT NOT NULL, cpu_num INTEGER NOT NULL, memory_size INTEGER NOT NULL, "
-                         "role TEXT NOT NULL, group_uuid TEXT NOT NULL, state TEXT NOT NULL, "
-                         "PRIMARY KEY (host_uuid, uuid)) WITHOUT ROWID")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS hosts (uuid TEXT PRIMARY KEY, boot_id TEXT NOT NULL, "
+            "failed INTEGER NOT NULL, vms_survive INTEGER NOT NULL)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS vms (host_uuid TEXT NOT NULL, uuid TEXT NOT NULL, "
+            "name TEXT NOT NULL, cpu_num INTEGER NOT NULL, memory_size INTEGER NOT NULL, "
+            "role TEXT NOT NULL, group_uuid TEXT NOT NULL, state TEXT NOT NULL, "
+            "PRIMARY KEY (host_uuid, uuid)) WITHOUT ROWID"
+        )
 
     def load(self) -> dict[str, _Host]:
-        hosts = {uuid: _Host(boot_id, bool(failed), bool(survive))
-                 for uuid, boot_id, failed, survive in self._db.execute("SELECT * FROM hosts")}
+        hosts = {
+            uuid: _Host(boot_id, bool(failed), bool(survive))
+            for uuid, boot_id, failed, survive in self._db.execute("SELECT * FROM hosts")
+        }
         for host_uuid, vm_uuid, name, cpu_num, memory_size, role, group_uuid, state in self._db.execute(
-                "SELECT host_uuid, uuid, name, cpu_num, memory_size, role, group_uuid, state FROM vms"):
+            "SELECT host_uuid, uuid, name, cpu_num, memory_size, role, group_uuid, state FROM vms"
+        ):
             hosts[host_uuid].vms[vm_uuid] = _Vm(VmSpec(vm_uuid, name, cpu_num, memory_size, role, group_uuid), state)
         return hosts
 
     def save_host(self, host_uuid: str, host: _Host) -> None:
-        self._db.execute("INSERT OR REPLACE INTO hosts VALUES (?, ?, ?, ?)",
-                         (host_uuid, host.boot_id, int(host.failed), int(host.vms_survive)))
+        self._db.execute(
+            "INSERT OR REPLACE INTO hosts VALUES (?, ?, ?, ?)",
+            (host_uuid, host.boot_id, int(host.failed), int(host.vms_survive)),
+        )
 
     def save_vm(self, host_uuid: str, vm: _Vm) -> None:
         s = vm.spec
-        self._db.execute("INSERT OR REPLACE INTO vms VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (host_uuid, s.uuid, s.name, s.cpu_num, s.memory_size, s.role, s.group_uuid, vm.state))
+        self._db.execute(
+            "INSERT OR REPLACE INTO vms VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (host_uuid, s.uuid, s.name, s.cpu_num, s.memory_size, s.role, s.group_uuid, vm.state),
+        )
 
     def delete_vm(self, host_uuid: str, vm_uuid: str) -> None:
         self._db.execute("DELETE FROM vms WHERE host_uuid = ? AND uuid = ?", (host_uuid, vm_uuid))
@@ -133,8 +144,10 @@ class HostSimulation:
             self._state.delete_vm(host_uuid, vm_uuid)
 
     def vms(self, host_uuid: str) -> list[AgentVm]:
-        return [AgentVm(uuid=u, state=vm.state, role=vm.spec.role, group_uuid=vm.spec.group_uuid)
-                for u, vm in self._alive(host_uuid).vms.items()]
+        return [
+            AgentVm(uuid=u, state=vm.state, role=vm.spec.role, group_uuid=vm.spec.group_uuid)
+            for u, vm in self._alive(host_uuid).vms.items()
+        ]
 
     def ping(self, host_uuid: str) -> AgentPing:
         host = self._alive(host_uuid)

@@ -89,6 +89,7 @@ def build_app(sim: HostSimulation) -> web.Application:
                 return web.json_response(await action(request, host_uuid))
             except HostFailed:
                 return await _hold(request, sim, host_uuid)
+
         return handle
 
     async def start(request: web.Request, host_uuid: str) -> dict:
@@ -120,8 +121,12 @@ def build_app(sim: HostSimulation) -> web.Application:
         if survive not in ("true", "false"):
             raise wire.BadBody("vmsSurvive must be true or false")
         sim.fail(host_uuid, vms_survive=survive == "true")
-        log.info("%s: host %s failed (%s)", NAME, host_uuid,
-                 "partition: its VMs keep running" if survive == "true" else "its VMs are gone")
+        log.info(
+            "%s: host %s failed (%s)",
+            NAME,
+            host_uuid,
+            "partition: its VMs keep running" if survive == "true" else "its VMs are gone",
+        )
         return web.json_response({"hostUuid": host_uuid, "failed": True, "vmsSurvive": survive == "true"})
 
     async def recover(request: web.Request) -> web.Response:

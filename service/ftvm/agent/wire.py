@@ -49,8 +49,13 @@ def is_uuid(text: str) -> bool:
 
 
 def start_body(vm: VmSpec) -> dict[str, Any]:
-    return {"name": vm.name, "cpuNum": vm.cpu_num, "memorySize": vm.memory_size, "role": vm.role,
-            "groupUuid": vm.group_uuid}
+    return {
+        "name": vm.name,
+        "cpuNum": vm.cpu_num,
+        "memorySize": vm.memory_size,
+        "role": vm.role,
+        "groupUuid": vm.group_uuid,
+    }
 
 
 def parse_start_body(vm_uuid: str, body: Any) -> VmSpec:
@@ -71,8 +76,14 @@ def parse_start_body(vm_uuid: str, body: Any) -> VmSpec:
     group_uuid = body.get("groupUuid")
     if not isinstance(group_uuid, str) or not is_uuid(group_uuid):
         raise BadBody(f"groupUuid must match {UUID_PATTERN}")
-    return VmSpec(uuid=vm_uuid, name=name, cpu_num=body["cpuNum"], memory_size=body["memorySize"],
-                  role=body["role"], group_uuid=group_uuid)
+    return VmSpec(
+        uuid=vm_uuid,
+        name=name,
+        cpu_num=body["cpuNum"],
+        memory_size=body["memorySize"],
+        role=body["role"],
+        group_uuid=group_uuid,
+    )
 
 
 def state_reply(vm_uuid: str, state: str | None) -> dict[str, Any]:
@@ -81,13 +92,14 @@ def state_reply(vm_uuid: str, state: str | None) -> dict[str, Any]:
 
 
 def vms_reply(host_uuid: str, vms: list[AgentVm]) -> dict[str, Any]:
-    return {"hostUuid": host_uuid, "vms": [{"uuid": v.uuid, "state": v.state, "role": v.role,
-                                            "groupUuid": v.group_uuid} for v in vms]}
+    return {
+        "hostUuid": host_uuid,
+        "vms": [{"uuid": v.uuid, "state": v.state, "role": v.role, "groupUuid": v.group_uuid} for v in vms],
+    }
 
 
 def parse_vms_reply(reply: dict[str, Any]) -> list[AgentVm]:
-    return [AgentVm(uuid=v["uuid"], state=v["state"], role=v["role"], group_uuid=v["groupUuid"])
-            for v in reply["vms"]]
+    return [AgentVm(uuid=v["uuid"], state=v["state"], role=v["role"], group_uuid=v["groupUuid"]) for v in reply["vms"]]
 
 
 def ping_reply(ping: AgentPing) -> dict[str, Any]:

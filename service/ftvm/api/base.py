@@ -116,8 +116,10 @@ def add_servicer(server: grpc.aio.Server, service_name: str, servicer: Any) -> N
         request = message_factory.GetMessageClass(method.input_type)
         reply = message_factory.GetMessageClass(method.output_type)
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, method.name), request_deserializer=_lenient(request.FromString),
-            response_serializer=reply.SerializeToString)
+            getattr(servicer, method.name),
+            request_deserializer=_lenient(request.FromString),
+            response_serializer=reply.SerializeToString,
+        )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
     server.add_registered_method_handlers(service.full_name, handlers)
 
@@ -134,8 +136,10 @@ def rpc(admin: bool = False, public: bool = False) -> Callable:
                     raise permission_denied(f"{type(request).__name__[:-7]} is an admin-only API")
                 reply = await method(self, request, context, account)
                 if reply.ByteSize() > MAX_MESSAGE_BYTES:  # gRPC would answer a bare RESOURCE_EXHAUSTED
-                    raise invalid(f"the reply would be {reply.ByteSize()} bytes, over the {MAX_MESSAGE_BYTES}-byte "
-                                  "message limit: ask for a smaller page (limit)")
+                    raise invalid(
+                        f"the reply would be {reply.ByteSize()} bytes, over the {MAX_MESSAGE_BYTES}-byte "
+                        "message limit: ask for a smaller page (limit)"
+                    )
                 return reply
             except FtError as e:
                 return e

@@ -58,5 +58,10 @@ def optional(request: Message, name: str) -> Any:
 
 def query_request(request: Message) -> QueryRequest:
     """The arguments every Query*Request message has."""
-    return QueryRequest(q=list(request.q), sort=optional(request, "sort"), limit=optional(request, "limit"),
-                        start=optional(request, "start"), count=request.reply_with_count)
+    return QueryRequest(
+        q=list(request.q),
+        sort=optional(request, "sort"),
+        limit=optional(request, "limit"),
+        start=optional(request, "start"),
+        count=request.reply_with_count,
+    )

@@ -68,8 +68,12 @@ def error_code_message(error: FtError) -> types_pb2.ErrorCode:
         opaque = struct_pb2.Struct()
         opaque.update(error.opaque)
     return types_pb2.ErrorCode(
-        code=error.code, description=DESCRIPTIONS[error.code], details=_clip(error.details), opaque=opaque,
-        cause=error_code_message(error.cause) if error.cause else None)
+        code=error.code,
+        description=DESCRIPTIONS[error.code],
+        details=_clip(error.details),
+        opaque=opaque,
+        cause=error_code_message(error.cause) if error.cause else None,
+    )
 
 
 def to_status(error: FtError) -> grpc.Status:

@@ -104,12 +104,14 @@ class PasswordHasher:
 
     async def matches(self, password_sha512: str, stored: str) -> bool:
         if self._logins >= MAX_LOGINS_HASHING:
-            raise FtError("ID.1000", f"the server is already checking {MAX_LOGINS_HASHING} logins; try again in a "
-                                     "moment")
+            raise FtError(
+                "ID.1000", f"the server is already checking {MAX_LOGINS_HASHING} logins; try again in a moment"
+            )
         self._logins += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._threads, password_matches,
-                                                                    password_sha512, stored)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._threads, password_matches, password_sha512, stored
+            )
         finally:
             self._logins -= 1
 
@@ -135,8 +137,15 @@ def ensure_admin(store: Store, password: str | None, now: int) -> str | None:
     generated = None
     if not password:
         password = generated = secrets.token_urlsafe(12)
-    row = dict(uuid=new_uuid(), name=ADMIN_NAME, description=None, type="SystemAdmin",
-               password_hash=hash_password(sha512_hex(password)), create_date=now, last_op_date=now)
+    row = dict(
+        uuid=new_uuid(),
+        name=ADMIN_NAME,
+        description=None,
+        type="SystemAdmin",
+        password_hash=hash_password(sha512_hex(password)),
+        create_date=now,
+        last_op_date=now,
+    )
     try:
         store.write(lambda tx: tx.insert("accounts", [row]))
     except Conflict:
@@ -154,40 +163,64 @@ class Accounts:
     def close(self) -> None:
         self._hasher.close()
 
-    async def create_account(self, name: str | None, password_sha512: str | None, account_type: str | None = None,
-                             description: str | None = None, resource_uuid: str | None = None,
-                             system_tags: Sequence[str] = (), user_tags: Sequence[str] = ()) -> Row:
+    async def create_account(
+        self,
+        name: str | None,
+        password_sha512: str | None,
+        account_type: str | None = None,
+        description: str | None = None,
+        resource_uuid: str | None = None,
+        system_tags: Sequence[str] = (),
+        user_tags: Sequence[str] = (),
+    ) -> Row:
         """Stores a new account and answers its inventory row (no password hash)."""
         name = check_name(name, "name", _CREATE_MSG)
         check_description(description, _CREATE_MSG)
         if not password_sha512 or not _SHA512_HEX.match(password_sha512.lower()):
-            raise invalid(f"field[password] of message[{_CREATE_MSG}] must be the SHA-512 hex digest of the "
-                          "password (128 hexadecimal characters)")
+            raise invalid(
+                f"field[password] of message[{_CREATE_MSG}] must be the SHA-512 hex digest of the "
+                "password (128 hexadecimal characters)"
+            )
         account_type = account_type or "Normal"
         if account_type not in ACCOUNT_TYPES:
             check_text(account_type, "type", _CREATE_MSG, MAX_KEYWORD_LENGTH)
-            raise invalid(f"valid value for field[type] of message[{_CREATE_MSG}] are {list(ACCOUNT_TYPES)}, "
-                          f"but {account_type} found")
+            raise invalid(
+                f"valid value for field[type] of message[{_CREATE_MSG}] are {list(ACCOUNT_TYPES)}, "
+                f"but {account_type} found"
+            )
         check_text(resource_uuid, "resourceUuid", _CREATE_MSG, MAX_UUID_LENGTH)
         uuid = check_resource_uuid(resource_uuid) or new_uuid()
         now = self._domain.clock()
         tags = tag_rows(uuid, "AccountVO", system_tags, user_tags, now, _CREATE_MSG)
         password_hash = await self._hasher.hash(password_sha512.lower())
-        row = dict(uuid=uuid, name=name, description=description, type=account_type, password_hash=password_hash,
-                   create_date=now, last_op_date=now)
+        row = dict(
+            uuid=uuid,
+            name=name,
+            description=description,
+            type=account_type,
+            password_hash=password_hash,
+            create_date=now,
+            last_op_date=now,
+        )
 
         def op(tx: Tx) -> None:
             # Writes are serial, so these reads decide; the UNIQUE constraints are the backstop.
             if tx.select("accounts", {"name": name}):
-                raise FtError("SYS.1007", f"account[name:{name}] already exists; an account name must be unique",
-                              already_exists=True)
+                raise FtError(
+                    "SYS.1007",
+                    f"account[name:{name}] already exists; an account name must be unique",
+                    already_exists=True,
+                )
             if tx.select("accounts", {"uuid": uuid}):
                 raise already_exists("AccountVO", uuid)
             try:
                 tx.insert("accounts", [row])
             except Conflict as e:
-                raise FtError("SYS.1007", f"account[name:{name}] conflicts with an existing account: {e.detail}",
-                              already_exists=True) from e
+                raise FtError(
+                    "SYS.1007",
+                    f"account[name:{name}] conflicts with an existing account: {e.detail}",
+                    already_exists=True,
+                ) from e
             tx.insert("tags", tags)
 
         await self._domain.write(op)
@@ -212,11 +245,24 @@ class Accounts:
         attempt.succeeded()
         r = rows[0]
         now = self._domain.clock()
-        session = Session(secrets.token_hex(16), Account(r["uuid"], r["name"], r["type"]), now,
-                          self._expiry(now, now), now)
-        await self._domain.write(lambda tx: tx.insert("sessions", [dict(
-            uuid=session.uuid, account_uuid=r["uuid"], user_uuid=None, create_date=now, last_active=now,
-            expired_date=session.expired_date)]))
+        session = Session(
+            secrets.token_hex(16), Account(r["uuid"], r["name"], r["type"]), now, self._expiry(now, now), now
+        )
+        await self._domain.write(
+            lambda tx: tx.insert(
+                "sessions",
+                [
+                    dict(
+                        uuid=session.uuid,
+                        account_uuid=r["uuid"],
+                        user_uuid=None,
+                        create_date=now,
+                        last_active=now,
+                        expired_date=session.expired_date,
+                    )
+                ],
+            )
+        )
         self._sessions[session.uuid] = session
         return session
 
@@ -249,6 +295,7 @@ class Accounts:
 
     async def _refresh(self, session_uuid: str, now: int) -> Session:
         """Re-reads the session (it may have been logged out by another replica) and pushes its idle expiry."""
+
         def op(tx):
             rows = tx.select("sessions", {"uuid": session_uuid})
             if not rows or now >= rows[0]["expired_date"]:
@@ -259,8 +306,13 @@ class Accounts:
             expired = self._expiry(row["create_date"], now)
             tx.update("sessions", {"uuid": session_uuid}, {"last_active": now, "expired_date": expired})
             account = tx.select("accounts", {"uuid": row["account_uuid"]})[0]
-            return Session(session_uuid, Account(account["uuid"], account["name"], account["type"]),
-                           row["create_date"], expired, now)
+            return Session(
+                session_uuid,
+                Account(account["uuid"], account["name"], account["type"]),
+                row["create_date"],
+                expired,
+                now,
+            )
 
         session = await self._domain.write(op)
         if session is None:

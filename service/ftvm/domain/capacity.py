@@ -61,8 +61,10 @@ def host_capacity(domain: Domain, row: Row) -> HostCapacity:
         cpu_used, memory_used = row["cpu_used"], row["memory_used"]
     total_cpu = int64(row["cpu_num"] * config.cpu_overprovisioning_ratio)
     return HostCapacity(
-        total_cpu=total_cpu, available_cpu=int64(total_cpu - cpu_used),
-        available_memory=int64(row["total_memory_capacity"] - config.reserved_memory - memory_used))
+        total_cpu=total_cpu,
+        available_cpu=int64(total_cpu - cpu_used),
+        available_memory=int64(row["total_memory_capacity"] - config.reserved_memory - memory_used),
+    )
 
 
 def _available(domain: Domain, storage_uuid: str, host_uuid: str | None, from_rows: int) -> int:
@@ -77,12 +79,15 @@ def storage_capacity(domain: Domain, row: Row) -> StorageCapacity:
     catalog = domain.catalog
     uuid = row["uuid"]
     if row["type"] != "LocalStorage":
-        return StorageCapacity(total=row["total_capacity"], available=_available(
-            domain, uuid, None, row["total_capacity"] - row.get("used_capacity", 0)))
+        return StorageCapacity(
+            total=row["total_capacity"],
+            available=_available(domain, uuid, None, row["total_capacity"] - row.get("used_capacity", 0)),
+        )
     disks = []
     for host_uuid in catalog.local_hosts(uuid):
         total = catalog.hosts[host_uuid]["local_storage_capacity"]
         used = catalog.local_base.get((uuid, host_uuid), 0)
         disks.append(DiskCapacity(host_uuid, total, _available(domain, uuid, host_uuid, total - used)))
-    return StorageCapacity(total=int64(sum(d.total for d in disks)), available=int64(sum(d.available for d in disks)),
-                           disks=tuple(disks))
+    return StorageCapacity(
+        total=int64(sum(d.total for d in disks)), available=int64(sum(d.available for d in disks)), disks=tuple(disks)
+    )

@@ -34,9 +34,13 @@ GLOBAL_CONFIG_DEFAULTS: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 # The global config keys placement depends on, in Config's order.
-_PLACEMENT_KEYS = (("host", "cpu.overProvisioning.ratio"), ("mevoco", "overProvisioning.memory"),
-                   ("kvm", "reservedMemory"), ("mevoco", "overProvisioning.primaryStorage"),
-                   ("primaryStorage", "reservedCapacity"))
+_PLACEMENT_KEYS = (
+    ("host", "cpu.overProvisioning.ratio"),
+    ("mevoco", "overProvisioning.memory"),
+    ("kvm", "reservedMemory"),
+    ("mevoco", "overProvisioning.primaryStorage"),
+    ("primaryStorage", "reservedCapacity"),
+)
 # The global config keys the placement engine is built with: changing one rebuilds the engine.
 PLACEMENT_CONFIG_KEYS = frozenset(_PLACEMENT_KEYS) | {("ft", "fault.tolerance.network.cidr")}
 
@@ -137,10 +141,16 @@ class Catalog:
         cached = self._config_cache
         if cached is None or cached[0] != raw:
             cpu, memory, reserved_memory, storage, reserved_capacity = raw
-            cached = self._config_cache = (raw, Config(
-                cpu_overprovisioning_ratio=parse_ratio(cpu), memory_overprovisioning_ratio=parse_ratio(memory),
-                reserved_memory=parse_size(reserved_memory), storage_overprovisioning_ratio=parse_ratio(storage),
-                storage_reserved_capacity=parse_size(reserved_capacity)))
+            cached = self._config_cache = (
+                raw,
+                Config(
+                    cpu_overprovisioning_ratio=parse_ratio(cpu),
+                    memory_overprovisioning_ratio=parse_ratio(memory),
+                    reserved_memory=parse_size(reserved_memory),
+                    storage_overprovisioning_ratio=parse_ratio(storage),
+                    storage_reserved_capacity=parse_size(reserved_capacity),
+                ),
+            )
         return cached[1]
 
     # -- engine specs ------------------------------------------------------------------------------------------
@@ -161,11 +171,24 @@ class Catalog:
         if self.zones[h["zone_uuid"]]["state"] != "Enabled" or self.clusters[h["cluster_uuid"]]["state"] != "Enabled":
             state = "Disabled"
         return HostSpec(
-            uuid=uuid, zone_uuid=h["zone_uuid"], cluster_uuid=h["cluster_uuid"], cpu_num=h["cpu_num"],
-            memory_total=h["total_memory_capacity"], state=state, status=h["status"],
-            hypervisor=h["hypervisor_type"], cpu_used=base.cpu, memory_used=base.memory, vm_count=base.vms,
-            ft_vm_count=base.vms, ft_vcpu_count=base.cpu, max_ft_vms=h["max_ft_vms"], max_ft_vcpus=h["max_ft_vcpus"],
-            failure_domain=h["failure_domain"] or "", ft_address=self.has_ft_address(h))
+            uuid=uuid,
+            zone_uuid=h["zone_uuid"],
+            cluster_uuid=h["cluster_uuid"],
+            cpu_num=h["cpu_num"],
+            memory_total=h["total_memory_capacity"],
+            state=state,
+            status=h["status"],
+            hypervisor=h["hypervisor_type"],
+            cpu_used=base.cpu,
+            memory_used=base.memory,
+            vm_count=base.vms,
+            ft_vm_count=base.vms,
+            ft_vcpu_count=base.cpu,
+            max_ft_vms=h["max_ft_vms"],
+            max_ft_vcpus=h["max_ft_vcpus"],
+            failure_domain=h["failure_domain"] or "",
+            ft_address=self.has_ft_address(h),
+        )
 
     def add_storage_use(self, storage_uuid: str, host_uuid: str | None, delta: int) -> None:
         """Base usage of a storage (of one host's disk, for local storage) changes by `delta` bytes."""
@@ -188,18 +211,31 @@ class Catalog:
     def storage_spec(self, uuid: str) -> StorageSpec:
         s = self.storages[uuid]
         clusters = tuple(sorted(self.storage_clusters.get(uuid, ())))
-        common = dict(uuid=uuid, zone_uuid=s["zone_uuid"], cluster_uuids=clusters, state=s["state"],
-                      status=s["status"])
+        common = dict(uuid=uuid, zone_uuid=s["zone_uuid"], cluster_uuids=clusters, state=s["state"], status=s["status"])
         if s["type"] == "LocalStorage":
-            available = {h: self.hosts[h]["local_storage_capacity"] - self.local_base.get((uuid, h), 0)
-                         for h in self.local_hosts(uuid)}
+            available = {
+                h: self.hosts[h]["local_storage_capacity"] - self.local_base.get((uuid, h), 0)
+                for h in self.local_hosts(uuid)
+            }
             return StorageSpec(kind="Local", host_available=available, **common)
         return StorageSpec(kind="Shared", available=s["total_capacity"] - self.storage_base.get(uuid, 0), **common)
 
 
-
-_TABLES = ("zones", "clusters", "hosts", "primary_storages", "ps_cluster_refs", "l2_networks", "l2_cluster_refs",
-           "l3_networks", "ip_ranges", "images", "instance_offerings", "disk_offerings", "global_configs")
+_TABLES = (
+    "zones",
+    "clusters",
+    "hosts",
+    "primary_storages",
+    "ps_cluster_refs",
+    "l2_networks",
+    "l2_cluster_refs",
+    "l3_networks",
+    "ip_ranges",
+    "images",
+    "instance_offerings",
+    "disk_offerings",
+    "global_configs",
+)
 
 
 CatalogRows = tuple[dict[str, list[Row]], dict[str, Usage], list[Row]]
@@ -208,8 +244,14 @@ CatalogRows = tuple[dict[str, list[Row]], dict[str, Usage], list[Row]]
 def read_catalog_rows(tx: Tx) -> CatalogRows:
     """The inventory and its usage, read from the trigger-kept counters (not summed over VMs and volumes)."""
     rows = {t: tx.select(t) for t in _TABLES}
-    host_usage = {u: Usage(x.cpu_used, x.memory_used, x.vm_count)
-                  for u, x in tx.host_usage([h["uuid"] for h in rows["hosts"]]).items()} if rows["hosts"] else {}
+    host_usage = (
+        {
+            u: Usage(x.cpu_used, x.memory_used, x.vm_count)
+            for u, x in tx.host_usage([h["uuid"] for h in rows["hosts"]]).items()
+        }
+        if rows["hosts"]
+        else {}
+    )
     return rows, host_usage, tx.select("storage_usage")
 
 
@@ -224,8 +266,15 @@ def _valid_global_configs(rows: list[Row]) -> dict[tuple[str, str], str]:
         try:
             validate_global_config(*key, value)
         except ValueError as e:
-            log.error("global config row [category:%s, name:%s] holds an invalid value %r (%s); using the default "
-                      "%r until it is updated", key[0], key[1], value[:64], e, GLOBAL_CONFIG_DEFAULTS[key][0])
+            log.error(
+                "global config row [category:%s, name:%s] holds an invalid value %r (%s); using the default "
+                "%r until it is updated",
+                key[0],
+                key[1],
+                value[:64],
+                e,
+                GLOBAL_CONFIG_DEFAULTS[key][0],
+            )
             continue
         valid[key] = value
     return valid

@@ -63,8 +63,10 @@ def check_resource_uuid(value: str | None) -> str | None:
     if value is None:
         return None
     if not RESOURCE_UUID.match(value):
-        raise invalid(f"invalid resourceUuid[{value}]: a resourceUuid must be 32 lowercase hex characters of a "
-                      "UUID (version 1-5, variant 8, 9, a or b)")
+        raise invalid(
+            f"invalid resourceUuid[{value}]: a resourceUuid must be 32 lowercase hex characters of a "
+            "UUID (version 1-5, variant 8, 9, a or b)"
+        )
     return value
 
 
@@ -134,7 +136,8 @@ class Domain:
     _pending_writes: list = field(default_factory=list, repr=False)
     _committing: bool = field(default=False, repr=False)
     _commit_thread: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="ftvm-commit"), repr=False)
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="ftvm-commit"), repr=False
+    )
 
     async def write(self, op: Callable[[Tx], T]) -> T:
         """Runs `op` in the next group commit and waits until it is durable.
@@ -163,7 +166,8 @@ class Domain:
         self._committing = True
         loop = asyncio.get_running_loop()
         loop.run_in_executor(self._commit_thread, pending.commit).add_done_callback(
-            lambda done: self._committed(batch, pending, done))
+            lambda done: self._committed(batch, pending, done)
+        )
 
     def _committed(self, batch: list, pending, done: asyncio.Future) -> None:
         self._committing = False

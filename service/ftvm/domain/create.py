@@ -143,18 +143,25 @@ class CreateResult:
     group: dict
 
 
-_UUID_FIELDS = (("instanceOfferingUuid", "instance_offering_uuid"), ("imageUuid", "image_uuid"),
-                ("defaultL3NetworkUuid", "default_l3_network_uuid"), ("zoneUuid", "zone_uuid"),
-                ("clusterUuid", "cluster_uuid"), ("hostUuid", "host_uuid"),
-                ("primaryStorageUuidForRootVolume", "primary_storage_uuid_for_root_volume"),
-                ("resourceUuid", "resource_uuid"))
-_LISTS = (("l3NetworkUuids", "l3_network_uuids", MAX_L3_NETWORKS, MAX_UUID_LENGTH),
-          ("dataDiskOfferingUuids", "data_disk_offering_uuids", MAX_DATA_DISKS, MAX_UUID_LENGTH),
-          ("rootVolumeSystemTags", "root_volume_system_tags", MAX_TAGS, MAX_TAG_LENGTH),
-          ("dataVolumeSystemTags", "data_volume_system_tags", MAX_TAGS, MAX_TAG_LENGTH),
-          ("tagUuids", "tag_uuids", MAX_TAGS, MAX_UUID_LENGTH),
-          ("systemTags", "system_tags", MAX_TAGS, MAX_TAG_LENGTH),
-          ("userTags", "user_tags", MAX_TAGS, MAX_TAG_LENGTH))
+_UUID_FIELDS = (
+    ("instanceOfferingUuid", "instance_offering_uuid"),
+    ("imageUuid", "image_uuid"),
+    ("defaultL3NetworkUuid", "default_l3_network_uuid"),
+    ("zoneUuid", "zone_uuid"),
+    ("clusterUuid", "cluster_uuid"),
+    ("hostUuid", "host_uuid"),
+    ("primaryStorageUuidForRootVolume", "primary_storage_uuid_for_root_volume"),
+    ("resourceUuid", "resource_uuid"),
+)
+_LISTS = (
+    ("l3NetworkUuids", "l3_network_uuids", MAX_L3_NETWORKS, MAX_UUID_LENGTH),
+    ("dataDiskOfferingUuids", "data_disk_offering_uuids", MAX_DATA_DISKS, MAX_UUID_LENGTH),
+    ("rootVolumeSystemTags", "root_volume_system_tags", MAX_TAGS, MAX_TAG_LENGTH),
+    ("dataVolumeSystemTags", "data_volume_system_tags", MAX_TAGS, MAX_TAG_LENGTH),
+    ("tagUuids", "tag_uuids", MAX_TAGS, MAX_UUID_LENGTH),
+    ("systemTags", "system_tags", MAX_TAGS, MAX_TAG_LENGTH),
+    ("userTags", "user_tags", MAX_TAGS, MAX_TAG_LENGTH),
+)
 
 
 def _check_limits(req: CreateFtVm) -> None:
@@ -168,8 +175,13 @@ def _check_limits(req: CreateFtVm) -> None:
 
 
 class CreateFlow:
-    def __init__(self, domain: Domain, agent: HostAgent, refresh: Callable[[], Awaitable[None]],
-                 failpoint: Failpoint | None = None) -> None:
+    def __init__(
+        self,
+        domain: Domain,
+        agent: HostAgent,
+        refresh: Callable[[], Awaitable[None]],
+        failpoint: Failpoint | None = None,
+    ) -> None:
         """`refresh` catches up with the other replicas' commits (the change feed) before a create places again."""
         self._domain = domain
         self._agent = agent
@@ -208,8 +220,10 @@ class CreateFlow:
         tags = parse_system_tags(req.system_tags)
         strategy = req.strategy or "InstantStart"
         if strategy not in STRATEGY_VALUES:
-            raise invalid(f"valid value for field[strategy] of message[{MSG}] are {list(STRATEGY_VALUES)}, "
-                          f"but {strategy} is given")
+            raise invalid(
+                f"valid value for field[strategy] of message[{MSG}] are {list(STRATEGY_VALUES)}, "
+                f"but {strategy} is given"
+            )
         vm_type = req.type or GROUP_TYPE
         if vm_type != GROUP_TYPE:
             raise invalid(f"valid value for field[type] of message[{MSG}] are [{GROUP_TYPE}], but {vm_type} is given")
@@ -235,10 +249,17 @@ class CreateFlow:
             if uuid not in cat.disk_offerings:
                 raise not_found("dataDiskOfferingUuids", uuid, "DiskOfferingVO")
             data_offerings.append(cat.disk_offerings[uuid])
-        pins = (("zoneUuid", req.zone_uuid, cat.zones, "ZoneVO"), ("clusterUuid", req.cluster_uuid, cat.clusters,
-                "ClusterVO"), ("hostUuid", req.host_uuid, cat.hosts, "HostVO"),
-                ("primaryStorageUuidForRootVolume", req.primary_storage_uuid_for_root_volume, cat.storages,
-                 "PrimaryStorageVO"))
+        pins = (
+            ("zoneUuid", req.zone_uuid, cat.zones, "ZoneVO"),
+            ("clusterUuid", req.cluster_uuid, cat.clusters, "ClusterVO"),
+            ("hostUuid", req.host_uuid, cat.hosts, "HostVO"),
+            (
+                "primaryStorageUuidForRootVolume",
+                req.primary_storage_uuid_for_root_volume,
+                cat.storages,
+                "PrimaryStorageVO",
+            ),
+        )
         for field_name, uuid, table, kind in pins:
             if uuid is not None and uuid not in table:
                 raise not_found(field_name, uuid, kind)
@@ -288,8 +309,11 @@ class CreateFlow:
         for offering_row in data_offerings:
             if offering_row["state"] != "Enabled":
                 raise operation_failed(f"disk offering[uuid:{offering_row['uuid']}] is not Enabled")
-        for kind, table, uuid in (("zone", cat.zones, req.zone_uuid), ("cluster", cat.clusters, req.cluster_uuid),
-                                  ("host", cat.hosts, req.host_uuid)):
+        for kind, table, uuid in (
+            ("zone", cat.zones, req.zone_uuid),
+            ("cluster", cat.clusters, req.cluster_uuid),
+            ("host", cat.hosts, req.host_uuid),
+        ):
             if uuid is not None and table[uuid]["state"] != "Enabled":
                 raise operation_failed(f"{kind}[uuid:{uuid}] is not Enabled")
         for kind, by_l3 in (("staticIp", tags.static_ips), ("customMac", tags.custom_macs)):
@@ -303,16 +327,34 @@ class CreateFlow:
         elif cluster is not None:
             zone = None
         return _Plan(
-            name=name, description=description, strategy=strategy, cpu_num=cpu_num, memory_size=memory_size,
-            reserved_memory_size=reserved_memory, cpu_speed=cpu_speed, allocator_strategy=allocator,
-            max_instance_per_host=max_per_host, offering_uuid=req.instance_offering_uuid, image=image,
-            l3_uuids=list(req.l3_network_uuids), default_l3=default_l3, data_offerings=data_offerings,
-            zone_uuid=zone, cluster_uuid=cluster, host_uuid=host,
-            root_storage_uuid=req.primary_storage_uuid_for_root_volume, data_storage_uuid=tags.data_storage_uuid,
-            static_ips=tags.static_ips, custom_macs=tags.custom_macs, with_cdrom=not tags.without_cdrom,
+            name=name,
+            description=description,
+            strategy=strategy,
+            cpu_num=cpu_num,
+            memory_size=memory_size,
+            reserved_memory_size=reserved_memory,
+            cpu_speed=cpu_speed,
+            allocator_strategy=allocator,
+            max_instance_per_host=max_per_host,
+            offering_uuid=req.instance_offering_uuid,
+            image=image,
+            l3_uuids=list(req.l3_network_uuids),
+            default_l3=default_l3,
+            data_offerings=data_offerings,
+            zone_uuid=zone,
+            cluster_uuid=cluster,
+            host_uuid=host,
+            root_storage_uuid=req.primary_storage_uuid_for_root_volume,
+            data_storage_uuid=tags.data_storage_uuid,
+            static_ips=tags.static_ips,
+            custom_macs=tags.custom_macs,
+            with_cdrom=not tags.without_cdrom,
             group_uuid=group_uuid,
-            system_tags=list(req.system_tags), user_tags=list(req.user_tags),
-            root_volume_tags=list(req.root_volume_system_tags), data_volume_tags=list(req.data_volume_system_tags))
+            system_tags=list(req.system_tags),
+            user_tags=list(req.user_tags),
+            root_volume_tags=list(req.root_volume_system_tags),
+            data_volume_tags=list(req.data_volume_system_tags),
+        )
 
     # -- the flow ------------------------------------------------------------------------------------------------
     async def create(self, account: Account, req: CreateFtVm, idempotency_key: str | None = None) -> CreateResult:
@@ -384,8 +426,13 @@ class CreateFlow:
                     if hasattr(result, "__await__"):
                         await result
                 except HostAgentError as e:
-                    log.warning("create of FT group[uuid:%s] failed (%s) and its undo could not destroy what it "
-                                "started: %s; left on the host for the reconciler", plan.group_uuid, error, e)
+                    log.warning(
+                        "create of FT group[uuid:%s] failed (%s) and its undo could not destroy what it "
+                        "started: %s; left on the host for the reconciler",
+                        plan.group_uuid,
+                        error,
+                        e,
+                    )
             raise
         finally:
             await domain.gate.release_shared()
@@ -395,17 +442,32 @@ class CreateFlow:
         image_bytes = plan.image["size"]
         data_bytes = sum(o["disk_size"] for o in plan.data_offerings)
         request = Request(
-            vcpus=plan.cpu_num, memory=plan.memory_size, l3_uuids=tuple(plan.l3_uuids), root_bytes=image_bytes,
-            data_bytes=data_bytes, zone_uuid=plan.zone_uuid, cluster_uuid=plan.cluster_uuid,
-            host_uuid=plan.host_uuid, root_storage_uuid=plan.root_storage_uuid,
-            data_storage_uuid=plan.data_storage_uuid if data_bytes else None, strategy=plan.allocator_strategy,
-            max_instance_per_host=plan.max_instance_per_host)
+            vcpus=plan.cpu_num,
+            memory=plan.memory_size,
+            l3_uuids=tuple(plan.l3_uuids),
+            root_bytes=image_bytes,
+            data_bytes=data_bytes,
+            zone_uuid=plan.zone_uuid,
+            cluster_uuid=plan.cluster_uuid,
+            host_uuid=plan.host_uuid,
+            root_storage_uuid=plan.root_storage_uuid,
+            data_storage_uuid=plan.data_storage_uuid if data_bytes else None,
+            strategy=plan.allocator_strategy,
+            max_instance_per_host=plan.max_instance_per_host,
+        )
         try:
             return self._domain.engine.place_and_reserve(plan.group_uuid, request)
         except NoHostAvailable as e:
-            cause = FtError("HOST_ALLOCATION.1000", str(e), opaque={
-                "phase": e.phase, "rule": e.rule, "hostsConsidered": e.considered,
-                "hostsRemovedByRule": {k: v for k, v in e.removed.items() if v}})
+            cause = FtError(
+                "HOST_ALLOCATION.1000",
+                str(e),
+                opaque={
+                    "phase": e.phase,
+                    "rule": e.rule,
+                    "hostsConsidered": e.considered,
+                    "hostsRemovedByRule": {k: v for k, v in e.removed.items() if v},
+                },
+            )
             raise operation_failed("failed to place the fault-tolerant VM pair", cause=cause) from e
         except ReservationConflict as e:
             raise already_exists(GROUP_TYPE, plan.group_uuid) from e
@@ -417,8 +479,11 @@ class CreateFlow:
         does not hold is a success), once both starts are over."""
         vms = (r.primary_vm, r.secondary_vm)
         undo.append(lambda: self._destroy_started(vms))
-        outcomes = await asyncio.gather(self._start("start_primary", r.primary_vm),
-                                        self._start("start_secondary", r.secondary_vm), return_exceptions=True)
+        outcomes = await asyncio.gather(
+            self._start("start_primary", r.primary_vm),
+            self._start("start_secondary", r.secondary_vm),
+            return_exceptions=True,
+        )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -431,8 +496,9 @@ class CreateFlow:
             raise operation_failed(f"host[uuid:{vm['host_uuid']}] failed to start vm[uuid:{vm['uuid']}]: {e}") from e
 
     async def _destroy_started(self, vms: tuple[dict, ...]) -> None:
-        outcomes = await asyncio.gather(*(self._agent.destroy_vm(vm["host_uuid"], vm["uuid"]) for vm in vms),
-                                        return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(self._agent.destroy_vm(vm["host_uuid"], vm["uuid"]) for vm in vms), return_exceptions=True
+        )
         left = []
         for vm, outcome in zip(vms, outcomes):
             if isinstance(outcome, HostAgentError):
@@ -459,17 +525,36 @@ class CreateFlow:
         def vm_row(role: str, name: str, host_uuid: str | None) -> dict:
             host = cat.hosts[host_uuid] if host_uuid else None
             return dict(
-                uuid=new_uuid(), name=name, description=plan.description,
-                zone_uuid=host["zone_uuid"] if host else None, cluster_uuid=host["cluster_uuid"] if host else None,
-                image_uuid=image["uuid"], host_uuid=host_uuid, last_host_uuid=host_uuid,
-                instance_offering_uuid=plan.offering_uuid, root_volume_uuid=None, platform=image["platform"],
-                architecture=image["architecture"], default_l3_network_uuid=plan.default_l3, type="UserVm",
-                hypervisor_type=host["hypervisor_type"] if host else "KVM", memory_size=plan.memory_size,
-                cpu_num=plan.cpu_num, cpu_speed=plan.cpu_speed, allocator_strategy=plan.allocator_strategy,
-                create_date=now, last_op_date=now, state=state, guest_os_type=image["guest_os_type"], role=role,
-                group_uuid=plan.group_uuid, account_uuid=account.uuid, internal_id=net.take_internal_id(),
+                uuid=new_uuid(),
+                name=name,
+                description=plan.description,
+                zone_uuid=host["zone_uuid"] if host else None,
+                cluster_uuid=host["cluster_uuid"] if host else None,
+                image_uuid=image["uuid"],
+                host_uuid=host_uuid,
+                last_host_uuid=host_uuid,
+                instance_offering_uuid=plan.offering_uuid,
+                root_volume_uuid=None,
+                platform=image["platform"],
+                architecture=image["architecture"],
+                default_l3_network_uuid=plan.default_l3,
+                type="UserVm",
+                hypervisor_type=host["hypervisor_type"] if host else "KVM",
+                memory_size=plan.memory_size,
+                cpu_num=plan.cpu_num,
+                cpu_speed=plan.cpu_speed,
+                allocator_strategy=plan.allocator_strategy,
+                create_date=now,
+                last_op_date=now,
+                state=state,
+                guest_os_type=image["guest_os_type"],
+                role=role,
+                group_uuid=plan.group_uuid,
+                account_uuid=account.uuid,
+                internal_id=net.take_internal_id(),
                 reserved_memory_size=plan.reserved_memory_size,
-                allocated_memory=math.ceil(plan.memory_size / config.memory_overprovisioning_ratio) if host else 0)
+                allocated_memory=math.ceil(plan.memory_size / config.memory_overprovisioning_ratio) if host else 0,
+            )
 
         primary_host = placement.primary_host if placement else None
         secondary_host = placement.secondary_host if placement else None
@@ -478,10 +563,20 @@ class CreateFlow:
         disks = [Disk("Root", image["size"], 0, None, image["uuid"])]
         disks += [Disk("Data", o["disk_size"], i, o["uuid"], None) for i, o in enumerate(plan.data_offerings, start=1)]
         volumes = VolumeMaker(cat, account.uuid, plan.group_uuid, now, storage_ratio if placement else None)
-        r.primary_volumes = volumes.of(r.primary_vm, disks, placement.primary_storage if placement else None,
-                                       placement.primary_data_storage if placement else None, caches=False)
-        r.secondary_volumes = volumes.of(r.secondary_vm, disks, placement.secondary_storage if placement else None,
-                                         placement.secondary_storage if placement else None, caches=True)
+        r.primary_volumes = volumes.of(
+            r.primary_vm,
+            disks,
+            placement.primary_storage if placement else None,
+            placement.primary_data_storage if placement else None,
+            caches=False,
+        )
+        r.secondary_volumes = volumes.of(
+            r.secondary_vm,
+            disks,
+            placement.secondary_storage if placement else None,
+            placement.secondary_storage if placement else None,
+            caches=True,
+        )
         r.primary_vm["root_volume_uuid"] = r.primary_volumes[0]["uuid"]
         r.secondary_vm["root_volume_uuid"] = r.secondary_volumes[0]["uuid"]
 
@@ -495,15 +590,36 @@ class CreateFlow:
                 ip_range, address = net.take_ip(l3, group, plan.static_ips.get(l3))
                 undo.append(lambda l3=l3, address=address: net.give_back_ip(l3, address, group))
             for vm, nics in ((r.primary_vm, r.primary_nics), (r.secondary_vm, r.secondary_nics)):
-                nics.append(nic_row(vm, l3, int_to_ip(address) if ip_range else None, mac,
-                                    ip_range["netmask"] if ip_range else None,
-                                    ip_range["gateway"] if ip_range else None, device_id, now))
+                nics.append(
+                    nic_row(
+                        vm,
+                        l3,
+                        int_to_ip(address) if ip_range else None,
+                        mac,
+                        ip_range["netmask"] if ip_range else None,
+                        ip_range["gateway"] if ip_range else None,
+                        device_id,
+                        now,
+                    )
+                )
             if ip_range:
-                r.used_ips.append(dict(
-                    uuid=new_uuid(), ip_range_uuid=ip_range["uuid"], l3_network_uuid=l3, ip_version=4,
-                    ip=int_to_ip(address), netmask=ip_range["netmask"], gateway=ip_range["gateway"], used_for="Vm",
-                    ip_in_long=address, vm_nic_uuid=r.primary_nics[-1]["uuid"], create_date=now, last_op_date=now,
-                    group_uuid=plan.group_uuid))
+                r.used_ips.append(
+                    dict(
+                        uuid=new_uuid(),
+                        ip_range_uuid=ip_range["uuid"],
+                        l3_network_uuid=l3,
+                        ip_version=4,
+                        ip=int_to_ip(address),
+                        netmask=ip_range["netmask"],
+                        gateway=ip_range["gateway"],
+                        used_for="Vm",
+                        ip_in_long=address,
+                        vm_nic_uuid=r.primary_nics[-1]["uuid"],
+                        create_date=now,
+                        last_op_date=now,
+                        group_uuid=plan.group_uuid,
+                    )
+                )
         if placement:
             for host in (placement.primary_host, placement.secondary_host):
                 ports = net.take_colo_ports(host, group, len(plan.l3_uuids))
@@ -511,22 +627,59 @@ class CreateFlow:
                 r.ports += ports
         if plan.with_cdrom:
             for vm, cdroms in ((r.primary_vm, r.primary_cdroms), (r.secondary_vm, r.secondary_cdroms)):
-                cdroms.append(dict(uuid=new_uuid(), vm_instance_uuid=vm["uuid"], device_id=0, iso_uuid=None,
-                                   iso_install_path=None, name=f"vm-{vm['uuid']}-cdRom", description=None,
-                                   create_date=now, last_op_date=now, group_uuid=plan.group_uuid))
-        r.group = dict(uuid=plan.group_uuid, account_uuid=account.uuid, name=plan.name, description=plan.description,
-                       primary_vm_instance_uuid=r.primary_vm["uuid"],
-                       secondary_vm_instance_uuid=r.secondary_vm["uuid"], status=status, strategy=plan.strategy,
-                       create_date=now, last_op_date=now)
+                cdroms.append(
+                    dict(
+                        uuid=new_uuid(),
+                        vm_instance_uuid=vm["uuid"],
+                        device_id=0,
+                        iso_uuid=None,
+                        iso_install_path=None,
+                        name=f"vm-{vm['uuid']}-cdRom",
+                        description=None,
+                        create_date=now,
+                        last_op_date=now,
+                        group_uuid=plan.group_uuid,
+                    )
+                )
+        r.group = dict(
+            uuid=plan.group_uuid,
+            account_uuid=account.uuid,
+            name=plan.name,
+            description=plan.description,
+            primary_vm_instance_uuid=r.primary_vm["uuid"],
+            secondary_vm_instance_uuid=r.secondary_vm["uuid"],
+            status=status,
+            strategy=plan.strategy,
+            create_date=now,
+            last_op_date=now,
+        )
         tags = [("System", t, plan.group_uuid, GROUP_TYPE + "VO") for t in plan.system_tags]
         tags += [("User", t, plan.group_uuid, GROUP_TYPE + "VO") for t in plan.user_tags]
         for volumes in (r.primary_volumes, r.secondary_volumes):
-            tags += [("System", t, v["uuid"], "VolumeVO") for v in volumes if v["type"] == "Root"
-                     for t in plan.root_volume_tags]
-            tags += [("System", t, v["uuid"], "VolumeVO") for v in volumes if v["type"] == "Data"
-                     for t in plan.data_volume_tags]
-        r.tags = [dict(uuid=new_uuid(), resource_uuid=res, resource_type=kind, tag=t, type=tag_type,
-                       group_uuid=plan.group_uuid, create_date=now) for tag_type, t, res, kind in tags]
+            tags += [
+                ("System", t, v["uuid"], "VolumeVO")
+                for v in volumes
+                if v["type"] == "Root"
+                for t in plan.root_volume_tags
+            ]
+            tags += [
+                ("System", t, v["uuid"], "VolumeVO")
+                for v in volumes
+                if v["type"] == "Data"
+                for t in plan.data_volume_tags
+            ]
+        r.tags = [
+            dict(
+                uuid=new_uuid(),
+                resource_uuid=res,
+                resource_type=kind,
+                tag=t,
+                type=tag_type,
+                group_uuid=plan.group_uuid,
+                create_date=now,
+            )
+            for tag_type, t, res, kind in tags
+        ]
         return r
 
     def _commit(self, tx: Tx, r: "_Records", checks: "CapacityChecks | None", retry: "_Retryable | None") -> None:
@@ -537,9 +690,18 @@ class CreateFlow:
                 raise DuplicateCreate() from e
             raise already_exists(GROUP_TYPE, r.group["uuid"]) from e
         if retry is not None:
-            tx.insert("create_requests", [dict(group_uuid=r.group_uuid, account_uuid=retry.account_uuid,
-                                               idempotency_key=retry.key, fingerprint=retry.fingerprint,
-                                               create_date=r.group["create_date"])])
+            tx.insert(
+                "create_requests",
+                [
+                    dict(
+                        group_uuid=r.group_uuid,
+                        account_uuid=retry.account_uuid,
+                        idempotency_key=retry.key,
+                        fingerprint=retry.fingerprint,
+                        create_date=r.group["create_date"],
+                    )
+                ],
+            )
         try:
             tx.insert("vm_instances", [r.primary_vm, r.secondary_vm])
             tx.insert("volumes", r.primary_volumes + r.secondary_volumes)
@@ -549,8 +711,9 @@ class CreateFlow:
             tx.insert("vm_cdroms", r.primary_cdroms + r.secondary_cdroms)
             tx.insert("colo_ports", r.ports)
         except Conflict as e:  # an address, MAC, port or internal id another replica took first
-            raise StaleView(operation_failed(f"another replica took an address of this create first ({e.table}); "
-                                             "please retry")) from e
+            raise StaleView(
+                operation_failed(f"another replica took an address of this create first ({e.table}); please retry")
+            ) from e
         tx.insert("tags", r.tags)
         tx.emit(r.holdings().change(taken=True))
         self._failpoint("commit_rows_written")
@@ -564,12 +727,18 @@ def capacity_checks(cat: Catalog, placement: Placement) -> "CapacityChecks":
     hosts = {}
     for uuid in {placement.primary_host, placement.secondary_host}:
         h = cat.hosts[uuid]
-        hosts[uuid] = (h["cpu_num"] * config.cpu_overprovisioning_ratio,
-                       h["total_memory_capacity"] - config.reserved_memory, h["max_ft_vms"], h["max_ft_vcpus"])
+        hosts[uuid] = (
+            h["cpu_num"] * config.cpu_overprovisioning_ratio,
+            h["total_memory_capacity"] - config.reserved_memory,
+            h["max_ft_vms"],
+            h["max_ft_vcpus"],
+        )
     storages = {}
-    for storage, host in ((placement.primary_storage, placement.primary_host),
-                          (placement.primary_data_storage, placement.primary_host),
-                          (placement.secondary_storage, placement.secondary_host)):
+    for storage, host in (
+        (placement.primary_storage, placement.primary_host),
+        (placement.primary_data_storage, placement.primary_host),
+        (placement.secondary_storage, placement.secondary_host),
+    ):
         if cat.is_local(storage):
             storages[(storage, host)] = cat.hosts[host]["local_storage_capacity"]
         else:
@@ -589,8 +758,12 @@ class CapacityChecks:
     def verify(self, tx: Tx) -> None:
         for host, usage in tx.host_usage(list(self.hosts)).items():
             cpu_cap, memory_cap, max_vms, max_vcpus = self.hosts[host]
-            if (usage.cpu_used > cpu_cap or usage.memory_used > memory_cap or (max_vms and usage.vm_count > max_vms)
-                    or (max_vcpus and usage.cpu_used > max_vcpus)):
+            if (
+                usage.cpu_used > cpu_cap
+                or usage.memory_used > memory_cap
+                or (max_vms and usage.vm_count > max_vms)
+                or (max_vcpus and usage.cpu_used > max_vcpus)
+            ):
                 raise _over(f"host[uuid:{host}]")
         for (storage, host), capacity in self.storages.items():
             if capacity - tx.storage_used(storage, host) < self.reserved_capacity:
@@ -650,11 +823,17 @@ def _earlier_create(tx: Tx, retry: _Retryable) -> "CreateResult | None":
         return None
     earlier = requests[0]
     if earlier["account_uuid"] != retry.account_uuid or earlier["fingerprint"] != retry.fingerprint:
-        raise FtError("SYS.1007", f"resource[uuid:{retry.group_uuid}, type:{GROUP_TYPE}] was created by another "
-                                  "request under the same resourceUuid or idempotency key", already_exists=True)
+        raise FtError(
+            "SYS.1007",
+            f"resource[uuid:{retry.group_uuid}, type:{GROUP_TYPE}] was created by another "
+            "request under the same resourceUuid or idempotency key",
+            already_exists=True,
+        )
     if not groups:
-        raise operation_failed(f"the create of fault-tolerant VM group[uuid:{retry.group_uuid}] succeeded earlier, "
-                               "but the group has been destroyed since")
+        raise operation_failed(
+            f"the create of fault-tolerant VM group[uuid:{retry.group_uuid}] succeeded earlier, "
+            "but the group has been destroyed since"
+        )
     return read_create_result(tx, groups[0])
 
 
@@ -685,14 +864,25 @@ class _Records:
     tags: list[dict] = field(default_factory=list)
 
     def holdings(self) -> Holdings:
-        return Holdings.from_rows(self.group_uuid, [self.primary_vm, self.secondary_vm],
-                                  self.primary_volumes + self.secondary_volumes, self.used_ips, self.macs, self.ports)
+        return Holdings.from_rows(
+            self.group_uuid,
+            [self.primary_vm, self.secondary_vm],
+            self.primary_volumes + self.secondary_volumes,
+            self.used_ips,
+            self.macs,
+            self.ports,
+        )
 
     def result(self) -> CreateResult:
-        primary = build_vm_view(self.primary_vm, self.primary_nics, self.used_ips, self.primary_volumes,
-                                self.primary_cdroms)
-        secondary = shadow_view(build_vm_view(self.secondary_vm, self.secondary_nics, self.used_ips,
-                                              self.secondary_volumes, self.secondary_cdroms), self.group)
+        primary = build_vm_view(
+            self.primary_vm, self.primary_nics, self.used_ips, self.primary_volumes, self.primary_cdroms
+        )
+        secondary = shadow_view(
+            build_vm_view(
+                self.secondary_vm, self.secondary_nics, self.used_ips, self.secondary_volumes, self.secondary_cdroms
+            ),
+            self.group,
+        )
         return CreateResult(primary=primary, secondary=secondary, group=group_view(primary, self.group))
 
 

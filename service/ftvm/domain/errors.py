@@ -55,8 +55,11 @@ def internal(details: str) -> FtError:
 
 
 def already_exists(kind: str, uuid: str) -> FtError:
-    return FtError("SYS.1007", f"resource[uuid:{uuid}, type:{kind}] already exists; resourceUuid must be unique",
-                   already_exists=True)
+    return FtError(
+        "SYS.1007",
+        f"resource[uuid:{uuid}, type:{kind}] already exists; resourceUuid must be unique",
+        already_exists=True,
+    )
 
 
 def database_unavailable(reason: str) -> FtError:

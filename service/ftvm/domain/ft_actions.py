@@ -76,13 +76,16 @@ class FtActions:
 
         group, vms = await self._domain.read(read)
         if group is None:
-            raise operation_failed(f"Can not fail-over vm[uuid:{uuid}], please confirm it is a fault tolerance vm "
-                                   "group")
+            raise operation_failed(
+                f"Can not fail-over vm[uuid:{uuid}], please confirm it is a fault tolerance vm group"
+            )
         if not account.is_admin and group["account_uuid"] != account.uuid:
             raise permission_denied(f"the resource[uuid:{uuid}] belongs to another account")
         if group["status"] not in (PROTECTED, UNKNOWN):
-            raise operation_failed(f"Can not fail-over vm[uuid:{uuid}], because fault tolerance vm group is not in "
-                                   f"status of [{PROTECTED}, {UNKNOWN}]")
+            raise operation_failed(
+                f"Can not fail-over vm[uuid:{uuid}], because fault tolerance vm group is not in "
+                f"status of [{PROTECTED}, {UNKNOWN}]"
+            )
         primary = next(v for v in vms if v["uuid"] == group["primary_vm_instance_uuid"])
         lost = [v for v in vms if v["state"] == "Unknown"]
         if lost and lost[0]["uuid"] != primary["uuid"]:
@@ -92,8 +95,10 @@ class FtActions:
             if not lost:
                 await self._destroy_on_agent(primary)  # a live primary is stopped before the secondary takes over
             if not await self._lose(uuid, primary["uuid"], "failover requested", (PROTECTED, UNKNOWN)):
-                raise operation_failed(f"Can not fail-over vm[uuid:{uuid}], because fault tolerance vm group is "
-                                       f"not in status of [{PROTECTED}, {UNKNOWN}]")
+                raise operation_failed(
+                    f"Can not fail-over vm[uuid:{uuid}], because fault tolerance vm group is "
+                    f"not in status of [{PROTECTED}, {UNKNOWN}]"
+                )
 
         def new_primary(tx: Tx) -> dict:
             group_now = tx.select("ft_groups", {"uuid": uuid})[0]
@@ -114,7 +119,9 @@ class FtActions:
             on_host = await self._agent.list_vms(host["uuid"])
         except HostAgentError as e:
             raise operation_failed(f"host[uuid:{host['uuid']}] is unreachable: {e}") from None
-        known = {v["uuid"] for v in await domain.read(lambda tx: tx.select("vm_instances", {"host_uuid": host["uuid"]}))}
+        known = {
+            v["uuid"] for v in await domain.read(lambda tx: tx.select("vm_instances", {"host_uuid": host["uuid"]}))
+        }
         for vm in on_host:
             if vm.uuid not in known:
                 await self._destroy_on_agent({"uuid": vm.uuid, "host_uuid": host["uuid"]})

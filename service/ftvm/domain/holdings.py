@@ -29,34 +29,62 @@ class Holdings:
     ports: list[tuple[str, int]] = field(default_factory=list)  # (host, port)
 
     @classmethod
-    def from_rows(cls, group_uuid: str, vms: Sequence[Row], volumes: Sequence[Row], used_ips: Sequence[Row],
-                  macs: Sequence[Row], ports: Sequence[Row]) -> "Holdings":
+    def from_rows(
+        cls,
+        group_uuid: str,
+        vms: Sequence[Row],
+        volumes: Sequence[Row],
+        used_ips: Sequence[Row],
+        macs: Sequence[Row],
+        ports: Sequence[Row],
+    ) -> "Holdings":
         return cls(
             group_uuid,
             vms=[(v["host_uuid"], v["cpu_num"], v["allocated_memory"]) for v in vms if v["host_uuid"] is not None],
-            volumes=[(v["primary_storage_uuid"], v["host_uuid"], v["allocated_size"]) for v in volumes
-                     if v["primary_storage_uuid"] is not None and v["allocated_size"]],
+            volumes=[
+                (v["primary_storage_uuid"], v["host_uuid"], v["allocated_size"])
+                for v in volumes
+                if v["primary_storage_uuid"] is not None and v["allocated_size"]
+            ],
             ips=[(u["l3_network_uuid"], u["ip_in_long"]) for u in used_ips],
             macs=[m["mac"] for m in macs],
-            ports=[(p["host_uuid"], p["port"]) for p in ports])
+            ports=[(p["host_uuid"], p["port"]) for p in ports],
+        )
 
     def plus(self, other: "Holdings") -> "Holdings":
-        return Holdings(self.group_uuid, vms=self.vms + other.vms, volumes=self.volumes + other.volumes,
-                        ips=self.ips + other.ips, macs=self.macs + other.macs, ports=self.ports + other.ports)
+        return Holdings(
+            self.group_uuid,
+            vms=self.vms + other.vms,
+            volumes=self.volumes + other.volumes,
+            ips=self.ips + other.ips,
+            macs=self.macs + other.macs,
+            ports=self.ports + other.ports,
+        )
 
     def change(self, taken: bool) -> dict[str, Any]:
         """The change feed entry: `group+` when the group took these, `group-` when it gave them back."""
         return {"t": "group+" if taken else "group-", **self.as_json()}
 
     def as_json(self) -> dict[str, Any]:
-        return {"uuid": self.group_uuid, "vms": self.vms, "volumes": self.volumes, "ips": self.ips, "macs": self.macs,
-                "ports": self.ports}
+        return {
+            "uuid": self.group_uuid,
+            "vms": self.vms,
+            "volumes": self.volumes,
+            "ips": self.ips,
+            "macs": self.macs,
+            "ports": self.ports,
+        }
 
     @classmethod
     def from_change(cls, change: dict[str, Any]) -> "Holdings":
-        return cls(change["uuid"], vms=[(h, c, m) for h, c, m in change["vms"]],
-                   volumes=[(s, h, b) for s, h, b in change["volumes"]], ips=[(l3, a) for l3, a in change["ips"]],
-                   macs=list(change["macs"]), ports=[(h, p) for h, p in change["ports"]])
+        return cls(
+            change["uuid"],
+            vms=[(h, c, m) for h, c, m in change["vms"]],
+            volumes=[(s, h, b) for s, h, b in change["volumes"]],
+            ips=[(l3, a) for l3, a in change["ips"]],
+            macs=list(change["macs"]),
+            ports=[(h, p) for h, p in change["ports"]],
+        )
 
 
 def take(domain: Domain, holdings: Holdings) -> None:

@@ -67,15 +67,37 @@ from .inventory_model import (
 )
 
 __all__ = [
-    "DEMO_INVENTORY_PATH", "InventoryFile", "InventoryFileError", "TABLES", "demo_inventory", "inventory_rows",
-    "load_into", "parse_inventory_text", "read_inventory_file", "schema_text", "validate_inventory",
+    "DEMO_INVENTORY_PATH",
+    "InventoryFile",
+    "InventoryFileError",
+    "TABLES",
+    "demo_inventory",
+    "inventory_rows",
+    "load_into",
+    "parse_inventory_text",
+    "read_inventory_file",
+    "schema_text",
+    "validate_inventory",
 ]
 
 DEMO_INVENTORY_PATH = resources.files("ftvm") / "demo_inventory.yaml"
 
 # Tables an inventory fills, in insertion (foreign key) order.
-TABLES = ("zones", "clusters", "hosts", "primary_storages", "ps_cluster_refs", "l2_networks", "l2_cluster_refs",
-          "l3_networks", "ip_ranges", "images", "instance_offerings", "disk_offerings", "global_configs")
+TABLES = (
+    "zones",
+    "clusters",
+    "hosts",
+    "primary_storages",
+    "ps_cluster_refs",
+    "l2_networks",
+    "l2_cluster_refs",
+    "l3_networks",
+    "ip_ranges",
+    "images",
+    "instance_offerings",
+    "disk_offerings",
+    "global_configs",
+)
 
 # The namespace of seeded (deterministic) uuids: uuid5(_SEED_NAMESPACE, "<seed>|<kind>|<name path>").
 _SEED_NAMESPACE = uuid_module.UUID("5d0c6f4e-3b1a-4c8e-9f2d-7a6b5c4d3e2f").bytes
@@ -100,14 +122,17 @@ class InventoryFileError(ValueError):
             text = f"{where}invalid inventory: {self.problems[0]}"
         else:
             text = f"{where}invalid inventory ({len(self.problems)} errors):\n" + "\n".join(
-                f"  {p}" for p in self.problems)
+                f"  {p}" for p in self.problems
+            )
         super().__init__(text)
 
 
 # -- the document ---------------------------------------------------------------------------------------------------
 
+
 def _config_value(category: str, name: str) -> Callable[[Any], str]:
     """ZStack keeps config values as strings: YAML/JSON booleans and numbers are written as text."""
+
     def check(value: Any) -> str:
         if isinstance(value, bool):
             text = "true" if value else "false"
@@ -120,6 +145,7 @@ def _config_value(category: str, name: str) -> Callable[[Any], str]:
         except ValueError as e:
             raise fail("value", f"invalid value {shown(text)}: {e}") from None
         return text
+
     return check
 
 
@@ -127,8 +153,11 @@ class _GlobalConfigs(Spec):
     """`"<category>.<name>": value` for any of the known keys; the others keep their defaults."""
 
     def given(self) -> dict[tuple[str, str], str]:
-        return {tuple(f.alias.split(".", 1)): getattr(self, name)  # type: ignore[misc]
-                for name, f in type(self).model_fields.items() if getattr(self, name) is not None}
+        return {
+            tuple(f.alias.split(".", 1)): getattr(self, name)  # type: ignore[misc]
+            for name, f in type(self).model_fields.items()
+            if getattr(self, name) is not None
+        }
 
     @property
     def ft_network(self) -> IPv4Network | None:
@@ -137,12 +166,20 @@ class _GlobalConfigs(Spec):
 
 
 GlobalConfigs = create_model(
-    "GlobalConfigs", __base__=_GlobalConfigs,
-    **{f"{category}_{name}".replace(".", "_"): (
-        Annotated[str | None, PlainValidator(_config_value(category, name)),
-                  WithJsonSchema({"type": ["string", "number", "boolean"], "default": default})],
-        Field(None, alias=f"{category}.{name}", description=description))
-       for (category, name), (default, description) in GLOBAL_CONFIG_DEFAULTS.items()})
+    "GlobalConfigs",
+    __base__=_GlobalConfigs,
+    **{
+        f"{category}_{name}".replace(".", "_"): (
+            Annotated[
+                str | None,
+                PlainValidator(_config_value(category, name)),
+                WithJsonSchema({"type": ["string", "number", "boolean"], "default": default}),
+            ],
+            Field(None, alias=f"{category}.{name}", description=description),
+        )
+        for (category, name), (default, description) in GLOBAL_CONFIG_DEFAULTS.items()
+    },
+)
 
 
 class HostDefaults(Spec):
@@ -179,8 +216,11 @@ class ClusterEntry(ClusterSpec):
                 host.__dict__[key] = getattr(defaults, key)
             for key, alias in (("cpu_num", "cpuNum"), ("memory_size", "memorySize")):
                 if host.__dict__[key] is None:
-                    problems.append(Problem(("hosts", i, alias), "missing",
-                                            "is required (on the host or in its cluster's hostDefaults)"))
+                    problems.append(
+                        Problem(
+                            ("hosts", i, alias), "missing", "is required (on the host or in its cluster's hostDefaults)"
+                        )
+                    )
         raise_problems(problems)
         return self
 
@@ -211,8 +251,7 @@ class L3Entry(L3NetworkSpec):
         for i, r in enumerate(self.ip_ranges):
             if r.name is None:
                 r.name = f"{self.name}-range-{i + 1}"
-        problems = _unique_names(((("ipRanges", i), r.name) for i, r in enumerate(self.ip_ranges)),
-                                 "in this l3Network")
+        problems = _unique_names(((("ipRanges", i), r.name) for i, r in enumerate(self.ip_ranges)), "in this l3Network")
         for i, r in enumerate(self.ip_ranges):
             earlier = ((e.start_ip, e.end_ip, f"ipRanges[{j}]") for j, e in enumerate(self.ip_ranges[:i]))
             overlap = overlapping_range(r, earlier)
@@ -236,29 +275,53 @@ class ZoneEntry(ZoneSpec):
     def _references(self) -> "ZoneEntry":
         scope = f"in zone {self.name!r}"
         problems = _unique_names(((("clusters", i), c.name) for i, c in enumerate(self.clusters)), scope)
-        problems += _unique_names(((("clusters", i, "hosts", j), h.name) for i, c in enumerate(self.clusters)
-                                   for j, h in enumerate(c.hosts)), scope)
-        problems += _unique_names(((("primaryStorages", i), s.name) for i, s in enumerate(self.primary_storages)),
-                                  scope)
+        problems += _unique_names(
+            ((("clusters", i, "hosts", j), h.name) for i, c in enumerate(self.clusters) for j, h in enumerate(c.hosts)),
+            scope,
+        )
+        problems += _unique_names(
+            ((("primaryStorages", i), s.name) for i, s in enumerate(self.primary_storages)), scope
+        )
         problems += _unique_names(((("l2Networks", i), n.name) for i, n in enumerate(self.l2_networks)), scope)
-        problems += _unique_names(((("l2Networks", i, "l3Networks", j), n.name) for i, l2 in
-                                   enumerate(self.l2_networks) for j, n in enumerate(l2.l3_networks)), scope)
+        problems += _unique_names(
+            (
+                (("l2Networks", i, "l3Networks", j), n.name)
+                for i, l2 in enumerate(self.l2_networks)
+                for j, n in enumerate(l2.l3_networks)
+            ),
+            scope,
+        )
         clusters = {c.name: c for c in self.clusters}
         local_of: dict[str, str] = {}  # cluster name -> path of its LocalStorage
         for i, storage in enumerate(self.primary_storages):
             local = isinstance(storage, LocalStorageSpec)
             attached = self._attach(problems, ("primaryStorages", i), storage.clusters, clusters, local_of, local)
-            if local and attached is not None and not any(h.local_storage_capacity for c in attached
-                                                          for h in clusters[c].hosts):
-                problems.append(Problem(("primaryStorages", i, "clusters"), "value",
-                                        "no host of the attached clusters has localStorageCapacity > 0"))
+            if (
+                local
+                and attached is not None
+                and not any(h.local_storage_capacity for c in attached for h in clusters[c].hosts)
+            ):
+                problems.append(
+                    Problem(
+                        ("primaryStorages", i, "clusters"),
+                        "value",
+                        "no host of the attached clusters has localStorageCapacity > 0",
+                    )
+                )
         for i, l2 in enumerate(self.l2_networks):
             self._attach(problems, ("l2Networks", i), l2.clusters, clusters, local_of, False)
         raise_problems(problems)
         return self
 
-    def _attach(self, problems: list[Problem], loc: Loc, names: list[str], clusters: Mapping[str, ClusterEntry],
-                local_of: dict[str, str], local: bool) -> list[str] | None:
+    def _attach(
+        self,
+        problems: list[Problem],
+        loc: Loc,
+        names: list[str],
+        clusters: Mapping[str, ClusterEntry],
+        local_of: dict[str, str],
+        local: bool,
+    ) -> list[str] | None:
         """The clusters a storage or L2 network names, None if one is wrong (the problems say why)."""
         attached: list[str] = []
         for j, name in enumerate(names):
@@ -307,30 +370,41 @@ class InventoryFile(Spec):
                     for m, r in enumerate(l3.ip_ranges):
                         yield z + ("l2Networks", j, "l3Networks", k, "ipRanges", m), r
         yield from self.hosts()
-        for key, items in (("images", self.images), ("instanceOfferings", self.instance_offerings),
-                           ("diskOfferings", self.disk_offerings)):
+        for key, items in (
+            ("images", self.images),
+            ("instanceOfferings", self.instance_offerings),
+            ("diskOfferings", self.disk_offerings),
+        ):
             for i, item in enumerate(items):
                 yield (key, i), item
 
     @model_validator(mode="after")
     def _across_zones(self) -> "InventoryFile":
         problems = _unique_names(((("zones", i), z.name) for i, z in enumerate(self.zones)), "among zones")
-        for key, items in (("images", self.images), ("instanceOfferings", self.instance_offerings),
-                           ("diskOfferings", self.disk_offerings)):
+        for key, items in (
+            ("images", self.images),
+            ("instanceOfferings", self.instance_offerings),
+            ("diskOfferings", self.disk_offerings),
+        ):
             problems += _unique_names((((key, i), item.name) for i, item in enumerate(items)), f"among {key}")
         uuids: dict[str, Loc] = {}
         for loc, resource in self.resources():
             if resource.uuid is not None:
                 first = uuids.setdefault(resource.uuid, loc)
                 if first != loc:
-                    problems.append(Problem(loc + ("uuid",), "duplicate",
-                                            f"uuid {resource.uuid} is already used by {path_of(first)}"))
+                    problems.append(
+                        Problem(
+                            loc + ("uuid",), "duplicate", f"uuid {resource.uuid} is already used by {path_of(first)}"
+                        )
+                    )
         management_ips: dict[str, Loc] = {}
         ft_addresses: dict[str, Loc] = {}
         ft_network = self.global_configs.ft_network
         for loc, host in self.hosts():
-            problems += [p.at(*loc) for p in host_address_problems(
-                host, _owner(management_ips), _owner(ft_addresses), ft_network)]
+            problems += [
+                p.at(*loc)
+                for p in host_address_problems(host, _owner(management_ips), _owner(ft_addresses), ft_network)
+            ]
             management_ips.setdefault(str(host.management_ip), loc)
             if host.ft_network_address is not None:
                 ft_addresses.setdefault(str(host.ft_network_address), loc)
@@ -350,8 +424,9 @@ def _unique_names(named: Iterable[tuple[Loc, str | None]], scope: str) -> list[P
             continue
         seen = first.setdefault(name, loc)
         if seen != loc:
-            problems.append(Problem(loc + ("name",), "duplicate",
-                                    f"name {name!r} is already used {scope} (by {path_of(seen)})"))
+            problems.append(
+                Problem(loc + ("name",), "duplicate", f"name {name!r} is already used {scope} (by {path_of(seen)})")
+            )
     return problems
 
 
@@ -367,12 +442,15 @@ def schema_text() -> str:
     """The JSON Schema of inventory files (docs/inventory-file.schema.json is this text; a test checks it). It
     describes every key and value; the rules between resources (unique names, references, addresses) are checked
     by the loader only."""
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-              **InventoryFile.model_json_schema(by_alias=True)}
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **InventoryFile.model_json_schema(by_alias=True),
+    }
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
 # -- reading ----------------------------------------------------------------------------------------------------------
+
 
 class _Loader(yaml.SafeLoader):
     """safe_load that refuses a key given twice in one mapping (plain YAML keeps the last one silently).
@@ -390,8 +468,9 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict:
         except TypeError:  # an unhashable key; construct_mapping reports it
             continue
         if duplicate:
-            raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
-                                                    f"found duplicate key {key!r}", key_node.start_mark)
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
+            )
         seen.add(key)
     return loader.construct_mapping(node, deep=True)
 
@@ -413,8 +492,9 @@ def parse_inventory_text(text: str, source: str = "<inventory>", *, is_json: boo
     try:
         data = json.loads(text, object_pairs_hook=_json_object) if is_json else yaml.load(text, Loader=_Loader)
     except (yaml.YAMLError, ValueError) as e:
-        raise InventoryFileError([Problem((), "syntax", f"not valid {'JSON' if is_json else 'YAML'}: {e}")],
-                                 source) from e
+        raise InventoryFileError(
+            [Problem((), "syntax", f"not valid {'JSON' if is_json else 'YAML'}: {e}")], source
+        ) from e
     return validate_inventory(data, source)
 
 
@@ -433,8 +513,10 @@ def demo_inventory() -> InventoryFile:
 
 # -- rows -------------------------------------------------------------------------------------------------------------
 
-def inventory_rows(spec: InventoryFile | Mapping[str, Any], now_ms: int, *, new_id: Callable[[], str] = new_uuid
-                   ) -> dict[str, list[Row]]:
+
+def inventory_rows(
+    spec: InventoryFile | Mapping[str, Any], now_ms: int, *, new_id: Callable[[], str] = new_uuid
+) -> dict[str, list[Row]]:
     """The rows of an inventory (a parsed file is validated first), table -> rows, every row with exactly the
     table's columns. Dates are `now_ms`; uuids not given in the file come from `uuidSeed` (deterministic) or
     `new_id`."""
@@ -457,35 +539,51 @@ def inventory_rows(spec: InventoryFile | Mapping[str, Any], now_ms: int, *, new_
         for cluster in zone.clusters:
             cluster_uuid = cluster_uuids[cluster.name] = uuid_of(cluster, "cluster", f"{zone.name}/{cluster.name}")
             rows["clusters"].append(cluster.row(cluster_uuid, zone_uuid, now_ms))
-            rows["hosts"] += [host.row(uuid_of(host, "host", f"{zone.name}/{host.name}"), zone_uuid, cluster_uuid,
-                                       now_ms) for host in cluster.hosts]
+            rows["hosts"] += [
+                host.row(uuid_of(host, "host", f"{zone.name}/{host.name}"), zone_uuid, cluster_uuid, now_ms)
+                for host in cluster.hosts
+            ]
         for storage in zone.primary_storages:
             storage_uuid = uuid_of(storage, "primaryStorage", f"{zone.name}/{storage.name}")
             rows["primary_storages"].append(storage.row(storage_uuid, zone_uuid, now_ms))
-            rows["ps_cluster_refs"] += [{"primary_storage_uuid": storage_uuid, "cluster_uuid": cluster_uuids[c]}
-                                        for c in storage.clusters]
+            rows["ps_cluster_refs"] += [
+                {"primary_storage_uuid": storage_uuid, "cluster_uuid": cluster_uuids[c]} for c in storage.clusters
+            ]
         for l2 in zone.l2_networks:
             l2_uuid = uuid_of(l2, "l2Network", f"{zone.name}/{l2.name}")
             rows["l2_networks"].append(l2.row(l2_uuid, zone_uuid, now_ms))
-            rows["l2_cluster_refs"] += [{"l2_network_uuid": l2_uuid, "cluster_uuid": cluster_uuids[c]}
-                                        for c in l2.clusters]
+            rows["l2_cluster_refs"] += [
+                {"l2_network_uuid": l2_uuid, "cluster_uuid": cluster_uuids[c]} for c in l2.clusters
+            ]
             for l3 in l2.l3_networks:
                 l3_uuid = uuid_of(l3, "l3Network", f"{zone.name}/{l3.name}")
                 rows["l3_networks"].append(l3.row(l3_uuid, zone_uuid, l2_uuid, now_ms))
-                rows["ip_ranges"] += [r.row(uuid_of(r, "ipRange", f"{zone.name}/{l3.name}/{r.name}"), l3_uuid, now_ms)
-                                      for r in l3.ip_ranges]
-    for table, kind, items in (("images", "image", spec.images),
-                               ("instance_offerings", "instanceOffering", spec.instance_offerings),
-                               ("disk_offerings", "diskOffering", spec.disk_offerings)):
+                rows["ip_ranges"] += [
+                    r.row(uuid_of(r, "ipRange", f"{zone.name}/{l3.name}/{r.name}"), l3_uuid, now_ms)
+                    for r in l3.ip_ranges
+                ]
+    for table, kind, items in (
+        ("images", "image", spec.images),
+        ("instance_offerings", "instanceOffering", spec.instance_offerings),
+        ("disk_offerings", "diskOffering", spec.disk_offerings),
+    ):
         rows[table] = [item.row(uuid_of(item, kind, item.name), now_ms) for item in items]
     given = spec.global_configs.given()
-    rows["global_configs"] = [{"category": category, "name": name, "description": description,
-                               "default_value": default, "value": given.get((category, name), default)}
-                              for (category, name), (default, description) in GLOBAL_CONFIG_DEFAULTS.items()]
+    rows["global_configs"] = [
+        {
+            "category": category,
+            "name": name,
+            "description": description,
+            "default_value": default,
+            "value": given.get((category, name), default),
+        }
+        for (category, name), (default, description) in GLOBAL_CONFIG_DEFAULTS.items()
+    ]
     return rows
 
 
 # -- loading ----------------------------------------------------------------------------------------------------------
+
 
 def load_into(store: Store, spec: InventoryFile | Mapping[str, Any], *, now: int | None = None) -> dict[str, int]:
     """Writes the whole inventory in one store transaction and returns the rows written per table.
@@ -502,19 +600,29 @@ def load_into(store: Store, spec: InventoryFile | Mapping[str, Any], *, now: int
         try:  # replicas starting together on an empty database: the second waits for this row, then fails here
             tx.insert("counters", [{"name": "inventory_loaded", "value": rows_date}])
         except Conflict:
-            raise InventoryFileError([Problem((), "conflict", "another replica loaded the first inventory meanwhile")]
-                                     ) from None
+            raise InventoryFileError(
+                [Problem((), "conflict", "another replica loaded the first inventory meanwhile")]
+            ) from None
         existing = tx.select("zones")
         if existing:
-            raise InventoryFileError([Problem((), "conflict", f"the database already has {len(existing)} zone(s); an "
-                                                              "inventory file is loaded only into an empty database")])
+            raise InventoryFileError(
+                [
+                    Problem(
+                        (),
+                        "conflict",
+                        f"the database already has {len(existing)} zone(s); an "
+                        "inventory file is loaded only into an empty database",
+                    )
+                ]
+            )
         try:
             for table in TABLES:
                 if table != "global_configs":
                     tx.insert(table, rows[table])
         except Conflict as e:
-            raise InventoryFileError([Problem((), "conflict", f"{e.table}: {e.detail} (is a uuid of the file already "
-                                                              "in the database?)")]) from e
+            raise InventoryFileError(
+                [Problem((), "conflict", f"{e.table}: {e.detail} (is a uuid of the file already in the database?)")]
+            ) from e
         for row in rows["global_configs"]:
             key = {"category": row["category"], "name": row["name"]}
             if tx.select("global_configs", key):

@@ -30,8 +30,19 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Callable, Collection, Iterable, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictInt, \
-    StrictStr, ValidationError, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -61,20 +72,21 @@ LOCAL_STORAGE_DEFAULT_URL = "/zstack_ps"
 
 # What a problem is about; tests assert these, not the wording.
 KINDS = (
-    "missing",    # a required value is absent or blank
-    "unknown",    # a key no resource has
-    "type",       # a value of the wrong type (a string for a number, ...)
-    "value",      # a value its rules refuse (range, length, format, enumeration, subnet ...)
+    "missing",  # a required value is absent or blank
+    "unknown",  # a key no resource has
+    "type",  # a value of the wrong type (a string for a number, ...)
+    "value",  # a value its rules refuse (range, length, format, enumeration, subnet ...)
     "duplicate",  # a value that must be unique is already used (name, uuid, address, attachment)
     "reference",  # names a resource that does not exist
-    "conflict",   # clashes with another resource (overlapping ranges, a second local storage on a cluster)
-    "syntax",     # an inventory file that is not YAML or JSON
+    "conflict",  # clashes with another resource (overlapping ranges, a second local storage on a cluster)
+    "syntax",  # an inventory file that is not YAML or JSON
 )
 
 Loc = tuple[Union[str, int], ...]
 
 
 # -- problems -------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -114,8 +126,14 @@ def shown(value: Any, limit: int = 64) -> str:
 def type_name(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "a mapping"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
 
 
 _OURS = "ftvm_"  # the prefix of our error types (pydantic's own have types such as `missing`, `int_type`)
@@ -129,14 +147,17 @@ def fail(kind: str, message: str) -> PydanticCustomError:
 def raise_problems(problems: list[Problem]) -> None:
     """Raises the problems from a validator, each at its own path below the validated value."""
     if problems:
-        raise ValidationError.from_exception_data("inventory", [
-            InitErrorDetails(type=fail(p.kind, p.message), loc=p.loc, input=None) for p in problems])
+        raise ValidationError.from_exception_data(
+            "inventory", [InitErrorDetails(type=fail(p.kind, p.message), loc=p.loc, input=None) for p in problems]
+        )
 
 
 # -- value types ----------------------------------------------------------------------------------------------------
 
+
 def _text(limit: int, *, trim: bool = True) -> Callable[[str], str]:
     """Printable text of 1..limit characters, trimmed (or, with trim=False, kept as given and possibly empty)."""
+
     def check(value: str) -> str:
         if trim and not value.strip():
             raise fail("missing", "must not be empty")
@@ -144,6 +165,7 @@ def _text(limit: int, *, trim: bool = True) -> Callable[[str], str]:
         if problem is not None:
             raise fail("value", problem)
         return value.strip() if trim else value
+
     return check
 
 
@@ -152,8 +174,9 @@ def _string_schema(limit: int, minimum: int = 1) -> WithJsonSchema:
 
 
 Name = Annotated[StrictStr, AfterValidator(_text(MAX_NAME)), _string_schema(MAX_NAME)]
-Description = Annotated[StrictStr, AfterValidator(_text(MAX_DESCRIPTION, trim=False)),
-                        _string_schema(MAX_DESCRIPTION, 0)]
+Description = Annotated[
+    StrictStr, AfterValidator(_text(MAX_DESCRIPTION, trim=False)), _string_schema(MAX_DESCRIPTION, 0)
+]
 Url = Annotated[StrictStr, AfterValidator(_text(MAX_URL)), _string_schema(MAX_URL)]
 
 
@@ -161,13 +184,16 @@ def _resource_uuid(value: str) -> str:
     if len(value) > MAX_UUID_LENGTH:
         raise fail("value", f"exceeds max length of string[{MAX_UUID_LENGTH}]")
     if RESOURCE_UUID.match(value) is None:
-        raise fail("value", f"{shown(value)} is not a uuid: 32 lowercase hex characters of a UUID (version 1-5, "
-                             "variant 8, 9, a or b)")
+        raise fail(
+            "value",
+            f"{shown(value)} is not a uuid: 32 lowercase hex characters of a UUID (version 1-5, variant 8, 9, a or b)",
+        )
     return value
 
 
-ResourceUuid = Annotated[StrictStr, AfterValidator(_resource_uuid),
-                         WithJsonSchema({"type": "string", "pattern": RESOURCE_UUID.pattern})]
+ResourceUuid = Annotated[
+    StrictStr, AfterValidator(_resource_uuid), WithJsonSchema({"type": "string", "pattern": RESOURCE_UUID.pattern})
+]
 
 
 def _integer_between(low: int, high: int) -> Any:
@@ -181,8 +207,9 @@ Count = _integer_between(0, INT32_MAX)
 def _size(minimum: int) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise fail("type", f"must be a size (bytes, or a whole number with K/M/G/T such as 4G), got "
-                                f"{type_name(value)}")
+            raise fail(
+                "type", f"must be a size (bytes, or a whole number with K/M/G/T such as 4G), got {type_name(value)}"
+            )
         if isinstance(value, str):
             try:
                 value = parse_size(value)
@@ -193,14 +220,24 @@ def _size(minimum: int) -> Callable[[Any], int]:
         if value > MAX_SIZE:
             raise fail("value", f"must be <= {MAX_SIZE}")
         return value
+
     return check
 
 
 def _size_type(minimum: int) -> Any:
     """Bytes: an integer, or a string such as `512M`, `4G`, `2T` (parse_size)."""
-    return Annotated[int, PlainValidator(_size(minimum)), WithJsonSchema({"anyOf": [
-        {"type": "integer", "minimum": minimum, "maximum": MAX_SIZE},
-        {"type": "string", "pattern": r"^\s*[0-9]+[BKMGTbkmgt]?\s*$"}]})]
+    return Annotated[
+        int,
+        PlainValidator(_size(minimum)),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "integer", "minimum": minimum, "maximum": MAX_SIZE},
+                    {"type": "string", "pattern": r"^\s*[0-9]+[BKMGTbkmgt]?\s*$"},
+                ]
+            }
+        ),
+    ]
 
 
 Size = _size_type(0)
@@ -208,8 +245,10 @@ PositiveSize = _size_type(1)
 
 
 # Dotted decimal, each part 0..255 without leading zeros: the one text of each address.
-_DOTTED = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
-                     r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+_DOTTED = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
 
 
 class Ipv4Address(IPv4Address):
@@ -277,6 +316,7 @@ MonUrl = Annotated[Url, AfterValidator(_mon_url)]
 
 # -- resources ------------------------------------------------------------------------------------------------------
 
+
 class Spec(BaseModel):
     """Keys are camelCase (as on REST and in files), unknown keys are refused, a null value counts as absent."""
 
@@ -308,8 +348,13 @@ class ClusterSpec(Resource):
     hypervisor_type: Literal[HYPERVISOR_TYPES] = "KVM"
 
     def row(self, uuid: str, zone_uuid: str, now: int) -> Row:
-        return {**self._columns(uuid, now), "zone_uuid": zone_uuid, "state": "Enabled", "type": "zstack",
-                "hypervisor_type": self.hypervisor_type}
+        return {
+            **self._columns(uuid, now),
+            "zone_uuid": zone_uuid,
+            "state": "Enabled",
+            "type": "zstack",
+            "hypervisor_type": self.hypervisor_type,
+        }
 
 
 class KvmHostSpec(Resource):
@@ -326,18 +371,35 @@ class KvmHostSpec(Resource):
 
     def row(self, uuid: str, zone_uuid: str, cluster_uuid: str, now: int) -> Row:
         ft = self.ft_network_address
-        return {**self._columns(uuid, now), "zone_uuid": zone_uuid, "cluster_uuid": cluster_uuid,
-                "management_ip": str(self.management_ip), "hypervisor_type": "KVM", "state": "Enabled",
-                "status": "Connected", "cpu_num": self.cpu_num, "total_memory_capacity": self.memory_size,
-                "ft_network_address": None if ft is None else str(ft), "failure_domain": self.failure_domain,
-                "max_ft_vms": self.max_ft_vms, "max_ft_vcpus": self.max_ft_vcpus,
-                "local_storage_capacity": self.local_storage_capacity}
+        return {
+            **self._columns(uuid, now),
+            "zone_uuid": zone_uuid,
+            "cluster_uuid": cluster_uuid,
+            "management_ip": str(self.management_ip),
+            "hypervisor_type": "KVM",
+            "state": "Enabled",
+            "status": "Connected",
+            "cpu_num": self.cpu_num,
+            "total_memory_capacity": self.memory_size,
+            "ft_network_address": None if ft is None else str(ft),
+            "failure_domain": self.failure_domain,
+            "max_ft_vms": self.max_ft_vms,
+            "max_ft_vcpus": self.max_ft_vcpus,
+            "local_storage_capacity": self.local_storage_capacity,
+        }
 
 
 class _Storage(Resource):
     def _storage_row(self, uuid: str, zone_uuid: str, now: int, url: str, total_capacity: int) -> Row:
-        return {**self._columns(uuid, now), "zone_uuid": zone_uuid, "url": url, "type": self.type,  # type: ignore
-                "state": "Enabled", "status": "Connected", "total_capacity": total_capacity}
+        return {
+            **self._columns(uuid, now),
+            "zone_uuid": zone_uuid,
+            "url": url,
+            "type": self.type,  # type: ignore
+            "state": "Enabled",
+            "status": "Connected",
+            "total_capacity": total_capacity,
+        }
 
 
 class LocalStorageSpec(_Storage):
@@ -383,8 +445,12 @@ class L2NetworkSpec(Resource):
     physical_interface: Name
 
     def row(self, uuid: str, zone_uuid: str, now: int) -> Row:
-        return {**self._columns(uuid, now), "zone_uuid": zone_uuid, "physical_interface": self.physical_interface,
-                "type": "L2NoVlanNetwork"}
+        return {
+            **self._columns(uuid, now),
+            "zone_uuid": zone_uuid,
+            "physical_interface": self.physical_interface,
+            "type": "L2NoVlanNetwork",
+        }
 
 
 class L3NetworkSpec(Resource):
@@ -394,9 +460,16 @@ class L3NetworkSpec(Resource):
     ip_allocation_strategy: Literal[IP_ALLOCATION_STRATEGIES] = "Random"
 
     def row(self, uuid: str, zone_uuid: str, l2_uuid: str, now: int) -> Row:
-        return {**self._columns(uuid, now), "zone_uuid": zone_uuid, "l2_network_uuid": l2_uuid, "type": self.type,
-                "state": "Enabled", "system": self.system, "category": self.category,
-                "ip_allocation_strategy": self.ip_allocation_strategy}
+        return {
+            **self._columns(uuid, now),
+            "zone_uuid": zone_uuid,
+            "l2_network_uuid": l2_uuid,
+            "type": self.type,
+            "state": "Enabled",
+            "system": self.system,
+            "category": self.category,
+            "ip_allocation_strategy": self.ip_allocation_strategy,
+        }
 
 
 class IpRangeSpec(Resource):
@@ -425,15 +498,22 @@ class IpRangeSpec(Resource):
                 which = "network" if address == subnet.network_address else "broadcast"
                 problems.append(Problem((key,), "value", f"{address} is the {which} address of {subnet}"))
         if self.start_ip <= self.gateway <= self.end_ip:
-            problems.append(Problem(("gateway",), "value",
-                                    f"{self.gateway} is inside the range {self.start_ip}-{self.end_ip}"))
+            problems.append(
+                Problem(("gateway",), "value", f"{self.gateway} is inside the range {self.start_ip}-{self.end_ip}")
+            )
         raise_problems(problems)
         return self
 
     def row(self, uuid: str, l3_uuid: str, now: int) -> Row:
-        return {**self._columns(uuid, now), "l3_network_uuid": l3_uuid, "start_ip": str(self.start_ip),
-                "end_ip": str(self.end_ip), "netmask": str(self.netmask), "gateway": str(self.gateway),
-                "ip_version": 4}
+        return {
+            **self._columns(uuid, now),
+            "l3_network_uuid": l3_uuid,
+            "start_ip": str(self.start_ip),
+            "end_ip": str(self.end_ip),
+            "netmask": str(self.netmask),
+            "gateway": str(self.gateway),
+            "ip_version": 4,
+        }
 
 
 class ImageSpec(Resource):
@@ -454,15 +534,34 @@ class ImageSpec(Resource):
         if self.format is None:
             self.format = "iso" if iso else "qcow2"
         elif iso != (self.format == "iso"):
-            raise_problems([Problem(("format",), "value", f"mediaType ISO needs format iso, not {self.format}" if iso
-                                    else f"format iso needs mediaType ISO, not {self.media_type}")])
+            raise_problems(
+                [
+                    Problem(
+                        ("format",),
+                        "value",
+                        f"mediaType ISO needs format iso, not {self.format}"
+                        if iso
+                        else f"format iso needs mediaType ISO, not {self.media_type}",
+                    )
+                ]
+            )
         return self
 
     def row(self, uuid: str, now: int) -> Row:
-        return {**self._columns(uuid, now), "state": "Enabled", "status": "Ready", "size": self.size,
-                "actual_size": self.size, "url": self.url, "media_type": self.media_type,
-                "guest_os_type": self.guest_os_type, "platform": self.platform, "architecture": self.architecture,
-                "format": self.format, "system": self.system}
+        return {
+            **self._columns(uuid, now),
+            "state": "Enabled",
+            "status": "Ready",
+            "size": self.size,
+            "actual_size": self.size,
+            "url": self.url,
+            "media_type": self.media_type,
+            "guest_os_type": self.guest_os_type,
+            "platform": self.platform,
+            "architecture": self.architecture,
+            "format": self.format,
+            "system": self.system,
+        }
 
 
 class InstanceOfferingSpec(Resource):
@@ -474,9 +573,16 @@ class InstanceOfferingSpec(Resource):
     sort_key: Count = 0
 
     def row(self, uuid: str, now: int) -> Row:
-        return {**self._columns(uuid, now), "cpu_num": self.cpu_num, "memory_size": self.memory_size,
-                "cpu_speed": self.cpu_speed, "type": self.type, "allocator_strategy": self.allocator_strategy,
-                "state": "Enabled", "sort_key": self.sort_key}
+        return {
+            **self._columns(uuid, now),
+            "cpu_num": self.cpu_num,
+            "memory_size": self.memory_size,
+            "cpu_speed": self.cpu_speed,
+            "type": self.type,
+            "allocator_strategy": self.allocator_strategy,
+            "state": "Enabled",
+            "sort_key": self.sort_key,
+        }
 
 
 class DiskOfferingSpec(Resource):
@@ -485,15 +591,25 @@ class DiskOfferingSpec(Resource):
     sort_key: Count = 0
 
     def row(self, uuid: str, now: int) -> Row:
-        return {**self._columns(uuid, now), "disk_size": self.disk_size, "type": DISK_OFFERING_TYPE,
-                "state": "Enabled", "allocator_strategy": self.allocator_strategy, "sort_key": self.sort_key}
+        return {
+            **self._columns(uuid, now),
+            "disk_size": self.disk_size,
+            "type": DISK_OFFERING_TYPE,
+            "state": "Enabled",
+            "allocator_strategy": self.allocator_strategy,
+            "sort_key": self.sort_key,
+        }
 
 
 # -- rules between resources ----------------------------------------------------------------------------------------
 
-def host_address_problems(host: KvmHostSpec, management_ip_owner: Callable[[str], str | None],
-                          ft_address_owner: Callable[[str], str | None], ft_network: IPv4Network | None
-                          ) -> list[Problem]:
+
+def host_address_problems(
+    host: KvmHostSpec,
+    management_ip_owner: Callable[[str], str | None],
+    ft_address_owner: Callable[[str], str | None],
+    ft_network: IPv4Network | None,
+) -> list[Problem]:
     """A management IP and an FT address belong to one host each (`*_owner(address)` names the host that has it,
     None if none); an FT address lies inside the FT network when one is set, else placement would never use it."""
     problems = []
@@ -507,9 +623,14 @@ def host_address_problems(host: KvmHostSpec, management_ip_owner: Callable[[str]
         if owner is not None:
             problems.append(Problem(("ftNetworkAddress",), "duplicate", f"{ft} is already the FT address of {owner}"))
         elif ft_network is not None and host.ft_network_address not in ft_network:
-            problems.append(Problem(("ftNetworkAddress",), "value",
-                                    f"{ft} is outside the FT network {ft_network} (global config "
-                                    "ft.fault.tolerance.network.cidr); leave it out for a host without an FT address"))
+            problems.append(
+                Problem(
+                    ("ftNetworkAddress",),
+                    "value",
+                    f"{ft} is outside the FT network {ft_network} (global config "
+                    "ft.fault.tolerance.network.cidr); leave it out for a host without an FT address",
+                )
+            )
     return problems
 
 
@@ -517,29 +638,44 @@ def overlapping_range(spec: IpRangeSpec, others: Iterable[tuple[IPv4Address, IPv
     """The ranges of one L3 do not overlap. `others`: (start, end, name) of its other ranges."""
     for start, end, other in others:
         if spec.start_ip <= end and start <= spec.end_ip:
-            return Problem((), "conflict", f"{spec.start_ip}-{spec.end_ip} overlaps {other} (both hold "
-                                           f"{max(start, spec.start_ip)}-{min(end, spec.end_ip)})")
+            return Problem(
+                (),
+                "conflict",
+                f"{spec.start_ip}-{spec.end_ip} overlaps {other} (both hold "
+                f"{max(start, spec.start_ip)}-{min(end, spec.end_ip)})",
+            )
     return None
 
 
-def attachment_problem(cluster: str, attached: Collection[str], other_local_storage: str | None = None
-                       ) -> Problem | None:
+def attachment_problem(
+    cluster: str, attached: Collection[str], other_local_storage: str | None = None
+) -> Problem | None:
     """A storage or L2 network is attached to a cluster once; a cluster has at most one local storage, as two would
     each count its hosts' whole disks (`other_local_storage`: the one the cluster has, when attaching a local
     storage)."""
     if cluster in attached:
         return Problem((), "duplicate", f"cluster {cluster} is attached already")
     if other_local_storage is not None:
-        return Problem((), "conflict", f"cluster {cluster} already has a local primary storage "
-                                       f"({other_local_storage}); a cluster can have only one")
+        return Problem(
+            (),
+            "conflict",
+            f"cluster {cluster} already has a local primary storage "
+            f"({other_local_storage}); a cluster can have only one",
+        )
     return None
 
 
 # -- pydantic's errors as problems ----------------------------------------------------------------------------------
 
-_TYPE_NAMES = {"int_type": "an integer", "string_type": "a string", "bool_type": "true or false",
-               "list_type": "a list", "model_type": "a mapping", "model_attributes_type": "a mapping",
-               "dict_type": "a mapping"}
+_TYPE_NAMES = {
+    "int_type": "an integer",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dict_type": "a mapping",
+}
 
 
 def problems_of(error: ValidationError, root: type) -> list[Problem]:
@@ -595,8 +731,13 @@ def _resolve(root: Any, loc: tuple) -> tuple[Loc, type[BaseModel] | None]:
         elif typing.get_origin(tp) is list:
             tp = typing.get_args(tp)[0]
         else:
-            member = next((m for m in _union_members(tp) if part in typing.get_args(m.model_fields["type"].annotation)),
-                          None) if isinstance(part, str) else None
+            member = (
+                next(
+                    (m for m in _union_members(tp) if part in typing.get_args(m.model_fields["type"].annotation)), None
+                )
+                if isinstance(part, str)
+                else None
+            )
             if member is not None:  # a discriminated union's tag: not part of the path
                 tp = member
                 continue
@@ -622,5 +763,6 @@ def _unwrap(tp: Any) -> Any:
 def _union_members(tp: Any) -> list[type[BaseModel]]:
     if typing.get_origin(tp) not in (Union, types.UnionType):
         return []
-    return [m for m in typing.get_args(tp) if isinstance(m, type) and issubclass(m, BaseModel)
-            and "type" in m.model_fields]
+    return [
+        m for m in typing.get_args(tp) if isinstance(m, type) and issubclass(m, BaseModel) and "type" in m.model_fields
+    ]

@@ -16,11 +16,21 @@ from ftvm.store import Row, Tx
 from .common import Domain
 
 # Rows the catalog holds, by table: the attribute of Catalog keyed by uuid.
-CATALOG_TABLES = {"zones": "zones", "clusters": "clusters", "hosts": "hosts", "primary_storages": "storages",
-                  "l2_networks": "l2_networks", "l3_networks": "l3_networks", "images": "images",
-                  "instance_offerings": "instance_offerings", "disk_offerings": "disk_offerings"}
-REF_TABLES = {"ps_cluster_refs": ("primary_storage_uuid", "storage_clusters"),
-              "l2_cluster_refs": ("l2_network_uuid", "l2_clusters")}
+CATALOG_TABLES = {
+    "zones": "zones",
+    "clusters": "clusters",
+    "hosts": "hosts",
+    "primary_storages": "storages",
+    "l2_networks": "l2_networks",
+    "l3_networks": "l3_networks",
+    "images": "images",
+    "instance_offerings": "instance_offerings",
+    "disk_offerings": "disk_offerings",
+}
+REF_TABLES = {
+    "ps_cluster_refs": ("primary_storage_uuid", "storage_clusters"),
+    "l2_cluster_refs": ("l2_network_uuid", "l2_clusters"),
+}
 
 
 def row_change(table: str, uuid: str) -> dict[str, Any]:

@@ -38,8 +38,14 @@ class Lease:
             if row["holder"] != self.holder and row["expires"] > now:
                 return False
             # Guarded: the row must still be as read (two replicas taking an expired lease: one update wins).
-            return tx.update("leases", {"name": self.name, "holder": row["holder"], "expires": row["expires"]},
-                             {"holder": self.holder, "expires": now + self.ttl_ms}) == 1
+            return (
+                tx.update(
+                    "leases",
+                    {"name": self.name, "holder": row["holder"], "expires": row["expires"]},
+                    {"holder": self.holder, "expires": now + self.ttl_ms},
+                )
+                == 1
+            )
 
         self.held = await self._domain.write(op)
         return self.held

@@ -65,7 +65,8 @@ def check_text(value: str | None, field: str, message: str, limit: int) -> None:
 def check_list(values: Sequence[str], field: str, message: str, max_items: int, max_length: int) -> None:
     """At most `max_items` entries, each a text field of at most `max_length` characters."""
     if len(values) > max_items:
-        raise invalid(f"field[{field}] of message[{message}] has {len(values)} entries; at most {max_items} are "
-                      "allowed")
+        raise invalid(
+            f"field[{field}] of message[{message}] has {len(values)} entries; at most {max_items} are allowed"
+        )
     for i, value in enumerate(values):
         check_text(value, f"{field}][{i}", message, max_length)

@@ -43,8 +43,9 @@ class Policy:
 
 
 ACCOUNT_POLICY = Policy(ACCOUNT_FAILURES, ACCOUNT_LOCKOUT_MS, MAX_ACCOUNT_LOCKOUT_MS, None, success_clears=True)
-ADDRESS_POLICY = Policy(ADDRESS_FAILURES, ADDRESS_LOCKOUT_MS, ADDRESS_LOCKOUT_MS, ADDRESS_WINDOW_MS,
-                        success_clears=False)
+ADDRESS_POLICY = Policy(
+    ADDRESS_FAILURES, ADDRESS_LOCKOUT_MS, ADDRESS_LOCKOUT_MS, ADDRESS_WINDOW_MS, success_clears=False
+)
 
 
 @dataclass(slots=True)
@@ -83,8 +84,9 @@ class Tracker:
             seconds = -(-(strikes.locked_until - now) // 1000)
             raise FtError("ID.1000", f"{shown} is locked for {seconds} s after {policy.failures} failed logins")
         if strikes.counted >= policy.failures:
-            raise FtError("ID.1000", f"{shown} has {policy.failures} logins failed or still being checked; try "
-                                     "again in a moment")
+            raise FtError(
+                "ID.1000", f"{shown} has {policy.failures} logins failed or still being checked; try again in a moment"
+            )
         return strikes
 
     def failed(self, strikes: Strikes, now: int) -> None:

@@ -144,8 +144,9 @@ class NetworkAllocator:
         return tx.select("used_ips"), tx.select("mac_allocations"), tx.select("colo_ports")
 
     @classmethod
-    def load(cls, catalog: Catalog, rows: tuple[list[Row], list[Row], list[Row]], port_stripe: int = 0
-             ) -> "NetworkAllocator":
+    def load(
+        cls, catalog: Catalog, rows: tuple[list[Row], list[Row], list[Row]], port_stripe: int = 0
+    ) -> "NetworkAllocator":
         used_ips, macs, ports = rows
         allocator = cls(catalog, port_stripe)
         for r in used_ips:
@@ -275,7 +276,9 @@ class NetworkAllocator:
         """The COLO ports one VM of a pair needs on its host (per pair, and per NIC), as colo_ports rows."""
         purposes = list(PAIR_PORT_PURPOSES) + [f"{p}-{i}" for i in range(nic_count) for p in NIC_PORT_PURPOSES]
         ports = self.take_ports(host_uuid, len(purposes), group_uuid)
-        return [dict(host_uuid=host_uuid, port=p, group_uuid=group_uuid, purpose=why) for p, why in zip(ports, purposes)]
+        return [
+            dict(host_uuid=host_uuid, port=p, group_uuid=group_uuid, purpose=why) for p, why in zip(ports, purposes)
+        ]
 
     def mark_port(self, host_uuid: str, port: int, holder: str) -> None:
         self._pool(host_uuid).mark(port, holder)
@@ -285,14 +288,19 @@ class NetworkAllocator:
 
     def in_use(self) -> dict[str, int]:
         """How many addresses are taken (for health reports and tests)."""
-        return {"ips": sum(len(u) for u in self._used_ips.values()), "macs": len(self._macs),
-                "ports": sum(len(p.taken) for p in self._ports.values())}
+        return {
+            "ips": sum(len(u) for u in self._used_ips.values()),
+            "macs": len(self._macs),
+            "ports": sum(len(p.taken) for p in self._ports.values()),
+        }
 
     def snapshot(self) -> dict[str, Any]:
         """Every taken address, to compare a replica's memory with one rebuilt from the rows."""
-        return {"ips": {l3: dict(sorted(u.items())) for l3, u in self._used_ips.items() if u},
-                "macs": dict(sorted(self._macs.items())),
-                "ports": {h: dict(sorted(p.taken.items())) for h, p in self._ports.items() if p.taken}}
+        return {
+            "ips": {l3: dict(sorted(u.items())) for l3, u in self._used_ips.items() if u},
+            "macs": dict(sorted(self._macs.items())),
+            "ports": {h: dict(sorted(p.taken.items())) for h, p in self._ports.items() if p.taken},
+        }
 
     # -- internal ids ----------------------------------------------------------------------------------------------
     def internal_ids_left(self) -> int:

@@ -35,8 +35,18 @@ BOOLEAN_COLUMNS = frozenset({"system", "is_shareable"})
 
 # Longest operators first, so `!?=` is not read as `!` + `?=`.
 _CONDITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(!\?=|!~=|\?=|~=|!=|>=|<=|=|>|<)(.*)$", re.DOTALL)
-_OPS = {"=": "=", "!=": "!=", ">": ">", "<": "<", ">=": ">=", "<=": "<=", "?=": "in", "!?=": "not-in",
-        "~=": "like", "!~=": "not-like"}
+_OPS = {
+    "=": "=",
+    "!=": "!=",
+    ">": ">",
+    "<": "<",
+    ">=": ">=",
+    "<=": "<=",
+    "?=": "in",
+    "!?=": "not-in",
+    "~=": "like",
+    "!~=": "not-like",
+}
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
 _INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
 
@@ -77,8 +87,7 @@ def parse_conditions(q: Sequence[str], columns: frozenset[str]) -> list[Conditio
             raise invalid(f"invalid query condition[{i}]: longer than {MAX_CONDITION_LENGTH} characters")
         match = _CONDITION.match(text)
         if match is None:
-            raise invalid(f"invalid query condition[{text}]: expected field<op>value with op one of "
-                          f"{', '.join(_OPS)}")
+            raise invalid(f"invalid query condition[{text}]: expected field<op>value with op one of {', '.join(_OPS)}")
         field, op, value = match.groups()
         column = column_name(field, columns)
         if value == "null" and op in ("=", "!="):
@@ -86,8 +95,9 @@ def parse_conditions(q: Sequence[str], columns: frozenset[str]) -> list[Conditio
         elif op in ("?=", "!?="):
             values = value.split(",")
             if len(values) > MAX_IN_VALUES:
-                raise invalid(f"invalid query condition[{i}]: {len(values)} values; at most {MAX_IN_VALUES} are "
-                              "allowed")
+                raise invalid(
+                    f"invalid query condition[{i}]: {len(values)} values; at most {MAX_IN_VALUES} are allowed"
+                )
             conditions.append(Condition(column, _OPS[op], [_value(column, v) for v in values]))
         elif op in ("~=", "!~="):
             conditions.append(Condition(column, _OPS[op], value))
@@ -119,8 +129,9 @@ def check_page(limit: int | None, start: int | None) -> tuple[int, int]:
     return limit, start
 
 
-async def run_query(domain: Domain, view: str, request: QueryRequest,
-                    extra: Sequence[Condition] = ()) -> tuple[list[Row], int | None]:
+async def run_query(
+    domain: Domain, view: str, request: QueryRequest, extra: Sequence[Condition] = ()
+) -> tuple[list[Row], int | None]:
     """Rows of `view` matching the request (and `extra`, e.g. an account filter), and the total matching count
     when the request asks for it. The read runs off the event loop."""
     columns = domain.store.columns(view)

@@ -84,18 +84,31 @@ def _import_batch_solver():
     return solve_batch
 
 
-def ft_event(kind: str, now: int, group: str | None = None, vm: str | None = None, host: str | None = None,
-           **details: Any) -> Row:
-    return dict(uuid=new_uuid(), create_date=now, kind=kind, group_uuid=group, vm_instance_uuid=vm, host_uuid=host,
-                details=json.dumps(details) if details else None)
+def ft_event(
+    kind: str, now: int, group: str | None = None, vm: str | None = None, host: str | None = None, **details: Any
+) -> Row:
+    return dict(
+        uuid=new_uuid(),
+        create_date=now,
+        kind=kind,
+        group_uuid=group,
+        vm_instance_uuid=vm,
+        host_uuid=host,
+        details=json.dumps(details) if details else None,
+    )
 
 
 def _group_rows(tx: Tx, group_uuid: str) -> dict[str, list[Row]]:
     where = {"group_uuid": group_uuid}
-    return dict(vms=tx.select("vm_instances", where), volumes=tx.select("volumes", where),
-                nics=tx.select("vm_nics", where), cdroms=tx.select("vm_cdroms", where),
-                used_ips=tx.select("used_ips", where), macs=tx.select("mac_allocations", where),
-                ports=tx.select("colo_ports", where))
+    return dict(
+        vms=tx.select("vm_instances", where),
+        volumes=tx.select("volumes", where),
+        nics=tx.select("vm_nics", where),
+        cdroms=tx.select("vm_cdroms", where),
+        used_ips=tx.select("used_ips", where),
+        macs=tx.select("mac_allocations", where),
+        ports=tx.select("colo_ports", where),
+    )
 
 
 def _holdings(group_uuid: str, rows: dict[str, list[Row]]) -> Holdings:
@@ -116,28 +129,55 @@ def lose_vm(tx: Tx, group: Row, lost: Row, now: int, reason: str) -> tuple[Holdi
         tx.delete(table, {"vm_instance_uuid": lost["uuid"]})
     tx.delete("colo_ports", {"group_uuid": group_uuid, "host_uuid": lost["host_uuid"]})
     tx.delete("vm_instances", {"uuid": lost["uuid"]})
-    values: dict[str, Any] = {"secondary_vm_instance_uuid": None, "status": RECOVERING, "last_op_date": now,
-                              "status_reason": json.dumps({"reason": reason})}
+    values: dict[str, Any] = {
+        "secondary_vm_instance_uuid": None,
+        "status": RECOVERING,
+        "last_op_date": now,
+        "status_reason": json.dumps({"reason": reason}),
+    }
     gone = {v["uuid"] for v in gone_volumes}
     if lost["uuid"] == group["primary_vm_instance_uuid"]:
         survivor = next(v for v in rows["vms"] if v["uuid"] != lost["uuid"])
         tx.update("vm_instances", {"uuid": survivor["uuid"]}, {"role": "Primary", "last_op_date": now})
         tx.delete("volumes", {"vm_instance_uuid": survivor["uuid"], "type": "Cache"})
-        gone |= {v["uuid"] for v in rows["volumes"] if v["vm_instance_uuid"] == survivor["uuid"] and
-                 v["type"] == "Cache"}
+        gone |= {
+            v["uuid"] for v in rows["volumes"] if v["vm_instance_uuid"] == survivor["uuid"] and v["type"] == "Cache"
+        }
         for nic in (n for n in rows["nics"] if n["vm_instance_uuid"] == survivor["uuid"]):
-            tx.update("used_ips", {"group_uuid": group_uuid, "l3_network_uuid": nic["l3_network_uuid"]},
-                      {"vm_nic_uuid": nic["uuid"]})
+            tx.update(
+                "used_ips",
+                {"group_uuid": group_uuid, "l3_network_uuid": nic["l3_network_uuid"]},
+                {"vm_nic_uuid": nic["uuid"]},
+            )
         values["primary_vm_instance_uuid"] = survivor["uuid"]
-        tx.insert("ft_events", [ft_event("failover", now, group_uuid, survivor["uuid"], survivor["host_uuid"],
-                                       lost=lost["uuid"], reason=reason)])
+        tx.insert(
+            "ft_events",
+            [
+                ft_event(
+                    "failover",
+                    now,
+                    group_uuid,
+                    survivor["uuid"],
+                    survivor["host_uuid"],
+                    lost=lost["uuid"],
+                    reason=reason,
+                )
+            ],
+        )
     else:
-        tx.insert("ft_events", [ft_event("secondary-dropped", now, group_uuid, lost["uuid"], lost["host_uuid"],
-                                       reason=reason)])
+        tx.insert(
+            "ft_events",
+            [ft_event("secondary-dropped", now, group_uuid, lost["uuid"], lost["host_uuid"], reason=reason)],
+        )
     tx.update("ft_groups", {"uuid": group_uuid}, values)
-    after = Holdings.from_rows(group_uuid, [v for v in rows["vms"] if v["uuid"] != lost["uuid"]],
-                               [v for v in rows["volumes"] if v["uuid"] not in gone], rows["used_ips"], rows["macs"],
-                               [p for p in rows["ports"] if p["host_uuid"] != lost["host_uuid"]])
+    after = Holdings.from_rows(
+        group_uuid,
+        [v for v in rows["vms"] if v["uuid"] != lost["uuid"]],
+        [v for v in rows["volumes"] if v["uuid"] not in gone],
+        rows["used_ips"],
+        rows["macs"],
+        [p for p in rows["ports"] if p["host_uuid"] != lost["host_uuid"]],
+    )
     tx.emit(reshape_change(before, after))
     return before, after
 
@@ -163,12 +203,16 @@ class _Waiting:
         root = next(v for v in self.volumes if v["type"] == "Root")
         data = [v for v in self.volumes if v["type"] == "Data"]
         return Request(
-            vcpus=self.primary["cpu_num"], memory=self.primary["memory_size"],
+            vcpus=self.primary["cpu_num"],
+            memory=self.primary["memory_size"],
             l3_uuids=tuple(n["l3_network_uuid"] for n in sorted(self.nics, key=lambda n: n["device_id"])),
-            root_bytes=next(d.size for d in disks if d.kind == "Root"), data_bytes=sum(v["size"] for v in data),
-            host_uuid=self.primary["host_uuid"], root_storage_uuid=root["primary_storage_uuid"],
+            root_bytes=next(d.size for d in disks if d.kind == "Root"),
+            data_bytes=sum(v["size"] for v in data),
+            host_uuid=self.primary["host_uuid"],
+            root_storage_uuid=root["primary_storage_uuid"],
             data_storage_uuid=data[0]["primary_storage_uuid"] if data else None,
-            strategy=self.primary["allocator_strategy"])
+            strategy=self.primary["allocator_strategy"],
+        )
 
 
 @dataclass
@@ -274,14 +318,22 @@ class Recovery:
                     tx.update("hosts", {"uuid": host}, {"status": "Disconnected", "last_op_date": now})
                     tx.emit(row_change("hosts", host))
                     changed += tx.select("hosts", {"uuid": host})
-                tx.insert("ft_events", [ft_event("host-lost" if disconnect else "host-rebooted", now, host=host,
-                                               reason=reason)])
+                tx.insert(
+                    "ft_events",
+                    [ft_event("host-lost" if disconnect else "host-rebooted", now, host=host, reason=reason)],
+                )
                 for vm in tx.select("vm_instances", {"host_uuid": host}):
                     if vm["state"] == "Running":  # a stopped or created VM runs nowhere: nothing is lost
                         tx.update("vm_instances", {"uuid": vm["uuid"]}, {"state": "Unknown", "last_op_date": now})
-                        tx.update("ft_groups", {"uuid": vm["group_uuid"]},
-                                  {"status": UNKNOWN, "last_op_date": now, "status_reason": json.dumps(
-                                      {"reason": reason, "host": host, "vm": vm["uuid"]})})
+                        tx.update(
+                            "ft_groups",
+                            {"uuid": vm["group_uuid"]},
+                            {
+                                "status": UNKNOWN,
+                                "last_op_date": now,
+                                "status_reason": json.dumps({"reason": reason, "host": host, "vm": vm["uuid"]}),
+                            },
+                        )
             return changed
 
         await domain.gate.acquire_shared()
@@ -323,8 +375,9 @@ class Recovery:
                         tx.insert("ft_events", [ft_event("pair-lost", now, group["uuid"])])
                     continue
                 reason = json.loads(group["status_reason"] or "{}").get("reason", "VM lost")
-                done.append((lost[0]["uuid"] == group["primary_vm_instance_uuid"],
-                             lose_vm(tx, group, lost[0], now, reason)))
+                done.append(
+                    (lost[0]["uuid"] == group["primary_vm_instance_uuid"], lose_vm(tx, group, lost[0], now, reason))
+                )
             return done
 
         await domain.gate.acquire_shared()
@@ -345,15 +398,20 @@ class Recovery:
         def read(tx: Tx) -> list[_Waiting]:
             groups = tx.select("ft_groups", {"status": RECOVERING})
             if retry_unprotected:
-                groups += [g for g in tx.select("ft_groups", {"status": UNPROTECTED})
-                           if g["secondary_vm_instance_uuid"] is None and g["status_reason"]]
+                groups += [
+                    g
+                    for g in tx.select("ft_groups", {"status": UNPROTECTED})
+                    if g["secondary_vm_instance_uuid"] is None and g["status_reason"]
+                ]
             out = []
             for g in groups:
                 rows = _group_rows(tx, g["uuid"])
                 primary = next((v for v in rows["vms"] if v["uuid"] == g["primary_vm_instance_uuid"]), None)
                 if primary is None or primary["host_uuid"] is None:
                     continue
-                out.append(_Waiting(g, primary, rows["volumes"], rows["nics"], rows["cdroms"], _holdings(g["uuid"], rows)))
+                out.append(
+                    _Waiting(g, primary, rows["volumes"], rows["nics"], rows["cdroms"], _holdings(g["uuid"], rows))
+                )
             return out
 
         return await self._domain.read(read)
@@ -381,14 +439,21 @@ class Recovery:
         domain = self._domain
         release_usage(domain, [w.primary_usage for w in waiting])  # re-reserved with the new secondary, as a pair
         keys = [w.group["uuid"] for w in waiting]
-        result = solve_batch(domain.engine, keys, [w.request() for w in waiting],
-                             time_limit_s=self.config.batch_time_limit)
+        result = solve_batch(
+            domain.engine, keys, [w.request() for w in waiting], time_limit_s=self.config.batch_time_limit
+        )
         result.apply(domain.engine)
-        self.stats.last_batch = dict(groups=len(waiting), placed=result.placed, greedy_placed=result.greedy_placed,
-                                     soft_violations=result.soft_violations,
-                                     greedy_soft_violations=result.greedy_soft_violations, source=result.source,
-                                     status=result.status, seconds=result.seconds,
-                                     greedy_seconds=result.stats.get("greedy_seconds"))
+        self.stats.last_batch = dict(
+            groups=len(waiting),
+            placed=result.placed,
+            greedy_placed=result.greedy_placed,
+            soft_violations=result.soft_violations,
+            greedy_soft_violations=result.greedy_soft_violations,
+            source=result.source,
+            status=result.status,
+            seconds=result.seconds,
+            greedy_seconds=result.stats.get("greedy_seconds"),
+        )
         placed, unplaced = [], []
         for w, placement, error in zip(waiting, result.placements, result.errors):
             if placement is None:
@@ -404,18 +469,40 @@ class Recovery:
         config = cat.placement_config()
         host = cat.hosts[placement.secondary_host]
         group_uuid = w.group["uuid"]
-        vm = dict(w.primary, uuid=new_uuid(), name=f"{w.group['name']}-svm", host_uuid=host["uuid"],
-                  last_host_uuid=host["uuid"], zone_uuid=host["zone_uuid"], cluster_uuid=host["cluster_uuid"],
-                  role="Secondary", state="Running", internal_id=net.take_internal_id(), create_date=now,
-                  last_op_date=now)
+        vm = dict(
+            w.primary,
+            uuid=new_uuid(),
+            name=f"{w.group['name']}-svm",
+            host_uuid=host["uuid"],
+            last_host_uuid=host["uuid"],
+            zone_uuid=host["zone_uuid"],
+            cluster_uuid=host["cluster_uuid"],
+            role="Secondary",
+            state="Running",
+            internal_id=net.take_internal_id(),
+            create_date=now,
+            last_op_date=now,
+        )
         maker = VolumeMaker(cat, w.group["account_uuid"], group_uuid, now, config.storage_overprovisioning_ratio)
-        volumes = maker.of(vm, disks_of(w.volumes), placement.secondary_storage, placement.secondary_storage,
-                           caches=True)
+        volumes = maker.of(
+            vm, disks_of(w.volumes), placement.secondary_storage, placement.secondary_storage, caches=True
+        )
         vm["root_volume_uuid"] = volumes[0]["uuid"]
-        nics = [nic_row(vm, n["l3_network_uuid"], n["ip"], n["mac"], n["netmask"], n["gateway"], n["device_id"], now)
-                for n in sorted(w.nics, key=lambda n: n["device_id"])]
-        cdroms = [dict(c, uuid=new_uuid(), vm_instance_uuid=vm["uuid"], name=f"vm-{vm['uuid']}-cdRom",
-                       create_date=now, last_op_date=now) for c in w.cdroms[:1]]
+        nics = [
+            nic_row(vm, n["l3_network_uuid"], n["ip"], n["mac"], n["netmask"], n["gateway"], n["device_id"], now)
+            for n in sorted(w.nics, key=lambda n: n["device_id"])
+        ]
+        cdroms = [
+            dict(
+                c,
+                uuid=new_uuid(),
+                vm_instance_uuid=vm["uuid"],
+                name=f"vm-{vm['uuid']}-cdRom",
+                create_date=now,
+                last_op_date=now,
+            )
+            for c in w.cdroms[:1]
+        ]
         ports = net.take_colo_ports(host["uuid"], group_uuid, len(nics))
         return _NewSecondary(w, placement, vm, volumes, nics, cdroms, ports)
 
@@ -428,13 +515,18 @@ class Recovery:
 
     async def _start(self, made: list[_NewSecondary]) -> list[_NewSecondary]:
         """Starts the new secondaries on their hosts; one that fails is undone (tried again next round)."""
+
         async def start(s: _NewSecondary) -> bool:
             try:
                 await self._agent.start_vm(s.vm["host_uuid"], VmSpec.of_row(s.vm))
                 return True
             except HostAgentError as e:
-                log.warning("FT: could not start the new secondary of group %s on host %s: %s",
-                            s.waiting.group["uuid"], s.vm["host_uuid"], e)
+                log.warning(
+                    "FT: could not start the new secondary of group %s on host %s: %s",
+                    s.waiting.group["uuid"],
+                    s.vm["host_uuid"],
+                    e,
+                )
                 return False
 
         outcomes = await asyncio.gather(*(start(s) for s in made))
@@ -455,8 +547,11 @@ class Recovery:
 
         def op(tx: Tx) -> bool:
             groups = tx.select("ft_groups", {"uuid": group_uuid})
-            if (not groups or groups[0]["primary_vm_instance_uuid"] != s.waiting.primary["uuid"]
-                    or groups[0]["secondary_vm_instance_uuid"] is not None):
+            if (
+                not groups
+                or groups[0]["primary_vm_instance_uuid"] != s.waiting.primary["uuid"]
+                or groups[0]["secondary_vm_instance_uuid"] is not None
+            ):
                 return False  # destroyed or changed meanwhile
             try:
                 tx.insert("vm_instances", [s.vm])
@@ -466,9 +561,16 @@ class Recovery:
                 tx.insert("colo_ports", s.ports)
             except Conflict as e:
                 raise StaleView(operation_failed(f"another replica took an address first ({e.table})")) from e
-            tx.update("ft_groups", {"uuid": group_uuid}, {"secondary_vm_instance_uuid": s.vm["uuid"],
-                                                          "status": PROTECTED, "status_reason": None,
-                                                          "last_op_date": now})
+            tx.update(
+                "ft_groups",
+                {"uuid": group_uuid},
+                {
+                    "secondary_vm_instance_uuid": s.vm["uuid"],
+                    "status": PROTECTED,
+                    "status_reason": None,
+                    "last_op_date": now,
+                },
+            )
             tx.insert("ft_events", [ft_event("reprotected", now, group_uuid, s.vm["uuid"], s.vm["host_uuid"])])
             tx.emit(reshape_change(before, after))
             tx.after_writes(checks.verify)
@@ -486,8 +588,9 @@ class Recovery:
         try:
             await self._agent.destroy_vm(s.vm["host_uuid"], s.vm["uuid"])
         except HostAgentError as e:
-            log.warning("FT: new secondary %s left on host %s for the reconciler (%s)", s.vm["uuid"],
-                        s.vm["host_uuid"], e)
+            log.warning(
+                "FT: new secondary %s left on host %s for the reconciler (%s)", s.vm["uuid"], s.vm["host_uuid"], e
+            )
 
     async def _leave_unprotected(self, unplaced: list[tuple[_Waiting, Any]]) -> None:
         """No room for a new secondary: Unprotected, with the rule that emptied the candidates; tried again when
@@ -499,16 +602,26 @@ class Recovery:
             for w, error in unplaced:
                 reason: dict[str, Any] = {"reason": "no host for a new secondary"}
                 if isinstance(error, NoHostAvailable):
-                    reason.update(phase=error.phase, rule=error.rule,
-                                  hostsRemovedByRule={k: v for k, v in error.removed.items() if v})
+                    reason.update(
+                        phase=error.phase,
+                        rule=error.rule,
+                        hostsRemovedByRule={k: v for k, v in error.removed.items() if v},
+                    )
                 elif error is not None:
                     reason["error"] = str(error)
                 text = json.dumps(reason)
                 group = tx.select("ft_groups", {"uuid": w.group["uuid"]})
-                if not group or group[0]["status"] not in (RECOVERING, UNPROTECTED) or group[0]["status_reason"] == text:
+                if (
+                    not group
+                    or group[0]["status"] not in (RECOVERING, UNPROTECTED)
+                    or group[0]["status_reason"] == text
+                ):
                     continue
-                tx.update("ft_groups", {"uuid": w.group["uuid"]},
-                          {"status": UNPROTECTED, "status_reason": text, "last_op_date": now})
+                tx.update(
+                    "ft_groups",
+                    {"uuid": w.group["uuid"]},
+                    {"status": UNPROTECTED, "status_reason": text, "last_op_date": now},
+                )
                 tx.insert("ft_events", [ft_event("unprotected", now, w.group["uuid"], **reason)])
                 written += 1
             return written
@@ -526,8 +639,11 @@ class Recovery:
         when no other replica is alive to have creates in flight."""
         domain = self._domain
         now_ms = domain.clock()
-        others = [r for r in await domain.read(lambda tx: tx.select("replicas"))
-                  if r["replica_id"] != self.lease.holder and now_ms - r["heartbeat"] <= 15_000]
+        others = [
+            r
+            for r in await domain.read(lambda tx: tx.select("replicas"))
+            if r["replica_id"] != self.lease.holder and now_ms - r["heartbeat"] <= 15_000
+        ]
         destroy_at_once = at_start and not others
         hosts = [u for u, h in domain.catalog.hosts.items() if h["status"] == "Connected"]
         rows = await domain.read(lambda tx: tx.select_in("vm_instances", "host_uuid", hosts) if hosts else [])
@@ -574,8 +690,15 @@ class Recovery:
                 if vm["state"] != "Running":
                     continue  # changed since the list was read
                 tx.update("vm_instances", {"uuid": vm["uuid"]}, {"state": "Unknown", "last_op_date": now})
-                tx.update("ft_groups", {"uuid": vm["group_uuid"]}, {"status": UNKNOWN, "last_op_date": now,
-                          "status_reason": json.dumps({"reason": "VM vanished from its host", "vm": vm["uuid"]})})
+                tx.update(
+                    "ft_groups",
+                    {"uuid": vm["group_uuid"]},
+                    {
+                        "status": UNKNOWN,
+                        "last_op_date": now,
+                        "status_reason": json.dumps({"reason": "VM vanished from its host", "vm": vm["uuid"]}),
+                    },
+                )
                 tx.insert("ft_events", [ft_event("vm-vanished", now, vm["group_uuid"], vm["uuid"], vm["host_uuid"])])
 
         await self._domain.write(op)

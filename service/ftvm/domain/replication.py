@@ -60,8 +60,9 @@ class ReplicationStats:
 
 
 class Replication:
-    def __init__(self, domain: Domain, forget_session: Callable[[str], None], stale_retries: Callable[[], int],
-                 address: str = "") -> None:
+    def __init__(
+        self, domain: Domain, forget_session: Callable[[str], None], stale_retries: Callable[[], int], address: str = ""
+    ) -> None:
         """`forget_session` drops a session another replica logged out from the cache; `stale_retries` counts the
         creates placed again after a conflict (published with the heartbeat)."""
         self._domain = domain
@@ -89,8 +90,11 @@ class Replication:
                     return
                 reload = entries[0].seq > after + 1
                 if reload:
-                    log.warning("change feed entries %d..%d are gone (retention): reloading from the rows", after + 1,
-                                entries[0].seq - 1)
+                    log.warning(
+                        "change feed entries %d..%d are gone (retention): reloading from the rows",
+                        after + 1,
+                        entries[0].seq - 1,
+                    )
                 else:
                     reload = await self._apply_entries(entries)
                 if reload:
@@ -125,8 +129,9 @@ class Replication:
             elif kind == "group-":
                 give_back(self._domain, Holdings.from_change(change))
             elif kind == "group~":
-                reshape_many(self._domain, [(Holdings.from_change(change["before"]),
-                                             Holdings.from_change(change["after"]))])
+                reshape_many(
+                    self._domain, [(Holdings.from_change(change["before"]), Holdings.from_change(change["after"]))]
+                )
             elif kind == "session-":
                 self._forget_session(change["uuid"])
             elif kind == "config" and (change["category"], change["name"]) in PLACEMENT_CONFIG_KEYS:
@@ -164,8 +169,15 @@ class Replication:
         one-replica work go (other machines' replicas only lapse)."""
         now = self._domain.clock()
         host_name = socket.gethostname()
-        row = dict(replica_id=self.replica_id, host_name=host_name, grpc_address=self._address, pid=os.getpid(),
-                   started=now, heartbeat=now, stats=json.dumps(self.status()))
+        row = dict(
+            replica_id=self.replica_id,
+            host_name=host_name,
+            grpc_address=self._address,
+            pid=os.getpid(),
+            started=now,
+            heartbeat=now,
+            stats=json.dumps(self.status()),
+        )
 
         def lease(tx: Tx) -> int:
             taken = set()
@@ -194,8 +206,9 @@ class Replication:
             beats += 1
             try:
                 if not await self._domain.write(self._beat):
-                    log.warning("replica ordinal %s was taken over after a lapsed heartbeat; leasing another",
-                                self.ordinal)
+                    log.warning(
+                        "replica ordinal %s was taken over after a lapsed heartbeat; leasing another", self.ordinal
+                    )
                     await self.join()
                 if beats % CLEANUP_EVERY_BEATS == 0:
                     await self._domain.write(self.retention_sweep)
@@ -204,8 +217,14 @@ class Replication:
 
     def _beat(self, tx: Tx) -> bool:
         """Renews the lease and publishes the figures; False when another replica took the ordinal over."""
-        return tx.update("replicas", {"ordinal": self.ordinal, "replica_id": self.replica_id},
-                         {"heartbeat": self._domain.clock(), "stats": json.dumps(self.status())}) == 1
+        return (
+            tx.update(
+                "replicas",
+                {"ordinal": self.ordinal, "replica_id": self.replica_id},
+                {"heartbeat": self._domain.clock(), "stats": json.dumps(self.status())},
+            )
+            == 1
+        )
 
     def retention_sweep(self, tx: Tx) -> None:
         """Retention (any replica may run it; running it twice deletes nothing more)."""
@@ -215,9 +234,14 @@ class Replication:
 
     def status(self) -> dict[str, Any]:
         """This replica's figures (QueryManagementNode shows them as its heartbeat published them)."""
-        return dict(feed_seq=self._domain.feed.seq, applied_entries=self.stats.applied_entries,
-                    feed_lag_p50_ms=self.stats.lag_percentile(0.5), feed_lag_p99_ms=self.stats.lag_percentile(0.99),
-                    stale_retries=self._stale_retries(), reloads=self.stats.reloads)
+        return dict(
+            feed_seq=self._domain.feed.seq,
+            applied_entries=self.stats.applied_entries,
+            feed_lag_p50_ms=self.stats.lag_percentile(0.5),
+            feed_lag_p99_ms=self.stats.lag_percentile(0.99),
+            stale_retries=self._stale_retries(),
+            reloads=self.stats.reloads,
+        )
 
     # -- running -------------------------------------------------------------------------------------------------
     async def start(self) -> None:

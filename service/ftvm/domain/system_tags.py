@@ -48,12 +48,15 @@ def _no_match(tag: str) -> Exception:
 def check_mac(mac: str, tag: str) -> str:
     normalized = mac.lower()
     if _MAC.fullmatch(normalized) is None:
-        raise invalid(f"invalid mac address in system tag[{tag}]: six octets of two hex digits separated by "
-                      "colons, such as fa:16:3e:01:02:03")
+        raise invalid(
+            f"invalid mac address in system tag[{tag}]: six octets of two hex digits separated by "
+            "colons, such as fa:16:3e:01:02:03"
+        )
     first_octet = int(normalized[:2], 16)
     if first_octet & 1:
-        raise invalid(f"invalid mac address in system tag[{tag}]: a multicast or broadcast address cannot "
-                      "be a NIC's address")
+        raise invalid(
+            f"invalid mac address in system tag[{tag}]: a multicast or broadcast address cannot be a NIC's address"
+        )
     if normalized == "00:00:00:00:00:00":
         raise invalid(f"invalid mac address in system tag[{tag}]: the all-zero address")
     return normalized
@@ -62,8 +65,10 @@ def check_mac(mac: str, tag: str) -> str:
 def check_hostname(name: str, tag: str) -> str:
     labels = name.split(".")
     if len(name) > MAX_HOSTNAME or not all(_HOSTNAME_LABEL.fullmatch(label) for label in labels):
-        raise invalid(f"invalid hostname in system tag[{tag}]: RFC 1123 labels of 1-63 letters, digits and "
-                      f"hyphens (not first or last), separated by dots, {MAX_HOSTNAME} characters at most")
+        raise invalid(
+            f"invalid hostname in system tag[{tag}]: RFC 1123 labels of 1-63 letters, digits and "
+            f"hyphens (not first or last), separated by dots, {MAX_HOSTNAME} characters at most"
+        )
     return name
 
 
@@ -101,8 +106,7 @@ def parse_system_tags(tags: list[str]) -> SystemTags:
             out.data_storage_uuid = _once(out.data_storage_uuid, rest, tag)
         elif key == "maxInstancePerHost":
             if _POSITIVE_INT.fullmatch(rest) is None or int(rest) > INT32_MAX:
-                raise invalid(f"invalid system tag[{tag}]: maxInstancePerHost is a whole number from 1 to "
-                              f"{INT32_MAX}")
+                raise invalid(f"invalid system tag[{tag}]: maxInstancePerHost is a whole number from 1 to {INT32_MAX}")
             out.max_instance_per_host = _once(out.max_instance_per_host, int(rest), tag)
         else:
             raise _no_match(tag)

@@ -58,8 +58,9 @@ class Vms:
 
         pair = await self._domain.read(op)
         if pair is None:
-            raise FtError("SYS.1003", f"invalid field[faultToleranceVmUuid], resource[uuid:{uuid}, "
-                                      f"type:{GROUP_TYPE}] not found")
+            raise FtError(
+                "SYS.1003", f"invalid field[faultToleranceVmUuid], resource[uuid:{uuid}, type:{GROUP_TYPE}] not found"
+            )
         return pair
 
     def _owned(self, account: Account) -> list[Condition]:
@@ -79,8 +80,14 @@ class Vms:
             out = []
             for r in rows:
                 primary = views[r["primary_vm_instance_uuid"]]
-                out.append(dict(r, vm_nics=primary["vm_nics"], all_volumes=primary["all_volumes"],
-                                vm_cd_roms=primary["vm_cd_roms"]))
+                out.append(
+                    dict(
+                        r,
+                        vm_nics=primary["vm_nics"],
+                        all_volumes=primary["all_volumes"],
+                        vm_cd_roms=primary["vm_cd_roms"],
+                    )
+                )
             return out
 
         return (await self._domain.read(op) if rows else []), total
@@ -101,9 +108,14 @@ class Vms:
             _check_owner(account, group, uuid)
             where = {"group_uuid": group["uuid"]}
             vms = tx.select("vm_instances", where)
-            holdings = Holdings.from_rows(group["uuid"], vms, tx.select("volumes", where),
-                                          tx.select("used_ips", where), tx.select("mac_allocations", where),
-                                          tx.select("colo_ports", where))
+            holdings = Holdings.from_rows(
+                group["uuid"],
+                vms,
+                tx.select("volumes", where),
+                tx.select("used_ips", where),
+                tx.select("mac_allocations", where),
+                tx.select("colo_ports", where),
+            )
             for table in ("tags", "colo_ports", "vm_cdroms", "used_ips", "mac_allocations", "vm_nics", "volumes"):
                 tx.delete(table, where)
             tx.delete("ft_groups", {"uuid": group["uuid"]})
@@ -126,12 +138,18 @@ class Vms:
     async def _destroy_on_hosts(self, vms: list[Row]) -> None:
         """After the records are gone: a VM whose agent does not answer is left for the reconciler (the destroy
         itself succeeded; a retry of it would find nothing to do)."""
-        outcomes = await asyncio.gather(*(self._agent.destroy_vm(vm["host_uuid"], vm["uuid"]) for vm in vms),
-                                        return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(self._agent.destroy_vm(vm["host_uuid"], vm["uuid"]) for vm in vms), return_exceptions=True
+        )
         for vm, outcome in zip(vms, outcomes):
             if isinstance(outcome, HostAgentError):
-                log.warning("destroyed FT group[uuid:%s], but vm[uuid:%s] could not be destroyed on host[uuid:%s]: "
-                            "%s; left on the host for the reconciler", vm["group_uuid"], vm["uuid"], vm["host_uuid"],
-                            outcome)
+                log.warning(
+                    "destroyed FT group[uuid:%s], but vm[uuid:%s] could not be destroyed on host[uuid:%s]: "
+                    "%s; left on the host for the reconciler",
+                    vm["group_uuid"],
+                    vm["uuid"],
+                    vm["host_uuid"],
+                    outcome,
+                )
             elif isinstance(outcome, BaseException):
                 raise outcome

@@ -70,8 +70,13 @@ def envelope(error: types_pb2.ErrorCode) -> dict[str, Any]:
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=json.dumps(payload, ensure_ascii=False).encode(), headers=headers,
-                        content_type="application/json", charset="utf-8")
+    return web.Response(
+        status=status,
+        body=json.dumps(payload, ensure_ascii=False).encode(),
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
+    )
 
 
 def _error_response(status: int, code: str, details: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -164,8 +169,12 @@ async def _envelopes(request: web.Request, handler: Callable[[web.Request], Awai
         return await _answer_and_close(request, _error_response(e.status, INVALID_REQUEST, e.details))
     except web.HTTPMethodNotAllowed as e:
         allowed = ", ".join(sorted(e.allowed_methods))
-        return _error_response(405, INVALID_REQUEST, f"{request.method} is not allowed on {request.path}; "
-                                                     f"allowed: {allowed}", {"Allow": allowed})
+        return _error_response(
+            405,
+            INVALID_REQUEST,
+            f"{request.method} is not allowed on {request.path}; allowed: {allowed}",
+            {"Allow": allowed},
+        )
     except web.HTTPNotFound:
         return _error_response(404, NO_SUCH_API, f"no API at {request.path}")
     except web.HTTPRequestEntityTooLarge:
@@ -180,6 +189,7 @@ Forward = Callable[[web.Request, bytes], Awaitable[web.Response]]
 
 def _forwarder(route: Route, call: grpc.aio.UnaryUnaryMultiCallable, call_timeout: float) -> Forward:
     """Sends the request (its body already read) to the route's RPC and answers as spec §5 says."""
+
     async def forward(request: web.Request, body: bytes) -> web.Response:
         metadata = () if route.public else session_metadata(request.headers.get("Authorization"))
         if request.remote:  # whom login limits count: the server trusts this only from a loopback peer (api.base)
@@ -208,8 +218,11 @@ def _handler(shared: tuple[Route, ...], forwards: tuple[Forward, ...], body_time
             return await forward(request, await read_body(request, body_timeout) if route.body else b"")
 
         return handle
-    by_key = {name: forward for route, forward in zip(shared, forwards)
-              for name in (route.body_fields[0].json_name, route.body)}
+    by_key = {
+        name: forward
+        for route, forward in zip(shared, forwards)
+        for name in (route.body_fields[0].json_name, route.body)
+    }
     actions = sorted(r.body_fields[0].json_name for r in shared)
 
     async def dispatch(request: web.Request) -> web.Response:
@@ -225,14 +238,26 @@ def _handler(shared: tuple[Route, ...], forwards: tuple[Forward, ...], body_time
     return dispatch
 
 
-def build_app(channel: grpc.aio.Channel, call_timeout: float = CALL_TIMEOUT_SECONDS,
-              body_timeout: float = BODY_READ_TIMEOUT_SECONDS) -> web.Application:
+def build_app(
+    channel: grpc.aio.Channel,
+    call_timeout: float = CALL_TIMEOUT_SECONDS,
+    body_timeout: float = BODY_READ_TIMEOUT_SECONDS,
+) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_envelopes])
     table = routes()
     for (verb, template), shared in by_path(table).items():
-        forwards = tuple(_forwarder(route, channel.unary_unary(
-            route.rpc_path, request_serializer=route.input_class.SerializeToString,
-            response_deserializer=route.output_class.FromString), call_timeout) for route in shared)
+        forwards = tuple(
+            _forwarder(
+                route,
+                channel.unary_unary(
+                    route.rpc_path,
+                    request_serializer=route.input_class.SerializeToString,
+                    response_deserializer=route.output_class.FromString,
+                ),
+                call_timeout,
+            )
+            for route in shared
+        )
         app.router.add_route(verb, template, _handler(shared, forwards, body_timeout))
     document = json.dumps(openapi_document(table)).encode()
 
@@ -262,16 +287,27 @@ class Gateway:
         return http_url(self.host, self.port)
 
     @classmethod
-    async def start(cls, target: str, host: str = "127.0.0.1", port: int = 0, *,
-                    call_timeout: float = CALL_TIMEOUT_SECONDS, grace_seconds: float = 10.0,
-                    body_timeout: float = BODY_READ_TIMEOUT_SECONDS,
-                    keepalive_timeout: float = KEEPALIVE_TIMEOUT_SECONDS, reuse_port: bool = False) -> Gateway:
+    async def start(
+        cls,
+        target: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        call_timeout: float = CALL_TIMEOUT_SECONDS,
+        grace_seconds: float = 10.0,
+        body_timeout: float = BODY_READ_TIMEOUT_SECONDS,
+        keepalive_timeout: float = KEEPALIVE_TIMEOUT_SECONDS,
+        reuse_port: bool = False,
+    ) -> Gateway:
         """`reuse_port`: share the port with other processes (the workers of `ftvm serve --workers N`)."""
         # No receive cap: the server caps what it sends, and a reply it sent must reach the client.
         channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
-        runner = web.AppRunner(build_app(channel, call_timeout, body_timeout), shutdown_timeout=grace_seconds,
-                               keepalive_timeout=keepalive_timeout,
-                               logger=ServerLog(logging.getLogger("aiohttp.server")))
+        runner = web.AppRunner(
+            build_app(channel, call_timeout, body_timeout),
+            shutdown_timeout=grace_seconds,
+            keepalive_timeout=keepalive_timeout,
+            logger=ServerLog(logging.getLogger("aiohttp.server")),
+        )
         try:
             await runner.setup()
             await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()

@@ -40,8 +40,10 @@ TIMESTAMP = "google.protobuf.Timestamp"
 STRUCT = "google.protobuf.Struct"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # ZStack's `MMM d, yyyy h:mm:ss a` (English month and AM/PM whatever the locale).
-ZSTACK_DATE_PATTERN = (r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [1-9][0-9]?, [0-9]{4} "
-                       r"(1[0-2]|[1-9]):[0-5][0-9]:[0-5][0-9] (AM|PM)$")
+ZSTACK_DATE_PATTERN = (
+    r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [1-9][0-9]?, [0-9]{4} "
+    r"(1[0-2]|[1-9]):[0-5][0-9]:[0-5][0-9] (AM|PM)$"
+)
 
 
 class BadRequest(Exception):
@@ -68,6 +70,7 @@ def check_supported(descriptor: Descriptor, _seen: set[str] | None = None) -> No
 
 
 # ---- replies ----------------------------------------------------------------------------------------------------
+
 
 def zstack_date(timestamp) -> str:
     """`Nov 14, 2017 2:20:57 PM` in the server's local time (seconds; ZStack prints no fraction)."""
@@ -127,8 +130,14 @@ def encode(message: Message) -> dict[str, Any]:
 # doubles to every JSON parser, so an integral 1.0 or 1e3 is taken there (json_format does, as proto3 JSON says);
 # a string carries an integer exactly, so it must be written as one (json_format would read "1e3" through a double).
 _INTEGER_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
-_INTEGER_TYPES = frozenset({FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
-                            FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64})
+_INTEGER_TYPES = frozenset(
+    {
+        FieldDescriptor.CPPTYPE_INT32,
+        FieldDescriptor.CPPTYPE_INT64,
+        FieldDescriptor.CPPTYPE_UINT32,
+        FieldDescriptor.CPPTYPE_UINT64,
+    }
+)
 _SHOWN_CHARS = 64  # of a client's value quoted in an error: enough to recognise it, never the whole of a huge one
 
 
@@ -188,8 +197,9 @@ def _check_body(document: Any, descriptor: Descriptor) -> None:
         if field is None:
             continue  # json_format refuses unknown fields
         if field in given:
-            raise BadRequest(f"field '{field.json_name}' of {descriptor.name} is given twice, as '{given[field]}' "
-                             f"and '{key}'")
+            raise BadRequest(
+                f"field '{field.json_name}' of {descriptor.name} is given twice, as '{given[field]}' and '{key}'"
+            )
         given[field] = key
         for item in value if field.is_repeated and isinstance(value, list) else (value,):
             if field.message_type is not None:

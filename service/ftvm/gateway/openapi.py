@@ -22,11 +22,15 @@ from .routes import VARIABLE, Route, by_path
 JSON = "application/json"
 _F = FieldDescriptor
 _INTEGERS = {
-    _F.TYPE_INT32: (-(1 << 31), (1 << 31) - 1, "int32"), _F.TYPE_SINT32: (-(1 << 31), (1 << 31) - 1, "int32"),
-    _F.TYPE_SFIXED32: (-(1 << 31), (1 << 31) - 1, "int32"), _F.TYPE_UINT32: (0, (1 << 32) - 1, None),
+    _F.TYPE_INT32: (-(1 << 31), (1 << 31) - 1, "int32"),
+    _F.TYPE_SINT32: (-(1 << 31), (1 << 31) - 1, "int32"),
+    _F.TYPE_SFIXED32: (-(1 << 31), (1 << 31) - 1, "int32"),
+    _F.TYPE_UINT32: (0, (1 << 32) - 1, None),
     _F.TYPE_FIXED32: (0, (1 << 32) - 1, None),
-    _F.TYPE_INT64: (-(1 << 63), (1 << 63) - 1, "int64"), _F.TYPE_SINT64: (-(1 << 63), (1 << 63) - 1, "int64"),
-    _F.TYPE_SFIXED64: (-(1 << 63), (1 << 63) - 1, "int64"), _F.TYPE_UINT64: (0, (1 << 64) - 1, None),
+    _F.TYPE_INT64: (-(1 << 63), (1 << 63) - 1, "int64"),
+    _F.TYPE_SINT64: (-(1 << 63), (1 << 63) - 1, "int64"),
+    _F.TYPE_SFIXED64: (-(1 << 63), (1 << 63) - 1, "int64"),
+    _F.TYPE_UINT64: (0, (1 << 64) - 1, None),
     _F.TYPE_FIXED64: (0, (1 << 64) - 1, None),
 }
 # The SDK shape's top-level tag lists (ZStack's APIMessage carries them beside `params`).
@@ -118,8 +122,11 @@ class _Schemas:
 
     # -- requests: nothing required, null everywhere (it means unset), no unknown properties
     def request_object(self, fields) -> dict[str, Any]:
-        return {"type": "object", "properties": {f.json_name: self._request_field(f) for f in fields},
-                "additionalProperties": False}
+        return {
+            "type": "object",
+            "properties": {f.json_name: self._request_field(f) for f in fields},
+            "additionalProperties": False,
+        }
 
     def request(self, message: Descriptor) -> dict[str, str]:
         return self._register(message.name, message.full_name, lambda: self.request_object(message.fields))
@@ -142,23 +149,34 @@ def _envelope_responses(schemas: _Schemas) -> dict[str, Any]:
     # types-protobuf types a message's DESCRIPTOR as protobuf's Python Descriptor or upb's
     error = schemas.reply(types_pb2.ErrorCode.DESCRIPTOR)  # type: ignore[arg-type]
     schemas.schemas["ErrorEnvelope"] = {
-        "type": "object", "required": ["success", "error"], "additionalProperties": False,
-        "properties": {"success": {"const": False}, "error": error}}
+        "type": "object",
+        "required": ["success", "error"],
+        "additionalProperties": False,
+        "properties": {"success": {"const": False}, "error": error},
+    }
     content = {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
     return {
-        "BadRequest": {"description": "SYS.1007: malformed JSON, a wrong JSON type, an unknown field or query "
-                                      "parameter, a uuid longer than its maxLength in the path or query, a "
-                                      "missing or ill-formed Authorization header", "content": content},
+        "BadRequest": {
+            "description": "SYS.1007: malformed JSON, a wrong JSON type, an unknown field or query "
+            "parameter, a uuid longer than its maxLength in the path or query, a "
+            "missing or ill-formed Authorization header",
+            "content": content,
+        },
         "NotFound": {"description": "SYS.1003: no API at this path", "content": content},
-        "MethodNotAllowed": {"description": "SYS.1007: the path has no such method",
-                             "headers": {"Allow": {"description": "the methods of the path",
-                                                   "schema": {"type": "string"}}},
-                             "content": content},
-        "RequestTimeout": {"description": "SYS.1007: the body did not arrive in time; the connection is "
-                                          "closed", "content": content},
+        "MethodNotAllowed": {
+            "description": "SYS.1007: the path has no such method",
+            "headers": {"Allow": {"description": "the methods of the path", "schema": {"type": "string"}}},
+            "content": content,
+        },
+        "RequestTimeout": {
+            "description": "SYS.1007: the body did not arrive in time; the connection is closed",
+            "content": content,
+        },
         "PayloadTooLarge": {"description": "SYS.1007: the body is larger than 1 MiB", "content": content},
-        "ApiError": {"description": "an error of the API (ZStack answers 503 for each); `error.code` tells which",
-                     "content": content},
+        "ApiError": {
+            "description": "an error of the API (ZStack answers 503 for each); `error.code` tells which",
+            "content": content,
+        },
     }
 
 
@@ -170,17 +188,33 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
             schema["minLength"] = 1
         parameters.append({"name": f.json_name, "in": "path", "required": True, "schema": schema})
     for f in route.query_fields:
-        parameters.append({"name": f.json_name, "in": "query", "required": False, "schema": _parameter(f),
-                           "style": "form", "explode": True})
-    responses = {"200": {"description": f"the {route.method.output_type.name}",
-                         "content": {JSON: {"schema": schemas.reply(route.method.output_type)}}},
-                 "400": {"$ref": "#/components/responses/BadRequest"},
-                 "404": {"$ref": "#/components/responses/NotFound"},
-                 "405": {"$ref": "#/components/responses/MethodNotAllowed"},
-                 "503": {"$ref": "#/components/responses/ApiError"}}
-    operation: dict[str, Any] = {"operationId": route.name, "tags": [route.method.containing_service.name],
-                                 "summary": f"{route.method.full_name} over REST", "parameters": parameters,
-                                 "responses": responses}
+        parameters.append(
+            {
+                "name": f.json_name,
+                "in": "query",
+                "required": False,
+                "schema": _parameter(f),
+                "style": "form",
+                "explode": True,
+            }
+        )
+    responses = {
+        "200": {
+            "description": f"the {route.method.output_type.name}",
+            "content": {JSON: {"schema": schemas.reply(route.method.output_type)}},
+        },
+        "400": {"$ref": "#/components/responses/BadRequest"},
+        "404": {"$ref": "#/components/responses/NotFound"},
+        "405": {"$ref": "#/components/responses/MethodNotAllowed"},
+        "503": {"$ref": "#/components/responses/ApiError"},
+    }
+    operation: dict[str, Any] = {
+        "operationId": route.name,
+        "tags": [route.method.containing_service.name],
+        "summary": f"{route.method.full_name} over REST",
+        "parameters": parameters,
+        "responses": responses,
+    }
     if route.body:
         responses["408"] = {"$ref": "#/components/responses/RequestTimeout"}
         responses["413"] = {"$ref": "#/components/responses/PayloadTooLarge"}
@@ -209,14 +243,17 @@ def _actions_operation(shared: tuple[Route, ...], schemas: _Schemas) -> dict[str
     operations = [_operation(route, schemas) for route in shared]
     operation = operations[0]
     operation["operationId"] = "Or".join(route.name for route in shared)
-    operation["summary"] = " | ".join(f"{route.method.full_name}" for route in shared) + " over REST (the body's key "\
-        "picks the action)"
-    operation["requestBody"] = {"required": True, "content": {JSON: {"schema": {"oneOf": [
-        o["requestBody"]["content"][JSON]["schema"] for o in operations]}}}}
-    operation["responses"]["200"]["content"][JSON]["schema"] = {"oneOf": [
-        o["responses"]["200"]["content"][JSON]["schema"] for o in operations]}
-    operation["responses"]["200"]["description"] = " or ".join(o["responses"]["200"]["description"]
-                                                               for o in operations)
+    operation["summary"] = (
+        " | ".join(f"{route.method.full_name}" for route in shared) + " over REST (the body's key picks the action)"
+    )
+    operation["requestBody"] = {
+        "required": True,
+        "content": {JSON: {"schema": {"oneOf": [o["requestBody"]["content"][JSON]["schema"] for o in operations]}}},
+    }
+    operation["responses"]["200"]["content"][JSON]["schema"] = {
+        "oneOf": [o["responses"]["200"]["content"][JSON]["schema"] for o in operations]
+    }
+    operation["responses"]["200"]["description"] = " or ".join(o["responses"]["200"]["description"] for o in operations)
     return operation
 
 
@@ -227,18 +264,28 @@ def openapi_document(routes: tuple[Route, ...]) -> dict[str, Any]:
     for (verb, template), shared in by_path(routes).items():
         fields = shared[0].input.fields_by_name
         path = VARIABLE.sub(lambda m: "{" + fields[m.group(1)].json_name + "}", template)
-        paths.setdefault(path, {})[verb.lower()] = (_operation(shared[0], schemas) if len(shared) == 1
-                                                     else _actions_operation(shared, schemas))
+        paths.setdefault(path, {})[verb.lower()] = (
+            _operation(shared[0], schemas) if len(shared) == 1 else _actions_operation(shared, schemas)
+        )
     return {
         "openapi": "3.1.0",
-        "info": {"title": "ftvm REST API (ZStack fault-tolerant VMs)", "version": __version__,
-                 "description": DESCRIPTION},
+        "info": {
+            "title": "ftvm REST API (ZStack fault-tolerant VMs)",
+            "version": __version__,
+            "description": DESCRIPTION,
+        },
         "security": [{"session": []}],
         "paths": paths,
         "components": {
             "schemas": schemas.schemas,
             "responses": responses,
-            "securitySchemes": {"session": {"type": "apiKey", "in": "header", "name": "Authorization",
-                                            "description": "OAuth <sessionUuid> (LogInByAccount's inventory.uuid)"}},
+            "securitySchemes": {
+                "session": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "OAuth <sessionUuid> (LogInByAccount's inventory.uuid)",
+                }
+            },
         },
     }

@@ -98,8 +98,10 @@ def _route(method: MethodDescriptor) -> Route | None:
     fields = method.input_type.fields_by_name
     for variable in VARIABLE.findall(template):
         if variable not in fields or fields[variable].is_repeated or fields[variable].message_type is not None:
-            raise ValueError(f"{method.full_name}: path variable {{{variable}}} must name a top-level scalar field "
-                             f"of {method.input_type.full_name}")
+            raise ValueError(
+                f"{method.full_name}: path variable {{{variable}}} must name a top-level scalar field "
+                f"of {method.input_type.full_name}"
+            )
     if rule.body not in ("", "*") and (rule.body not in fields or fields[rule.body].message_type is None):
         raise ValueError(f"{method.full_name}: body {rule.body!r} must name a message field")
     check_supported(method.input_type)
@@ -129,8 +131,10 @@ def by_path(table: tuple[Route, ...]) -> dict[tuple[str, str], tuple[Route, ...]
     for (verb, template), group in shared.items():
         if len(group) > 1:
             if any(r.body in ("", "*") for r in group):
-                raise ValueError(f"{verb} {template}: RPCs sharing a path must each name their body field: "
-                                 f"{[r.method.full_name for r in group]}")
+                raise ValueError(
+                    f"{verb} {template}: RPCs sharing a path must each name their body field: "
+                    f"{[r.method.full_name for r in group]}"
+                )
             if len({r.body for r in group}) != len(group):
                 raise ValueError(f"{verb} {template}: two RPCs name the same body field")
     return {key: tuple(group) for key, group in shared.items()}

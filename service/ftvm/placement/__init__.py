@@ -33,10 +33,26 @@ from .model import (
 )
 
 __all__ = [
-    "Config", "HostSpec", "StorageSpec", "Request", "Placement", "Inventory", "PlacementEngine",
-    "PlacementError", "InvalidRequest", "UnknownResource", "NoHostAvailable", "ReservationConflict",
-    "StalePlacement", "RULES", "STRATEGIES", "DEFAULT_STRATEGY", "SECONDARY_STORAGE_FACTOR",
-    "uuid_order_key", "create_engine", "engine_names",
+    "Config",
+    "HostSpec",
+    "StorageSpec",
+    "Request",
+    "Placement",
+    "Inventory",
+    "PlacementEngine",
+    "PlacementError",
+    "InvalidRequest",
+    "UnknownResource",
+    "NoHostAvailable",
+    "ReservationConflict",
+    "StalePlacement",
+    "RULES",
+    "STRATEGIES",
+    "DEFAULT_STRATEGY",
+    "SECONDARY_STORAGE_FACTOR",
+    "uuid_order_key",
+    "create_engine",
+    "engine_names",
 ]
 
 
@@ -72,6 +88,7 @@ def engine_names() -> list[str]:
     names = []
     try:
         from . import rust_engine  # noqa: F401
+
         names.append("rust")
     except ImportError:
         pass

@@ -193,8 +193,13 @@ class _Snap:
         self.cluster_ids, self.cluster = ids(h.cluster_uuid for h in hosts)
         self.fd_ids, self.fd = ids(h.failure_domain for h in hosts)
         # rules 1-3 and 7 of semantics.common_rule, which depend on the host alone
-        self.ok = np.array([h.state == "Enabled" and h.status == "Connected" and h.hypervisor == "KVM"
-                            and h.ft_address for h in hosts], dtype=bool)
+        self.ok = np.array(
+            [
+                h.state == "Enabled" and h.status == "Connected" and h.hypervisor == "KVM" and h.ft_address
+                for h in hosts
+            ],
+            dtype=bool,
+        )
         i64 = lambda vals: np.array(list(vals), dtype=np.int64)  # noqa: E731
         self.cpu_cap = i64(cpu_capacity(h.cpu_num, cfg.cpu_overprovisioning_ratio) for h in hosts)
         self.cpu_used = i64(h.cpu_used for h in hosts)
@@ -264,8 +269,6 @@ class _Snap:
         return m
 
 
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Per request and role: candidates and storage options
 
@@ -327,8 +330,7 @@ def _base_mask(snap: _Snap, q: Request) -> np.ndarray:
     if q.cluster_uuid is not None:
         c = snap.cluster_ids.get(q.cluster_uuid)
         m &= (snap.cluster == c) if c is not None else False
-    l2ok = np.array([l2_attached(q, snap.l3_to_l2, snap.cluster_l2.get(c, ())) for c in snap.cluster_ids],
-                    dtype=bool)
+    l2ok = np.array([l2_attached(q, snap.l3_to_l2, snap.cluster_l2.get(c, ())) for c in snap.cluster_ids], dtype=bool)
     if len(l2ok):
         m &= l2ok[snap.cluster]
     m &= (snap.max_ftvm == 0) | (snap.ftvm + 1 <= snap.max_ftvm)
@@ -338,8 +340,6 @@ def _base_mask(snap: _Snap, q: Request) -> np.ndarray:
     m &= snap.cpu_used + q.vcpus <= snap.cpu_cap
     m &= (snap.free >= 0) & (snap.free.astype(np.float64) * cfg.memory_overprovisioning_ratio >= float(q.memory))
     return m
-
-
 
 
 def _pinned(snap: _Snap, q: Request, role: str, base: np.ndarray) -> np.ndarray:
@@ -382,8 +382,11 @@ class _Problem:
 
     def __post_init__(self) -> None:
         self.greedy_placements = [pl if isinstance(pl, Placement) else None for pl in self.greedy]
-        self.greedy_columns = {i: self._columns_of(self.requests[i], pl)
-                               for i in self.valid if (pl := self.greedy_placements[i]) is not None}
+        self.greedy_columns = {
+            i: self._columns_of(self.requests[i], pl)
+            for i in self.valid
+            if (pl := self.greedy_placements[i]) is not None
+        }
         self.greedy_objective, self.greedy_placed, self.greedy_soft = self.score(self.greedy_placements)
 
     @classmethod
@@ -466,8 +469,9 @@ class _Globals:
     def of(cls, problem: _Problem) -> _Globals:
         cfg = problem.snap.cfg
         qs = [problem.requests[i] for i in problem.valid]
-        limits = [q.max_instance_per_host for q in qs
-                  if q.strategy == MAX_INSTANCE_STRATEGY and q.max_instance_per_host > 0]
+        limits = [
+            q.max_instance_per_host for q in qs if q.strategy == MAX_INSTANCE_STRATEGY and q.max_instance_per_host > 0
+        ]
         return cls(
             vmax=max([q.vcpus for q in qs], default=1),
             mmax=max([mem_consume(q.memory, cfg.memory_overprovisioning_ratio) for q in qs], default=1),
@@ -788,8 +792,9 @@ class _ModelBuilder:
 
     def _role_columns(self, i: int, role: str, rd: _Role, kept: np.ndarray, level: np.ndarray) -> list:
         """(column, host, option) of every kept host and each of its storage options."""
-        return [(self._column(i, role, h, opt, level[h]), h, opt)
-                for h in kept.tolist() for opt, m in rd.options if m[h]]
+        return [
+            (self._column(i, role, h, opt, level[h]), h, opt) for h in kept.tolist() for opt, m in rd.options if m[h]
+        ]
 
     def _add_soft_rules(self, i: int, P: list, S: list, greedy: tuple | None) -> None:
         snap = self.snap
@@ -821,8 +826,11 @@ class _ModelBuilder:
         cs = [c for c, _ in terms]
         vc = [requests[i].vcpus for _, i in terms]
         M.at_most(cs, vc, snap.cpu_cap[h] - snap.cpu_used[h])
-        M.at_most(cs, [mem_consume(requests[i].memory, snap.cfg.memory_overprovisioning_ratio) for _, i in terms],
-                  snap.free[h])
+        M.at_most(
+            cs,
+            [mem_consume(requests[i].memory, snap.cfg.memory_overprovisioning_ratio) for _, i in terms],
+            snap.free[h],
+        )
         if snap.max_ftvm[h] > 0:
             M.at_most(cs, [1] * len(cs), snap.max_ftvm[h] - snap.ftvm[h])
         if snap.max_ftvcpu[h] > 0:
@@ -947,8 +955,9 @@ def _stage1(problem: _Problem, cand: dict, sep_ub: int, run: _Run, found: _Found
     return chosen
 
 
-def _stage2(problem: _Problem, cand: dict, exact: bool, prior: dict | None, run: _Run, found: _Found,
-            stats: dict) -> None:
+def _stage2(
+    problem: _Problem, cand: dict, exact: bool, prior: dict | None, run: _Run, found: _Found, stats: dict
+) -> None:
     """Solves the pruned model within the rest of the time limit."""
     built = _build(problem, cand, prior, stats)
     status, values, _, bound = run(built.model, built.hint, max(0.05, run.deadline - time.perf_counter()))
@@ -964,8 +973,9 @@ def _stage2(problem: _Problem, cand: dict, exact: bool, prior: dict | None, run:
 # The answer
 
 
-def _checked_answer(problem: _Problem, base_engine, keys: Sequence[str], found: _Found, solver: str,
-                    stats: dict) -> tuple[str, list[Placement | None]]:
+def _checked_answer(
+    problem: _Problem, base_engine, keys: Sequence[str], found: _Found, solver: str, stats: dict
+) -> tuple[str, list[Placement | None]]:
     """(source, placements): the solver's answer when strictly better than greedy's and it passes a dry run of
     ``reserve()`` on ``base_engine`` (solve_batch's own copy), else greedy's."""
     if found.placements is not None and found.objective is not None and found.objective > problem.greedy_objective:
@@ -979,8 +989,9 @@ def _checked_answer(problem: _Problem, base_engine, keys: Sequence[str], found: 
     return "greedy", problem.greedy_placements
 
 
-def _status_bound_gap(problem: _Problem, found: _Found, exact: bool, sep_ub: int, source: str, objective: int,
-                      stats: dict) -> tuple[str, float, float]:
+def _status_bound_gap(
+    problem: _Problem, found: _Found, exact: bool, sep_ub: int, source: str, objective: int, stats: dict
+) -> tuple[str, float, float]:
     """The status, best bound and gap reported: never OPTIMAL on a capped model unless proven by the bound."""
     status, bound = found.status, found.bound
     if not exact and "proof" not in stats:
@@ -1061,11 +1072,24 @@ def solve_batch(
     objective, placed, soft = problem.score(pls)
     status, bound, gap = _status_bound_gap(problem, found, exact, sep_ub, source, objective, stats)
     return BatchResult(
-        keys=list(keys), requests=list(requests), placements=pls, errors=_errors(problem, pls), source=source,
-        solver=solver, status=status, objective=objective, greedy_objective=problem.greedy_objective,
-        solver_objective=found.objective, best_bound=bound, gap=gap, seconds=time.perf_counter() - t0,
-        placed=placed, greedy_placed=problem.greedy_placed, soft_violations=soft,
-        greedy_soft_violations=problem.greedy_soft, stats=stats,
+        keys=list(keys),
+        requests=list(requests),
+        placements=pls,
+        errors=_errors(problem, pls),
+        source=source,
+        solver=solver,
+        status=status,
+        objective=objective,
+        greedy_objective=problem.greedy_objective,
+        solver_objective=found.objective,
+        best_bound=bound,
+        gap=gap,
+        seconds=time.perf_counter() - t0,
+        placed=placed,
+        greedy_placed=problem.greedy_placed,
+        soft_violations=soft,
+        greedy_soft_violations=problem.greedy_soft,
+        stats=stats,
     )
 
 

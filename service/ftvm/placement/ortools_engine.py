@@ -302,8 +302,9 @@ class OrToolsEngine:
                     ha = {h: v - st.res_local.get(h, 0) for h, v in s.host_available.items()}
                     storages.append(replace(s, host_available=ha))
                 else:
-                    storages.append(replace(s, available=s.available - st.res_shared,
-                                            host_available=dict(s.host_available)))
+                    storages.append(
+                        replace(s, available=s.available - st.res_shared, host_available=dict(s.host_available))
+                    )
             return Inventory(
                 config=self.config,
                 hosts=hosts,

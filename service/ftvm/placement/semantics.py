@@ -20,8 +20,9 @@ from .model import RULES, SECONDARY_STORAGE_FACTOR, STRATEGIES, Config, HostSpec
 U64_MAX = (1 << 64) - 1
 
 # Rule indices: positions in RULES, the pipeline order.
-R_STATE, R_STATUS, R_HYPERVISOR, R_LOCATION, R_ANTI, R_L2, R_FTNET, R_FTLIM, R_MAXINST, R_CPU, R_MEM, R_STORAGE = (
-    range(len(RULES)))
+R_STATE, R_STATUS, R_HYPERVISOR, R_LOCATION, R_ANTI, R_L2, R_FTNET, R_FTLIM, R_MAXINST, R_CPU, R_MEM, R_STORAGE = range(
+    len(RULES)
+)
 assert RULES[R_LOCATION] == "Location" and RULES[R_ANTI] == "HostAntiAffinity" and RULES[R_STORAGE] == "PrimaryStorage"
 
 MAX_INSTANCE_STRATEGY = "MaxInstancePerHostHostAllocatorStrategy"
@@ -44,6 +45,7 @@ def validate_request(q: Request) -> None:
 
 
 # ---- quantities ------------------------------------------------------------------------------------------------
+
 
 def cpu_capacity(cpu_num: int, ratio: float) -> int:
     """vCPUs a host can hold: ``floor(cpu_num * cpu_ratio)``."""
@@ -85,6 +87,7 @@ def reservation_delta(q: Request, config: Config) -> tuple[int, int, int, int, i
 
 # ---- host filters ----------------------------------------------------------------------------------------------
 
+
 def l2_attached(q: Request, l3_to_l2: Mapping[str, str], cluster_l2s: Collection[str]) -> bool:
     """Rule 6 for a host whose cluster has ``cluster_l2s`` attached: every L3's L2 is (an unknown L3 is nowhere)."""
     for l3 in q.l3_uuids:
@@ -121,8 +124,10 @@ def common_rule(h: HostSpec, q: Request, config: Config, l2_ok: bool) -> int:
         return R_L2
     if not h.ft_address:
         return R_FTNET
-    if not ((h.max_ft_vms == 0 or h.ft_vm_count + 1 <= h.max_ft_vms)
-            and (h.max_ft_vcpus == 0 or h.ft_vcpu_count + q.vcpus <= h.max_ft_vcpus)):
+    if not (
+        (h.max_ft_vms == 0 or h.ft_vm_count + 1 <= h.max_ft_vms)
+        and (h.max_ft_vcpus == 0 or h.ft_vcpu_count + q.vcpus <= h.max_ft_vcpus)
+    ):
         return R_FTLIM
     if q.strategy == MAX_INSTANCE_STRATEGY and q.max_instance_per_host > 0 and not h.vm_count < q.max_instance_per_host:
         return R_MAXINST
@@ -166,6 +171,7 @@ def no_host_available(phase: str, removed: Mapping[str, int], considered: int) -
 
 # ---- strategy score --------------------------------------------------------------------------------------------
 
+
 def strategy_score(strategy: str, h: HostSpec, config: Config) -> int:
     """The strategy's score of a host with its effective usage (lower is better; ties by uuid_order_key)."""
     if strategy in VM_COUNT_STRATEGIES:
@@ -179,6 +185,7 @@ def strategy_score(strategy: str, h: HostSpec, config: Config) -> int:
 
 
 # ---- storage ---------------------------------------------------------------------------------------------------
+
 
 @dataclass(slots=True)
 class StorageState:
@@ -203,8 +210,9 @@ class StorageState:
         return self.spec.available - self.res_shared
 
 
-def storage_fits(st: StorageState | None, h: HostSpec, nbytes: int, config: Config,
-                 already: int = 0) -> TypeGuard[StorageState]:
+def storage_fits(
+    st: StorageState | None, h: HostSpec, nbytes: int, config: Config, already: int = 0
+) -> TypeGuard[StorageState]:
     """The doc's ``fits(s, h, bytes, already)``: Enabled, Connected, attached to h's cluster, and
     ``avail - already - consume(bytes) >= storage_reserved_capacity``."""
     if st is None or st.spec.state != "Enabled" or st.spec.status != "Connected" or h.cluster_uuid not in st.clusters:
@@ -225,8 +233,9 @@ def best_storage(h: HostSpec, candidates: Iterable[StorageState]) -> StorageStat
     return min(candidates, key=lambda st: storage_preference(cast(int, st.avail(h.uuid)), st.key), default=None)
 
 
-def choose_primary_storage(q: Request, h: HostSpec, storages: Mapping[str, StorageState],
-                           attached: Iterable[StorageState], config: Config) -> tuple[str, str] | None:
+def choose_primary_storage(
+    q: Request, h: HostSpec, storages: Mapping[str, StorageState], attached: Iterable[StorageState], config: Config
+) -> tuple[str, str] | None:
     """(root storage, data storage) of the primary on ``h``, or None; ``attached``: the storages of h's cluster."""
     r, d = q.root_bytes, q.data_bytes
     if q.data_storage_uuid is not None:
@@ -240,8 +249,9 @@ def choose_primary_storage(q: Request, h: HostSpec, storages: Mapping[str, Stora
             if root.uuid == data.uuid:
                 return (data.uuid, data.uuid) if storage_fits(data, h, r + d, config) else None
             return (root.uuid, data.uuid) if storage_fits(root, h, r, config) else None
-        root = best_storage(h, (st for st in attached
-                                if storage_fits(st, h, r + d if st.uuid == data.uuid else r, config)))
+        root = best_storage(
+            h, (st for st in attached if storage_fits(st, h, r + d if st.uuid == data.uuid else r, config))
+        )
         return None if root is None else (root.uuid, data.uuid)
     if q.root_storage_uuid is not None:
         root = storages.get(q.root_storage_uuid)
@@ -256,8 +266,9 @@ def is_same_storage(st: StorageState, root: str, data: str) -> bool:
     return not st.local and st.uuid in (root, data)
 
 
-def secondary_storage_options(q: Request, h: HostSpec, root: str, data: str, attached: Iterable[StorageState],
-                              config: Config) -> list[tuple[StorageState, bool]]:
+def secondary_storage_options(
+    q: Request, h: HostSpec, root: str, data: str, attached: Iterable[StorageState], config: Config
+) -> list[tuple[StorageState, bool]]:
     """Every (storage, is the primary's) of h's cluster that holds the secondary, given the primary's storages."""
     take = primary_take(q, root, data, config.storage_overprovisioning_ratio)
     n = secondary_bytes(q)
@@ -269,8 +280,9 @@ def secondary_storage_options(q: Request, h: HostSpec, root: str, data: str, att
     return out
 
 
-def choose_secondary_storage(q: Request, h: HostSpec, root: str, data: str, attached: Iterable[StorageState],
-                             config: Config) -> tuple[str, bool] | None:
+def choose_secondary_storage(
+    q: Request, h: HostSpec, root: str, data: str, attached: Iterable[StorageState], config: Config
+) -> tuple[str, bool] | None:
     """(storage uuid, is the primary's) of the secondary on ``h``, or None."""
     options = secondary_storage_options(q, h, root, data, attached, config)
     if not options:

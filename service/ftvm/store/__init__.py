@@ -68,18 +68,23 @@ class Tx(Protocol):
     def after_writes(self, check: Callable[[Tx], None]) -> None:
         """Runs `check` once this op's writes (and, in a group commit, the other ops' too) are in the
         transaction; an exception fails the op."""
+
     def emit(self, change: Mapping[str, Any]) -> None:
         """Records a change the other replicas must apply to what they hold in memory (JSON-able): written to
         the change feed in this transaction, and dropped with the op if the op fails."""
+
     def feed_head(self) -> int:
         """The sequence number of the last change feed entry committed."""
+
     def feed_after(self, seq: int, limit: int) -> list[FeedEntry]: ...
     def take_counter(self, name: str, step: int) -> int:
         """Adds `step` to the named counter and answers the new value: [value - step + 1, value] is the caller's."""
+
     def update(self, table: str, where: Mapping[str, Any], values: Mapping[str, Any]) -> int: ...
     def delete(self, table: str, where: Mapping[str, Any]) -> int: ...
     def delete_below(self, table: str, column: str, value: Any) -> int:
         """Deletes the rows whose `column` is below `value` (retention)."""
+
     def select(self, table: str, where: Mapping[str, Any] | None = None) -> list[Row]: ...
     def select_in(self, table: str, column: str, values: Sequence[Any]) -> list[Row]: ...
     def max_value(self, table: str, column: str) -> Any: ...
@@ -102,11 +107,19 @@ class Store(Protocol):
     def write(self, op: Callable[[Tx], T]) -> T: ...
     def begin_batch(self, ops: Sequence[Callable[[Tx], Any]]) -> PendingBatch: ...
     def read(self, op: Callable[[Tx], T]) -> T: ...
-    def query(self, view: str, conditions: Sequence[Condition], sort: tuple[str, bool] | None, limit: int | None,
-              start: int, count: bool) -> tuple[list[Row], int | None]: ...
+    def query(
+        self,
+        view: str,
+        conditions: Sequence[Condition],
+        sort: tuple[str, bool] | None,
+        limit: int | None,
+        start: int,
+        count: bool,
+    ) -> tuple[list[Row], int | None]: ...
     def columns(self, view: str) -> frozenset[str]: ...
     def watch_feed(self, head_moved: Callable[[int], None]) -> None:
         """Calls `head_moved(head)` (from any thread) soon after the change feed's head moves, until close()."""
+
     def close(self) -> None: ...
 
 

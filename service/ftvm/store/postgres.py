@@ -72,8 +72,9 @@ def _translate(error: psycopg.Error, table: str | None) -> Exception:
     return error
 
 
-def _statement(conn: psycopg.Connection[DictRow], sql: str, params: Sequence[Any] = (),
-               table: str | None = None) -> Any:
+def _statement(
+    conn: psycopg.Connection[DictRow], sql: str, params: Sequence[Any] = (), table: str | None = None
+) -> Any:
     try:
         return conn.execute(sql, params)
     except psycopg.Error as e:
@@ -119,7 +120,9 @@ class _PgTx(SqlTx):
             "entry AS (INSERT INTO change_feed (seq, origin, create_date, changes) "
             "SELECT seq, %s, %s, %s FROM head RETURNING seq) "
             f"SELECT seq, pg_notify('{FEED_CHANNEL}', seq::text) FROM entry",
-            (origin, now, self._changes_json()), "change_feed").fetchone()["seq"]
+            (origin, now, self._changes_json()),
+            "change_feed",
+        ).fetchone()["seq"]
 
 
 class PostgresStore(GroupCommitStore):
@@ -142,13 +145,18 @@ class PostgresStore(GroupCommitStore):
             conn.close()
             raise
         self._readers = _ReadConnections(
-            lambda: self._connect(self._conninfo("read", READ_STATEMENT_TIMEOUT_MS)), READ_CONNECTIONS)
+            lambda: self._connect(self._conninfo("read", READ_STATEMENT_TIMEOUT_MS)), READ_CONNECTIONS
+        )
 
     def _conninfo(self, role: str, statement_timeout_ms: int, *options: str) -> str:
         """The URL's parameters, with the store's timeouts unless the URL sets them."""
         params: dict[str, Any] = conninfo_to_dict(self.url)
-        for name, value in dict(connect_timeout=CONNECT_TIMEOUT_SECONDS, tcp_user_timeout=TCP_USER_TIMEOUT_MS,
-                                application_name=f"ftvm {self.origin} {role}", **KEEPALIVE).items():
+        for name, value in dict(
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            tcp_user_timeout=TCP_USER_TIMEOUT_MS,
+            application_name=f"ftvm {self.origin} {role}",
+            **KEEPALIVE,
+        ).items():
             params.setdefault(name, value)
         settings = [f"-c statement_timeout={statement_timeout_ms}", *options]
         params["options"] = " ".join(filter(None, [params.get("options", ""), *settings]))
@@ -188,8 +196,11 @@ class PostgresStore(GroupCommitStore):
     def _load_columns(conn: psycopg.Connection[DictRow]) -> tuple[dict[str, frozenset[str]], dict[str, dict[str, str]]]:
         """Column names per table and view, and each column's kind for queries: text, number or boolean."""
         kinds: dict[str, dict[str, str]] = {}
-        for r in _statement(conn, "SELECT table_name, column_name, data_type FROM information_schema.columns "
-                                  "WHERE table_schema = current_schema()"):
+        for r in _statement(
+            conn,
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema()",
+        ):
             kind = {"text": "text", "character varying": "text", "boolean": "boolean"}.get(r["data_type"], "number")
             kinds.setdefault(r["table_name"], {})[r["column_name"]] = kind
         return {t: frozenset(c) for t, c in kinds.items()}, kinds
@@ -204,9 +215,14 @@ class PostgresStore(GroupCommitStore):
         if time.monotonic() < self._connect_again_at:
             raise StoreUnavailable(self._connect_error)
         try:
-            self._writer_conn = self._connect(self._conninfo(
-                "writer", WRITE_STATEMENT_TIMEOUT_MS, "-c synchronous_commit=on",
-                f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"))
+            self._writer_conn = self._connect(
+                self._conninfo(
+                    "writer",
+                    WRITE_STATEMENT_TIMEOUT_MS,
+                    "-c synchronous_commit=on",
+                    f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}",
+                )
+            )
         except StoreUnavailable as e:
             self._connect_again_at = time.monotonic() + RECONNECT_PAUSE_SECONDS
             self._connect_error = str(e)
@@ -269,8 +285,15 @@ class PostgresStore(GroupCommitStore):
     def read(self, op: Callable[[_PgTx], T]) -> T:
         return self._in_snapshot(op)
 
-    def query(self, view: str, conditions: Sequence[Condition], sort: tuple[str, bool] | None, limit: int | None,
-              start: int, count: bool) -> tuple[list[Row], int | None]:
+    def query(
+        self,
+        view: str,
+        conditions: Sequence[Condition],
+        sort: tuple[str, bool] | None,
+        limit: int | None,
+        start: int,
+        count: bool,
+    ) -> tuple[list[Row], int | None]:
         """SQLite's semantics: values compared as the column's type (a number column against a text that is no
         number: numbers sort before texts), texts in binary order, LIKE case-insensitive for ASCII only and without
         an escape character, NULLs first in ascending order."""
@@ -406,8 +429,11 @@ def _clause(c: Condition, kind: str, params: list[Any]) -> str:
     if c.op in ("is-null", "not-null"):
         return f"{column} IS {'' if c.op == 'is-null' else 'NOT '}NULL"
     if c.op in ("like", "not-like"):
-        text = {"text": column, "number": f"CAST({column} AS TEXT)",
-                "boolean": f"CAST(CAST({column} AS INTEGER) AS TEXT)"}[kind]
+        text = {
+            "text": column,
+            "number": f"CAST({column} AS TEXT)",
+            "boolean": f"CAST(CAST({column} AS INTEGER) AS TEXT)",
+        }[kind]
         params.append(str(c.value).split("\0")[0])  # SQLite's LIKE reads its pattern up to a NUL
         return f"{text} COLLATE \"C\" {'ILIKE' if c.op == 'like' else 'NOT ILIKE'} %s ESCAPE ''"
     convert: Callable[[Any], Any]

@@ -174,20 +174,23 @@ FROM ft_groups g JOIN vm_instances v ON v.uuid = g.primary_vm_instance_uuid;
 # the first usage change of a transaction takes one advisory lock (key 'ftvmusag', held to the end of the
 # transaction), so transactions that change usage never deadlock on counter rows they lock in different orders
 # (a create locks its hosts then its storages, a destroy the other way round).
-_V2_TABLES = Dialects(sqlite="""
+_V2_TABLES = Dialects(
+    sqlite="""
 CREATE TABLE host_usage (
   host_uuid TEXT PRIMARY KEY, cpu_used BIGINT NOT NULL, memory_used BIGINT NOT NULL, vm_count INTEGER NOT NULL)
   WITHOUT ROWID;
 CREATE TABLE storage_usage (
   primary_storage_uuid TEXT NOT NULL, host_uuid TEXT NOT NULL DEFAULT '', used BIGINT NOT NULL,
   PRIMARY KEY (primary_storage_uuid, host_uuid)) WITHOUT ROWID;
-""", postgresql="""
+""",
+    postgresql="""
 CREATE TABLE host_usage (
   host_uuid TEXT PRIMARY KEY, cpu_used BIGINT NOT NULL, memory_used BIGINT NOT NULL, vm_count INTEGER NOT NULL);
 CREATE TABLE storage_usage (
   primary_storage_uuid TEXT NOT NULL, host_uuid TEXT NOT NULL DEFAULT '', used BIGINT NOT NULL,
   PRIMARY KEY (primary_storage_uuid, host_uuid));
-""")
+""",
+)
 _V2_BACKFILL = """
 INSERT INTO host_usage (host_uuid, cpu_used, memory_used, vm_count)
   SELECT host_uuid, SUM(cpu_num), SUM(allocated_memory), COUNT(*) FROM vm_instances
@@ -196,7 +199,8 @@ INSERT INTO storage_usage (primary_storage_uuid, host_uuid, used)
   SELECT primary_storage_uuid, COALESCE(host_uuid, ''), SUM(allocated_size) FROM volumes
   WHERE primary_storage_uuid IS NOT NULL GROUP BY primary_storage_uuid, COALESCE(host_uuid, '');
 """
-_V2_TRIGGERS = Dialects(sqlite="""
+_V2_TRIGGERS = Dialects(
+    sqlite="""
 CREATE TRIGGER vm_instances_usage_insert AFTER INSERT ON vm_instances WHEN NEW.host_uuid IS NOT NULL
 BEGIN
   INSERT INTO host_usage (host_uuid, cpu_used, memory_used, vm_count)
@@ -222,7 +226,8 @@ BEGIN
   UPDATE storage_usage SET used = used - OLD.allocated_size
     WHERE primary_storage_uuid = OLD.primary_storage_uuid AND host_uuid = COALESCE(OLD.host_uuid, '');
 END;
-""", postgresql="""
+""",
+    postgresql="""
 CREATE FUNCTION vm_instances_usage_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_advisory_xact_lock(x'6674766d75736167'::bigint);
@@ -262,7 +267,8 @@ BEGIN
 END $$;
 CREATE TRIGGER volumes_usage_delete AFTER DELETE ON volumes FOR EACH ROW
   WHEN (OLD.primary_storage_uuid IS NOT NULL AND OLD.allocated_size > 0) EXECUTE FUNCTION volumes_usage_delete();
-""")
+""",
+)
 _V2_VIEWS = """
 DROP INDEX volumes_storage;
 DROP VIEW host_inventory;
@@ -272,19 +278,22 @@ SELECT h.*, COALESCE(u.cpu_used, 0) AS cpu_used, COALESCE(u.memory_used, 0) AS m
 FROM hosts h LEFT JOIN host_usage u ON u.host_uuid = h.uuid;
 DROP VIEW primary_storage_inventory;
 """
-_V2_STORAGE_VIEW = Dialects(sqlite="""
+_V2_STORAGE_VIEW = Dialects(
+    sqlite="""
 CREATE VIEW primary_storage_inventory AS
 SELECT p.*, COALESCE(u.used, 0) AS used_capacity
 FROM primary_storages p LEFT JOIN (
   SELECT primary_storage_uuid, SUM(used) AS used FROM storage_usage GROUP BY primary_storage_uuid) u
   ON u.primary_storage_uuid = p.uuid;
-""", postgresql="""
+""",
+    postgresql="""
 CREATE VIEW primary_storage_inventory AS
 SELECT p.*, COALESCE(u.used, 0) AS used_capacity
 FROM primary_storages p LEFT JOIN (
   SELECT primary_storage_uuid, CAST(SUM(used) AS BIGINT) AS used FROM storage_usage GROUP BY primary_storage_uuid) u
   ON u.primary_storage_uuid = p.uuid;
-""")
+""",
+)
 
 
 # Accounts carry a description (CreateAccount).
@@ -348,7 +357,8 @@ ALTER TABLE replicas ADD COLUMN pid INTEGER;
 DROP VIEW ft_group_inventory;
 DROP VIEW volume_inventory;
 """
-_V7_GROUPS = Dialects(sqlite="""
+_V7_GROUPS = Dialects(
+    sqlite="""
 CREATE TABLE ft_groups_v7 (
   uuid TEXT PRIMARY KEY, account_uuid TEXT NOT NULL REFERENCES accounts(uuid), name TEXT NOT NULL,
   description TEXT, primary_vm_instance_uuid TEXT NOT NULL UNIQUE, secondary_vm_instance_uuid TEXT UNIQUE,
@@ -362,11 +372,13 @@ DROP TABLE ft_groups;
 ALTER TABLE ft_groups_v7 RENAME TO ft_groups;
 CREATE INDEX ft_groups_account ON ft_groups(account_uuid);
 CREATE INDEX ft_groups_status ON ft_groups(status);
-""", postgresql="""
+""",
+    postgresql="""
 ALTER TABLE ft_groups ALTER COLUMN secondary_vm_instance_uuid DROP NOT NULL;
 ALTER TABLE ft_groups ADD COLUMN status_reason TEXT;
 CREATE INDEX ft_groups_status ON ft_groups(status);
-""")
+""",
+)
 _V7_VIEWS = """
 CREATE VIEW ft_group_inventory AS
 SELECT g.uuid, g.name, g.description, v.zone_uuid, v.cluster_uuid, v.image_uuid, v.host_uuid, v.last_host_uuid,
@@ -414,5 +426,11 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 def migrations(dialect: str) -> list[list[str]]:
     """Each version's statements in `dialect` ("sqlite" or "postgresql"), version 1 first."""
-    return [[statement for part in parts for statement in statements(
-        part if isinstance(part, str) else getattr(part, dialect))] for parts in _MIGRATIONS]
+    return [
+        [
+            statement
+            for part in parts
+            for statement in statements(part if isinstance(part, str) else getattr(part, dialect))
+        ]
+        for parts in _MIGRATIONS
+    ]

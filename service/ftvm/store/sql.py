@@ -97,14 +97,18 @@ class SqlTx:
 
     def feed_after(self, seq: int, limit: int) -> list[FeedEntry]:
         self._flush()
-        rows = self._execute(f"SELECT * FROM change_feed WHERE seq > {self.MARK} ORDER BY seq LIMIT {self.MARK}",
-                             (seq, limit)).fetchall()
+        rows = self._execute(
+            f"SELECT * FROM change_feed WHERE seq > {self.MARK} ORDER BY seq LIMIT {self.MARK}", (seq, limit)
+        ).fetchall()
         return [FeedEntry(r["seq"], r["origin"], r["create_date"], json.loads(r["changes"])) for r in rows]
 
     def take_counter(self, name: str, step: int) -> int:
         self._flush()
-        return self._execute(f"UPDATE counters SET value = value + {self.MARK} WHERE name = {self.MARK} "
-                             "RETURNING value", (step, name), "counters").fetchone()["value"]
+        return self._execute(
+            f"UPDATE counters SET value = value + {self.MARK} WHERE name = {self.MARK} RETURNING value",
+            (step, name),
+            "counters",
+        ).fetchone()["value"]
 
     def after_writes(self, check: Callable[[SqlTx], None]) -> None:
         if self._merged:
@@ -123,7 +127,7 @@ class SqlTx:
             row_sql = f"({self._marks(width)})"
             per_statement = max(1, self.MAX_VARIABLES // width)
             for start in range(0, len(rows), per_statement):
-                chunk = rows[start:start + per_statement]
+                chunk = rows[start : start + per_statement]
                 sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([row_sql] * len(chunk))}"
                 statements.append((sql, [r[n] for r in chunk for n in names], table))
         self._insert_all(statements)
@@ -162,8 +166,9 @@ class SqlTx:
         self._check(table, [column])
         if not values:
             return []
-        return self._execute(f"SELECT * FROM {table} WHERE {column} IN ({self._marks(len(values))})",
-                             list(values)).fetchall()
+        return self._execute(
+            f"SELECT * FROM {table} WHERE {column} IN ({self._marks(len(values))})", list(values)
+        ).fetchall()
 
     def max_value(self, table: str, column: str) -> Any:
         """The column's largest value (None for an empty table)."""
@@ -175,15 +180,18 @@ class SqlTx:
         self._flush()
         usage = {u: HostUsage(0, 0, 0) for u in host_uuids}
         if host_uuids:
-            rows = self._execute(f"SELECT * FROM host_usage WHERE host_uuid IN ({self._marks(len(host_uuids))})",
-                                 list(host_uuids)).fetchall()
+            rows = self._execute(
+                f"SELECT * FROM host_usage WHERE host_uuid IN ({self._marks(len(host_uuids))})", list(host_uuids)
+            ).fetchall()
             usage.update({r["host_uuid"]: HostUsage(r["cpu_used"], r["memory_used"], r["vm_count"]) for r in rows})
         return usage
 
     def storage_used(self, storage_uuid: str, host_uuid: str | None = None) -> int:
         self._flush()
-        row = self._execute(f"SELECT used FROM storage_usage WHERE primary_storage_uuid = {self.MARK} "
-                            f"AND host_uuid = {self.MARK}", [storage_uuid, host_uuid or ""]).fetchone()
+        row = self._execute(
+            f"SELECT used FROM storage_usage WHERE primary_storage_uuid = {self.MARK} AND host_uuid = {self.MARK}",
+            [storage_uuid, host_uuid or ""],
+        ).fetchone()
         return row["used"] if row else 0
 
 
@@ -191,8 +199,9 @@ class PendingBatch:
     """A group commit whose ops have run: `outcomes` is (result, None) or (None, error) per op, final once
     `commit()` returned (a failed commit turns every outcome into its error)."""
 
-    def __init__(self, store: GroupCommitStore, conn: Any, outcomes: list[tuple[Any, BaseException | None]],
-                 feed_seq: int | None) -> None:
+    def __init__(
+        self, store: GroupCommitStore, conn: Any, outcomes: list[tuple[Any, BaseException | None]], feed_seq: int | None
+    ) -> None:
         self._store = store
         self._conn = conn
         self.outcomes = outcomes
@@ -278,8 +287,11 @@ class GroupCommitStore:
             batch.committed = True
         except Exception as e:  # the commit failed: every op of the batch failed with it
             error, batch.outcome_unknown = self._commit_failed(conn, e)
-            log.exception("group commit of %d ops failed%s", len(batch.outcomes),
-                          " (it may have landed)" if batch.outcome_unknown else "")
+            log.exception(
+                "group commit of %d ops failed%s",
+                len(batch.outcomes),
+                " (it may have landed)" if batch.outcome_unknown else "",
+            )
             batch.outcomes = [(None, error)] * len(batch.outcomes)
         finally:
             self._write_lock.release()

@@ -45,8 +45,10 @@ class _SqliteTx(SqlTx):
         if not self.changes:
             return None
         seq = self._conn.execute("UPDATE feed_head SET seq = seq + 1 WHERE id = 1 RETURNING seq").fetchone()["seq"]
-        self._conn.execute("INSERT INTO change_feed (seq, origin, create_date, changes) VALUES (?, ?, ?, ?)",
-                           (seq, origin, now, self._changes_json()))
+        self._conn.execute(
+            "INSERT INTO change_feed (seq, origin, create_date, changes) VALUES (?, ?, ?, ?)",
+            (seq, origin, now, self._changes_json()),
+        )
         return seq
 
 
@@ -103,8 +105,12 @@ class SqliteStore(GroupCommitStore):
 
     @staticmethod
     def _load_columns(conn: sqlite3.Connection) -> dict[str, frozenset[str]]:
-        names = [r["name"] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")]
+        names = [
+            r["name"]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         return {n: frozenset(r["name"] for r in conn.execute(f"PRAGMA table_info({n})")) for n in names}
 
     # -- writes ------------------------------------------------------------------------------------------------
@@ -142,8 +148,15 @@ class SqliteStore(GroupCommitStore):
         finally:
             conn.execute("COMMIT")
 
-    def query(self, view: str, conditions: Sequence[Condition], sort: tuple[str, bool] | None, limit: int | None,
-              start: int, count: bool) -> tuple[list[Row], int | None]:
+    def query(
+        self,
+        view: str,
+        conditions: Sequence[Condition],
+        sort: tuple[str, bool] | None,
+        limit: int | None,
+        start: int,
+        count: bool,
+    ) -> tuple[list[Row], int | None]:
         known = self._columns[view]
         clauses, params = [], []
         for c in conditions:
@@ -178,6 +191,7 @@ class SqliteStore(GroupCommitStore):
     def watch_feed(self, head_moved: Callable[[int], None]) -> None:
         """A thread polls the file's data version (cheap: no transaction) every FEED_POLL_SECONDS; when another
         connection committed, it reads the feed's head and reports it."""
+
         def watch() -> None:
             conn = self._connect()
             try:
