@@ -21,9 +21,9 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -377,7 +377,7 @@ def _worker_main(config: ServerConfig, index: int, ready, log_level: int) -> Non
         while not stop.is_set() and os.getppid() == supervisor:
             try:
                 await asyncio.wait_for(stop.wait(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         await running.stop()
 
@@ -468,7 +468,7 @@ class ServerThread:
         self._ready.set()
         self._loop.run_forever()
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self._thread.start()
         self._ready.wait()
         if self._error is not None:

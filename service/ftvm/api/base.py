@@ -13,7 +13,8 @@ import asyncio
 import functools
 import ipaddress
 import logging
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 from urllib.parse import unquote
 
 import grpc
@@ -146,7 +147,7 @@ def rpc(admin: bool = False, public: bool = False) -> Callable:
             except StoreUnavailable as e:
                 log.warning("%s: the database is unavailable (%s)", method.__qualname__, e)
                 return database_unavailable(str(e))
-            except Exception:  # noqa: BLE001 -- a bug: answered as SYS.1000, never a bare crash
+            except Exception:  # a bug: answered as SYS.1000, never a bare crash
                 log.exception("unexpected error in %s", method.__qualname__)
                 return internal(f"unexpected error in {method.__name__}; see the server log")
 

@@ -6,8 +6,9 @@ stored as 0/1 become bools, None leaves the field unset, columns the message lac
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from functools import cache, lru_cache
+from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -24,7 +25,7 @@ def _timestamp(ms: int) -> Timestamp:
     return Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _plan(cls: type[Message]) -> _Plan:
     plan: _Plan = {}
     for f in cls.DESCRIPTOR.fields:

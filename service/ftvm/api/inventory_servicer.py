@@ -8,7 +8,8 @@ ranges of L3 networks from the catalog.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message

@@ -26,9 +26,9 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
 
 from ftvm.store import Conflict, Row, Store, Tx
 

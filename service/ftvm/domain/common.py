@@ -7,17 +7,18 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from ftvm.placement import PlacementEngine
 from ftvm.store import Conflict, Store, Tx
 
 from .catalog import Catalog
-from .network import NetworkAllocator
 from .errors import FtError, already_exists, invalid, mandatory
 from .limits import check_text, text_problem
+from .network import NetworkAllocator
 
 T = TypeVar("T")
 

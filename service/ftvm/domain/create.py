@@ -28,8 +28,9 @@ import json
 import logging
 import math
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ftvm.agent import HostAgent, HostAgentError, VmSpec
 from ftvm.placement import (
@@ -38,8 +39,8 @@ from ftvm.placement import (
     NoHostAvailable,
     Placement,
     PlacementError,
-    ReservationConflict,
     Request,
+    ReservationConflict,
 )
 from ftvm.store import Conflict, Row, Tx
 
@@ -47,6 +48,7 @@ from .accounts import Account
 from .catalog import Catalog
 from .common import Domain, check_description, check_name, check_resource_uuid, new_uuid
 from .errors import FtError, already_exists, invalid, mandatory, not_found, operation_failed
+from .holdings import Holdings
 from .limits import (
     MAX_DATA_DISKS,
     MAX_KEYWORD_LENGTH,
@@ -54,10 +56,9 @@ from .limits import (
     MAX_TAG_LENGTH,
     MAX_TAGS,
     MAX_UUID_LENGTH,
-    check_text,
     check_list,
+    check_text,
 )
-from .holdings import Holdings
 from .network import ensure_internal_ids, int_to_ip
 from .records import Disk, VolumeMaker, build_vm_view, group_view, nic_row, pair_views, shadow_view
 from .system_tags import parse_system_tags
@@ -381,7 +382,7 @@ class CreateFlow:
             if not entry[1]:
                 del self._named[plan.group_uuid]
 
-    async def _create(self, account: Account, plan: _Plan, retry: "_Retryable | None") -> CreateResult:
+    async def _create(self, account: Account, plan: _Plan, retry: _Retryable | None) -> CreateResult:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return await self._attempt(account, plan, retry)
@@ -400,7 +401,7 @@ class CreateFlow:
                 await self._refresh()
         raise AssertionError("unreachable")
 
-    async def _attempt(self, account: Account, plan: _Plan, retry: "_Retryable | None") -> CreateResult:
+    async def _attempt(self, account: Account, plan: _Plan, retry: _Retryable | None) -> CreateResult:
         domain = self._domain
         await ensure_internal_ids(domain, 2)
         await domain.gate.acquire_shared()
@@ -474,7 +475,7 @@ class CreateFlow:
         except PlacementError as e:
             raise operation_failed(f"placement refused the request: {e}") from e
 
-    async def _start_pair(self, r: "_Records", undo: list) -> None:
+    async def _start_pair(self, r: _Records, undo: list) -> None:
         """Both starts at once; the undo destroys both VMs, whatever their starts answered (destroying a VM the host
         does not hold is a success), once both starts are over."""
         vms = (r.primary_vm, r.secondary_vm)
@@ -509,7 +510,7 @@ class CreateFlow:
             raise HostAgentError("; ".join(left))
 
     # -- records ---------------------------------------------------------------------------------------------------
-    def _build_records(self, account: Account, plan: _Plan, placement: Placement | None, undo: list) -> "_Records":
+    def _build_records(self, account: Account, plan: _Plan, placement: Placement | None, undo: list) -> _Records:
         cat = self._domain.catalog
         net = self._domain.network
         group = plan.group_uuid
@@ -682,7 +683,7 @@ class CreateFlow:
         ]
         return r
 
-    def _commit(self, tx: Tx, r: "_Records", checks: "CapacityChecks | None", retry: "_Retryable | None") -> None:
+    def _commit(self, tx: Tx, r: _Records, checks: CapacityChecks | None, retry: _Retryable | None) -> None:
         try:
             tx.insert("ft_groups", [r.group])
         except Conflict as e:  # a create with the same resourceUuid committed first
@@ -721,7 +722,7 @@ class CreateFlow:
             tx.after_writes(checks.verify)
 
 
-def capacity_checks(cat: Catalog, placement: Placement) -> "CapacityChecks":
+def capacity_checks(cat: Catalog, placement: Placement) -> CapacityChecks:
     """The limits of the pair's hosts and storages, for the commit to re-check against the rows."""
     config = cat.placement_config()
     hosts = {}
@@ -770,7 +771,7 @@ class CapacityChecks:
                 raise _over(f"primary storage[uuid:{storage}]" + (f" on host[uuid:{host}]" if host else ""))
 
 
-def _over(what: str) -> "StaleView":
+def _over(what: str) -> StaleView:
     cause = FtError("HOST_ALLOCATION.1000", f"{what} has no capacity left for this pair (re-checked at commit)")
     return StaleView(operation_failed("failed to place the fault-tolerant VM pair", cause=cause))
 
@@ -789,7 +790,7 @@ class _Retryable:
     fingerprint: str  # of the whole request: the same name with another request is refused, not answered
 
     @classmethod
-    def of(cls, account: Account, req: CreateFtVm, key: str | None, plan: _Plan) -> "_Retryable | None":
+    def of(cls, account: Account, req: CreateFtVm, key: str | None, plan: _Plan) -> _Retryable | None:
         """None for an unnamed create. A key without a resourceUuid names the group (`plan.group_uuid` is set)."""
         if key is None:
             if req.resource_uuid is None:
@@ -812,7 +813,7 @@ def _uuid_of_key(account_uuid: str, key: str) -> str:
     return digest.hex()
 
 
-def _earlier_create(tx: Tx, retry: _Retryable) -> "CreateResult | None":
+def _earlier_create(tx: Tx, retry: _Retryable) -> CreateResult | None:
     """The reply of an earlier create under the same name: rebuilt from its rows (as they are now). None when there
     was none; ALREADY_EXISTS when the name was used by another account or for another request."""
     groups = tx.select("ft_groups", {"uuid": retry.group_uuid})

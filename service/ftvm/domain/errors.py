@@ -15,7 +15,7 @@ from typing import Any
 class FtError(Exception):
     code: str
     details: str
-    cause: "FtError | None" = None
+    cause: FtError | None = None
     opaque: dict[str, Any] = field(default_factory=dict)
     # ALREADY_EXISTS is a SYS.1007 to ZStack but its own gRPC status here (spec §5: a taken resourceUuid).
     already_exists: bool = False
@@ -26,7 +26,7 @@ class FtError(Exception):
         super().__init__(f"{self.code}: {self.details}")
 
     @property
-    def root(self) -> "FtError":
+    def root(self) -> FtError:
         """The innermost cause: the error that decides the gRPC status."""
         err = self
         while err.cause is not None:

@@ -10,8 +10,9 @@ Usage of a group this process placed since it started is an engine reservation (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from ftvm.store import Row
 
@@ -37,7 +38,7 @@ class Holdings:
         used_ips: Sequence[Row],
         macs: Sequence[Row],
         ports: Sequence[Row],
-    ) -> "Holdings":
+    ) -> Holdings:
         return cls(
             group_uuid,
             vms=[(v["host_uuid"], v["cpu_num"], v["allocated_memory"]) for v in vms if v["host_uuid"] is not None],
@@ -51,7 +52,7 @@ class Holdings:
             ports=[(p["host_uuid"], p["port"]) for p in ports],
         )
 
-    def plus(self, other: "Holdings") -> "Holdings":
+    def plus(self, other: Holdings) -> Holdings:
         return Holdings(
             self.group_uuid,
             vms=self.vms + other.vms,
@@ -76,7 +77,7 @@ class Holdings:
         }
 
     @classmethod
-    def from_change(cls, change: dict[str, Any]) -> "Holdings":
+    def from_change(cls, change: dict[str, Any]) -> Holdings:
         return cls(
             change["uuid"],
             vms=[(h, c, m) for h, c, m in change["vms"]],

@@ -22,9 +22,10 @@ Size limits (`limits.py`, and the model's types) are checked before any message 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from ipaddress import IPv4Address
-from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -54,6 +55,7 @@ from .inventory_model import (
     overlapping_range,
     problems_of,
 )
+from .inventory_sync import apply_refs, apply_row, config_change, ref_change, row_change
 from .limits import (
     MAX_CONFIG_VALUE_LENGTH,
     MAX_KEYWORD_LENGTH,
@@ -63,7 +65,6 @@ from .limits import (
     check_list,
     check_text,
 )
-from .inventory_sync import apply_refs, apply_row, config_change, ref_change, row_change
 from .memory import load_memory, replace_memory
 
 S = TypeVar("S", bound=Resource)

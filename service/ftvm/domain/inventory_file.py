@@ -22,9 +22,10 @@ import hashlib
 import json
 import os
 import uuid as uuid_module
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import resources
 from ipaddress import IPv4Network
-from typing import Annotated, Any, Callable, Iterable, Iterator, Mapping
+from typing import Annotated, Any
 
 import yaml
 from pydantic import Field, PlainValidator, ValidationError, WithJsonSchema, create_model, model_validator
@@ -34,8 +35,8 @@ from ftvm.store import Conflict, Row, Store, Tx
 from .catalog import GLOBAL_CONFIG_DEFAULTS, validate_global_config
 from .common import new_uuid, now_ms
 from .inventory_model import (
-    ClusterSpec,
     CephStorageSpec,
+    ClusterSpec,
     Count,
     Cpus,
     DiskOfferingSpec,
@@ -205,7 +206,7 @@ class ClusterEntry(ClusterSpec):
     hosts: list[HostEntry] = []
 
     @model_validator(mode="after")
-    def _take_host_defaults(self) -> "ClusterEntry":
+    def _take_host_defaults(self) -> ClusterEntry:
         defaults = self.host_defaults
         given = defaults.model_fields_set if defaults is not None else set()
         problems = []
@@ -247,7 +248,7 @@ class L3Entry(L3NetworkSpec):
     ip_ranges: list[IpRangeSpec] = []
 
     @model_validator(mode="after")
-    def _ranges_apart(self) -> "L3Entry":
+    def _ranges_apart(self) -> L3Entry:
         for i, r in enumerate(self.ip_ranges):
             if r.name is None:
                 r.name = f"{self.name}-range-{i + 1}"
@@ -272,7 +273,7 @@ class ZoneEntry(ZoneSpec):
     l2_networks: list[L2Entry] = []
 
     @model_validator(mode="after")
-    def _references(self) -> "ZoneEntry":
+    def _references(self) -> ZoneEntry:
         scope = f"in zone {self.name!r}"
         problems = _unique_names(((("clusters", i), c.name) for i, c in enumerate(self.clusters)), scope)
         problems += _unique_names(
@@ -379,7 +380,7 @@ class InventoryFile(Spec):
                 yield (key, i), item
 
     @model_validator(mode="after")
-    def _across_zones(self) -> "InventoryFile":
+    def _across_zones(self) -> InventoryFile:
         problems = _unique_names(((("zones", i), z.name) for i, z in enumerate(self.zones)), "among zones")
         for key, items in (
             ("images", self.images),

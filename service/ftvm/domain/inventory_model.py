@@ -26,9 +26,10 @@ import re
 import socket
 import types
 import typing
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Callable, Collection, Iterable, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -82,7 +83,7 @@ KINDS = (
     "syntax",  # an inventory file that is not YAML or JSON
 )
 
-Loc = tuple[Union[str, int], ...]
+Loc = tuple[str | int, ...]
 
 
 # -- problems -------------------------------------------------------------------------------------------------------
@@ -98,7 +99,7 @@ class Problem:
     def path(self) -> str:
         return path_of(self.loc)
 
-    def at(self, *prefix: str | int) -> "Problem":
+    def at(self, *prefix: str | int) -> Problem:
         return Problem(prefix + self.loc, self.kind, self.message)
 
     def __str__(self) -> str:
@@ -432,7 +433,7 @@ class CephStorageSpec(_Storage):
     total_capacity: PositiveSize
 
     @model_validator(mode="after")
-    def _monitors_or_url(self) -> "CephStorageSpec":
+    def _monitors_or_url(self) -> CephStorageSpec:
         if self.url is None and self.mon_urls is None:
             raise_problems([Problem(("monUrls",), "missing", "is required (or give the pool's url)")])
         return self
@@ -487,7 +488,7 @@ class IpRangeSpec(Resource):
         return IPv4Network(f"{self.gateway}/{self.netmask}", strict=False)
 
     @model_validator(mode="after")
-    def _in_one_subnet(self) -> "IpRangeSpec":
+    def _in_one_subnet(self) -> IpRangeSpec:
         subnet, problems = self.subnet, []
         if self.start_ip > self.end_ip:
             problems.append(Problem(("endIp",), "value", f"{self.end_ip} is below startIp {self.start_ip}"))
@@ -529,7 +530,7 @@ class ImageSpec(Resource):
     system: StrictBool = False
 
     @model_validator(mode="after")
-    def _iso_is_iso(self) -> "ImageSpec":
+    def _iso_is_iso(self) -> ImageSpec:
         iso = self.media_type == "ISO"
         if self.format is None:
             self.format = "iso" if iso else "qcow2"

@@ -9,7 +9,7 @@ whole request (and every reply) is capped at `api.base.MAX_MESSAGE_BYTES` (4 MiB
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from ftvm.contract import MAX_UUID_LENGTH  # noqa: F401 -- one of the limits, defined where the gateway finds it
 

@@ -112,7 +112,7 @@ class Tracker:
 class Attempt:
     """One login past the limits: end it with exactly one of `succeeded`, `failed` or `unchecked`."""
 
-    limits: "LoginLimits"
+    limits: LoginLimits
     account: Strikes
     address: Strikes
     account_since: int

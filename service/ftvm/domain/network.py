@@ -46,6 +46,16 @@ def l3_exhausted(l3_uuid: str) -> FtError:
     return FtError("L3.1000", f"no free ip address left in l3Network[uuid:{l3_uuid}]")
 
 
+def _nth_address(ranges: list[tuple[int, int, dict]], index: int) -> tuple[dict, int]:
+    """(range row, address) of the index-th address counted across the ranges in order."""
+    for first, last, row in ranges:
+        span = last - first + 1
+        if index < span:
+            return row, first + index
+        index -= span
+    raise IndexError(index)
+
+
 @dataclass
 class _PortPool:
     """One host's COLO ports: every taken port (any replica's) with the group holding it, and lowest-free-first
@@ -146,7 +156,7 @@ class NetworkAllocator:
     @classmethod
     def load(
         cls, catalog: Catalog, rows: tuple[list[Row], list[Row], list[Row]], port_stripe: int = 0
-    ) -> "NetworkAllocator":
+    ) -> NetworkAllocator:
         used_ips, macs, ports = rows
         allocator = cls(catalog, port_stripe)
         for r in used_ips:
@@ -157,7 +167,7 @@ class NetworkAllocator:
             allocator.mark_port(r["host_uuid"], r["port"], r["group_uuid"])
         return allocator
 
-    def reset_from(self, fresh: "NetworkAllocator") -> None:
+    def reset_from(self, fresh: NetworkAllocator) -> None:
         """Takes the addresses of an allocator loaded anew from the rows (an engine rebuild reloads everything),
         keeping this one's port stripe and the internal ids in hand."""
         self._used_ips, self._macs, self._ranges = fresh._used_ips, fresh._macs, {}
@@ -204,22 +214,16 @@ class NetworkAllocator:
                     return r, address
             raise invalid(f"static ip[{static_ip}] is not in any ip range of l3Network[uuid:{l3_uuid}]")
         size = sum(last - first + 1 for first, last, _ in ranges)
-        reserved = sum(1 for g in gateways if any(f <= g <= l for f, l, _ in ranges))
+        reserved = sum(1 for g in gateways if any(first <= g <= last for first, last, _ in ranges))
         if len(used) + reserved >= size:
             raise l3_exhausted(l3_uuid)
         first_available = self._catalog.l3_networks[l3_uuid]["ip_allocation_strategy"] == "FirstAvailable"
         start = 0 if first_available else self._random.randrange(size)
         for step in range(size):
-            index = (start + step) % size
-            for first, last, r in ranges:
-                span = last - first + 1
-                if index < span:
-                    address = first + index
-                    break
-                index -= span
+            row, address = _nth_address(ranges, (start + step) % size)
             if address not in used and address not in gateways:
                 used[address] = holder
-                return r, address
+                return row, address
         raise l3_exhausted(l3_uuid)
 
     def mark_ip(self, l3_uuid: str, address: int, holder: str) -> None:

@@ -4,7 +4,8 @@ views: a vm_instances row with its NICs (each with usedIps), volumes and CD-ROMs
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from ftvm.store import Row, Tx
 

@@ -22,13 +22,14 @@ import logging
 import os
 import socket
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ftvm.store import FeedEntry, Row, Tx
 
-from .common import Domain
 from .catalog import PLACEMENT_CONFIG_KEYS
+from .common import Domain
 from .holdings import Holdings, give_back, reshape_many, take
 from .inventory_sync import apply_change, read_change
 from .memory import reload_memory
@@ -111,9 +112,9 @@ class Replication:
             for entry in entries:
                 if entry.seq <= domain.feed.seq:
                     continue  # passed meanwhile (own commit, or a reload)
-                if entry.origin != self.replica_id or entry.seq in domain.feed.uncertain:
-                    if await self._apply(entry):
-                        return True
+                needs_applying = entry.origin != self.replica_id or entry.seq in domain.feed.uncertain
+                if needs_applying and await self._apply(entry):
+                    return True
                 domain.feed.uncertain.discard(entry.seq)
                 domain.feed.seq = entry.seq
         finally:
@@ -154,7 +155,7 @@ class Replication:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:
