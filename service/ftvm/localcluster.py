@@ -302,6 +302,7 @@ class Replica:
                     f"s; its log {self.log_path}:\n{self.log_tail()}"
                 )
         if self.grpc_target is None or (self._with_rest and self.rest_url is None):
+            assert self.proc is not None
             self.proc.wait(10)
             raise ClusterError(
                 f"replica {self.number} exited with code {self.proc.returncode}; its log "
@@ -314,12 +315,8 @@ class Replica:
         except OSError:
             return ""
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def terminate(self) -> None:
-        if self.running:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
 
     def wait_stopped(self) -> None:
@@ -440,7 +437,7 @@ def _print_cluster(config: ClusterConfig, url: str, replicas: list[Replica]) -> 
         _say("admin password: the one set at the first start on this folder (not shown again)")
     store = open_store(url)
     try:
-        call = sample_call(",".join(r.grpc_target for r in replicas), login, sample_rows(store))
+        call = sample_call(",".join(r.grpc_target for r in replicas if r.grpc_target), login, sample_rows(store))
     finally:
         store.close()
     if call is not None:
@@ -455,7 +452,7 @@ def _run_until_stopped(replicas: list[Replica], stopping: threading.Event) -> No
     reported: set[int] = set()
     while not stopping.wait(0.5):
         for r in replicas:
-            if r.number not in reported and not r.running:
+            if r.number not in reported and r.proc is not None and r.proc.poll() is not None:
                 reported.add(r.number)
                 _say(
                     f"replica {r.number} ({r.grpc_target}) exited with code {r.proc.returncode}; the others go on "

@@ -657,20 +657,20 @@ class Recovery:
                 on_host = await self._agent.list_vms(host)
             except HostAgentError:
                 continue  # the heartbeats deal with a host that does not answer
-            held = {vm.uuid for vm in on_host}
-            for vm in on_host:
-                if vm.uuid in known.get(host, ()):
+            held = {agent_vm.uuid for agent_vm in on_host}
+            for agent_vm in on_host:
+                if agent_vm.uuid in known.get(host, ()):
                     continue
-                suspect = (host, vm.uuid)
+                suspect = (host, agent_vm.uuid)
                 if not destroy_at_once and suspect not in self._orphan_suspects:
                     suspects.add(suspect)
                     continue
                 try:
-                    await self._agent.destroy_vm(host, vm.uuid)
+                    await self._agent.destroy_vm(host, agent_vm.uuid)
                     orphans += 1
                 except HostAgentError as e:
                     suspects.add(suspect)
-                    log.warning("FT: could not destroy orphan VM %s on host %s (%s)", vm.uuid, host, e)
+                    log.warning("FT: could not destroy orphan VM %s on host %s (%s)", agent_vm.uuid, host, e)
             vanished += [u for u in known.get(host, ()) if u in running and u not in held]
         self._orphan_suspects = suspects
         if vanished:
