@@ -451,7 +451,7 @@ class ServerThread:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.running: RunningServer | None = None
+        self._running: RunningServer | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -460,7 +460,7 @@ class ServerThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self.running = self._loop.run_until_complete(start(self.config))
+            self._running = self._loop.run_until_complete(start(self.config))
         except BaseException as e:  # noqa: BLE001 -- handed to the starting thread
             self._error = e
             self._ready.set()
@@ -476,6 +476,12 @@ class ServerThread:
         return self
 
     @property
+    def running(self) -> RunningServer:
+        if self._running is None:
+            raise RuntimeError("the server is not running")
+        return self._running
+
+    @property
     def port(self) -> int:
         return self.running.grpc_port
 
@@ -486,11 +492,16 @@ class ServerThread:
     @property
     def http_port(self) -> int:
         """The REST gateway's port (the config must set `http_port`, 0 for a free one)."""
-        return self.running.gateway.port
+        return self._gateway().port
 
     @property
     def http_url(self) -> str:
-        return self.running.gateway.url
+        return self._gateway().url
+
+    def _gateway(self) -> Gateway:
+        if self.running.gateway is None:
+            raise RuntimeError("the server runs without the REST gateway (no http_port in its config)")
+        return self.running.gateway
 
     @property
     def admin_password(self) -> str:
@@ -501,9 +512,9 @@ class ServerThread:
         return asyncio.run_coroutine_threadsafe(coro_factory(), self._loop).result()
 
     def stop(self, grace: float = 1.0) -> None:
-        if self.running is not None:
-            asyncio.run_coroutine_threadsafe(self.running.stop(grace), self._loop).result()
-            self.running = None
+        if self._running is not None:
+            asyncio.run_coroutine_threadsafe(self._running.stop(grace), self._loop).result()
+            self._running = None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
 

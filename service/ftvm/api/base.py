@@ -133,7 +133,7 @@ def rpc(admin: bool = False, public: bool = False) -> Callable:
                 if isinstance(request, UndecodableRequest):
                     raise invalid(f"the request is not a valid {method.__name__} message: {request.reason}")
                 account = None if public else await caller_account(self.accounts, context)
-                if admin and not account.is_admin:
+                if admin and (account is None or not account.is_admin):
                     raise permission_denied(f"{type(request).__name__[:-7]} is an admin-only API")
                 reply = await method(self, request, context, account)
                 if reply.ByteSize() > MAX_MESSAGE_BYTES:  # gRPC would answer a bare RESOURCE_EXHAUSTED

@@ -6,9 +6,9 @@ stored as 0/1 become bools, None leaves the field unset, columns the message lac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from functools import cache, lru_cache
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -17,6 +17,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ftvm.domain.query import QueryRequest
 
 _Plan = dict[str, Callable[[Any], Any] | None]
+M = TypeVar("M", bound=Message)
+_plans: dict[type[Message], _Plan] = {}
 
 
 @lru_cache(maxsize=4096)
@@ -25,8 +27,14 @@ def _timestamp(ms: int) -> Timestamp:
     return Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
 
 
-@cache
 def _plan(cls: type[Message]) -> _Plan:
+    plan = _plans.get(cls)
+    if plan is None:
+        plan = _plans[cls] = _make_plan(cls)
+    return plan
+
+
+def _make_plan(cls: type[Message]) -> _Plan:
     plan: _Plan = {}
     for f in cls.DESCRIPTOR.fields:
         if f.message_type is not None and f.message_type.full_name == "google.protobuf.Timestamp":
@@ -40,7 +48,7 @@ def _plan(cls: type[Message]) -> _Plan:
     return plan
 
 
-def to_message(cls: type[Message], row: Mapping[str, Any], **nested: Any) -> Message:
+def to_message(cls: type[M], row: Mapping[str, Any], **nested: Any) -> M:
     plan = _plan(cls)
     kwargs = {}
     for name, value in row.items():
@@ -52,12 +60,22 @@ def to_message(cls: type[Message], row: Mapping[str, Any], **nested: Any) -> Mes
     return cls(**kwargs)
 
 
-def optional(request: Message, name: str) -> Any:
+def optional(request: Message | QueryMessage, name: str) -> Any:
     """The value of an `optional` field, None when the client did not set it."""
     return getattr(request, name) if request.HasField(name) else None
 
 
-def query_request(request: Message) -> QueryRequest:
+class QueryMessage(Protocol):
+    """The fields every Query*Request message has."""
+
+    @property
+    def q(self) -> Iterable[str]: ...
+    @property
+    def reply_with_count(self) -> bool: ...
+    def HasField(self, field_name: str) -> bool: ...
+
+
+def query_request(request: QueryMessage) -> QueryRequest:
     """The arguments every Query*Request message has."""
     return QueryRequest(
         q=list(request.q),

@@ -25,7 +25,7 @@ from ftvm.domain.replication import management_node_view
 from ftvm.store import Row
 
 from .base import rpc
-from .convert import optional, query_request, to_message
+from .convert import QueryMessage, optional, query_request, to_message
 
 Context = grpc.aio.ServicerContext
 
@@ -78,7 +78,7 @@ class InventoryServicer(services_pb2_grpc.InventoryServiceServicer):
         return to_message(types_pb2.L3NetworkInventory, row, ip_ranges=ranges)
 
     async def _query(
-        self, view: str, request: Message, convert: Callable[[Row], Message], response: type[Message]
+        self, view: str, request: QueryMessage, convert: Callable[[Row], Message], response: type[Message]
     ) -> Message:
         rows, total = await run_query(self.domain, view, query_request(request))
         return response(inventories=[convert(r) for r in rows], total=total)

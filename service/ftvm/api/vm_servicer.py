@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm._proto.zstack.ft.v1 import services_pb2_grpc
 from ftvm._proto.zstack.ft.v1 import types_pb2 as types
@@ -41,7 +43,7 @@ _REPEATED = (
 
 
 def create_request(request: pb.CreateFaultToleranceVmInstanceRequest) -> CreateFtVm:
-    values = {name: getattr(request, name) if request.HasField(name) else None for name in _OPTIONAL}
+    values: dict[str, Any] = {name: getattr(request, name) if request.HasField(name) else None for name in _OPTIONAL}
     values.update({name: list(getattr(request, name)) for name in _REPEATED})
     return CreateFtVm(name=request.name or None, image_uuid=request.image_uuid or None, **values)
 

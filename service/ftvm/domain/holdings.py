@@ -163,10 +163,10 @@ def _change_base(domain: Domain, groups: Sequence[Holdings], sign: int) -> None:
             base.memory += sign * memory
             base.vms += sign
             hosts.add(host)
-        for storage, host, size in holdings.volumes:
+        for storage, volume_host, size in holdings.volumes:
             if storage not in cat.storages:
                 continue
-            cat.add_storage_use(storage, host, sign * size)
+            cat.add_storage_use(storage, volume_host, sign * size)
             storages.add(storage)
     if hosts:
         engine.upsert_hosts([cat.host_spec(h) for h in hosts])

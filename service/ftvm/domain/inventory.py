@@ -421,9 +421,7 @@ class InventoryAdmin:
             raise request_error(problem.at("clusterUuid"), message)
         ref = dict(primary_storage_uuid=storage_uuid, cluster_uuid=cluster_uuid)
         async with self._shared_gate():
-            await self._domain.write(
-                lambda tx: (tx.insert("ps_cluster_refs", [ref]), tx.emit(ref_change("ps_cluster_refs", storage_uuid)))
-            )
+            await self._domain.write(lambda tx: _add_ref(tx, "ps_cluster_refs", storage_uuid, ref))
             apply_refs(self._domain, "ps_cluster_refs", storage_uuid, {cluster_uuid})
         return storage
 
@@ -472,9 +470,7 @@ class InventoryAdmin:
             raise request_error(problem.at("clusterUuid"), message)
         ref = dict(l2_network_uuid=l2_uuid, cluster_uuid=cluster_uuid)
         async with self._shared_gate():
-            await self._domain.write(
-                lambda tx: (tx.insert("l2_cluster_refs", [ref]), tx.emit(ref_change("l2_cluster_refs", l2_uuid)))
-            )
+            await self._domain.write(lambda tx: _add_ref(tx, "l2_cluster_refs", l2_uuid, ref))
             apply_refs(self._domain, "l2_cluster_refs", l2_uuid, {cluster_uuid})
         return l2
 
@@ -855,3 +851,9 @@ class InventoryAdmin:
         finally:
             await gate.release_exclusive()
         return row
+
+
+def _add_ref(tx: Tx, table: str, owner_uuid: str, ref: dict[str, Any]) -> None:
+    """An attachment row and its change-feed entry, in one transaction."""
+    tx.insert(table, [ref])
+    tx.emit(ref_change(table, owner_uuid))

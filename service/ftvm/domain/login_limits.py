@@ -153,8 +153,8 @@ class LoginLimits:
         # A digest as the key: names are remembered in constant space, however long the name sent.
         name_key = hashlib.blake2b(account_name.encode(), digest_size=16).digest()
         address_shown = address_key(address)
-        address = self.addresses.admit(address_shown, f"client[address:{address_shown}]", now)
-        account = self.accounts.admit(name_key, f"account[name:{shown}]", now)
-        address.counted += 1
-        account.counted += 1
-        return Attempt(self, account, address, account.counting_since, address.counting_since)
+        by_address = self.addresses.admit(address_shown, f"client[address:{address_shown}]", now)
+        by_account = self.accounts.admit(name_key, f"account[name:{shown}]", now)
+        by_address.counted += 1
+        by_account.counted += 1
+        return Attempt(self, by_account, by_address, by_account.counting_since, by_address.counting_since)

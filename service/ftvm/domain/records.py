@@ -192,7 +192,9 @@ def assemble_views(tx: Tx, vms: Sequence[Row]) -> dict[str, dict]:
     """vm uuid -> view, for many VMs with four IN queries."""
     uuids = [v["uuid"] for v in vms]
     groups = sorted({v["group_uuid"] for v in vms})
-    nics, volumes, cdroms = {}, {}, {}
+    nics: dict[str, list[Row]] = {}
+    volumes: dict[str, list[Row]] = {}
+    cdroms: dict[str, list[Row]] = {}
     for n in sorted(tx.select_in("vm_nics", "vm_instance_uuid", uuids), key=lambda n: n["device_id"]):
         nics.setdefault(n["vm_instance_uuid"], []).append(n)
     for v in sorted(

@@ -17,6 +17,7 @@ feed position, lag and conflict counts (QueryManagementNode shows them).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -138,7 +139,7 @@ class Replication:
             elif kind == "config" and (change["category"], change["name"]) in PLACEMENT_CONFIG_KEYS:
                 return True
             elif kind in ("row", "ref", "config"):
-                read = await self._domain.read(lambda tx, change=change: read_change(tx, change))
+                read = await self._domain.read(functools.partial(read_change, change=change))
                 apply_change(self._domain, change, read)
             else:
                 log.error("change feed entry %d has a change of unknown type %r (a newer build's?)", entry.seq, kind)
