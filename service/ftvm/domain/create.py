@@ -261,9 +261,9 @@ class CreateFlow:
                 "PrimaryStorageVO",
             ),
         )
-        for field_name, uuid, table, kind in pins:
-            if uuid is not None and uuid not in table:
-                raise not_found(field_name, uuid, kind)
+        for field_name, pinned, table, kind in pins:
+            if pinned is not None and pinned not in table:
+                raise not_found(field_name, pinned, kind)
         if tags.data_storage_uuid is not None and tags.data_storage_uuid not in cat.storages:
             raise not_found("systemTags", tags.data_storage_uuid, "PrimaryStorageVO")
 
@@ -310,13 +310,13 @@ class CreateFlow:
         for offering_row in data_offerings:
             if offering_row["state"] != "Enabled":
                 raise operation_failed(f"disk offering[uuid:{offering_row['uuid']}] is not Enabled")
-        for kind, table, uuid in (
+        for kind, table, pinned in (
             ("zone", cat.zones, req.zone_uuid),
             ("cluster", cat.clusters, req.cluster_uuid),
             ("host", cat.hosts, req.host_uuid),
         ):
-            if uuid is not None and table[uuid]["state"] != "Enabled":
-                raise operation_failed(f"{kind}[uuid:{uuid}] is not Enabled")
+            if pinned is not None and table[pinned]["state"] != "Enabled":
+                raise operation_failed(f"{kind}[uuid:{pinned}] is not Enabled")
         for kind, by_l3 in (("staticIp", tags.static_ips), ("customMac", tags.custom_macs)):
             for l3 in by_l3:
                 if l3 not in req.l3_network_uuids:
@@ -386,9 +386,10 @@ class CreateFlow:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return await self._attempt(account, plan, retry)
-            except DuplicateCreate:
+            except DuplicateCreate as duplicate:
                 # A create under the same name committed first (a retry racing its original, on any replica).
-                earlier = await self._domain.read(lambda tx: _earlier_create(tx, retry))
+                named = duplicate.retry
+                earlier = await self._domain.read(lambda tx: _earlier_create(tx, named))
                 if earlier is None:  # the winner was destroyed meanwhile
                     raise already_exists(GROUP_TYPE, plan.group_uuid) from None
                 return earlier
@@ -586,16 +587,17 @@ class CreateFlow:
             mac = net.take_mac(device_id, group, plan.custom_macs.get(l3))
             undo.append(lambda mac=mac: net.give_back_mac(mac, group))
             r.macs.append(dict(mac=mac, group_uuid=plan.group_uuid))
-            ip_range, address = None, None
+            ip_range, ip = None, None
             if placement:
                 ip_range, address = net.take_ip(l3, group, plan.static_ips.get(l3))
                 undo.append(lambda l3=l3, address=address: net.give_back_ip(l3, address, group))
+                ip = int_to_ip(address)
             for vm, nics in ((r.primary_vm, r.primary_nics), (r.secondary_vm, r.secondary_nics)):
                 nics.append(
                     nic_row(
                         vm,
                         l3,
-                        int_to_ip(address) if ip_range else None,
+                        ip,
                         mac,
                         ip_range["netmask"] if ip_range else None,
                         ip_range["gateway"] if ip_range else None,
@@ -610,7 +612,7 @@ class CreateFlow:
                         ip_range_uuid=ip_range["uuid"],
                         l3_network_uuid=l3,
                         ip_version=4,
-                        ip=int_to_ip(address),
+                        ip=ip,
                         netmask=ip_range["netmask"],
                         gateway=ip_range["gateway"],
                         used_for="Vm",
@@ -624,7 +626,7 @@ class CreateFlow:
         if placement:
             for host in (placement.primary_host, placement.secondary_host):
                 ports = net.take_colo_ports(host, group, len(plan.l3_uuids))
-                undo.append(lambda ports=ports: [net.give_back_port(p["host_uuid"], p["port"], group) for p in ports])
+                undo.append(lambda ports=ports: net.give_back_ports(ports, group))
                 r.ports += ports
         if plan.with_cdrom:
             for vm, cdroms in ((r.primary_vm, r.primary_cdroms), (r.secondary_vm, r.secondary_cdroms)):
@@ -656,16 +658,16 @@ class CreateFlow:
         )
         tags = [("System", t, plan.group_uuid, GROUP_TYPE + "VO") for t in plan.system_tags]
         tags += [("User", t, plan.group_uuid, GROUP_TYPE + "VO") for t in plan.user_tags]
-        for volumes in (r.primary_volumes, r.secondary_volumes):
+        for vm_volumes in (r.primary_volumes, r.secondary_volumes):
             tags += [
                 ("System", t, v["uuid"], "VolumeVO")
-                for v in volumes
+                for v in vm_volumes
                 if v["type"] == "Root"
                 for t in plan.root_volume_tags
             ]
             tags += [
                 ("System", t, v["uuid"], "VolumeVO")
-                for v in volumes
+                for v in vm_volumes
                 if v["type"] == "Data"
                 for t in plan.data_volume_tags
             ]
@@ -688,7 +690,7 @@ class CreateFlow:
             tx.insert("ft_groups", [r.group])
         except Conflict as e:  # a create with the same resourceUuid committed first
             if retry is not None:
-                raise DuplicateCreate() from e
+                raise DuplicateCreate(retry) from e
             raise already_exists(GROUP_TYPE, r.group["uuid"]) from e
         if retry is not None:
             tx.insert(
@@ -734,7 +736,7 @@ def capacity_checks(cat: Catalog, placement: Placement) -> CapacityChecks:
             h["max_ft_vms"],
             h["max_ft_vcpus"],
         )
-    storages = {}
+    storages: dict[tuple[str, str | None], int] = {}
     for storage, host in (
         (placement.primary_storage, placement.primary_host),
         (placement.primary_data_storage, placement.primary_host),
@@ -766,9 +768,10 @@ class CapacityChecks:
                 or (max_vcpus and usage.cpu_used > max_vcpus)
             ):
                 raise _over(f"host[uuid:{host}]")
-        for (storage, host), capacity in self.storages.items():
-            if capacity - tx.storage_used(storage, host) < self.reserved_capacity:
-                raise _over(f"primary storage[uuid:{storage}]" + (f" on host[uuid:{host}]" if host else ""))
+        for (storage, local_host), capacity in self.storages.items():
+            if capacity - tx.storage_used(storage, local_host) < self.reserved_capacity:
+                where = f" on host[uuid:{local_host}]" if local_host else ""
+                raise _over(f"primary storage[uuid:{storage}]{where}")
 
 
 def _over(what: str) -> StaleView:
@@ -778,6 +781,10 @@ def _over(what: str) -> StaleView:
 
 class DuplicateCreate(Exception):
     """The commit found the group's uuid taken by a create under the same name."""
+
+    def __init__(self, retry: _Retryable) -> None:
+        super().__init__(retry.group_uuid)
+        self.retry = retry
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ import uuid as uuid_module
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from importlib import resources
 from ipaddress import IPv4Network
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import Field, PlainValidator, ValidationError, WithJsonSchema, create_model, model_validator
@@ -154,11 +154,13 @@ class _GlobalConfigs(Spec):
     """`"<category>.<name>": value` for any of the known keys; the others keep their defaults."""
 
     def given(self) -> dict[tuple[str, str], str]:
-        return {
-            tuple(f.alias.split(".", 1)): getattr(self, name)  # type: ignore[misc]
-            for name, f in type(self).model_fields.items()
-            if getattr(self, name) is not None
-        }
+        given: dict[tuple[str, str], str] = {}
+        for name, f in type(self).model_fields.items():
+            value = getattr(self, name)
+            if value is not None and f.alias is not None:
+                category, _, key = f.alias.partition(".")
+                given[(category, key)] = value
+        return given
 
     @property
     def ft_network(self) -> IPv4Network | None:
@@ -166,21 +168,24 @@ class _GlobalConfigs(Spec):
         return IPv4Network(cidr, strict=False) if cidr else None
 
 
-GlobalConfigs = create_model(
-    "GlobalConfigs",
-    __base__=_GlobalConfigs,
-    **{
-        f"{category}_{name}".replace(".", "_"): (
-            Annotated[
-                str | None,
-                PlainValidator(_config_value(category, name)),
-                WithJsonSchema({"type": ["string", "number", "boolean"], "default": default}),
-            ],
-            Field(None, alias=f"{category}.{name}", description=description),
-        )
-        for (category, name), (default, description) in GLOBAL_CONFIG_DEFAULTS.items()
-    },
-)
+if TYPE_CHECKING:  # the generated model is a _GlobalConfigs with one optional field per known key
+    GlobalConfigs = _GlobalConfigs
+else:
+    GlobalConfigs = create_model(
+        "GlobalConfigs",
+        __base__=_GlobalConfigs,
+        **{
+            f"{category}_{name}".replace(".", "_"): (
+                Annotated[
+                    str | None,
+                    PlainValidator(_config_value(category, name)),
+                    WithJsonSchema({"type": ["string", "number", "boolean"], "default": default}),
+                ],
+                Field(None, alias=f"{category}.{name}", description=description),
+            )
+            for (category, name), (default, description) in GLOBAL_CONFIG_DEFAULTS.items()
+        },
+    )
 
 
 class HostDefaults(Spec):
@@ -197,7 +202,7 @@ class HostDefaults(Spec):
 class HostEntry(KvmHostSpec):
     """A host: cpuNum and memorySize are required, on the host or in its cluster's hostDefaults."""
 
-    cpu_num: Cpus | None = None  # type: ignore[assignment]
+    cpu_num: Cpus | None = None  # type: ignore[assignment]  # optional here: the cluster's hostDefaults fill it
     memory_size: PositiveSize | None = None  # type: ignore[assignment]
 
 
@@ -326,6 +331,7 @@ class ZoneEntry(ZoneSpec):
         """The clusters a storage or L2 network names, None if one is wrong (the problems say why)."""
         attached: list[str] = []
         for j, name in enumerate(names):
+            problem: Problem | None
             if name not in clusters:
                 problem = Problem((), "reference", f"unknown cluster {name!r} in zone {self.name!r}")
             else:
@@ -344,7 +350,7 @@ class InventoryFile(Spec):
     offerings and global config (docs/inventory-file.md)."""
 
     uuid_seed: Name | None = None  # deterministic uuids: uuid5 of the seed, the kind and the names
-    global_configs: GlobalConfigs = Field(default_factory=GlobalConfigs)  # type: ignore[valid-type]
+    global_configs: GlobalConfigs = Field(default_factory=GlobalConfigs)
     zones: Annotated[list[ZoneEntry], Field(min_length=1)]
     images: list[ImageSpec] = []
     instance_offerings: list[InstanceOfferingSpec] = []

@@ -47,7 +47,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ftvm.placement import DEFAULT_STRATEGY, STRATEGIES
+from ftvm.placement import DEFAULT_STRATEGY, Strategy
 from ftvm.store import Row
 
 from .catalog import MAX_SIZE, parse_size
@@ -55,18 +55,18 @@ from .common import MAX_DESCRIPTION, MAX_NAME, RESOURCE_UUID
 from .limits import MAX_MON_URLS, MAX_UUID_LENGTH, text_problem
 
 # The enumerated values (ZStack's; the admin API and inventory files accept the same).
-HYPERVISOR_TYPES = ("KVM",)
+HypervisorType = Literal["KVM"]
 STORAGE_TYPES = {"local": "LocalStorage", "nfs": "NFS", "ceph": "Ceph"}
-L3_TYPES = ("L3BasicNetwork",)
-L3_CATEGORIES = ("Private", "Public", "System")
-IP_ALLOCATION_STRATEGIES = ("Random", "FirstAvailable")
-MEDIA_TYPES = ("RootVolumeTemplate", "DataVolumeTemplate", "ISO")
-IMAGE_FORMATS = ("qcow2", "raw", "iso", "vmdk")
-PLATFORMS = ("Linux", "Windows", "WindowsVirtio", "Paravirtualization", "Other")
-ARCHITECTURES = ("x86_64", "aarch64", "mips64el", "loongarch64")
-INSTANCE_OFFERING_TYPES = ("UserVm",)
+L3Type = Literal["L3BasicNetwork"]
+L3Category = Literal["Private", "Public", "System"]
+IpAllocationStrategy = Literal["Random", "FirstAvailable"]
+MediaType = Literal["RootVolumeTemplate", "DataVolumeTemplate", "ISO"]
+ImageFormat = Literal["qcow2", "raw", "iso", "vmdk"]
+Platform = Literal["Linux", "Windows", "WindowsVirtio", "Paravirtualization", "Other"]
+Architecture = Literal["x86_64", "aarch64", "mips64el", "loongarch64"]
+InstanceOfferingType = Literal["UserVm"]
 DISK_OFFERING_TYPE = "DefaultDiskOfferingType"  # what ZStack's DiskOfferingInventory.type says
-DISK_ALLOCATOR_STRATEGIES = ("DefaultPrimaryStorageAllocationStrategy",)
+DiskAllocatorStrategy = Literal["DefaultPrimaryStorageAllocationStrategy"]
 INT32_MAX = (1 << 31) - 1
 MAX_URL = 2048
 LOCAL_STORAGE_DEFAULT_URL = "/zstack_ps"
@@ -197,12 +197,8 @@ ResourceUuid = Annotated[
 ]
 
 
-def _integer_between(low: int, high: int) -> Any:
-    return Annotated[StrictInt, Field(ge=low, le=high)]
-
-
-Cpus = _integer_between(1, INT32_MAX)
-Count = _integer_between(0, INT32_MAX)
+Cpus = Annotated[StrictInt, Field(ge=1, le=INT32_MAX)]
+Count = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
 
 
 def _size(minimum: int) -> Callable[[Any], int]:
@@ -225,24 +221,20 @@ def _size(minimum: int) -> Callable[[Any], int]:
     return check
 
 
-def _size_type(minimum: int) -> Any:
-    """Bytes: an integer, or a string such as `512M`, `4G`, `2T` (parse_size)."""
-    return Annotated[
-        int,
-        PlainValidator(_size(minimum)),
-        WithJsonSchema(
-            {
-                "anyOf": [
-                    {"type": "integer", "minimum": minimum, "maximum": MAX_SIZE},
-                    {"type": "string", "pattern": r"^\s*[0-9]+[BKMGTbkmgt]?\s*$"},
-                ]
-            }
-        ),
-    ]
+def _size_schema(minimum: int) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": minimum, "maximum": MAX_SIZE},
+                {"type": "string", "pattern": r"^\s*[0-9]+[BKMGTbkmgt]?\s*$"},
+            ]
+        }
+    )
 
 
-Size = _size_type(0)
-PositiveSize = _size_type(1)
+# Bytes: an integer, or a string such as `512M`, `4G`, `2T` (parse_size).
+Size = Annotated[int, PlainValidator(_size(0)), _size_schema(0)]
+PositiveSize = Annotated[int, PlainValidator(_size(1)), _size_schema(1)]
 
 
 # Dotted decimal, each part 0..255 without leading zeros: the one text of each address.
@@ -257,6 +249,7 @@ class Ipv4Address(IPv4Address):
     and IPv4Address formats it anew each time."""
 
     __slots__ = ("_text",)
+    _text: str
 
     def __str__(self) -> str:
         return self._text
@@ -346,7 +339,7 @@ class ZoneSpec(Resource):
 
 
 class ClusterSpec(Resource):
-    hypervisor_type: Literal[HYPERVISOR_TYPES] = "KVM"
+    hypervisor_type: HypervisorType = "KVM"
 
     def row(self, uuid: str, zone_uuid: str, now: int) -> Row:
         return {
@@ -455,10 +448,10 @@ class L2NetworkSpec(Resource):
 
 
 class L3NetworkSpec(Resource):
-    type: Literal[L3_TYPES] = "L3BasicNetwork"
-    category: Literal[L3_CATEGORIES] = "Private"
+    type: L3Type = "L3BasicNetwork"
+    category: L3Category = "Private"
     system: StrictBool = False  # a system network cannot carry a user VM's NIC
-    ip_allocation_strategy: Literal[IP_ALLOCATION_STRATEGIES] = "Random"
+    ip_allocation_strategy: IpAllocationStrategy = "Random"
 
     def row(self, uuid: str, zone_uuid: str, l2_uuid: str, now: int) -> Row:
         return {
@@ -477,7 +470,7 @@ class IpRangeSpec(Resource):
     """IPv4. The range and the gateway lie in the gateway's subnet and are not its network or broadcast address;
     the gateway is outside the range."""
 
-    name: Name | None = None  # the admin API requires it; a file's default is `<l3 name>-range-<n>`
+    name: Name | None = None  # type: ignore[assignment]  # the admin API requires it; a file's default is `<l3 name>-range-<n>`
     start_ip: Ipv4
     end_ip: Ipv4
     netmask: Netmask
@@ -522,11 +515,11 @@ class ImageSpec(Resource):
 
     url: Url
     size: PositiveSize
-    media_type: Literal[MEDIA_TYPES] = "RootVolumeTemplate"
-    format: Literal[IMAGE_FORMATS] | None = None  # default: iso for an ISO, else qcow2
-    platform: Literal[PLATFORMS] = "Linux"
+    media_type: MediaType = "RootVolumeTemplate"
+    format: ImageFormat | None = None  # default: iso for an ISO, else qcow2
+    platform: Platform = "Linux"
     guest_os_type: Name | None = None
-    architecture: Literal[ARCHITECTURES] = "x86_64"
+    architecture: Architecture = "x86_64"
     system: StrictBool = False
 
     @model_validator(mode="after")
@@ -569,8 +562,8 @@ class InstanceOfferingSpec(Resource):
     cpu_num: Cpus
     memory_size: PositiveSize
     cpu_speed: Count = 0
-    type: Literal[INSTANCE_OFFERING_TYPES] = "UserVm"
-    allocator_strategy: Literal[STRATEGIES] = DEFAULT_STRATEGY
+    type: InstanceOfferingType = "UserVm"
+    allocator_strategy: Strategy = DEFAULT_STRATEGY
     sort_key: Count = 0
 
     def row(self, uuid: str, now: int) -> Row:
@@ -588,7 +581,7 @@ class InstanceOfferingSpec(Resource):
 
 class DiskOfferingSpec(Resource):
     disk_size: PositiveSize
-    allocator_strategy: Literal[DISK_ALLOCATOR_STRATEGIES] = DISK_ALLOCATOR_STRATEGIES[0]
+    allocator_strategy: DiskAllocatorStrategy = "DefaultPrimaryStorageAllocationStrategy"
     sort_key: Count = 0
 
     def row(self, uuid: str, now: int) -> Row:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -289,6 +290,11 @@ class NetworkAllocator:
 
     def give_back_port(self, host_uuid: str, port: int, holder: str) -> None:
         self._pool(host_uuid).give_back(port, holder)
+
+    def give_back_ports(self, ports: Sequence[Mapping[str, Any]], holder: str) -> None:
+        """Gives back colo_ports rows taken by take_colo_ports (an undone create or re-protection)."""
+        for p in ports:
+            self.give_back_port(p["host_uuid"], p["port"], holder)
 
     def in_use(self) -> dict[str, int]:
         """How many addresses are taken (for health reports and tests)."""

@@ -508,8 +508,7 @@ class Recovery:
 
     def _undo(self, s: _NewSecondary) -> None:
         domain = self._domain
-        for p in s.ports:
-            domain.network.give_back_port(p["host_uuid"], p["port"], s.waiting.group["uuid"])
+        domain.network.give_back_ports(s.ports, s.waiting.group["uuid"])
         domain.engine.release(s.waiting.group["uuid"])
         take_base_usage(domain, [s.waiting.primary_usage])
 

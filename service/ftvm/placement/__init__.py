@@ -29,6 +29,7 @@ from .model import (
     Placement,
     Request,
     StorageSpec,
+    Strategy,
     uuid_order_key,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "StalePlacement",
     "RULES",
     "STRATEGIES",
+    "Strategy",
     "DEFAULT_STRATEGY",
     "SECONDARY_STORAGE_FACTOR",
     "uuid_order_key",

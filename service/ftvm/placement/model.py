@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 GIB = 1 << 30
 
-STRATEGIES = (
+Strategy = Literal[
     "DefaultHostAllocatorStrategy",
     "LeastVmPreferredHostAllocatorStrategy",
     "MinimumCPUUsageHostAllocatorStrategy",
     "MinimumMemoryUsageHostAllocatorStrategy",
     "MaxInstancePerHostHostAllocatorStrategy",
-)
-DEFAULT_STRATEGY = "LeastVmPreferredHostAllocatorStrategy"
+]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+DEFAULT_STRATEGY: Strategy = "LeastVmPreferredHostAllocatorStrategy"
 
 # Filter pipeline, in the order hosts are tested; a host is counted against the first rule that rejects it.
 RULES = (
