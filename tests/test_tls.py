@@ -286,3 +286,14 @@ def test_half_tls_configurations_stop_every_command_with_exit_2(tmp_path, pki, c
     result = _ftvm(*command, *options)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_cluster_up_hands_its_tls_options_to_every_replica(pki):
+    from ftvm.localcluster import ClusterConfig, _replica_argv
+    from ftvm.tls import server_tls
+
+    tls = server_tls(str(pki.server_cert), str(pki.server_key), str(pki.ca))
+    for number in (1, 2):
+        argv = _replica_argv(ClusterConfig(tls=tls), number, "postgresql://postgres@127.0.0.1:5432/ftvm")
+        options = " ".join(argv[argv.index("serve") :])
+        assert f"--tls-cert {pki.server_cert} --tls-key {pki.server_key} --tls-client-ca {pki.ca}" in options
