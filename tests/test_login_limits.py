@@ -320,7 +320,8 @@ def test_an_ipv6_client_counts_by_its_64_network(channel, scrypt):
         ("ipv4:192.0.2.7:50000", "203.0.113.9", "192.0.2.7"),  # a remote peer cannot pick its address
         ("ipv6:[2001:db8::7]:50000", "203.0.113.9", "2001:db8::7"),
         ("ipv6:[::ffff:192.0.2.7]:50000", None, "192.0.2.7"),
-        ("unix:/run/ftvm.sock", "203.0.113.9", "unix:/run/ftvm.sock"),
+        ("unix:/run/ftvm.sock", "203.0.113.9", "203.0.113.9"),  # the in-process gateway's socket
+        ("unix:/run/ftvm.sock", None, "unix:/run/ftvm.sock"),
     ],
 )
 def test_the_address_counted_is_the_peer_unless_a_local_peer_forwards_for_a_client(peer, forwarded, counted):

@@ -459,5 +459,6 @@ impl Engine {
 #[pymodule]
 fn _placement(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

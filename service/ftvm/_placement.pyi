@@ -11,7 +11,9 @@ from typing import ClassVar, Self, final
 from ftvm.placement.errors import PlacementError
 from ftvm.placement.model import Config, HostSpec, Inventory, Placement, Request, StorageSpec
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "__version__"]
+
+__version__: str  # placement_core's crate version
 
 @final
 class Engine:

@@ -1,11 +1,13 @@
 """`ftvm` command line: argparse with one small function per subcommand.
 
     ftvm serve [--data-dir DIR] [--grpc-port N] [--http-port N | --no-gateway] [--inventory FILE] [--agent-url URL]
+               [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
     ftvm agent --simulate --listen HOST:PORT --state FILE
-    ftvm gateway --target HOST:PORT [--http-host HOST] [--http-port N]
-    ftvm call [--target HOST:PORT] [--session UUID | --login ACCOUNT:PASSWORD] (--list | METHOD [JSON])
+    ftvm gateway --target HOST:PORT [--target-tls-ca FILE] [--http-host HOST] [--http-port N] [--tls-cert FILE ...]
+    ftvm call [--target HOST:PORT] [--session UUID | --login ACCOUNT:PASSWORD] [--tls-ca FILE] (--list | METHOD [JSON])
     ftvm cluster up [--replicas N] [--data-dir DIR] [--grpc-port-base P] [--http-port-base P | --no-gateway]
     ftvm bench placement|service|failover [ARGS]   (from a source checkout: runs the top-level bench/ package)
+    ftvm --version;  ftvm [--config FILE] COMMAND ...  (TOML: a table per command, see ftvm/config_file.py)
 
 New commands (serve, call, ...) add an `_add_<name>(subparsers)` function and register it in `COMMANDS`.
 Each sets `func` (called with the parsed namespace, returns the exit code); heavy imports happen inside `func`.
@@ -18,6 +20,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from ftvm import config_file, tls
 from ftvm.agent import DEFAULT_AGENT_ATTEMPTS, DEFAULT_AGENT_TIMEOUT
 
 BENCH_SETUP_HINT = "from a checkout of the ftvm repository, after pip install -e '.[bench,bench-peers]'"
@@ -156,6 +159,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="pings a host may miss in a row before it is Disconnected and its FT groups recover (default 3)",
     )
+    tls.add_server_arguments(p, "gRPC and REST")
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     p.set_defaults(func=_run_serve)
 
@@ -166,6 +170,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     from ftvm.domain.recovery import RecoveryConfig
     from ftvm.server import ServerConfig, serve
 
+    try:
+        server_tls = tls.server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
+    except tls.TlsConfigError as e:
+        return _usage_error("serve", e)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     recovery = RecoveryConfig(heartbeat_interval=args.heartbeat_interval, missed_heartbeats=args.missed_heartbeats)
     return serve(
@@ -183,8 +191,14 @@ def _run_serve(args: argparse.Namespace) -> int:
             agent_timeout=args.agent_timeout,
             agent_attempts=args.agent_attempts,
             recovery=recovery,
+            tls=server_tls,
         )
     )
+
+
+def _usage_error(command: str, error: Exception) -> int:
+    print(f"ftvm {command}: error: {error}", file=sys.stderr)
+    return 2
 
 
 def _positive_float(text: str) -> float:
@@ -300,6 +314,7 @@ def _add_cluster(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--postgres-bin", metavar="DIR", help="PostgreSQL's bin folder (default: the newest /usr/lib/postgresql/*/bin)"
     )
+    tls.add_server_arguments(p, "every replica's gRPC and REST")
     p.add_argument("--log-level", default="WARNING", help="the replicas' Python log level (default WARNING)")
     p.set_defaults(func=_run_cluster_up)
 
@@ -307,6 +322,10 @@ def _add_cluster(sub: argparse._SubParsersAction) -> None:
 def _run_cluster_up(args: argparse.Namespace) -> int:
     from ftvm.localcluster import ClusterConfig, cluster_up
 
+    try:
+        server_tls = tls.server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
+    except tls.TlsConfigError as e:
+        return _usage_error("cluster up", e)
     return cluster_up(
         ClusterConfig(
             replicas=args.replicas,
@@ -319,6 +338,7 @@ def _run_cluster_up(args: argparse.Namespace) -> int:
             ephemeral=args.ephemeral,
             postgres_bin=args.postgres_bin,
             log_level=args.log_level,
+            tls=server_tls,
         )
     )
 
@@ -347,7 +367,9 @@ def _add_gateway(sub: argparse._SubParsersAction) -> None:
         default=os.environ.get("FTVM_TARGET") or "127.0.0.1:50051",
         help="the gRPC server, HOST:PORT (default $FTVM_TARGET or 127.0.0.1:50051)",
     )
+    tls.add_client_arguments(p, "--target-tls", "the gRPC server")
     _add_http_arguments(p)
+    tls.add_server_arguments(p, "REST")
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     p.set_defaults(func=_run_gateway)
 
@@ -357,8 +379,19 @@ def _run_gateway(args: argparse.Namespace) -> int:
 
     from ftvm.gateway import serve
 
+    try:
+        server_tls = tls.server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
+        target_tls = tls.client_tls(args.target_tls_ca, args.target_tls_cert, args.target_tls_key, "--target-tls")
+    except tls.TlsConfigError as e:
+        return _usage_error("gateway", e)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return serve(args.target, args.http_host, args.http_port)
+    return serve(
+        args.target,
+        args.http_host,
+        args.http_port,
+        ssl_context=server_tls.ssl_context() if server_tls is not None else None,
+        channel_credentials=target_tls.grpc_credentials() if target_tls is not None else None,
+    )
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -371,16 +404,44 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
 ]
 
 
+def version_text() -> str:
+    from importlib.metadata import version
+
+    from ftvm import _placement
+
+    return f"ftvm {version('ftvm')} (placement core {_placement.__version__})"
+
+
+class _PrintVersion(argparse.Action):
+    """--version: prints `version_text()` (imported only then) and exits 0."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ftvm", description="Fault-tolerant VM placement service")
+    parser.add_argument("--version", action=_PrintVersion, help="print the version of ftvm and its placement core")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in COMMANDS:
         add(sub)
+    config_file.add_config_option(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    try:
+        config_file.apply(parser, argv)
+    except config_file.ConfigFileError as e:
+        print(f"ftvm: error: {e}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`ftvm call --list | head`): not an error worth a traceback

@@ -14,6 +14,8 @@ in proto JSON (camelCase or snake_case field names, `google.protobuf.json_format
 `--login ACCOUNT:PASSWORD` logs in first (the password is sent as its SHA-512 hex, as ZStack clients do);
 `--login ACCOUNT` takes the password from `FTVM_ADMIN_PASSWORD`. `--session UUID` (or `FTVM_SESSION`) uses an
 existing session. Without either, no `authorization` metadata is sent (fine for LogInByAccount and Health/Check).
+`--tls-ca FILE` connects over TLS trusting that CA (with `--tls-cert`/`--tls-key` for a server that asks for a
+client certificate); the target's host must be a name in the server's certificate.
 `--target` defaults to `FTVM_TARGET`, else 127.0.0.1:50051; several replicas are given comma-separated
 (`--target 127.0.0.1:50051,127.0.0.1:50052`): calls go round-robin over them and a call that finds its replica
 unavailable is retried on another (the shipped service config, `grpc_service_config.json`). A create is sent with
@@ -36,6 +38,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ftvm import tls
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -236,9 +240,12 @@ def channel_options() -> list[tuple[str, Any]]:
     return [("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1)]
 
 
-def open_channel(targets: str):
+def open_channel(targets: str, client_tls: tls.ClientTls | None = None):
+    """A channel to `targets`, over TLS with `client_tls`."""
     import grpc
 
+    if client_tls is not None:
+        return grpc.secure_channel(channel_target(targets), client_tls.grpc_credentials(), options=channel_options())
     return grpc.insecure_channel(channel_target(targets), options=channel_options())
 
 
@@ -272,6 +279,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--login", metavar="ACCOUNT[:PASSWORD]", help="log in first (password from $FTVM_ADMIN_PASSWORD when not given)"
     )
     p.add_argument("--timeout", type=float, default=30.0, help="deadline of each call in seconds (default 30)")
+    tls.add_client_arguments(p)
     p.add_argument("--list", action="store_true", help="list the RPCs with their REST paths and exit")
     p.add_argument(
         "method",
@@ -330,9 +338,15 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"ftvm call: bad request JSON for {method.input_type.DESCRIPTOR.full_name}: {e}", file=sys.stderr)
         return 2
 
+    try:
+        client_tls = tls.client_tls(args.tls_ca, args.tls_cert, args.tls_key)
+    except tls.TlsConfigError as e:
+        print(f"ftvm call: {e}", file=sys.stderr)
+        return 2
+
     import grpc
 
-    with open_channel(args.target) as channel:
+    with open_channel(args.target, client_tls) as channel:
         session = args.session
         if args.login:
             account, sep, password = args.login.partition(":")

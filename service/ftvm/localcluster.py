@@ -36,6 +36,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from ftvm.tls import ServerTls
+
 POSTGRES_USER = "postgres"
 DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 REPLICA_START_SECONDS = 180.0  # a replica loads the whole inventory before it listens
@@ -242,6 +244,7 @@ class ClusterConfig:
     ephemeral: bool = False  # remove data_dir when stopping
     postgres_bin: str | None = None
     log_level: str = "WARNING"
+    tls: ServerTls | None = None  # every replica's gRPC and REST over TLS
 
 
 class Replica:
@@ -351,6 +354,10 @@ def _replica_argv(config: ClusterConfig, number: int, database_url: str) -> list
         argv.append("--no-gateway")
     else:
         argv += ["--http-host", config.host, "--http-port", port(config.http_port_base)]
+    if config.tls is not None:
+        argv += ["--tls-cert", config.tls.cert, "--tls-key", config.tls.key]
+        if config.tls.client_ca:
+            argv += ["--tls-client-ca", config.tls.client_ca]
     if number == 1:  # the first start (inventory, admin account) is the first replica's
         if config.inventory_file:
             argv += ["--inventory", config.inventory_file]

@@ -1,5 +1,6 @@
 """The server: wires store -> catalog/engine -> domain -> gRPC servicers, and runs them (with the REST gateway in
-the same loop when `ServerConfig.http_port` is set; it reaches the gRPC port over loopback like any client).
+the same loop when `ServerConfig.http_port` is set; it reaches the gRPC server over a plaintext Unix socket of its
+own, in a folder only this user may enter, so that it needs no client certificate when gRPC is TLS and pays no TLS).
 
 `serve(config)` runs until SIGTERM/SIGINT: health turns NOT_SERVING, the REST gateway finishes its in-flight requests
 and closes, in-flight gRPC calls finish (grace period), queued writes commit, the database closes. With
@@ -17,9 +18,11 @@ import logging
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -50,6 +53,7 @@ from ftvm.gateway import Gateway
 from ftvm.gateway.app import http_url
 from ftvm.placement import STRATEGIES, PlacementError, Request
 from ftvm.store import Row, Store, Tx, open_store, shown_url
+from ftvm.tls import ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,7 @@ class ServerConfig:
     workers: int = 1  # processes serving the same ports and database (serve() only)
     reuse_port: bool = False  # share the listening ports with other processes (the workers do)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)  # heartbeats, failover, re-protection
+    tls: ServerTls | None = None  # gRPC and REST over TLS (ftvm.tls.server_tls checks the files first)
 
     @property
     def url(self) -> str:
@@ -157,6 +162,7 @@ class RunningServer:
     gateway: Gateway | None  # the REST gateway (port, url) when ServerConfig.http_port is set
     agent: HostAgent
     recovery: Recovery
+    gateway_socket_dir: str | None  # the folder of the gateway's Unix socket, removed at stop
 
     @property
     def network(self) -> NetworkAllocator:
@@ -175,6 +181,8 @@ class RunningServer:
         self.accounts.close()
         self.domain.close()
         self.store.close()
+        if self.gateway_socket_dir is not None:
+            shutil.rmtree(self.gateway_socket_dir, ignore_errors=True)
 
 
 def _agent(config: ServerConfig) -> HostAgent:
@@ -190,6 +198,7 @@ async def start(config: ServerConfig) -> RunningServer:
     replication: Replication | None = None  # once it leased an ordinal
     recovery: Recovery | None = None
     accounts = None
+    gateway_socket_dir = None
     try:
         first = first_start(store, config)
         memory = load_memory(store)
@@ -222,7 +231,15 @@ async def start(config: ServerConfig) -> RunningServer:
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-        port = server.add_insecure_port(f"{config.grpc_host}:{config.grpc_port}")
+        address = f"{config.grpc_host}:{config.grpc_port}"
+        if config.tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, config.tls.grpc_credentials())
+        if config.http_port is not None:
+            gateway_socket_dir = tempfile.mkdtemp(prefix="ftvm-gateway-")  # mode 0700
+            gateway_target = f"unix:{gateway_socket_dir}/grpc.sock"
+            server.add_insecure_port(gateway_target)
         replication = Replication(
             domain, accounts.forget_session, lambda: flow.stale_retries, _loopback_target(config.grpc_host, port)
         )
@@ -237,11 +254,12 @@ async def start(config: ServerConfig) -> RunningServer:
         gateway = None
         if config.http_port is not None:
             gateway = await Gateway.start(
-                _loopback_target(config.grpc_host, port),
+                gateway_target,
                 config.http_host,
                 config.http_port,
                 grace_seconds=config.grace_seconds,
                 reuse_port=config.reuse_port,
+                ssl_context=config.tls.ssl_context() if config.tls is not None else None,
             )
     except BaseException:
         if started is not None:
@@ -254,6 +272,8 @@ async def start(config: ServerConfig) -> RunningServer:
             accounts.close()
         await agent.close()
         store.close()
+        if gateway_socket_dir is not None:
+            shutil.rmtree(gateway_socket_dir, ignore_errors=True)
         raise
     return RunningServer(
         server,
@@ -269,6 +289,7 @@ async def start(config: ServerConfig) -> RunningServer:
         gateway,
         agent,
         recovery,
+        gateway_socket_dir,
     )
 
 
@@ -306,6 +327,13 @@ def _banner(
     if rest_url is not None:
         lines.append(f"ftvm: REST listening on {rest_url}")
     call = sample_call(grpc_target, login, sample)
+    if config.tls is not None:
+        mutual = f"; clients need a certificate signed by {config.tls.client_ca}" if config.tls.client_ca else ""
+        lines.append(f"ftvm: TLS with the certificate {config.tls.cert}{mutual}")
+        if call is not None:  # placeholders: the server does not know which CA signed its certificate
+            call += " --tls-ca CA.pem" + (
+                " --tls-cert CLIENT.pem --tls-key CLIENT-KEY.pem" if config.tls.client_ca else ""
+            )
     if call is not None:
         lines += ["ftvm: try it:", f"  {call}"]
     return "\n".join(lines)
@@ -425,7 +453,7 @@ def _supervise(config: ServerConfig) -> int:
         return 1
     for sock in reserved:
         sock.close()
-    rest_url = http_url(config.http_host, http_port) if http_port is not None else None
+    rest_url = http_url(config.http_host, http_port, tls=config.tls is not None) if http_port is not None else None
     print(_banner(config, first, f"{config.grpc_host}:{worker_config.grpc_port}", rest_url, sample), flush=True)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

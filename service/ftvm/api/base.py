@@ -62,20 +62,20 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 def client_address(peer: str, metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
     """Whom a login counts against: the gRPC peer's IP (`ipv4:10.0.0.7:52100` -> `10.0.0.7`). A peer on this
-    machine (the REST gateway, or any local process: inside the trust boundary, as the database is) may name the
-    client it forwards for in `x-forwarded-for`; the last entry counts, the one the nearest proxy added. From any
-    other peer the header is ignored, or every client could pick its own address."""
+    machine (the REST gateway over its Unix socket, or any local process on loopback: inside the trust boundary, as
+    the database is) may name the client it forwards for in `x-forwarded-for`; the last entry counts, the one the
+    nearest proxy added. From any other peer the header is ignored, or every client could pick its own address."""
     kind, _, rest = unquote(peer).partition(":")
     host = rest.rpartition(":")[0].strip("[]") if kind in ("ipv4", "ipv6") else ""
     ip = _ip(host)
-    if ip is None:
-        return peer  # not an IP peer (a Unix socket): the peer as gRPC names it
-    if ip.is_loopback:
+    if ip is None and kind != "unix":
+        return peer  # neither IP nor a Unix socket: the peer as gRPC names it
+    if ip is None or ip.is_loopback:
         forwarded = [v for k, v in metadata or () if k == FORWARDED_FOR and isinstance(v, str)]
         claimed = _ip(forwarded[-1].rpartition(",")[2]) if forwarded else None
         if claimed is not None:
             return str(claimed)
-    return str(ip)
+    return peer if ip is None else str(ip)
 
 
 # Every RPC's work runs as its own task, shielded from the call: a client that cancels (or a deadline that expires)

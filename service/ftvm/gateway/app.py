@@ -12,8 +12,8 @@ Logs: ERROR with a traceback is for the gateway's own bugs only. A client's mist
 parse, a body that cannot be read, stalls or is cut off by a disconnect) is one INFO line without traceback, beside
 aiohttp's access-log line; a refused request (400 ...) has the access-log line only.
 
-`ftvm serve` runs it in the server's process and loop; `ftvm gateway --target HOST:PORT` runs it alone. Both take
-the same path: the in-process gateway talks to its own gRPC port over loopback.
+`ftvm serve` runs it in the server's process and loop (over a Unix socket of the server's); `ftvm gateway --target
+HOST:PORT` runs it alone. Either may serve HTTPS (`ssl_context`); `channel_credentials` reach a gRPC server over TLS.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import signal
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -268,23 +269,25 @@ def build_app(
     return app
 
 
-def http_url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+def http_url(host: str, port: int, tls: bool = False) -> str:
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 class Gateway:
     """REST in front of the gRPC server at `target`: `gateway = await Gateway.start(target, host, port)`, then
     `gateway.port` / `gateway.url`, and `await gateway.stop()` (in-flight requests finish first)."""
 
-    def __init__(self, runner: web.AppRunner, channel: grpc.aio.Channel, host: str, port: int) -> None:
+    def __init__(self, runner: web.AppRunner, channel: grpc.aio.Channel, host: str, port: int, tls: bool) -> None:
         self._runner = runner
         self._channel = channel
         self.host = host
         self.port = port
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        return http_url(self.host, self.port)
+        return http_url(self.host, self.port, self.tls)
 
     @classmethod
     async def start(
@@ -298,10 +301,17 @@ class Gateway:
         body_timeout: float = BODY_READ_TIMEOUT_SECONDS,
         keepalive_timeout: float = KEEPALIVE_TIMEOUT_SECONDS,
         reuse_port: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        channel_credentials: grpc.ChannelCredentials | None = None,
     ) -> Gateway:
-        """`reuse_port`: share the port with other processes (the workers of `ftvm serve --workers N`)."""
+        """`reuse_port`: share the port with other processes (the workers of `ftvm serve --workers N`); `ssl_context`:
+        serve HTTPS; `channel_credentials`: reach `target` over TLS."""
         # No receive cap: the server caps what it sends, and a reply it sent must reach the client.
-        channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
+        options = [("grpc.max_receive_message_length", -1)]
+        if channel_credentials is None:
+            channel = grpc.aio.insecure_channel(target, options=options)
+        else:
+            channel = grpc.aio.secure_channel(target, channel_credentials, options=options)
         runner = web.AppRunner(
             build_app(channel, call_timeout, body_timeout),
             shutdown_timeout=grace_seconds,
@@ -310,23 +320,31 @@ class Gateway:
         )
         try:
             await runner.setup()
-            await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+            await web.TCPSite(runner, host, port, reuse_port=reuse_port, ssl_context=ssl_context).start()
         except BaseException:
             await runner.cleanup()
             await channel.close()
             raise
-        return cls(runner, channel, host, runner.addresses[0][1])
+        return cls(runner, channel, host, runner.addresses[0][1], ssl_context is not None)
 
     async def stop(self) -> None:
         await self._runner.cleanup()
         await self._channel.close()
 
 
-def serve(target: str, host: str, port: int) -> int:
+def serve(
+    target: str,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None = None,
+    channel_credentials: grpc.ChannelCredentials | None = None,
+) -> int:
     """`ftvm gateway`: runs until SIGTERM or SIGINT."""
 
     async def main() -> None:
-        gateway = await Gateway.start(target, host, port)
+        gateway = await Gateway.start(
+            target, host, port, ssl_context=ssl_context, channel_credentials=channel_credentials
+        )
         print(f"ftvm: REST listening on {gateway.url} (gRPC backend {target})", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
