@@ -76,8 +76,11 @@ class Rest:
             data=None if body is None else json.dumps(body).encode(),
             headers=headers,
         )
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            return json.load(reply)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                return json.load(reply)
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"{method} {path}: {e.code} {e.read().decode()}") from None
 
     def first(self, path: str) -> str:
         return self.call("GET", path)["inventories"][0]["uuid"]
@@ -101,8 +104,9 @@ class Rest:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """(REST url, agent url): `ftvm serve` on the demo inventory, its VMs run by an `ftvm agent --simulate`, with
-    fast heartbeats so that a failed host is noticed within a second."""
+    """(REST url, agent url): `ftvm serve` on the demo inventory, its VMs run by an `ftvm agent --simulate`. A host
+    is pinged every second (each ping may take that second) and Disconnected after five missed pings: a failed host
+    is noticed within seconds, and a busy machine's slow answers do not disconnect the healthy ones."""
     folder = tmp_path_factory.mktemp("ui")
     agent, out = _start(
         ["agent", "--simulate", "--listen", "127.0.0.1:0", "--state", str(folder / "agent.db")], "listening on"
@@ -121,9 +125,9 @@ def served(tmp_path_factory):
                 "--agent-url",
                 agent_url,
                 "--heartbeat-interval",
-                "0.2",
+                "1",
                 "--missed-heartbeats",
-                "3",
+                "5",
             ],
             "try it:",
             {"FTVM_ADMIN_PASSWORD": ADMIN_PASSWORD},
@@ -235,9 +239,7 @@ def test_the_view_follows_create_failover_and_destroy_of_the_accounts_own_pairs(
 
     browser.get(f"{url}/ui")
     _wait(browser, lambda d: d.find_element(By.ID, "account").is_displayed(), "the login form")
-    browser.find_element(By.ID, "account").send_keys("alice")
-    browser.find_element(By.ID, "password").send_keys("alice-pw")
-    browser.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+    _log_in(browser, "alice", "alice-pw")
 
     _wait(browser, lambda d: _shown_hosts(d) == set(hosts), "the demo's 48 hosts")
     text = browser.find_element(By.ID, "zones").text
@@ -284,11 +286,28 @@ def test_the_view_follows_create_failover_and_destroy_of_the_accounts_own_pairs(
     csp = [e for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
     assert csp == []  # the page runs under its own policy
 
-    # logging out forgets the session and shows the form again
+    # a session that ends on the server (here: logged out through the API) brings the form back
+    session = browser.execute_script("return JSON.parse(sessionStorage.getItem('ftvm.session')).uuid")
+    alice.call("DELETE", f"/accounts/sessions/{session}")
+    _wait(browser, lambda d: d.find_element(By.ID, "login").is_displayed(), "the login form after the session ended")
+    assert "log in again" in browser.find_element(By.ID, "login-error").text
+    assert browser.execute_script("return sessionStorage.getItem('ftvm.session')") is None
+    assert _shown_hosts(browser) == set() and browser.find_elements(By.CSS_SELECTOR, "#groups tbody tr") == []
+
+    # logging in again, then out with the button: the session is forgotten and the form shown again
+    _log_in(browser, "alice", "alice-pw")
+    _wait(browser, lambda d: _shown_hosts(d) == set(hosts), "the hosts after logging in again")
     browser.find_element(By.ID, "logout").click()
     _wait(browser, lambda d: d.find_element(By.ID, "login").is_displayed(), "the login form")
     assert browser.execute_script("return sessionStorage.getItem('ftvm.session')") is None
     assert not browser.find_element(By.ID, "view").is_displayed()
+
+
+def _log_in(driver, account: str, password: str) -> None:
+    for field, value in (("account", account), ("password", password)):
+        driver.find_element(By.ID, field).clear()
+        driver.find_element(By.ID, field).send_keys(value)
+    driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
 
 
 def _shown_hosts(driver) -> set[str]:

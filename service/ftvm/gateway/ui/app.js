@@ -363,6 +363,7 @@
     if (pollTimer !== null) clearTimeout(pollTimer);
     pollTimer = null;
     sessionStorage.removeItem(SESSION_KEY);
+    render({ zones: [], pairs: [] }); // nothing of the last account stays in the page
     shownPicture = "";
     byId("view").hidden = true;
     byId("logout").hidden = true;
