@@ -167,8 +167,8 @@ def _wait(driver, condition, what: str):
 
 
 def _drawn(driver, group: str) -> dict | None:
-    """The pair line of `group` as drawn (its hosts, label, and whether each end lies inside its host's box), or
-    None when the page draws no line for it."""
+    """The pair line of `group` as drawn (its hosts, label, status, and whether the line runs from a point inside
+    the primary's host box to one inside the secondary's), or None when the page draws no line for it."""
     return driver.execute_script(
         """
         const line = [...document.querySelectorAll('#pairs g.pair')].find(g => g.dataset.group === arguments[0]);
@@ -180,12 +180,15 @@ def _drawn(driver, group: str) -> dict | None:
           x += map.left; y += map.top;
           return r.left <= x && x <= r.right && r.top <= y && y <= r.bottom;
         };
-        const l = line.querySelector('line');
-        const [x1, y1, x2, y2] = ['x1', 'y1', 'x2', 'y2'].map(a => Number(l.getAttribute(a)));
+        const end = role => ['cx', 'cy'].map(a => Number(line.querySelector(`.${role}-end`).getAttribute(a)));
+        const [[x1, y1], [x2, y2]] = [end('primary'), end('secondary')];
+        const path = line.querySelector('path').getAttribute('d').split(' ').map(Number);
+        const joins = path[1] === x1 && path[2] === y1 && path.at(-2) === x2 && path.at(-1) === y2;
         return {primary: line.dataset.primaryHost, secondary: line.dataset.secondaryHost,
                 label: line.querySelector('text').textContent,
                 status: [...line.classList].filter(c => c !== 'pair'),
-                ends_in_boxes: inside(line.dataset.primaryHost, x1, y1) && inside(line.dataset.secondaryHost, x2, y2)};
+                ends_in_boxes: joins && inside(line.dataset.primaryHost, x1, y1)
+                               && inside(line.dataset.secondaryHost, x2, y2)};
         """,
         group,
     )

@@ -313,11 +313,17 @@
       });
       const title = svgElement("title", {});
       title.textContent = `${pair.name} (${pair.uuid}): ${pair.status}`;
-      const label = svgElement("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, "text-anchor": "middle" });
+      // A curve bowed sideways by a fifth of its length, so that it does not run along the hosts of a row or column.
+      const [cx, cy] = [(x1 + x2) / 2 + (y2 - y1) / 5, (y1 + y2) / 2 - (x2 - x1) / 5];
+      const label = svgElement("text", {
+        x: (x1 + 2 * cx + x2) / 4, // the curve's own midpoint
+        y: (y1 + 2 * cy + y2) / 4 - 4,
+        "text-anchor": "middle",
+      });
       label.textContent = pair.name;
       line.append(
         title,
-        svgElement("line", { x1, y1, x2, y2 }),
+        svgElement("path", { d: `M ${x1} ${y1} Q ${cx} ${cy} ${x2} ${y2}` }),
         svgElement("circle", { class: "primary-end", cx: x1, cy: y1, r: 6 }),
         svgElement("circle", { class: "secondary-end", cx: x2, cy: y2, r: 6 }),
         label,
