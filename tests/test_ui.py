@@ -285,7 +285,7 @@ def test_the_view_follows_create_failover_and_destroy_of_the_accounts_own_pairs(
 
     # a destroy: the line and the row go
     alice.call("DELETE", f"/vm-instances/{group}")
-    _wait(browser, lambda d: _drawn(d, group) is None and _row(browser, group) is None, "the pair to disappear")
+    _wait(browser, lambda d: _drawn(d, group) is None and _row(d, group) is None, "the pair to disappear")
     csp = [e for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
     assert csp == []  # the page runs under its own policy
 

@@ -14,6 +14,7 @@
 
   const byId = (id) => document.getElementById(id);
   let pollTimer = null;
+  let generation = 0; // a login or a logout starts a new one: a poll of an older one draws nothing and stops
   let shownPicture = "";
   let pairs = [];
   const hostBoxes = new Map(); // host uuid -> its box, for the pair lines
@@ -334,7 +335,7 @@
 
   // ---- polling, login, logout ----
 
-  async function poll() {
+  async function poll(mine) {
     pollTimer = null;
     try {
       const shown = picture(
@@ -347,6 +348,7 @@
           queryAll("/vm-instances"),
         ])),
       );
+      if (mine !== generation) return;
       const key = JSON.stringify(shown);
       if (key !== shownPicture) {
         render(shown);
@@ -355,6 +357,7 @@
       byId("freshness").textContent = `updated ${new Date().toLocaleTimeString()}`;
       byId("freshness").className = "";
     } catch (error) {
+      if (mine !== generation) return;
       if (error instanceof ApiError && LOGGED_OUT.has(error.code)) {
         showLogin(`${error.message}: log in again`);
         return;
@@ -362,10 +365,11 @@
       byId("freshness").textContent = `update failed: ${error.message}`;
       byId("freshness").className = "stale";
     }
-    if (session() !== null) pollTimer = setTimeout(poll, POLL_MS);
+    pollTimer = setTimeout(() => poll(mine), POLL_MS);
   }
 
   function showLogin(message) {
+    generation += 1;
     if (pollTimer !== null) clearTimeout(pollTimer);
     pollTimer = null;
     sessionStorage.removeItem(SESSION_KEY);
@@ -384,7 +388,8 @@
     byId("view").hidden = false;
     byId("logout").hidden = false;
     byId("viewer").textContent = `account ${session().account}`;
-    poll();
+    generation += 1;
+    poll(generation);
   }
 
   byId("login").addEventListener("submit", async (event) => {
