@@ -104,7 +104,7 @@ class Rest:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """(REST url, agent url): `ftvm serve` on the demo inventory, its VMs run by an `ftvm agent --simulate`. A host
+    """(REST url, agent url, banner): `ftvm serve` on the demo inventory, its VMs run by an `ftvm agent --simulate`. A host
     is pinged every second (each ping may take that second) and Disconnected after five missed pings: a failed host
     is noticed within seconds, and a busy machine's slow answers do not disconnect the healthy ones."""
     folder = tmp_path_factory.mktemp("ui")
@@ -133,7 +133,7 @@ def served(tmp_path_factory):
             {"FTVM_ADMIN_PASSWORD": ADMIN_PASSWORD},
         )
         try:
-            yield re.search(r"REST listening on (\S+)", out).group(1), agent_url
+            yield re.search(r"REST listening on (\S+)", out).group(1), agent_url, out
         finally:
             _stop(server)
     finally:
@@ -210,7 +210,8 @@ def _host_names(admin: Rest) -> dict[str, str]:
 
 
 def test_the_static_files_carry_a_content_security_policy(served):
-    url, _ = served
+    url, _, banner = served
+    assert f"ftvm: live view at {url}/ui/" in banner
     opener = urllib.request.build_opener(
         type("NoRedirect", (urllib.request.HTTPRedirectHandler,), {"redirect_request": lambda *args: None})
     )
@@ -230,7 +231,7 @@ def test_the_static_files_carry_a_content_security_policy(served):
 
 
 def test_the_view_follows_create_failover_and_destroy_of_the_accounts_own_pairs(served, browser):
-    url, agent_url = served
+    url, agent_url, _ = served
     admin = Rest(url, "admin", ADMIN_PASSWORD)
     admin.call(
         "POST", "/accounts", {"params": {"name": "alice", "password": _password_hash("alice-pw"), "type": "Normal"}}

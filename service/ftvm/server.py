@@ -305,6 +305,7 @@ def _banner(
     lines.append(f"ftvm: gRPC listening on {grpc_target}{workers}")
     if rest_url is not None:
         lines.append(f"ftvm: REST listening on {rest_url}")
+        lines.append(f"ftvm: live view at {rest_url}/ui/ (log in with an account)")
     call = sample_call(grpc_target, login, sample)
     if call is not None:
         lines += ["ftvm: try it:", f"  {call}"]
