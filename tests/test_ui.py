@@ -104,9 +104,10 @@ class Rest:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """(REST url, agent url, banner): `ftvm serve` on the demo inventory, its VMs run by an `ftvm agent --simulate`. A host
-    is pinged every second (each ping may take that second) and Disconnected after five missed pings: a failed host
-    is noticed within seconds, and a busy machine's slow answers do not disconnect the healthy ones."""
+    """(REST url, agent url, start banner): `ftvm serve` on the demo inventory, its VMs run by an `ftvm agent
+    --simulate`. A host is pinged every second (each ping may take that second) and Disconnected after five missed
+    pings: a failed host is noticed within seconds, and a busy machine's slow answers do not disconnect the healthy
+    ones."""
     folder = tmp_path_factory.mktemp("ui")
     agent, out = _start(
         ["agent", "--simulate", "--listen", "127.0.0.1:0", "--state", str(folder / "agent.db")], "listening on"
