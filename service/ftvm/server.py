@@ -326,6 +326,7 @@ def _banner(
     lines.append(f"ftvm: gRPC listening on {grpc_target}{workers}")
     if rest_url is not None:
         lines.append(f"ftvm: REST listening on {rest_url}")
+        lines.append(f"ftvm: live view at {rest_url}/ui/ (log in with an account)")
     call = sample_call(grpc_target, login, sample)
     if config.tls is not None:
         mutual = f"; clients need a certificate signed by {config.tls.client_ca}" if config.tls.client_ca else ""

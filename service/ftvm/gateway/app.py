@@ -40,6 +40,7 @@ from ftvm.api.metadata import FORWARDED_FOR, IDEMPOTENCY_KEY
 from .codec import BadRequest, decode_request, encode, parse_json
 from .openapi import openapi_document
 from .routes import Route, by_path, routes
+from .ui import add_routes as add_ui_routes
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,7 @@ def build_app(
         return web.Response(body=document, content_type="application/json", charset="utf-8")
 
     app.router.add_get("/openapi.json", openapi)
+    add_ui_routes(app)
     return app
 
 
