@@ -156,17 +156,29 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="pings a host may miss in a row before it is Disconnected and its FT groups recover (default 3)",
     )
-    p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    p.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="N",
+        help="also serve GET /metrics on --http-host:N, e.g. with --no-gateway (default: only on the REST port)",
+    )
+    p.add_argument("--no-metrics", action="store_true", help="count nothing and serve no /metrics")
+    p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING; INFO logs every create)")
+    p.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        help="log lines on stderr, each with its request id (default: text on a terminal, else JSON lines)",
+    )
     p.set_defaults(func=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    import logging
-
     from ftvm.domain.recovery import RecoveryConfig
+    from ftvm.observability import logs
     from ftvm.server import ServerConfig, serve
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format = args.log_format or logs.default_format()
+    logs.configure(args.log_level, log_format)
     recovery = RecoveryConfig(heartbeat_interval=args.heartbeat_interval, missed_heartbeats=args.missed_heartbeats)
     return serve(
         ServerConfig(
@@ -183,6 +195,9 @@ def _run_serve(args: argparse.Namespace) -> int:
             agent_timeout=args.agent_timeout,
             agent_attempts=args.agent_attempts,
             recovery=recovery,
+            metrics=not args.no_metrics,
+            metrics_port=args.metrics_port,
+            log_format=log_format,
         )
     )
 
