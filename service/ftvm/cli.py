@@ -164,11 +164,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-metrics", action="store_true", help="count nothing and serve no /metrics")
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING; INFO logs every create)")
-    p.add_argument(
-        "--log-format",
-        choices=("json", "text"),
-        help="log lines on stderr, each with its request id (default: text on a terminal, else JSON lines)",
-    )
+    _add_log_format(p)
     p.set_defaults(func=_run_serve)
 
 
@@ -364,15 +360,23 @@ def _add_gateway(sub: argparse._SubParsersAction) -> None:
     )
     _add_http_arguments(p)
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    _add_log_format(p)
     p.set_defaults(func=_run_gateway)
 
 
+def _add_log_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        help="log lines on stderr, each with its request id (default: text on a terminal, else JSON lines)",
+    )
+
+
 def _run_gateway(args: argparse.Namespace) -> int:
-    import logging
-
     from ftvm.gateway import serve
+    from ftvm.observability import logs
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_level, args.log_format or logs.default_format())
     return serve(args.target, args.http_host, args.http_port)
 
 

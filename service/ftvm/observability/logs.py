@@ -19,7 +19,6 @@ from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
 
-FORMATS = ("json", "text")
 MAX_REQUEST_ID = 128
 _VALID_ID = re.compile(rf"[\x21\x23-\x5b\x5d-\x7e]{{1,{MAX_REQUEST_ID}}}")
 
