@@ -160,21 +160,29 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         help="pings a host may miss in a row before it is Disconnected and its FT groups recover (default 3)",
     )
     tls.add_server_arguments(p, "gRPC and REST")
-    p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    p.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="N",
+        help="also serve GET /metrics on --http-host:N, e.g. with --no-gateway (default: only on the REST port)",
+    )
+    p.add_argument("--no-metrics", action="store_true", help="count nothing and serve no /metrics")
+    p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING; INFO logs every create)")
+    _add_log_format(p)
     p.set_defaults(func=_run_serve)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    import logging
-
     from ftvm.domain.recovery import RecoveryConfig
+    from ftvm.observability import logs
     from ftvm.server import ServerConfig, serve
 
     try:
         server_tls = tls.server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
     except tls.TlsConfigError as e:
         return _usage_error("serve", e)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format = args.log_format or logs.default_format()
+    logs.configure(args.log_level, log_format)
     recovery = RecoveryConfig(heartbeat_interval=args.heartbeat_interval, missed_heartbeats=args.missed_heartbeats)
     return serve(
         ServerConfig(
@@ -192,6 +200,9 @@ def _run_serve(args: argparse.Namespace) -> int:
             agent_attempts=args.agent_attempts,
             recovery=recovery,
             tls=server_tls,
+            metrics=not args.no_metrics,
+            metrics_port=args.metrics_port,
+            log_format=log_format,
         )
     )
 
@@ -371,20 +382,28 @@ def _add_gateway(sub: argparse._SubParsersAction) -> None:
     _add_http_arguments(p)
     tls.add_server_arguments(p, "REST")
     p.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+    _add_log_format(p)
     p.set_defaults(func=_run_gateway)
 
 
-def _run_gateway(args: argparse.Namespace) -> int:
-    import logging
+def _add_log_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        help="log lines on stderr, each with its request id (default: text on a terminal, else JSON lines)",
+    )
 
+
+def _run_gateway(args: argparse.Namespace) -> int:
     from ftvm.gateway import serve
+    from ftvm.observability import logs
 
     try:
         server_tls = tls.server_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
         target_tls = tls.client_tls(args.target_tls_ca, args.target_tls_cert, args.target_tls_key, "--target-tls")
     except tls.TlsConfigError as e:
         return _usage_error("gateway", e)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_level, args.log_format or logs.default_format())
     return serve(
         args.target,
         args.http_host,

@@ -6,7 +6,8 @@ own, in a folder only this user may enter, so that it needs no client certificat
 and closes, in-flight gRPC calls finish (grace period), queued writes commit, the database closes. With
 `config.workers` > 1 it supervises that many worker processes instead, each a whole server on the same ports
 (SO_REUSEPORT: the kernel spreads connections over them) and the same database, kept in step by the change feed
-(domain/replication.py), restarting a worker that dies. `ServerThread` runs one server on a background thread
+(domain/replication.py), restarting a worker that dies; their metrics are summed (prometheus-client's multiprocess
+mode, in a temporary folder the supervisor removes at the end). `ServerThread` runs one server on a background thread
 (tests, benchmarks).
 """
 
@@ -31,6 +32,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import multiprocess
 
 from ftvm._proto.zstack.ft.v1 import services_pb2
 from ftvm.agent import DEFAULT_AGENT_ATTEMPTS, DEFAULT_AGENT_TIMEOUT, HostAgent
@@ -51,6 +53,8 @@ from ftvm.domain.replication import Replication
 from ftvm.domain.vms import Vms
 from ftvm.gateway import Gateway
 from ftvm.gateway.app import http_url
+from ftvm.observability import logs, metrics
+from ftvm.observability.scrape import MetricsServer, metrics_handler
 from ftvm.placement import STRATEGIES, PlacementError, Request
 from ftvm.store import Row, Store, Tx, open_store, shown_url
 from ftvm.tls import ServerTls
@@ -84,6 +88,9 @@ class ServerConfig:
     reuse_port: bool = False  # share the listening ports with other processes (the workers do)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)  # heartbeats, failover, re-protection
     tls: ServerTls | None = None  # gRPC and REST over TLS (ftvm.tls.server_tls checks the files first)
+    metrics: bool = True  # GET /metrics on the REST port (and metrics_port); serve() only: False counts nothing
+    metrics_port: int | None = None  # GET /metrics on http_host:metrics_port (0 = pick a free one)
+    log_format: str = "text"  # the workers' log lines ("json" or "text"; serve()'s caller configures its own)
 
     @property
     def url(self) -> str:
@@ -163,6 +170,7 @@ class RunningServer:
     agent: HostAgent
     recovery: Recovery
     gateway_socket_dir: str | None  # the folder of the gateway's Unix socket, removed at stop
+    metrics_server: MetricsServer | None = None  # on ServerConfig.metrics_port
 
     @property
     def network(self) -> NetworkAllocator:
@@ -173,6 +181,8 @@ class RunningServer:
         grace = self.grace_seconds if grace is None else grace
         if self.gateway is not None:
             await self.gateway.stop()  # first: its in-flight requests still need the gRPC server
+        if self.metrics_server is not None:
+            await self.metrics_server.stop()
         await self.server.stop(grace)
         await drain(grace)  # work of calls cancelled by the stop finishes (commits or undoes) first
         await self.recovery.stop()
@@ -199,6 +209,7 @@ async def start(config: ServerConfig) -> RunningServer:
     recovery: Recovery | None = None
     accounts = None
     gateway_socket_dir = None
+    metrics_server = None
     try:
         first = first_start(store, config)
         memory = load_memory(store)
@@ -252,6 +263,10 @@ async def start(config: ServerConfig) -> RunningServer:
         for name in SERVICE_NAMES + ("",):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         gateway = None
+        if config.metrics and config.metrics_port is not None:
+            metrics_server = await MetricsServer.start(
+                domain, config.http_host, config.metrics_port, reuse_port=config.reuse_port
+            )
         if config.http_port is not None:
             gateway = await Gateway.start(
                 gateway_target,
@@ -260,8 +275,11 @@ async def start(config: ServerConfig) -> RunningServer:
                 grace_seconds=config.grace_seconds,
                 reuse_port=config.reuse_port,
                 ssl_context=config.tls.ssl_context() if config.tls is not None else None,
+                metrics=metrics_handler(domain) if config.metrics else None,
             )
     except BaseException:
+        if metrics_server is not None:
+            await metrics_server.stop()
         if started is not None:
             await started.stop(0)
         if recovery is not None:
@@ -290,6 +308,7 @@ async def start(config: ServerConfig) -> RunningServer:
         agent,
         recovery,
         gateway_socket_dir,
+        metrics_server,
     )
 
 
@@ -309,6 +328,7 @@ def _banner(
     first: FirstStart,
     grpc_target: str,
     rest_url: str | None,
+    metrics_url: str | None,
     sample: tuple[Row | None, Row | None, Row | None],
 ) -> str:
     lines = [f"ftvm: database {shown_url(config.url)}"]
@@ -327,6 +347,8 @@ def _banner(
     if rest_url is not None:
         lines.append(f"ftvm: REST listening on {rest_url}")
         lines.append(f"ftvm: live view at {rest_url}/ui/ (log in with an account)")
+    if metrics_url is not None:
+        lines.append(f"ftvm: metrics at {metrics_url}")
     call = sample_call(grpc_target, login, sample)
     if config.tls is not None:
         mutual = f"; clients need a certificate signed by {config.tls.client_ca}" if config.tls.client_ca else ""
@@ -352,6 +374,14 @@ def sample_call(grpc_target: str, login: str, sample: tuple[Row | None, Row | No
     )
 
 
+def _metrics_url(config: ServerConfig, rest_url: str | None, metrics_port: int | None) -> str | None:
+    if not config.metrics:
+        return None
+    if metrics_port is not None:
+        return http_url(config.http_host, metrics_port) + "/metrics"
+    return None if rest_url is None else rest_url + "/metrics"
+
+
 def _until_signalled(loop: asyncio.AbstractEventLoop) -> asyncio.Event:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -363,14 +393,25 @@ def serve(config: ServerConfig) -> int:
     """Runs until SIGTERM or SIGINT."""
     if config.workers > 1:
         return _supervise(config)
+    if not config.metrics:
+        metrics.disable()
 
     async def main() -> None:
         running = await start(config)
         _tune_gc()  # the process is the server's alone (ServerThread leaves its host process's GC as it is)
         rest_url = running.gateway.url if running.gateway is not None else None
+        metrics_port = running.metrics_server.port if running.metrics_server is not None else None
         target = f"{running.grpc_host}:{running.grpc_port}"
         stop = _until_signalled(asyncio.get_running_loop())  # before the banner: a SIGTERM right after it stops cleanly
-        print(_banner(config, running.first, target, rest_url, sample_rows(running.store)), flush=True)
+        banner = _banner(
+            config,
+            running.first,
+            target,
+            rest_url,
+            _metrics_url(config, rest_url, metrics_port),
+            sample_rows(running.store),
+        )
+        print(banner, flush=True)
         await stop.wait()
         print("ftvm: shutting down (health NOT_SERVING, finishing in-flight calls)", flush=True)
         await running.stop()
@@ -395,7 +436,9 @@ def _reserve_port(host: str, port: int) -> socket.socket:
 
 def _worker_main(config: ServerConfig, index: int, ready, log_level: int) -> None:
     """One worker process: a whole server on the shared ports. It stops on SIGTERM, or when its supervisor is gone."""
-    logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s")
+    logs.configure(log_level, config.log_format, worker=index)
+    if not config.metrics:
+        metrics.disable()
     supervisor = os.getppid()
 
     async def main() -> None:
@@ -422,13 +465,37 @@ def _supervise(config: ServerConfig) -> int:
     finally:
         store.close()
     reserved = [_reserve_port(config.grpc_host, config.grpc_port)]
-    http_port = None
+    http_port = metrics_port = None
     if config.http_port is not None:
         reserved.append(_reserve_port(config.http_host, config.http_port))
-        http_port = reserved[1].getsockname()[1]
+        http_port = reserved[-1].getsockname()[1]
+    if config.metrics and config.metrics_port is not None:
+        reserved.append(_reserve_port(config.http_host, config.metrics_port))
+        metrics_port = reserved[-1].getsockname()[1]
     worker_config = replace(
-        config, workers=1, reuse_port=True, grpc_port=reserved[0].getsockname()[1], http_port=http_port
+        config,
+        workers=1,
+        reuse_port=True,
+        grpc_port=reserved[0].getsockname()[1],
+        http_port=http_port,
+        metrics_port=metrics_port,
     )
+    if config.metrics:  # before the workers start: their families count into files there, summed when scraped
+        os.environ[metrics.MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="ftvm-metrics-")
+    try:
+        return _run_workers(config, worker_config, first, sample, reserved)
+    finally:
+        if config.metrics:
+            shutil.rmtree(os.environ.pop(metrics.MULTIPROCESS_ENV), ignore_errors=True)
+
+
+def _run_workers(
+    config: ServerConfig,
+    worker_config: ServerConfig,
+    first: FirstStart,
+    sample: tuple[Row | None, Row | None, Row | None],
+    reserved: list[socket.socket],
+) -> int:
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
     log_level = logging.getLogger().level
@@ -454,8 +521,11 @@ def _supervise(config: ServerConfig) -> int:
         return 1
     for sock in reserved:
         sock.close()
+    http_port = worker_config.http_port
     rest_url = http_url(config.http_host, http_port, tls=config.tls is not None) if http_port is not None else None
-    print(_banner(config, first, f"{config.grpc_host}:{worker_config.grpc_port}", rest_url, sample), flush=True)
+    metrics_url = _metrics_url(config, rest_url, worker_config.metrics_port)
+    target = f"{config.grpc_host}:{worker_config.grpc_port}"
+    print(_banner(config, first, target, rest_url, metrics_url, sample), flush=True)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
@@ -463,6 +533,8 @@ def _supervise(config: ServerConfig) -> int:
         for index, process in enumerate(workers):
             if not process.is_alive():
                 log.warning("worker %d exited with code %s; starting it again", index, process.exitcode)
+                if metrics.multiprocess_dir() is not None:
+                    multiprocess.mark_process_dead(process.pid)
                 workers[index] = spawn(index)
     print("ftvm: shutting down the workers", flush=True)
     for process in workers:

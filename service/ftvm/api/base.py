@@ -5,6 +5,8 @@ the caller's `Account` (None for public RPCs) and may raise FtError; a database 
 SYS.1006 with status UNAVAILABLE (retry later); anything else is logged and answered SYS.1000.
 Register servicers with `add_servicer`: a request that cannot be decoded is then answered SYS.1007 like any other
 bad argument (gRPC's own answer is a bare UNKNOWN "Unexpected DecodeError", logged with a traceback).
+Every call runs with its request id (`x-request-id` metadata, or a made one; echoed in the trailing metadata) and
+counts in `ftvm_rpc_duration_seconds` by method and answer.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import functools
 import ipaddress
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
@@ -24,10 +27,12 @@ from google.protobuf.message import DecodeError
 from ftvm._proto.zstack.ft.v1 import services_pb2
 from ftvm.domain.accounts import Account, Accounts
 from ftvm.domain.errors import FtError, database_unavailable, internal, invalid, permission_denied
+from ftvm.observability import metrics
+from ftvm.observability.logs import accepted_request_id, request_id
 from ftvm.store import StoreUnavailable
 
 from .errors import to_status
-from .metadata import AUTHORIZATION, FORWARDED_FOR
+from .metadata import AUTHORIZATION, FORWARDED_FOR, REQUEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +132,14 @@ def add_servicer(server: grpc.aio.Server, service_name: str, servicer: Any) -> N
 
 def rpc(admin: bool = False, public: bool = False) -> Callable:
     def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        latency: dict[str, Any] = {}  # answer code -> its ftvm_rpc_duration_seconds child, bound on first use
+
+        def observe(code: str, started: float) -> None:
+            child = latency.get(code)
+            if child is None:
+                child = latency[code] = metrics.RPC_SECONDS.labels(method.__name__, code)
+            child.observe(time.perf_counter() - started)
+
         async def work(self, request, context: grpc.aio.ServicerContext) -> Any:
             """The reply, or the FtError to answer with."""
             try:
@@ -153,12 +166,20 @@ def rpc(admin: bool = False, public: bool = False) -> Callable:
 
         @functools.wraps(method)
         async def handler(self, request, context: grpc.aio.ServicerContext):
+            started = time.perf_counter()
+            call_id = accepted_request_id(metadata_value(context, REQUEST_ID))
+            request_id.set(call_id)  # this call's task: its work (a task made from it) and every line it logs
+            echo = ((REQUEST_ID, call_id),)
             task = asyncio.ensure_future(work(self, request, context))
             _work.add(task)
             task.add_done_callback(_work.discard)
             outcome = await asyncio.shield(task)
             if isinstance(outcome, FtError):
-                await context.abort_with_status(to_status(outcome))
+                observe(outcome.code, started)
+                status = to_status(outcome)
+                await context.abort(status.code, status.details, tuple(status.trailing_metadata) + echo)
+            observe("OK", started)
+            context.set_trailing_metadata(echo)
             return outcome
 
         return handler

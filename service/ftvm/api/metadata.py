@@ -5,3 +5,5 @@ AUTHORIZATION = "authorization"  # `OAuth <sessionUuid>`
 FORWARDED_FOR = "x-forwarded-for"
 # Names a create (REST: the `Idempotency-Key` header), so that its retries get the original reply.
 IDEMPOTENCY_KEY = "idempotency-key"
+# The request's id on every log line of the call (REST: the `X-Request-Id` header); echoed in the trailing metadata.
+REQUEST_ID = "x-request-id"

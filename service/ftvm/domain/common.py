@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from ftvm.observability import metrics
 from ftvm.placement import PlacementEngine
-from ftvm.store import Conflict, Store, Tx
+from ftvm.store import Conflict, PendingBatch, Store, Tx
 
 from .catalog import Catalog
 from .errors import FtError, already_exists, invalid, mandatory
@@ -165,8 +166,9 @@ class Domain:
                     future.set_exception(e)
             return
         self._committing = True
+        metrics.STORE_BATCH_SIZE.observe(len(batch))
         loop = asyncio.get_running_loop()
-        loop.run_in_executor(self._commit_thread, pending.commit).add_done_callback(
+        loop.run_in_executor(self._commit_thread, _timed_commit, pending).add_done_callback(
             lambda done: self._committed(batch, pending, done)
         )
 
@@ -196,6 +198,12 @@ class Domain:
     async def read(self, op: Callable[[Tx], T]) -> T:
         """A consistent read off the event loop (reads can be long; the loop keeps serving)."""
         return await asyncio.to_thread(self.store.read, op)
+
+
+def _timed_commit(pending: PendingBatch) -> None:
+    started = time.perf_counter()
+    pending.commit()
+    metrics.STORE_COMMIT_SECONDS.observe(time.perf_counter() - started)
 
 
 def insert_unique(tx: Tx, table: str, row: dict, kind: str) -> None:

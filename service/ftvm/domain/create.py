@@ -17,6 +17,10 @@ agent does not answer) is logged at WARNING and left on its host for the reconci
 With several replicas on one database, the commit is where a stale memory shows: the capacity re-check or a
 UNIQUE constraint refuses what another replica took first (`StaleView`). The create is then undone, the replica
 catches up with the change feed, and places again, at most MAX_ATTEMPTS times in all.
+
+Each create logs one INFO line (the group, the hosts and storages of both VMs; or the error code, and for a
+placement failure the rule and the hosts each rule removed) and counts in the `ftvm_create_*`, `ftvm_placement*`
+and `ftvm_replica_conflicts_total` metrics.
 """
 
 from __future__ import annotations
@@ -28,13 +32,16 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ftvm.agent import HostAgent, HostAgentError, VmSpec
+from ftvm.observability import metrics
 from ftvm.placement import (
     DEFAULT_STRATEGY,
+    RULES,
     STRATEGIES,
     NoHostAvailable,
     Placement,
@@ -190,6 +197,19 @@ class CreateFlow:
         self._failpoint = failpoint or (lambda step: None)
         self._named: dict[str, list] = {}  # group uuid of a named create in flight -> [lock, users]
         self.stale_retries = 0
+        # Metric children bound once: labels() on every create would cost more than the counting.
+        self._step_seconds = {step: metrics.CREATE_STEP_SECONDS.labels(step) for step in metrics.CREATE_STEPS}
+        self._placed = metrics.PLACEMENTS.labels("placed", "")
+        self._refused = metrics.PLACEMENTS.labels("refused", "")
+        self._no_host = {rule: metrics.PLACEMENTS.labels("no_host", rule) for rule in RULES}
+        self._removed = {rule: metrics.HOSTS_REMOVED.labels(rule) for rule in RULES}
+        self._conflicts = {outcome: metrics.REPLICA_CONFLICTS.labels(outcome) for outcome in ("retried", "failed")}
+
+    def _timed(self, step: str, since: float) -> float:
+        """Counts the step's time since `since`; answers now, the next step's start."""
+        now = time.perf_counter()
+        self._step_seconds[step].observe(now - since)
+        return now
 
     # -- validation ----------------------------------------------------------------------------------------------
     def _validate(self, req: CreateFtVm) -> _Plan:
@@ -361,9 +381,19 @@ class CreateFlow:
     async def create(self, account: Account, req: CreateFtVm, idempotency_key: str | None = None) -> CreateResult:
         """`idempotency_key`: the caller's name for this create (with a resourceUuid, or alone: the group's uuid is
         then derived from it). A retry of the same request under the same name gets the original reply."""
+        try:
+            return await self._create_named(account, req, idempotency_key)
+        except FtError as e:
+            if log.isEnabledFor(logging.INFO):
+                _log_failed(e)
+            raise
+
+    async def _create_named(self, account: Account, req: CreateFtVm, idempotency_key: str | None) -> CreateResult:
+        started = time.perf_counter()
         self._failpoint("validate")
         plan = self._validate(req)
         retry = _Retryable.of(account, req, idempotency_key, plan)
+        self._timed("validate", started)
         if retry is None:
             return await self._create(account, plan, None)
         # Creates under one name run one at a time in this process (the later ones then find the first's rows);
@@ -375,6 +405,7 @@ class CreateFlow:
                 # Early answer, so a retry never starts VMs; the commit's own insert closes the race.
                 earlier = await self._domain.read(lambda tx: _earlier_create(tx, retry))
                 if earlier is not None:
+                    log.info("create of FT group %s answered from its earlier create", plan.group_uuid)
                     return earlier
                 return await self._create(account, plan, retry)
         finally:
@@ -398,7 +429,9 @@ class CreateFlow:
                 # change feed and place again (the client sees a success or a typed error, never the conflict).
                 self.stale_retries += 1
                 if attempt == MAX_ATTEMPTS:
+                    self._conflicts["failed"].inc()
                     raise stale.error from None
+                self._conflicts["retried"].inc()
                 await self._refresh()
         raise AssertionError("unreachable")
 
@@ -408,19 +441,24 @@ class CreateFlow:
         await domain.gate.acquire_shared()
         undo: list[Callable[[], Any]] = []
         try:
+            step_started = time.perf_counter()
             placement = None
             if plan.strategy != "JustCreate":
                 self._failpoint("place")
                 placement = self._place(plan)
                 engine = domain.engine
                 undo.append(lambda: engine.release(plan.group_uuid))
+                step_started = self._timed("place", step_started)
             self._failpoint("allocate_network")
             records = self._build_records(account, plan, placement, undo)
+            step_started = self._timed("allocate", step_started)
             if plan.strategy == "InstantStart":
                 await self._start_pair(records, undo)
+                step_started = self._timed("start", step_started)
             self._failpoint("commit")
             checks = capacity_checks(self._domain.catalog, placement) if placement else None
             await domain.write(lambda tx: self._commit(tx, records, checks, retry))
+            self._timed("commit", step_started)
         except BaseException as error:
             for action in reversed(undo):
                 try:
@@ -438,6 +476,8 @@ class CreateFlow:
             raise
         finally:
             await domain.gate.release_shared()
+        if log.isEnabledFor(logging.INFO):
+            _log_created(plan, placement)
         return records.result()
 
     def _place(self, plan: _Plan) -> Placement:
@@ -458,8 +498,9 @@ class CreateFlow:
             max_instance_per_host=plan.max_instance_per_host,
         )
         try:
-            return self._domain.engine.place_and_reserve(plan.group_uuid, request)
+            placement = self._domain.engine.place_and_reserve(plan.group_uuid, request)
         except NoHostAvailable as e:
+            self._count_no_host(e)
             cause = FtError(
                 "HOST_ALLOCATION.1000",
                 str(e),
@@ -474,7 +515,16 @@ class CreateFlow:
         except ReservationConflict as e:
             raise already_exists(GROUP_TYPE, plan.group_uuid) from e
         except PlacementError as e:
+            self._refused.inc()
             raise operation_failed(f"placement refused the request: {e}") from e
+        self._placed.inc()
+        return placement
+
+    def _count_no_host(self, e: NoHostAvailable) -> None:
+        (self._no_host.get(e.rule) or metrics.PLACEMENTS.labels("no_host", e.rule)).inc()
+        for rule, removed in e.removed.items():
+            if removed:
+                (self._removed.get(rule) or metrics.HOSTS_REMOVED.labels(rule)).inc(removed)
 
     async def _start_pair(self, r: _Records, undo: list) -> None:
         """Both starts at once; the undo destroys both VMs, whatever their starts answered (destroying a VM the host
@@ -722,6 +772,41 @@ class CreateFlow:
         self._failpoint("commit_rows_written")
         if checks is not None:
             tx.after_writes(checks.verify)
+
+
+def _log_created(plan: _Plan, placement: Placement | None) -> None:
+    where: dict[str, Any] = {}
+    text = "not placed (JustCreate)"
+    if placement is not None:
+        where = dict(
+            primary_host=placement.primary_host,
+            primary_storage=placement.primary_storage,
+            primary_data_storage=placement.primary_data_storage,
+            secondary_host=placement.secondary_host,
+            secondary_storage=placement.secondary_storage,
+        )
+        text = (
+            f"primary on host {placement.primary_host} storage {placement.primary_storage}, "
+            f"secondary on host {placement.secondary_host} storage {placement.secondary_storage}"
+        )
+    log.info(
+        "created FT group %s: %s",
+        plan.group_uuid,
+        text,
+        extra=dict(event="create", outcome="created", group_uuid=plan.group_uuid, strategy=plan.strategy, **where),
+    )
+
+
+def _log_failed(error: FtError) -> None:
+    placement = error.cause if error.cause is not None and error.cause.code == "HOST_ALLOCATION.1000" else None
+    rule = placement.opaque.get("rule") if placement is not None else None
+    removed = placement.opaque.get("hostsRemovedByRule") if placement is not None else None
+    log.info(
+        "create failed: %s%s",
+        error.code,
+        f" (rule {rule} removed the last hosts; removed by rule: {removed})" if rule else "",
+        extra=dict(event="create", outcome="failed", code=error.code, rule=rule, hosts_removed_by_rule=removed),
+    )
 
 
 def capacity_checks(cat: Catalog, placement: Placement) -> CapacityChecks:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ftvm.agent import HostAgent, HostAgentError, VmSpec
+from ftvm.observability import metrics
 from ftvm.placement import NoHostAvailable, Placement, Request
 from ftvm.store import Conflict, Row, Tx
 
@@ -359,7 +360,7 @@ class Recovery:
         domain = self._domain
         now = domain.clock()
 
-        def op(tx: Tx) -> list[tuple[bool, tuple[Holdings, Holdings]]]:
+        def op(tx: Tx) -> list[tuple[bool, int, tuple[Holdings, Holdings]]]:
             done = []
             for group in tx.select_in("ft_groups", "uuid", group_uuids):
                 if group["status"] != UNKNOWN:
@@ -375,19 +376,23 @@ class Recovery:
                         tx.insert("ft_events", [ft_event("pair-lost", now, group["uuid"])])
                     continue
                 reason = json.loads(group["status_reason"] or "{}").get("reason", "VM lost")
-                done.append(
-                    (lost[0]["uuid"] == group["primary_vm_instance_uuid"], lose_vm(tx, group, lost[0], now, reason))
-                )
+                failed_over = lost[0]["uuid"] == group["primary_vm_instance_uuid"]
+                # last_op_date: when the group turned Unknown
+                done.append((failed_over, group["last_op_date"], lose_vm(tx, group, lost[0], now, reason)))
             return done
 
         await domain.gate.acquire_shared()
         try:
             done = await domain.write(op)
-            reshape_many(domain, [changed for _, changed in done])
+            reshape_many(domain, [changed for _, _, changed in done])
         finally:
             await domain.gate.release_shared()
-        self.stats.failovers += sum(1 for failed_over, _ in done if failed_over)
-        self.stats.secondaries_dropped += sum(1 for failed_over, _ in done if not failed_over)
+        self.stats.failovers += sum(1 for failed_over, _, _ in done if failed_over)
+        self.stats.secondaries_dropped += sum(1 for failed_over, _, _ in done if not failed_over)
+        for failed_over, lost_at, _ in done:
+            metrics.FAILOVER_SECONDS.labels("primary" if failed_over else "secondary").observe(
+                max(0, now - lost_at) / 1000
+            )
 
     async def _waiting_groups(self) -> list[_Waiting]:
         """Recovering groups, and Unprotected ones that lost their secondary when capacity changed since they were
@@ -582,6 +587,8 @@ class Recovery:
             committed = False
         if committed:
             self.stats.reprotected += 1
+            # last_op_date: when the group lost its secondary (Recovering) or was left Unprotected
+            metrics.REPROTECT_SECONDS.observe(max(0, now - s.waiting.group["last_op_date"]) / 1000)
             return
         self._undo(s)
         try:

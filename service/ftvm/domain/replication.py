@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ftvm.observability import metrics
 from ftvm.store import FeedEntry, Row, Tx
 
 from .catalog import PLACEMENT_CONFIG_KEYS
@@ -102,6 +103,7 @@ class Replication:
                 if reload:
                     await reload_memory(domain)  # from a snapshot that includes every entry seen so far
                     self.stats.reloads += 1
+                    metrics.FEED_RELOADS.inc()
                 elif len(entries) < FEED_PAGE:
                     return
 
@@ -144,7 +146,9 @@ class Replication:
             else:
                 log.error("change feed entry %d has a change of unknown type %r (a newer build's?)", entry.seq, kind)
         self.stats.applied_entries += 1
-        self.stats.lag_ms.append(max(0, self._domain.clock() - entry.create_date))
+        lag_ms = max(0, self._domain.clock() - entry.create_date)
+        self.stats.lag_ms.append(lag_ms)
+        metrics.FEED_LAG_SECONDS.observe(lag_ms / 1000)
         return False
 
     def head_moved(self, head: int) -> None:

@@ -12,6 +12,9 @@ Logs: ERROR with a traceback is for the gateway's own bugs only. A client's mist
 parse, a body that cannot be read, stalls or is cut off by a disconnect) is one INFO line without traceback, beside
 aiohttp's access-log line; a refused request (400 ...) has the access-log line only.
 
+Request ids: the client's `X-Request-Id` (or a made one, observability/logs.py) is on every log line of the request,
+goes to the gRPC server as `x-request-id` metadata, and comes back in the answer's `X-Request-Id`.
+
 `ftvm serve` runs it in the server's process and loop (over a Unix socket of the server's); `ftvm gateway --target
 HOST:PORT` runs it alone. Either may serve HTTPS (`ssl_context`); `channel_credentials` reach a gRPC server over TLS.
 """
@@ -35,7 +38,8 @@ from google.protobuf.message import DecodeError
 
 from ftvm._proto.zstack.ft.v1 import types_pb2
 from ftvm.api.errors import DESCRIPTIONS, error_from_status_details
-from ftvm.api.metadata import FORWARDED_FOR, IDEMPOTENCY_KEY
+from ftvm.api.metadata import FORWARDED_FOR, IDEMPOTENCY_KEY, REQUEST_ID
+from ftvm.observability.logs import accepted_request_id, request_id
 
 from .codec import BadRequest, decode_request, encode, parse_json
 from .openapi import openapi_document
@@ -52,6 +56,7 @@ BODY_READ_TIMEOUT_SECONDS = 30.0
 # still sending its headers. (Shorter than aiohttp's hour; balancers keep theirs shorter still, e.g. 60 s.)
 KEEPALIVE_TIMEOUT_SECONDS = 75.0
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+REQUEST_ID_HEADER = "X-Request-Id"
 # The ErrorCode codes of the envelopes the gateway writes itself.
 INVALID_REQUEST = "SYS.1007"  # 400, 405, 408, 413
 NO_SUCH_API = "SYS.1003"  # 404
@@ -159,6 +164,20 @@ def session_metadata(header: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"OAuth {match.group(1).strip()}"),)
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The request's id, for its log lines (aiohttp's access line included: it is logged in the same task) and the
+    gRPC call, and echoed in the answer."""
+    call_id = accepted_request_id(request.headers.get(REQUEST_ID_HEADER))
+    request_id.set(call_id)
+    response = await handler(request)
+    response.headers[REQUEST_ID_HEADER] = call_id
+    return response
+
+
 @web.middleware
 async def _envelopes(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
     """Every answer is JSON with the ZStack envelope, aiohttp's own 404/405/413 included."""
@@ -201,6 +220,7 @@ def _forwarder(route: Route, call: grpc.aio.UnaryUnaryMultiCallable, call_timeou
             if not key.isascii() or not key.isprintable():
                 raise BadRequest("header 'Idempotency-Key' must be printable ASCII")
             metadata += ((IDEMPOTENCY_KEY, key),)
+        metadata += ((REQUEST_ID, request_id.get() or ""),)
         message = decode_request(route, body, request.match_info, request.query.items())
         try:
             reply = await call(message, metadata=metadata, timeout=call_timeout)
@@ -244,8 +264,10 @@ def build_app(
     channel: grpc.aio.Channel,
     call_timeout: float = CALL_TIMEOUT_SECONDS,
     body_timeout: float = BODY_READ_TIMEOUT_SECONDS,
+    metrics: Handler | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_envelopes])
+    """`metrics`: the handler of GET /metrics (the server's; none in `ftvm gateway`)."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_request_ids, _envelopes])
     table = routes()
     for (verb, template), shared in by_path(table).items():
         forwards = tuple(
@@ -268,6 +290,8 @@ def build_app(
 
     app.router.add_get("/openapi.json", openapi)
     add_ui_routes(app)
+    if metrics is not None:
+        app.router.add_get("/metrics", metrics)
     return app
 
 
@@ -305,9 +329,10 @@ class Gateway:
         reuse_port: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         channel_credentials: grpc.ChannelCredentials | None = None,
+        metrics: Handler | None = None,
     ) -> Gateway:
         """`reuse_port`: share the port with other processes (the workers of `ftvm serve --workers N`); `ssl_context`:
-        serve HTTPS; `channel_credentials`: reach `target` over TLS."""
+        serve HTTPS; `channel_credentials`: reach `target` over TLS; `metrics`: the handler of GET /metrics."""
         # No receive cap: the server caps what it sends, and a reply it sent must reach the client.
         options = [("grpc.max_receive_message_length", -1)]
         if channel_credentials is None:
@@ -315,7 +340,7 @@ class Gateway:
         else:
             channel = grpc.aio.secure_channel(target, channel_credentials, options=options)
         runner = web.AppRunner(
-            build_app(channel, call_timeout, body_timeout),
+            build_app(channel, call_timeout, body_timeout, metrics),
             shutdown_timeout=grace_seconds,
             keepalive_timeout=keepalive_timeout,
             logger=ServerLog(logging.getLogger("aiohttp.server")),
