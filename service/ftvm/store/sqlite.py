@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 0.5
 # The WAL starts over only when a commit finds every frame copied back and no reader in it. Under a steady stream of
 # commits (and the feed watcher reading after each) passive checkpoints never catch up: the soak benchmark saw the
-# file grow by ~30 MiB/s to 1.4 GB before a chance restart. Past this size the checkpointer forces the restart (a
-# RESTART checkpoint: it holds the next commit back while it copies the few frames the passive pass left and waits,
-# at most RESTART_BUSY_MS, for readers to leave the log), and the next commit truncates the file to this size.
+# file grow by ~30 MiB/s to 1.4 GB before a chance restart. Past this size the checkpointer forces the restart: a
+# RESTART checkpoint between two group commits (it holds the next one back while it copies the few frames the passive
+# pass left and waits, at most RESTART_BUSY_MS, for readers to leave the log); the next commit starts the log over and
+# truncates the file to this size.
 WAL_RESTART_BYTES = 64 << 20
 RESTART_BUSY_MS = 100
 FEED_POLL_SECONDS = 0.002
@@ -225,7 +226,8 @@ class SqliteStore(GroupCommitStore):
             while not self._closing.wait(CHECKPOINT_SECONDS):
                 wal = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 if wal["log"] * page_size > self._wal_restart_bytes:
-                    conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                    with self._write_lock:  # between two group commits: back to back, they never leave a gap
+                        conn.execute("PRAGMA wal_checkpoint(RESTART)")
         finally:
             conn.close()
 
