@@ -462,7 +462,9 @@ def run(opts) -> dict:
                 deployment = SqliteDeployment(folder, opts.workers, inventory_path, password, opts.server_arg)
             with deployment:
                 database_size = DatabaseSize(deployment)
-                print(f"ftvm bench soak: {deployment.name} on {','.join(deployment.targets)}", file=sys.stderr)
+                print(
+                    f"ftvm bench soak: {deployment.name} on {','.join(deployment.targets)}", file=sys.stderr, flush=True
+                )
                 ctx = asyncio.run(_setup(deployment.targets[0], deployment.password, opts.timeout))
                 result["config"]["hosts_loaded"] = ctx.pop("hosts")
                 ctx.update(
