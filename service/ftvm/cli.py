@@ -39,6 +39,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         ("placement", "placement engines side by side (rust, numpy, CP-SAT, Nova)"),
         ("service", "CreateFaultToleranceVmInstance over gRPC against a real `ftvm serve`"),
         ("failover", "a host carrying many FT groups dies: detection, failover, re-protection"),
+        ("soak", "create/destroy churn near capacity: RSS, fds, database size, latency over time; leak verdict"),
     ):
         # The benchmark parses its own arguments once its package is imported (only when it runs), so this parser
         # takes every argument as it is: no option prefix, no -h of its own.
