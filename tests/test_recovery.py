@@ -16,6 +16,7 @@ from test_create_service import Names, basic
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
 from ftvm.agent import HostAgentError
 from ftvm.agent.simulation import SimulatedHypervisor
+from ftvm.api.errors import error_from_status_details
 from ftvm.domain.recovery import RecoveryConfig
 from replica_support import memory_of, memory_rebuilt_from_rows
 from service_support import inventory, log_in, rpc_error, start_server
@@ -297,8 +298,11 @@ def test_manual_failover_and_its_refusals(env):
     assert new_primary.uuid == reply.secondary_vm_inventory.uuid and new_primary.state == "Running"
     old = reply.primary_vm_inventory
     assert old.uuid not in {v.uuid for v in agent.simulation.vms(old.host_uuid)}  # the old primary was stopped
-    code, error = rpc_error(lambda: failover(group))  # Recovering (or already Protected again: then it works)
-    if code != grpc.StatusCode.OK:
+    try:
+        failover(group)  # re-protection already done: Protected again, so a second failover is allowed
+    except grpc.RpcError as e:  # still Recovering: refused
+        error = error_from_status_details(dict(e.trailing_metadata() or ()).get("grpc-status-details-bin"))
+        assert (e.code(), error.code) == (grpc.StatusCode.FAILED_PRECONDITION, "SYS.1006")
         assert "is not in status of [Protected, Unknown]" in error.details
     wait_for(lambda: all_protected(server, 1), what="re-protection after the manual failover")
     client.inventory.UpdateGlobalConfig(
