@@ -5,6 +5,7 @@ a replica's memory is stale."""
 from __future__ import annotations
 
 import collections
+import json
 import threading
 import time
 
@@ -13,7 +14,7 @@ import pytest
 from test_create_service import Names, basic
 
 from ftvm._proto.zstack.ft.v1 import services_pb2 as pb
-from ftvm.domain import inventory_file
+from ftvm.domain import inventory_file, replication
 from ftvm.store import open_store
 from replica_support import memory_of, memory_rebuilt_from_rows, wait_caught_up
 from service_support import inventory, log_in, rpc_error, start_server
@@ -196,6 +197,61 @@ def test_a_replica_that_missed_entries_the_retention_deleted_reloads_from_the_ro
     assert b.running.domain.feed.seq == a.running.store.read(lambda tx: tx.feed_head())
     assert memory_of(b.running) == memory_rebuilt_from_rows(b.running)
     assert client_b.create(**basic(names, name="after-reload")).success
+
+
+def test_the_feed_keeps_only_entries_some_replica_may_still_need(pair_of_replicas, monkeypatch):
+    """Entries every replica has applied (as their heartbeats published) go at the next sweep, not after an hour;
+    a replica that published an older position, or none yet, keeps what it still needs."""
+    a, b = pair_of_replicas
+    monkeypatch.setattr(replication, "FEED_KEEP_BEHIND", 2)
+    client_a = log_in(grpc.insecure_channel(a.target))
+    names = Names(a)
+    for i in range(10):
+        client_a.create(**basic(names, name=f"applied-{i}"))
+    wait_caught_up(a, b)
+    store = a.running.store
+
+    def sweep_and_first_seq(*published: int | None) -> int:
+        """The sweep with a and b beside replicas that published these positions; the first entry it keeps."""
+        rows = [
+            dict(
+                ordinal=40 + i,
+                replica_id=f"published-{i}",
+                started=0,
+                heartbeat=a.running.domain.clock(),
+                stats=None if seq is None else json.dumps({"feed_seq": seq}),
+            )
+            for i, seq in enumerate(published)
+        ]
+
+        def op(tx):
+            tx.insert("replicas", rows)
+            tx.update(
+                "replicas",
+                {"replica_id": a.running.replication.replica_id},
+                {"stats": json.dumps(a.running.replication.status())},
+            )
+            tx.update(
+                "replicas",
+                {"replica_id": b.running.replication.replica_id},
+                {"stats": json.dumps(b.running.replication.status())},
+            )
+            a.running.replication.retention_sweep(tx)
+            for row in rows:
+                tx.delete("replicas", {"replica_id": row["replica_id"]})
+            return min(e["seq"] for e in tx.select("change_feed"))
+
+        return store.write(op)
+
+    head = store.read(lambda tx: tx.feed_head())
+    assert head >= 10
+    assert sweep_and_first_seq(None) == 1  # a replica that has not published yet: nothing goes
+    assert sweep_and_first_seq(head - 3) == head - 5  # a lagging replica keeps its entries (and 2 behind)
+    assert sweep_and_first_seq() == head - 2  # everyone at the head: all but the last 2 go
+    client_a.create(**basic(names, name="after-the-sweep"))
+    wait_caught_up(a, b)
+    assert b.running.replication.stats.reloads == 0  # b never missed an entry it needed
+    assert memory_of(b.running) == memory_rebuilt_from_rows(b.running)
 
 
 def test_query_management_node_shows_every_replica_with_its_figures(pair_of_replicas):
