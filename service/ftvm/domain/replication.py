@@ -240,9 +240,10 @@ class Replication:
         or sooner once every replica has applied them (at a steady 100 creates/s the feed grows ~20 MiB a minute)."""
         now = self._domain.clock()
         tx.delete_below("change_feed", "create_date", now - FEED_RETENTION_MS)
-        positions = [json.loads(r["stats"])["feed_seq"] if r["stats"] else None for r in tx.select("replicas")]
-        if positions and None not in positions:  # a replica that has not published its position yet holds them all
-            tx.delete_below("change_feed", "seq", min(positions) - FEED_KEEP_BEHIND)
+        published = [r["stats"] for r in tx.select("replicas")]
+        if published and all(published):  # a replica that has not published its position yet holds them all
+            slowest = min(json.loads(stats)["feed_seq"] for stats in published)
+            tx.delete_below("change_feed", "seq", slowest - FEED_KEEP_BEHIND)
         tx.delete_below("create_requests", "create_date", now - CREATE_REQUEST_RETENTION_MS)
 
     def status(self) -> dict[str, Any]:
