@@ -85,10 +85,10 @@ class SqliteStore(GroupCommitStore):
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.row_factory = _dict_rows
+        conn.execute("PRAGMA busy_timeout=10000")  # first: switching a new file to WAL waits for the others too
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")  # durable: a commit is on disk before its reply
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache per connection
         conn.execute(f"PRAGMA journal_size_limit={self._wal_restart_bytes}")  # the WAL left after a restart
         return conn
